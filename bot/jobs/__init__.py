@@ -1,0 +1,1 @@
+"""The clock: jobs on PTB's JobQueue that claim due work from the database."""

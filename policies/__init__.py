@@ -1,0 +1,1 @@
+"""Jianfu's rules, pure: no telegram, sqlalchemy, apscheduler, bot or storage imports."""

@@ -1,0 +1,1 @@
+"""One repository per aggregate; repositories take a session and never commit."""
