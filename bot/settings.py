@@ -1,0 +1,197 @@
+"""Deployment settings: one pydantic model tree loaded once from bot.toml, with JIANFU_ overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SUPPORTED_LANGUAGES = ("zh-CN", "en")
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a message that names the key and what it expects."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos more often than not: refuse them so a misspelt key is not ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebhookSettings(_Section):
+    listen: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    url: str = ""
+    path: str = "telegram"
+    secret: SecretStr = SecretStr("")
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be the public https:// address Telegram posts updates to")
+        return value
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = True
+    max_retries: int = Field(3, ge=0, le=10)
+
+
+class TelegramSettings(_Section):
+    token: SecretStr = SecretStr("")
+    base_url: str = ""
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook: WebhookSettings = WebhookSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> TelegramSettings:
+        if self.mode == "webhook":
+            if not self.webhook.url:
+                raise ValueError("telegram.mode = 'webhook' needs telegram.webhook.url")
+            if not self.webhook.secret.get_secret_value():
+                raise ValueError("telegram.mode = 'webhook' needs telegram.webhook.secret")
+        return self
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///jianfu.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (an async driver)"
+            )
+        return value
+
+
+class GroupMessageSettings(_Section):
+    """The bot's own messages in groups are few and expire."""
+
+    expire_after_minutes: int = Field(10, ge=1, le=48 * 60)
+
+    @property
+    def expire_after(self) -> timedelta:
+        return timedelta(minutes=self.expire_after_minutes)
+
+
+class RolesSettings(_Section):
+    supervisors: tuple[int, ...] = ()
+    admin_cache_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+
+    @property
+    def admin_cache(self) -> timedelta:
+        return timedelta(minutes=self.admin_cache_minutes)
+
+
+class JobSettings(_Section):
+    sweep_seconds: int = Field(30, ge=1, le=3600)
+    batch_size: int = Field(50, ge=1, le=1000)
+    lease_seconds: int = Field(300, ge=10, le=24 * 3600)
+    max_attempts: int = Field(5, ge=1, le=100)
+
+
+class Settings(BaseSettings):
+    """The whole deployment configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JIANFU_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    telegram: TelegramSettings = TelegramSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    roles: RolesSettings = RolesSettings()
+    group_messages: GroupMessageSettings = GroupMessageSettings()
+    jobs: JobSettings = JobSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name such as Asia/Shanghai") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over bot.toml (passed as init values), so a container can
+        # inject the token without editing the file.
+        return env_settings, init_settings
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load bot.toml (when it exists) plus JIANFU_ environment overrides; raise ConfigError."""
+    values = _read_toml(Path(path)) if path is not None else {}
+    values = _merge(values, overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, path)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist")
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def describe_validation_error(error: ValidationError, path: Path | str | None) -> str:
+    """One line per wrong key, naming it the way it is written in bot.toml."""
+    source = f" in {path}" if path else ""
+    lines = [f"invalid configuration{source}:"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "is not a known setting (check the spelling against bot.toml)"
+        lines.append(f"  {key}: {message}")
+    lines.append("The environment can override any key: JIANFU_SECTION__KEY, e.g. JIANFU_TELEGRAM__TOKEN.")
+    return "\n".join(lines)

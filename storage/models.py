@@ -1,0 +1,178 @@
+"""Typed SQLAlchemy 2 models; only types that behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so Alembic batch migrations on SQLite can find them again.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; the one place that re-attaches UTC to SQLite's naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, int: Integer}
+
+
+class Department(Base):
+    """A department that owns work groups; supervisors watch its burden."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    contact_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    internal_units: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime]
+
+
+class Chat(Base):
+    """A group the bot is or was in (private chats are not stored here)."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="RESTRICT"), index=True
+    )
+    # permanent | temporary
+    kind: Mapped[str] = mapped_column(String(16), default="permanent")
+    # active | done | closing | closed: the work group's lifecycle, not the bot's presence.
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    # zh-CN | en, or None to follow each user's Telegram language.
+    language: Mapped[str | None] = mapped_column(String(8))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The bot's own status: member | administrator | left | kicked.
+    bot_status: Mapped[str] = mapped_column(String(16), default="member")
+    bot_rights: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    member_count: Mapped[int | None]
+    added_by: Mapped[int | None] = mapped_column(BigInteger)
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    admins_synced_at: Mapped[datetime | None]
+
+
+class Person(Base):
+    """Someone the bot has seen: the only personal data Jianfu keeps."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    display_name: Mapped[str] = mapped_column(String(255))
+    # Telegram's language_code as last seen; `language` is the choice made with /lang.
+    telegram_language: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(8))
+    has_private_chat: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class Membership(Base):
+    """A person in a group, learned from messages, member updates and reactions."""
+
+    __tablename__ = "memberships"
+
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # creator | administrator | member | restricted | left | kicked
+    status: Mapped[str] = mapped_column(String(16), default="member")
+    last_seen_at: Mapped[datetime]
+
+
+class RoleGrant(Base):
+    """A role given with /grant: supervisor, or contact of one department."""
+
+    __tablename__ = "role_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Not a foreign key: a supervisor may be granted before the bot has ever seen them.
+    person_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="CASCADE")
+    )
+    granted_by: Mapped[int] = mapped_column(BigInteger)
+    granted_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One privileged action: who did what, where, to what."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Task(Base):
+    """Due work that must survive restarts: claimed atomically by the sweep, run once."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # Unique, so scheduling the same work twice (two replicas, a retried update) is a no-op.
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    due_at: Mapped[datetime]
+    # pending | running | done | failed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    done_at: Mapped[datetime | None]

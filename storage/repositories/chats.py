@@ -1,0 +1,139 @@
+"""Chats (work groups) and their memberships."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Chat, Department, Membership
+from storage.repositories._sql import upsert
+
+ADMIN_STATUSES = ("creator", "administrator")
+PRESENT_STATUSES = ("creator", "administrator", "member", "restricted")
+
+
+@dataclass(frozen=True)
+class GroupOverview:
+    """One row of /groups."""
+
+    chat: Chat
+    department_name: str | None
+
+
+class ChatRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, chat_id: int) -> Chat | None:
+        return await self.session.get(Chat, chat_id)
+
+    async def ensure(self, chat_id: int, title: str, chat_type: str, now: datetime) -> None:
+        """Make sure the group has a row (it may predate the bot's records); keep its title fresh."""
+        values = {
+            "id": chat_id,
+            "title": title[:255],
+            "type": chat_type,
+            "settings": {},
+            "bot_rights": {},
+            "joined_at": now,
+            "last_activity_at": now,
+        }
+        await upsert(
+            self.session, Chat, values, keys=["id"], update=["title", "type", "last_activity_at"]
+        )
+
+    async def record_bot_status(
+        self,
+        chat_id: int,
+        *,
+        status: str,
+        rights: dict[str, bool],
+        now: datetime,
+        added_by: int | None = None,
+        member_count: int | None = None,
+    ) -> None:
+        """Store the bot's own status and rights after a my_chat_member update."""
+        values: dict[str, Any] = {"bot_status": status, "bot_rights": rights}
+        if status in ("left", "kicked"):
+            values["left_at"] = now
+        else:
+            values["left_at"] = None
+        if added_by is not None:
+            values.update(added_by=added_by, joined_at=now)
+        if member_count is not None:
+            values["member_count"] = member_count
+        await self.session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
+
+    async def set_fields(self, chat_id: int, **values: Any) -> None:
+        await self.session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
+
+    async def overview(self) -> list[GroupOverview]:
+        """Every group with its department, most recently active first."""
+        query = (
+            select(Chat, Department.name)
+            .outerjoin(Department, Chat.department_id == Department.id)
+            .order_by(Chat.last_activity_at.desc().nulls_last(), Chat.id)
+        )
+        rows = await self.session.execute(query)
+        return [GroupOverview(chat, name) for chat, name in rows.all()]
+
+    async def count_for_department(self, department_id: int) -> int:
+        query = select(func.count()).select_from(Chat).where(Chat.department_id == department_id)
+        return int(await self.session.scalar(query) or 0)
+
+    # Memberships ---------------------------------------------------------------------------
+
+    async def observe_member(
+        self, chat_id: int, person_id: int, now: datetime, status: str | None = None
+    ) -> None:
+        """Record that the person is in the group; a given status overrides the stored one."""
+        values = {
+            "chat_id": chat_id,
+            "person_id": person_id,
+            "status": status or "member",
+            "last_seen_at": now,
+        }
+        changed = ["last_seen_at", "status"] if status else ["last_seen_at"]
+        await upsert(
+            self.session, Membership, values, keys=["chat_id", "person_id"], update=changed
+        )
+
+    async def member_status(self, chat_id: int, person_id: int) -> str | None:
+        membership = await self.session.get(Membership, (chat_id, person_id))
+        return membership.status if membership else None
+
+    async def admin_ids(self, chat_id: int) -> set[int]:
+        query = select(Membership.person_id).where(
+            Membership.chat_id == chat_id, Membership.status.in_(ADMIN_STATUSES)
+        )
+        return set(await self.session.scalars(query))
+
+    async def replace_admins(
+        self, chat_id: int, admins: Iterable[tuple[int, str]], now: datetime
+    ) -> None:
+        """Make the stored admins exactly `admins` (person id, status) after getChatAdministrators."""
+        admins = list(admins)
+        current = {person_id for person_id, _status in admins}
+        demoted = update(Membership).where(
+            Membership.chat_id == chat_id,
+            Membership.status.in_(ADMIN_STATUSES),
+            Membership.person_id.not_in(current),
+        )
+        await self.session.execute(demoted.values(status="member"))
+        for person_id, status in admins:
+            await self.observe_member(chat_id, person_id, now, status=status)
+        await self.set_fields(chat_id, admins_synced_at=now)
+
+    async def known_member_ids(self, chat_id: int) -> list[int]:
+        query = select(Membership.person_id).where(
+            Membership.chat_id == chat_id, Membership.status.in_(PRESENT_STATUSES)
+        )
+        return list(await self.session.scalars(query))
+
+    async def forget_members(self, chat_id: int) -> None:
+        await self.session.execute(delete(Membership).where(Membership.chat_id == chat_id))

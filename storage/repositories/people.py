@@ -1,0 +1,57 @@
+"""People: the Telegram users the bot has seen, and whether they opened a private chat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Person
+from storage.repositories._sql import upsert
+
+
+class PeopleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: int) -> Person | None:
+        return await self.session.get(Person, user_id)
+
+    async def observe(
+        self, user_id: int, display_name: str, telegram_language: str | None, now: datetime
+    ) -> None:
+        """Record that the person was seen now, keeping their latest name and language."""
+        values = {
+            "id": user_id,
+            "display_name": display_name[:255],
+            "telegram_language": telegram_language,
+            "has_private_chat": False,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        await upsert(
+            self.session,
+            Person,
+            values,
+            keys=["id"],
+            update=["display_name", "telegram_language", "last_seen_at"],
+        )
+
+    async def set_private_chat(self, user_id: int, opened: bool) -> None:
+        await self.session.execute(
+            update(Person).where(Person.id == user_id).values(has_private_chat=opened)
+        )
+
+    async def set_language(self, user_id: int, language: str | None) -> None:
+        await self.session.execute(
+            update(Person).where(Person.id == user_id).values(language=language)
+        )
+
+    async def many(self, user_ids: Iterable[int]) -> dict[int, Person]:
+        ids = list(user_ids)
+        if not ids:
+            return {}
+        rows = await self.session.scalars(select(Person).where(Person.id.in_(ids)))
+        return {person.id: person for person in rows}

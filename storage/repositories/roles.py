@@ -1,0 +1,67 @@
+"""Roles given with /grant: supervisors and department contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import RoleGrant
+
+SUPERVISOR = "supervisor"
+CONTACT = "contact"
+
+
+class RoleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def grant(
+        self, person_id: int, role: str, *, by: int, now: datetime, department_id: int | None = None
+    ) -> bool:
+        """Give the role; False when the person already had it."""
+        if await self._find(person_id, role, department_id) is not None:
+            return False
+        self.session.add(
+            RoleGrant(
+                person_id=person_id,
+                role=role,
+                department_id=department_id,
+                granted_by=by,
+                granted_at=now,
+            )
+        )
+        return True
+
+    async def revoke(self, person_id: int, role: str, department_id: int | None = None) -> bool:
+        """Take the role back; False when the person did not have it."""
+        grant = await self._find(person_id, role, department_id)
+        if grant is None:
+            return False
+        await self.session.delete(grant)
+        return True
+
+    async def granted_supervisors(self) -> set[int]:
+        query = select(RoleGrant.person_id).where(RoleGrant.role == SUPERVISOR)
+        return set(await self.session.scalars(query))
+
+    async def is_granted_supervisor(self, person_id: int) -> bool:
+        return await self._find(person_id, SUPERVISOR, None) is not None
+
+    async def contact_department_ids(self, person_id: int) -> set[int]:
+        query = select(RoleGrant.department_id).where(
+            RoleGrant.person_id == person_id, RoleGrant.role == CONTACT
+        )
+        return {department_id for department_id in await self.session.scalars(query) if department_id}
+
+    async def drop_department(self, department_id: int) -> None:
+        await self.session.execute(delete(RoleGrant).where(RoleGrant.department_id == department_id))
+
+    async def _find(self, person_id: int, role: str, department_id: int | None) -> RoleGrant | None:
+        query = select(RoleGrant).where(RoleGrant.person_id == person_id, RoleGrant.role == role)
+        if department_id is None:
+            query = query.where(RoleGrant.department_id.is_(None))
+        else:
+            query = query.where(RoleGrant.department_id == department_id)
+        return (await self.session.scalars(query)).first()

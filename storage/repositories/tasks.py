@@ -1,0 +1,69 @@
+"""Due work kept in the database: scheduled once, claimed atomically, finished or retried."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Task
+from storage.repositories._sql import dialect_name, insert_for
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def schedule(
+        self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
+    ) -> bool:
+        """Add the task unless one with the same key exists; True when it was added."""
+        statement = (
+            insert_for(self.session, Task)
+            .values(kind=kind, key=key, payload=payload or {}, due_at=due_at, state=PENDING)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(Task.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[Task]:
+        """Take up to `limit` due tasks for this worker; no other worker gets the same ones.
+
+        A task whose lease ran out (its worker died mid-way) is due again, so a crash
+        resumes the work instead of losing it.
+        """
+        due = or_(
+            and_(Task.state == PENDING, Task.due_at <= now),
+            and_(Task.state == RUNNING, Task.lease_until < now),
+        )
+        candidates = select(Task.id).where(due).order_by(Task.due_at, Task.id).limit(limit)
+        if dialect_name(self.session) == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            update(Task)
+            .where(Task.id.in_(candidates.scalar_subquery()))
+            .values(state=RUNNING, lease_until=now + lease, attempts=Task.attempts + 1)
+            .returning(Task)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = list((await self.session.scalars(statement)).all())
+        return sorted(claimed, key=lambda task: (task.due_at, task.id))
+
+    async def complete(self, task_id: int, now: datetime) -> None:
+        await self._set(task_id, state=DONE, done_at=now, lease_until=None)
+
+    async def retry(self, task_id: int, due_at: datetime, error: str) -> None:
+        await self._set(task_id, state=PENDING, due_at=due_at, lease_until=None, last_error=error[:255])
+
+    async def fail(self, task_id: int, now: datetime, error: str) -> None:
+        await self._set(task_id, state=FAILED, done_at=now, lease_until=None, last_error=error[:255])
+
+    async def get_by_key(self, key: str) -> Task | None:
+        return (await self.session.scalars(select(Task).where(Task.key == key))).first()
+
+    async def _set(self, task_id: int, **values: Any) -> None:
+        await self.session.execute(update(Task).where(Task.id == task_id).values(**values))

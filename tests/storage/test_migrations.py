@@ -1,0 +1,40 @@
+"""Migrations build exactly the schema the models describe, on every backend."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from storage.db import create_engine
+from storage.migrate import current_revision, upgrade
+from storage.models import Base
+
+
+async def test_upgrade_head_on_empty_database_matches_models(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        assert await current_revision(engine) is None
+        await upgrade(engine)
+        assert await current_revision(engine) == "0001"
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                )
+            )
+            tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        assert differences == []
+        assert {"chats", "departments", "people", "memberships", "audit_log", "tasks"} <= tables
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        await upgrade(engine)
+        assert await current_revision(engine) == "0001"
+    finally:
+        await engine.dispose()

@@ -1,0 +1,145 @@
+"""Repositories against real databases: upserts, roles, departments, the audit log and UTC times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.db import Database
+from storage.models import Chat
+from storage.repositories.audit import AuditRepository
+from storage.repositories.chats import ChatRepository
+from storage.repositories.departments import DepartmentRepository, DuplicateDepartment
+from storage.repositories.people import PeopleRepository
+from storage.repositories.roles import CONTACT, SUPERVISOR, RoleRepository
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+
+
+async def test_people_observe_inserts_then_updates_name_language_and_last_seen(db: Database) -> None:
+    async with db.transaction() as session:
+        await PeopleRepository(session).observe(42, "王芳", "zh-hans", NOW)
+    async with db.transaction() as session:
+        people = PeopleRepository(session)
+        await people.set_private_chat(42, True)
+        await people.observe(42, "王芳 (朝阳)", "en", NOW + timedelta(hours=1))
+    async with db.transaction() as session:
+        person = await PeopleRepository(session).get(42)
+    assert person is not None
+    assert person.display_name == "王芳 (朝阳)"
+    assert person.telegram_language == "en"
+    assert person.has_private_chat is True
+    assert person.first_seen_at == NOW
+    assert person.last_seen_at == NOW + timedelta(hours=1)
+    assert person.last_seen_at.tzinfo is not None
+
+
+async def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        async with db.transaction() as session:
+            await PeopleRepository(session).observe(1, "x", None, datetime(2026, 1, 1))
+
+
+async def test_memberships_and_admin_replacement(db: Database) -> None:
+    async with db.transaction() as session:
+        people, chats = PeopleRepository(session), ChatRepository(session)
+        for person_id in (1, 2, 3):
+            await people.observe(person_id, f"p{person_id}", None, NOW)
+        await chats.ensure(-100, "社区工作群", "supergroup", NOW)
+        await chats.observe_member(-100, 1, NOW)
+        await chats.replace_admins(-100, [(2, "creator"), (3, "administrator")], NOW)
+    async with db.transaction() as session:
+        chats = ChatRepository(session)
+        assert await chats.admin_ids(-100) == {2, 3}
+        await chats.replace_admins(-100, [(2, "creator")], NOW + timedelta(minutes=5))
+    async with db.transaction() as session:
+        chats = ChatRepository(session)
+        assert await chats.admin_ids(-100) == {2}
+        assert await chats.member_status(-100, 3) == "member"
+        assert sorted(await chats.known_member_ids(-100)) == [1, 2, 3]
+        chat = await chats.get(-100)
+        assert chat is not None and chat.admins_synced_at == NOW + timedelta(minutes=5)
+
+
+async def test_observe_member_keeps_status_unless_given(db: Database) -> None:
+    async with db.transaction() as session:
+        await PeopleRepository(session).observe(7, "p", None, NOW)
+        chats = ChatRepository(session)
+        await chats.ensure(-5, "g", "group", NOW)
+        await chats.observe_member(-5, 7, NOW, status="administrator")
+        await chats.observe_member(-5, 7, NOW + timedelta(minutes=1))
+        assert await chats.member_status(-5, 7) == "administrator"
+        await chats.observe_member(-5, 7, NOW, status="left")
+        assert await chats.member_status(-5, 7) == "left"
+
+
+async def test_departments_unique_names_and_codes(db: Database) -> None:
+    async with db.transaction() as session:
+        departments = DepartmentRepository(session)
+        civil = await departments.add("民政局", "mz", 3, NOW)
+        with pytest.raises(DuplicateDepartment):
+            await departments.add("民政局", "mz2", 1, NOW)
+        with pytest.raises(DuplicateDepartment):
+            await departments.add("民政", "MZ".lower(), 1, NOW)
+        await departments.add("卫健委", "wj", 1, NOW)
+        with pytest.raises(DuplicateDepartment):
+            await departments.rename(civil, "卫健委")
+    async with db.transaction() as session:
+        departments = DepartmentRepository(session)
+        assert [d.name for d in await departments.all()] == ["卫健委", "民政局"]
+        found = await departments.find_exact("MZ")
+        assert found is not None and found.name == "民政局"
+        assert await departments.find_exact("民政") is None
+
+
+async def test_roles_grant_revoke_and_contacts(db: Database) -> None:
+    async with db.transaction() as session:
+        department = await DepartmentRepository(session).add("街道办", "jd", 1, NOW)
+        roles = RoleRepository(session)
+        assert await roles.grant(9, SUPERVISOR, by=1, now=NOW) is True
+        assert await roles.grant(9, SUPERVISOR, by=1, now=NOW) is False
+        assert await roles.grant(9, CONTACT, by=1, now=NOW, department_id=department.id) is True
+    async with db.transaction() as session:
+        roles = RoleRepository(session)
+        assert await roles.granted_supervisors() == {9}
+        assert await roles.contact_department_ids(9) == {department.id}
+        assert await roles.revoke(9, SUPERVISOR) is True
+        assert await roles.revoke(9, SUPERVISOR) is False
+        assert await roles.is_granted_supervisor(9) is False
+
+
+async def test_group_overview_and_department_counts(db: Database) -> None:
+    async with db.transaction() as session:
+        department = await DepartmentRepository(session).add("民政局", "mz", 1, NOW)
+        chats = ChatRepository(session)
+        await chats.ensure(-1, "A", "supergroup", NOW)
+        await chats.ensure(-2, "B", "supergroup", NOW + timedelta(hours=1))
+        await chats.set_fields(-1, department_id=department.id)
+    async with db.transaction() as session:
+        chats = ChatRepository(session)
+        rows = await chats.overview()
+        assert [(row.chat.title, row.department_name) for row in rows] == [("B", None), ("A", "民政局")]
+        assert await chats.count_for_department(department.id) == 1
+
+
+async def test_audit_log_records_in_order(db: Database) -> None:
+    async with db.transaction() as session:
+        audit = AuditRepository(session)
+        await audit.record("dept.add", actor_id=1, now=NOW, target="民政局")
+        await audit.record("grant", actor_id=1, now=NOW, target="9", detail={"role": "supervisor"})
+    async with db.transaction() as session:
+        entries = await AuditRepository(session).recent()
+    assert [(e.action, e.target, e.detail) for e in entries] == [
+        ("grant", "9", {"role": "supervisor"}),
+        ("dept.add", "民政局", {}),
+    ]
+
+
+async def test_transaction_rolls_back_on_error(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await ChatRepository(session).ensure(-9, "x", "group", NOW)
+            raise RuntimeError("boom")
+    async with db.transaction() as session:
+        assert await session.get(Chat, -9) is None

@@ -1,0 +1,100 @@
+"""Due work: scheduled once, claimed by exactly one worker, resumed after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from storage.db import Database
+from storage.repositories.tasks import DONE, FAILED, PENDING, RUNNING, TaskRepository
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+async def test_schedule_is_idempotent_by_key(db: Database) -> None:
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        assert await tasks.schedule("delete_message", "k1", NOW, {"chat_id": -1}) is True
+        assert await tasks.schedule("delete_message", "k1", NOW + timedelta(days=1)) is False
+    async with db.transaction() as session:
+        task = await TaskRepository(session).get_by_key("k1")
+    assert task is not None and task.due_at == NOW and task.payload == {"chat_id": -1}
+
+
+async def test_claim_takes_only_due_tasks_in_due_order(db: Database) -> None:
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        await tasks.schedule("t", "later", NOW + timedelta(minutes=1))
+        await tasks.schedule("t", "second", NOW - timedelta(minutes=1))
+        await tasks.schedule("t", "first", NOW - timedelta(minutes=2))
+    async with db.transaction() as session:
+        claimed = await TaskRepository(session).claim_due(NOW, limit=10, lease=LEASE)
+    assert [task.key for task in claimed] == ["first", "second"]
+    assert all(task.state == RUNNING and task.attempts == 1 for task in claimed)
+    async with db.transaction() as session:
+        assert await TaskRepository(session).claim_due(NOW, limit=10, lease=LEASE) == []
+
+
+async def test_expired_lease_is_claimed_again_after_a_crash(db: Database) -> None:
+    async with db.transaction() as session:
+        await TaskRepository(session).schedule("t", "k", NOW)
+    async with db.transaction() as session:
+        [task] = await TaskRepository(session).claim_due(NOW, limit=1, lease=LEASE)
+    # The worker dies here without completing; before the lease ends nobody else takes it.
+    async with db.transaction() as session:
+        assert await TaskRepository(session).claim_due(NOW + LEASE, limit=1, lease=LEASE) == []
+    async with db.transaction() as session:
+        [again] = await TaskRepository(session).claim_due(
+            NOW + LEASE + timedelta(seconds=1), limit=1, lease=LEASE
+        )
+    assert again.id == task.id and again.attempts == 2
+
+
+async def test_complete_retry_and_fail(db: Database) -> None:
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        for key in ("a", "b", "c"):
+            await tasks.schedule("t", key, NOW)
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        a, b, c = await tasks.claim_due(NOW, limit=3, lease=LEASE)
+        await tasks.complete(a.id, NOW)
+        await tasks.retry(b.id, NOW + timedelta(minutes=1), "429 retry later")
+        await tasks.fail(c.id, NOW, "403 kicked")
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        states = {key: (await tasks.get_by_key(key)).state for key in ("a", "b", "c")}
+        assert states == {"a": DONE, "b": PENDING, "c": FAILED}
+        assert await tasks.claim_due(NOW, limit=3, lease=LEASE) == []
+        [retried] = await tasks.claim_due(NOW + timedelta(minutes=1), limit=3, lease=LEASE)
+        assert retried.key == "b" and retried.last_error == "429 retry later"
+
+
+async def test_two_workers_on_one_database_never_claim_the_same_task(database_url: str) -> None:
+    first, second = Database.from_url(database_url), Database.from_url(database_url)
+    try:
+        from storage.models import Base
+
+        async with first.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        async with first.transaction() as session:
+            tasks = TaskRepository(session)
+            for number in range(40):
+                await tasks.schedule("t", f"k{number}", NOW)
+
+        async def drain(database: Database) -> list[str]:
+            keys: list[str] = []
+            while True:
+                async with database.transaction() as session:
+                    claimed = await TaskRepository(session).claim_due(NOW, limit=3, lease=LEASE)
+                if not claimed:
+                    return keys
+                keys.extend(task.key for task in claimed)
+
+        one, two = await asyncio.gather(drain(first), drain(second))
+        assert sorted(one + two) == sorted(f"k{number}" for number in range(40))
+        assert not set(one) & set(two)
+    finally:
+        await first.dispose()
+        await second.dispose()
