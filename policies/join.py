@@ -1,0 +1,41 @@
+"""What the bot says when it joins a group, is promoted, or is removed."""
+
+from __future__ import annotations
+
+from policies.actions import Action, KeyList, Say
+from policies.rights import missing_rights
+from policies.types import MemberChange
+
+RULE = "bot_membership"
+
+
+def on_bot_membership(
+    change: MemberChange, *, actor_has_private_chat: bool, group_language: str | None
+) -> list[Action]:
+    """Introduce the bot once when it arrives; tell the promoter what is still missing."""
+    if not change.chat.is_group or not change.new.is_present:
+        return []
+    verdict = missing_rights(change.rights)
+    params = {"missing": KeyList("right.", verdict.missing), "bot_is_admin": verdict.is_admin}
+    if not change.old.is_present:
+        return _introduce(change, params, actor_has_private_chat, group_language, verdict.detail)
+    if change.new.is_admin and actor_has_private_chat:
+        key = "join.rights_missing" if verdict.missing else "join.rights_complete"
+        return [Say(change.actor.id, key, {**params, "title": change.chat.title}, rule=RULE, reason=verdict.detail)]
+    return []
+
+
+def _introduce(
+    change: MemberChange,
+    params: dict[str, object],
+    actor_has_private_chat: bool,
+    group_language: str | None,
+    detail: str,
+) -> list[Action]:
+    actions: list[Action] = [
+        Say(change.chat.id, "join.intro", params, language=group_language, expires=True, rule=RULE, reason=detail)
+    ]
+    if actor_has_private_chat and not change.actor.is_bot:
+        private = {**params, "title": change.chat.title}
+        actions.append(Say(change.actor.id, "join.intro_private", private, rule=RULE, reason=detail))
+    return actions
