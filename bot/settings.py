@@ -158,9 +158,24 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     values = _read_toml(Path(path)) if path is not None else {}
     values = _merge(values, overrides)
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, path)) from None
+    return _anchor_sqlite_file(settings, Path(path).parent if path is not None else None)
+
+
+def _anchor_sqlite_file(settings: Settings, config_dir: Path | None) -> Settings:
+    """A relative SQLite path means "next to bot.toml", not "wherever the bot was started"."""
+    prefix = "sqlite+aiosqlite:///"
+    url = settings.database.url
+    if config_dir is None or not url.startswith(prefix):
+        return settings
+    file_part = url.removeprefix(prefix)
+    if not file_part or file_part.startswith("/") or file_part.startswith(":memory:"):
+        return settings
+    anchored = f"{prefix}{(config_dir / file_part).resolve()}"
+    database = settings.database.model_copy(update={"url": anchored})
+    return settings.model_copy(update={"database": database})
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

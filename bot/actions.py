@@ -1,0 +1,178 @@
+"""Carry out policies' Action values against the Bot API; Telegram errors become outcomes."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import ExtBot
+
+from bot.context import Deps
+from policies.actions import Action, Delete, Say
+from storage.repositories.chats import ChatRepository
+from storage.repositories.people import PeopleRepository
+from storage.repositories.tasks import TaskRepository
+
+log = logging.getLogger(__name__)
+
+DELETE_MESSAGE_TASK = "delete_message"
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    NO_RIGHTS = "no_rights"
+    TOO_OLD = "too_old"
+    NOT_FOUND = "not_found"
+    # The person has not started the bot, or blocked it.
+    UNREACHABLE = "unreachable"
+    # The bot is no longer in the group.
+    KICKED = "kicked"
+    RETRY_LATER = "retry_later"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        """Whether trying again later cannot change the result."""
+        return self is not Outcome.RETRY_LATER
+
+
+def classify(error: TelegramError) -> Outcome:
+    """Map a Bot API error to what it means for Jianfu."""
+    text = str(error).lower()
+    if isinstance(error, RetryAfter | TimedOut):
+        return Outcome.RETRY_LATER
+    if isinstance(error, Forbidden):
+        if "kicked" in text or "not a member" in text or "chat was deleted" in text:
+            return Outcome.KICKED
+        return Outcome.UNREACHABLE
+    if isinstance(error, BadRequest):
+        return _classify_bad_request(text)
+    if isinstance(error, NetworkError):
+        return Outcome.RETRY_LATER
+    return Outcome.FAILED
+
+
+def _classify_bad_request(text: str) -> Outcome:
+    if "not enough rights" in text or "chat_admin_required" in text or "have no rights" in text:
+        return Outcome.NO_RIGHTS
+    if "can't be deleted" in text or "can't be edited" in text:
+        return Outcome.TOO_OLD
+    if "not found" in text:
+        # "chat not found" for a private chat means the person never started the bot.
+        return Outcome.UNREACHABLE if "chat not found" in text else Outcome.NOT_FOUND
+    if "not modified" in text:
+        return Outcome.DONE
+    return Outcome.FAILED
+
+
+async def send(
+    bot: ExtBot[None],
+    chat_id: int,
+    text: str,
+    *,
+    buttons: InlineKeyboardMarkup | None = None,
+    reply_to: int | None = None,
+) -> tuple[Outcome, Message | None]:
+    """sendMessage as HTML; never raises for a Telegram error."""
+    try:
+        sent = await bot.send_message(
+            chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=buttons,
+            reply_parameters=(
+                ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+            ),
+            link_preview_options=NO_PREVIEW,
+        )
+    except TelegramError as error:
+        return _failed("sendMessage", chat_id, error), None
+    return Outcome.DONE, sent
+
+
+async def delete(bot: ExtBot[None], chat_id: int, message_id: int) -> Outcome:
+    try:
+        await bot.delete_message(chat_id, message_id)
+    except TelegramError as error:
+        return _failed("deleteMessage", chat_id, error)
+    return Outcome.DONE
+
+
+async def edit(
+    bot: ExtBot[None], chat_id: int, message_id: int, text: str, buttons: InlineKeyboardMarkup | None = None
+) -> Outcome:
+    try:
+        await bot.edit_message_text(
+            text,
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=buttons,
+            link_preview_options=NO_PREVIEW,
+        )
+    except TelegramError as error:
+        return _failed("editMessageText", chat_id, error)
+    return Outcome.DONE
+
+
+async def call(method: str, chat_id: int, coroutine: Any) -> Outcome:
+    """Await any other Bot API call, turning its error into an outcome."""
+    try:
+        await coroutine
+    except TelegramError as error:
+        return _failed(method, chat_id, error)
+    return Outcome.DONE
+
+
+def _failed(method: str, chat_id: int, error: TelegramError) -> Outcome:
+    outcome = classify(error)
+    # The error's type and outcome only: descriptions may quote user content.
+    log.info("%s to chat %s: %s -> %s", method, chat_id, type(error).__name__, outcome.value)
+    return outcome
+
+
+class Executor:
+    """Runs actions for one update or job, inside its session, and records what happened."""
+
+    def __init__(self, deps: Deps, bot: ExtBot[None], session: AsyncSession) -> None:
+        self.deps, self.bot, self.session = deps, bot, session
+
+    async def run(self, actions: list[Action], *, language: str | None = None) -> list[Outcome]:
+        return [await self.run_one(action, language=language) for action in actions]
+
+    async def run_one(self, action: Action, *, language: str | None = None) -> Outcome:
+        if isinstance(action, Delete):
+            outcome = await delete(self.bot, action.chat_id, action.message_id)
+        else:
+            outcome = await self._say(action, language)
+        await self.note(action.chat_id, outcome)
+        return outcome
+
+    async def _say(self, action: Say, language: str | None) -> Outcome:
+        text = self.deps.catalog.text(action.language or language, action.key, **action.params)
+        outcome, sent = await send(self.bot, action.chat_id, text)
+        if sent is not None and action.expires:
+            await self.expire_later(sent)
+        return outcome
+
+    async def expire_later(self, message: Message) -> None:
+        """Schedule the bot's own group message for deletion: the group stays quiet."""
+        due = self.deps.clock() + self.deps.settings.group_messages.expire_after
+        key = f"{DELETE_MESSAGE_TASK}:{message.chat_id}:{message.message_id}"
+        payload = {"chat_id": message.chat_id, "message_id": message.message_id}
+        await TaskRepository(self.session).schedule(DELETE_MESSAGE_TASK, key, due, payload)
+
+    async def note(self, chat_id: int, outcome: Outcome) -> None:
+        """Remember what an outcome says about a chat: a blocked person, a kicked bot."""
+        if outcome is Outcome.UNREACHABLE and chat_id > 0:
+            await PeopleRepository(self.session).set_private_chat(chat_id, False)
+        elif outcome is Outcome.KICKED and chat_id < 0:
+            await ChatRepository(self.session).record_bot_status(
+                chat_id, status="kicked", rights={}, now=self.deps.clock()
+            )

@@ -1,0 +1,103 @@
+"""The one composition root: build_application(settings, deps=None)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+
+from bot.context import BotData, Deps, JianfuContext
+from bot.handlers import departments, errors, fallback, membership, roles, start
+from bot.jobs import sweep
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.CHAT_MEMBER,
+    Update.MY_CHAT_MEMBER,
+    Update.MESSAGE_REACTION,
+    Update.MESSAGE_REACTION_COUNT,
+]
+
+# Feature modules in registration order; fallback stays last so it only sees what nobody took.
+FEATURES = (membership, start, roles, departments, fallback)
+
+# Which commands each audience sees in Telegram's menu.
+COMMAND_MENUS: dict[str, tuple[str, ...]] = {
+    "private": ("start", "help", "lang"),
+    "group": ("help",),
+    "group_admin": ("help", "register", "lang"),
+    "supervisor": ("start", "help", "lang", "dept", "groups", "grant", "revoke"),
+}
+
+JianfuApplication = Application[Any, JianfuContext, Any, Any, BotData, Any]
+
+
+def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApplication:
+    """Wire handlers, jobs, the error handler and the rate limiter around one set of dependencies."""
+    deps = deps or Deps.create(settings)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram.token.get_secret_value())
+        .context_types(ContextTypes(context=JianfuContext, bot_data=BotData))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if deps.request is not None:
+        builder = builder.request(deps.request).get_updates_request(deps.request)
+    if settings.telegram.base_url:
+        base = settings.telegram.base_url.rstrip("/")
+        builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+    if settings.telegram.rate_limit.enabled:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=settings.telegram.rate_limit.max_retries))
+    app = builder.build()
+    app.bot_data.deps = deps
+    for feature in FEATURES:
+        feature.register(app, deps)
+    sweep.register(app, deps)
+    app.add_error_handler(errors.on_error)
+    return app
+
+
+async def _post_init(app: JianfuApplication) -> None:
+    await publish_commands(app)
+
+
+async def _post_shutdown(app: JianfuApplication) -> None:
+    await app.bot_data.deps.db.dispose()
+
+
+async def publish_commands(app: JianfuApplication) -> None:
+    """setMyCommands for every audience and language; a refusal is logged, never fatal."""
+    deps = app.bot_data.deps
+    scopes: list[tuple[str, BotCommandScope]] = [
+        ("private", BotCommandScopeAllPrivateChats()),
+        ("group", BotCommandScopeAllGroupChats()),
+        ("group_admin", BotCommandScopeAllChatAdministrators()),
+    ]
+    scopes += [("supervisor", BotCommandScopeChat(user_id)) for user_id in deps.settings.roles.supervisors]
+    for menu, scope in scopes:
+        for language in deps.catalog.languages:
+            commands = [BotCommand(name, deps.catalog.raw(language, f"cmd.{name}")) for name in COMMAND_MENUS[menu]]
+            # The default language's menu has no language code: it serves everyone else too.
+            code = None if language == deps.settings.language else language.split("-")[0]
+            try:
+                await app.bot.set_my_commands(commands, scope=scope, language_code=code)
+            except TelegramError as error:
+                # A supervisor who never opened a private chat has no chat to scope to yet.
+                log.info("setMyCommands for %s/%s refused: %s", menu, code, type(error).__name__)

@@ -1,0 +1,169 @@
+"""The `jianfu` command: run | demo | db upgrade | --version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot import __version__
+from bot.settings import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+DEFAULT_CONFIG = Path("bot.toml")
+
+NO_TOKEN = """No Telegram bot token is configured, so Jianfu cannot connect.
+
+1. In Telegram, talk to @BotFather: send /newbot and follow the steps; it answers with a token
+   like 123456789:AA...
+2. Put it in bot.toml under [telegram] as token = "...", or set the environment variable
+   JIANFU_TELEGRAM__TOKEN (better: it keeps the secret out of files).
+3. Run `jianfu run` again.
+
+To see Jianfu work without a token, run `jianfu demo`."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"jianfu: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jianfu", description="Jianfu (减负): less fingertip formalism in work groups.")
+    parser.add_argument("--version", action="version", version=f"jianfu {__version__}")
+    parser.add_argument("--config", type=Path, help="path to bot.toml (default: ./bot.toml when it exists)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bot (polling, or webhook when configured)")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="run the real bot offline against the in-memory Telegram double")
+    demo.add_argument("--language", choices=["zh-CN", "en"], default=None, help="language of the scripted people")
+    demo.set_defaults(handler=_demo)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
+    upgrade.set_defaults(handler=_db_upgrade)
+    current = db_commands.add_parser("current", help="print the database's migration revision")
+    current.set_defaults(handler=_db_current)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
+    """bot.toml from --config, else ./bot.toml when present, else defaults; env overrides apply."""
+    path = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    return load_settings(path, **overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if not settings.telegram.token.get_secret_value():
+        print(NO_TOKEN, file=sys.stderr)
+        return EXIT_CONFIG
+    _install_token_filter(settings.telegram.token.get_secret_value())
+    asyncio.run(_upgrade(settings))
+    from bot.app import ALLOWED_UPDATES, build_application
+
+    app = build_application(settings)
+    telegram = settings.telegram
+    if telegram.mode == "webhook":
+        hook = telegram.webhook
+        app.run_webhook(
+            listen=hook.listen,
+            port=hook.port,
+            url_path=hook.path,
+            webhook_url=f"{hook.url.rstrip('/')}/{hook.path}",
+            secret_token=hook.secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    else:
+        app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return asyncio.run(run_demo(language=args.language))
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    revision = asyncio.run(_upgrade(settings))
+    print(f"database is at revision {revision}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from storage.db import create_engine
+    from storage.migrate import current_revision
+
+    async def current() -> str | None:
+        engine = create_engine(settings_from(args).database.url)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(current()) or "empty (no migrations applied)")
+    return 0
+
+
+async def _upgrade(settings: Settings) -> str | None:
+    from storage.db import create_engine
+    from storage.migrate import current_revision, upgrade
+
+    engine = create_engine(settings.database.url)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+class TokenFilter(logging.Filter):
+    """Replace the bot token wherever a log line would carry it (library URLs, reprs)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token:
+            message = record.getMessage()
+            if self.token in message:
+                record.msg, record.args = message.replace(self.token, "<token>"), None
+        return True
+
+
+def _install_token_filter(token: str) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(TokenFilter(token))
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, os.environ.get("JIANFU_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and Telegram URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

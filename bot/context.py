@@ -1,0 +1,60 @@
+"""Dependencies and the typed callback context through which handlers reach them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import CallbackContext, ExtBot
+from telegram.request import BaseRequest
+
+from bot.i18n import Catalog
+from bot.settings import Settings
+from policies.clock import Clock, system_clock
+from storage.db import Database
+
+if TYPE_CHECKING:
+    from storage.models import Task
+
+# A task runner returns True when the task is finished, False to retry it later.
+TaskRunner = Callable[["Deps", ExtBot[None], "Task"], Awaitable[bool]]
+
+
+@dataclass
+class Deps:
+    """Everything a handler or job needs; built once by the composition root."""
+
+    settings: Settings
+    db: Database
+    clock: Clock = system_clock
+    catalog: Catalog = field(default_factory=Catalog.load)
+    # The HTTP seam to Telegram; None means the real network client.
+    request: BaseRequest | None = None
+    task_runners: dict[str, TaskRunner] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, **overrides: Any) -> Deps:
+        overrides.setdefault("db", Database.from_url(settings.database.url, echo=settings.database.echo))
+        return cls(settings=settings, **overrides)
+
+    def register_task(self, kind: str, runner: TaskRunner) -> None:
+        if kind in self.task_runners:
+            raise ValueError(f"task kind {kind!r} registered twice")
+        self.task_runners[kind] = runner
+
+
+class BotData:
+    """The application's bot_data: typed, holding the dependencies."""
+
+    deps: Deps
+
+
+class JianfuContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """CallbackContext with `deps`, so handlers never look things up by string key."""
+
+    @property
+    def deps(self) -> Deps:
+        return self.bot_data.deps
+
+

@@ -1,0 +1,124 @@
+"""Who is where: the bot joining or leaving groups, and members learned from what they do."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ChatMemberHandler, TypeHandler
+
+from bot import access, actions, convert
+from bot.context import Deps, JianfuContext
+from bot.handlers._common import transactional
+from policies.join import on_bot_membership
+from policies.language import pick_language
+from policies.types import MemberChange
+from storage.repositories.chats import ChatRepository
+from storage.repositories.people import PeopleRepository
+
+log = logging.getLogger(__name__)
+
+# Observation runs before every feature handler, so features can rely on the rows existing.
+OBSERVE_GROUP = -10
+
+
+@transactional
+async def observe(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """Learn people, groups and memberships from every message, edit, press and reaction."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or user.is_bot:
+        return
+    now = context.deps.clock()
+    await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
+    if chat.type == "private":
+        # Anyone who writes to the bot privately has a private chat it can use.
+        if update.message is not None:
+            await PeopleRepository(session).set_private_chat(user.id, True)
+        return
+    if chat.type in ("group", "supergroup") and update.chat_member is None:
+        chats = ChatRepository(session)
+        await chats.ensure(chat.id, chat.title or "", chat.type, now)
+        await chats.observe_member(chat.id, user.id, now)
+
+
+@transactional
+async def bot_membership(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """my_chat_member: the bot was added, promoted, demoted or removed (or a person blocked it)."""
+    change = convert.member_change(update.my_chat_member)
+    if not change.chat.is_group:
+        await PeopleRepository(session).set_private_chat(change.chat.id, change.new.is_present)
+        return
+    deps, now = context.deps, context.deps.clock()
+    people, chats = PeopleRepository(session), ChatRepository(session)
+    await people.observe(change.actor.id, change.actor.display_name, change.actor.language_code, now)
+    await chats.ensure(change.chat.id, change.chat.title, change.chat.type.value, now)
+    joined = change.new.is_present and not change.old.is_present
+    await chats.record_bot_status(
+        change.chat.id,
+        status=change.new.value,
+        rights=change.rights.as_dict(),
+        now=now,
+        added_by=change.actor.id if joined else None,
+        member_count=await _member_count(context, change) if joined else None,
+    )
+    if joined:
+        await chats.observe_member(change.chat.id, change.actor.id, now)
+        # The adder may be an admin we have not seen yet: learn the admins right away.
+        await chats.set_fields(change.chat.id, admins_synced_at=None, state="active")
+        await access.refresh_admins_if_stale(deps, session, context.bot, change.chat.id)
+    await _announce(context, session, change)
+
+
+async def _announce(context: JianfuContext, session: AsyncSession, change: MemberChange) -> None:
+    adder = await PeopleRepository(session).get(change.actor.id)
+    chat = await ChatRepository(session).get(change.chat.id)
+    decided = on_bot_membership(
+        change,
+        actor_has_private_chat=bool(adder and adder.has_private_chat),
+        group_language=chat.language if chat else None,
+    )
+    default = context.deps.settings.language
+    language = adder.language if adder and adder.language else None
+    private_language = pick_language(default=default, person_choice=language, telegram_code=change.actor.language_code)
+    executor = actions.Executor(context.deps, context.bot, session)
+    for action in decided:
+        speak = action.language or (private_language if action.chat_id > 0 else default)
+        await executor.run_one(action, language=speak)
+
+
+async def _member_count(context: JianfuContext, change: MemberChange) -> int | None:
+    try:
+        return await context.bot.get_chat_member_count(change.chat.id)
+    except TelegramError as error:
+        log.info("getChatMemberCount for %s failed: %s", change.chat.id, type(error).__name__)
+        return None
+
+
+@transactional
+async def member_changed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """chat_member: someone joined, left, or was promoted; keeps memberships and admins current."""
+    change = convert.member_change(update.chat_member)
+    if not change.chat.is_group or change.subject.is_bot:
+        return
+    now = context.deps.clock()
+    people, chats = PeopleRepository(session), ChatRepository(session)
+    subject = change.subject
+    await people.observe(subject.id, subject.display_name, subject.language_code, now)
+    await chats.ensure(change.chat.id, change.chat.title, change.chat.type.value, now)
+    await chats.observe_member(change.chat.id, subject.id, now, status=change.new.value)
+    await _adjust_member_count(chats, change)
+
+
+async def _adjust_member_count(chats: ChatRepository, change: MemberChange) -> None:
+    delta = int(change.new.is_present) - int(change.old.is_present)
+    chat = await chats.get(change.chat.id)
+    if delta and chat is not None and chat.member_count is not None:
+        await chats.set_fields(change.chat.id, member_count=max(0, chat.member_count + delta))
+
+
+def register(app: Application, deps: Deps) -> None:
+    app.add_handler(TypeHandler(Update, observe), group=OBSERVE_GROUP)
+    app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER))

@@ -1,0 +1,107 @@
+"""/start, /help and /lang: the conversation basics, in the person's or group's language."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.ext import Application, CommandHandler
+
+from bot import access
+from bot.context import Deps, JianfuContext
+from bot.handlers._common import (
+    allowed,
+    command_text,
+    is_group,
+    language_for,
+    reply,
+    transactional,
+)
+from bot.i18n import Html
+from policies.language import normalize_language
+from policies.roles import Role, may_run
+from storage.repositories.audit import AuditRepository
+from storage.repositories.chats import ChatRepository
+from storage.repositories.people import PeopleRepository
+
+
+@transactional
+async def start(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    if is_group(update):
+        await reply(update, context, session, "start.group")
+        return
+    await PeopleRepository(session).set_private_chat(update.effective_user.id, True)
+    language = await language_for(update, context, session)
+    catalog = context.deps.catalog
+    whoami = catalog.text(language, "whoami.text", user_id=update.effective_user.id)
+    await reply(update, context, session, "start.private")
+    await reply_raw(update, context, session, whoami)
+
+
+async def reply_raw(update: Update, context: JianfuContext, session: AsyncSession, html: str) -> None:
+    await reply(update, context, session, "raw", text=Html(html))
+
+
+@transactional
+async def help_command(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    deps, user = context.deps, update.effective_user
+    roles = await access.roles_of(deps, session, context.bot, user.id, update.effective_chat, update.effective_message)
+    language = await language_for(update, context, session)
+    sections = ["help.header", "help.everyone"]
+    if roles.has(Role.GROUP_ADMIN) or roles.has(Role.SUPERVISOR):
+        sections.append("help.group_admin")
+    if may_run("dept", roles).hit:
+        sections.append("help.supervisor")
+    text = "\n\n".join(deps.catalog.raw(language, key) for key in sections)
+    await reply_raw(update, context, session, text)
+
+
+@transactional
+async def lang(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    choice = command_text(update)
+    if not choice:
+        language = await language_for(update, context, session)
+        await reply(update, context, session, "lang.current", language=_language_name(context, language, language))
+        return
+    if is_group(update):
+        await _set_group_language(update, context, session, choice)
+    else:
+        await _set_personal_language(update, context, session, choice)
+
+
+async def _set_personal_language(update: Update, context: JianfuContext, session: AsyncSession, choice: str) -> None:
+    language = normalize_language(choice)
+    if language is None:
+        await reply(update, context, session, "lang.unknown", value=choice)
+        return
+    await PeopleRepository(session).set_language(update.effective_user.id, language)
+    await reply(update, context, session, "lang.set")
+
+
+async def _set_group_language(update: Update, context: JianfuContext, session: AsyncSession, choice: str) -> None:
+    if not await allowed(update, context, session, "lang_group"):
+        return
+    language = None if choice.lower() == "auto" else normalize_language(choice)
+    if language is None and choice.lower() != "auto":
+        await reply(update, context, session, "lang.unknown", value=choice)
+        return
+    chat_id = update.effective_chat.id
+    await ChatRepository(session).set_fields(chat_id, language=language)
+    await _audit_language(context, session, update.effective_user.id, chat_id, language)
+    key = "lang.group_auto" if language is None else "lang.group_set"
+    await reply(update, context, session, key, language=_language_name(context, language or "auto", language))
+
+
+async def _audit_language(context: JianfuContext, session: AsyncSession, actor: int, chat_id: int, language: str | None) -> None:
+    await AuditRepository(session).record(
+        "chat.language", actor_id=actor, now=context.deps.clock(), chat_id=chat_id, target=language or "auto"
+    )
+
+
+def _language_name(context: JianfuContext, language: str, speak_in: str | None) -> str:
+    return context.deps.catalog.raw(speak_in, f"lang.name_{language}")
+
+
+def register(app: Application, deps: Deps) -> None:
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("lang", lang))

@@ -1,0 +1,86 @@
+"""Locale catalogs (bot/locales/*.toml) and HTML-safe rendering of their messages."""
+
+from __future__ import annotations
+
+import html
+import string
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from policies.actions import KeyList
+
+LOCALES = Path(__file__).with_name("locales")
+DEFAULT_LANGUAGE = "zh-CN"
+
+
+class Html(str):
+    """Text that is already valid Telegram HTML: rendered as is, not escaped again."""
+
+
+class Catalog:
+    """Every message in every language; `text()` renders one with escaped parameters."""
+
+    def __init__(self, messages: Mapping[str, Mapping[str, str]], default: str = DEFAULT_LANGUAGE):
+        self.messages = messages
+        self.default = default
+
+    @classmethod
+    def load(cls, directory: Path = LOCALES, default: str = DEFAULT_LANGUAGE) -> Catalog:
+        messages = {path.stem: _flatten(_read(path)) for path in sorted(directory.glob("*.toml"))}
+        if default not in messages:
+            raise ValueError(f"no catalog for the default language {default} in {directory}")
+        return cls(messages, default)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.messages)
+
+    def raw(self, language: str | None, key: str) -> str:
+        """The template for `key`, falling back to the default language."""
+        table = self.messages.get(language or self.default, self.messages[self.default])
+        template = table.get(key)
+        if template is None:
+            template = self.messages[self.default].get(key)
+        if template is None:
+            raise KeyError(f"no message {key!r} in any catalog")
+        return template
+
+    def text(self, language: str | None, key: str, **params: Any) -> str:
+        """Render `key` as Telegram HTML: every parameter is escaped unless it is Html."""
+        rendered = {name: self._render_param(language, value) for name, value in params.items()}
+        return self.raw(language, key).format_map(rendered)
+
+    def _render_param(self, language: str | None, value: Any) -> str:
+        if isinstance(value, Html):
+            return str(value)
+        if isinstance(value, KeyList):
+            return self._render_list(language, value)
+        return html.escape(str(value), quote=False)
+
+    def _render_list(self, language: str | None, items: KeyList) -> str:
+        if not items.items:
+            return self.raw(language, f"{items.prefix}_none")
+        lines = [self.raw(language, f"{items.prefix}_header")]
+        lines += [self.raw(language, f"{items.prefix}{item}") for item in items.items]
+        return "\n".join(lines)
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _text, name, _spec, _conv in string.Formatter().parse(template) if name}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = str(value)
+    return flat
