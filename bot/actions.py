@@ -44,9 +44,9 @@ class Outcome(StrEnum):
 
 def classify(error: TelegramError) -> Outcome:
     """Map a Bot API error to what it means for Jianfu."""
-    text = str(error).lower()
     if isinstance(error, RetryAfter | TimedOut):
         return Outcome.RETRY_LATER
+    text = error.message.lower()
     if isinstance(error, Forbidden):
         if "kicked" in text or "not a member" in text or "chat was deleted" in text:
             return Outcome.KICKED

@@ -246,22 +246,24 @@ ADMIN_FLAGS = (
     "can_pin_messages", "can_manage_topics",
 )  # fmt: skip
 ADMIN_OPTIONAL = ("can_post_messages", "can_edit_messages", "can_manage_direct_messages", "can_manage_tags", "custom_title")
-# Fields of ChatMemberRestricted that PTB 22 requires; ChatPermissions has the same optional ones.
+# Fields PTB 22 requires of ChatMemberRestricted; ChatPermissions has the same ones, optional.
 RESTRICTED_FLAGS = (
     "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos",
     "can_send_videos", "can_send_video_notes", "can_send_voice_notes", "can_send_polls",
     "can_send_other_messages", "can_add_web_page_previews", "can_change_info", "can_invite_users",
     "can_pin_messages", "can_manage_topics", "can_edit_tag",
+    # Optional in the signature, yet ChatMemberRestricted raises TypeError without it.
+    "can_react_to_messages",
 )  # fmt: skip
 _STATUS_KEYS = {
     "creator": {"is_anonymous", "custom_title"},
     "administrator": {*ADMIN_FLAGS, *ADMIN_OPTIONAL},
     "member": {"until_date", "tag"},
-    "restricted": {*RESTRICTED_FLAGS, "is_member", "until_date", "can_react_to_messages", "tag"},
+    "restricted": {*RESTRICTED_FLAGS, "is_member", "until_date", "tag"},
     "left": set(),
     "kicked": {"until_date"},
 }
-PERMISSION_FLAGS = (*RESTRICTED_FLAGS, "can_react_to_messages")
+PERMISSION_FLAGS = RESTRICTED_FLAGS
 DEFAULT_PERMISSIONS: JSONDict = {
     **dict.fromkeys(PERMISSION_FLAGS, True),
     "can_change_info": False, "can_pin_messages": False, "can_manage_topics": False,

@@ -1,0 +1,102 @@
+"""The application driven through the in-memory Bot API, on each test database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+
+from bot.app import build_application
+from bot.context import Deps
+from bot.jobs.sweep import run_due_tasks
+from bot.settings import load_settings
+from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.updates import UpdateFactory
+from policies.clock import FakeClock
+from storage.db import Database
+from storage.models import Base
+
+SUPERVISOR = 1001
+ADMIN = 2001
+MEMBER = 3001
+STRANGER = 4001
+ENGLISH = 5001
+GROUP = -1001234500001
+TOKEN = "123456:TEST-TOKEN-jianfu"
+
+
+@dataclass
+class Harness:
+    """One application with its fake Telegram, update factory, clock and database."""
+
+    app: Any
+    fake: FakeTelegram
+    updates: UpdateFactory
+    clock: FakeClock
+    db: Database
+    deps: Deps
+
+    async def send(self, update: Update) -> None:
+        await self.app.process_update(update)
+
+    async def command(self, chat_id: int, user_id: int, text: str, **options: Any) -> None:
+        await self.send(self.updates.command(chat_id, user_id, text, **options))
+
+    async def private(self, user_id: int, text: str) -> None:
+        await self.send(self.updates.private(user_id, text))
+
+    def texts(self, chat_id: int, *, include_deleted: bool = True) -> list[str]:
+        return [m.get("text", "") for m in self.fake.sent(chat_id, include_deleted=include_deleted)]
+
+    def last_text(self, chat_id: int) -> str:
+        texts = self.texts(chat_id)
+        assert texts, f"the bot sent nothing to {chat_id}"
+        return texts[-1]
+
+    async def sweep(self) -> int:
+        return await run_due_tasks(self.deps, self.app.bot)
+
+    def session(self) -> Any:
+        return self.db.transaction()
+
+
+def build_world(fake: FakeTelegram) -> None:
+    fake.add_user(SUPERVISOR, "王主任", language_code="zh-hans")
+    fake.add_user(ADMIN, "李管理", language_code="zh-hans")
+    fake.add_user(MEMBER, "张三", language_code="zh-hans")
+    fake.add_user(STRANGER, "路人", language_code="zh-hans")
+    fake.add_user(ENGLISH, "Alice", last_name="Smith", language_code="en")
+    fake.add_group(GROUP, "朝阳社区工作群", creator_id=ADMIN, members=[MEMBER, STRANGER, ENGLISH])
+
+
+def make_settings(**overrides: Any):
+    values: dict[str, Any] = {
+        "telegram": {"token": TOKEN, "rate_limit": {"enabled": False}},
+        "roles": {"supervisors": [SUPERVISOR]},
+    }
+    values.update(overrides)
+    return load_settings(None, **values)
+
+
+@pytest.fixture
+async def harness(database_url: str, clock: FakeClock) -> AsyncIterator[Harness]:
+    fake = FakeTelegram(clock=clock)
+    build_world(fake)
+    settings = make_settings()
+    db = Database.from_url(database_url)
+    async with db.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    deps = Deps.create(settings, db=db, clock=clock, request=fake)
+    app = build_application(settings, deps)
+    async with app:
+        yield Harness(app, fake, UpdateFactory(fake, app.bot), clock, db, deps)
+    await db.dispose()
+    fake.assert_no_unknown_calls()
+
+
+async def scalar(session: AsyncSession, statement: Any) -> Any:
+    return (await session.execute(statement)).scalar()
