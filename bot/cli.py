@@ -28,6 +28,8 @@ To see Jianfu work without a token, run `jianfu demo`."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Opt in to PTB 23 behaviour (retry_after as timedelta); Jianfu never reads the number.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)

@@ -47,7 +47,7 @@ class Catalog:
             raise KeyError(f"no message {key!r} in any catalog")
         return template
 
-    def text(self, language: str | None, key: str, **params: Any) -> str:
+    def text(self, language: str | None, key: str, /, **params: Any) -> str:
         """Render `key` as Telegram HTML: every parameter is escaped unless it is Html."""
         rendered = {name: self._render_param(language, value) for name, value in params.items()}
         return self.raw(language, key).format_map(rendered)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,8 +15,17 @@ from policies.clock import FakeClock
 from storage.db import Database, create_engine
 from storage.models import Base
 
+# Opt in to PTB 23 behaviour (retry_after as timedelta) so its deprecation notice stays quiet.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
 POSTGRES_ENV = "JIANFU_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_report_header() -> str:
+    if os.environ.get(POSTGRES_ENV):
+        return "jianfu: database tests run on SQLite and PostgreSQL"
+    return f"jianfu: {POSTGRES_ENV} is not set: PostgreSQL variants of the database tests are skipped"
 
 
 @pytest.fixture

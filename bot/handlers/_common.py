@@ -57,6 +57,7 @@ async def reply(
     context: JianfuContext,
     session: AsyncSession,
     key: str,
+    /,
     *,
     buttons: InlineKeyboardMarkup | None = None,
     **params: Any,

@@ -94,7 +94,8 @@ _ENTITY_TYPES = {
     "tg-spoiler": "spoiler", "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre",
     "blockquote": "blockquote", "tg-emoji": "custom_emoji",
 }  # fmt: skip
-_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>\"']+))?)*)\s*>")
+_ATTR_VALUE = r"(?:\"[^\"]*\"|'[^']*'|[^\s>\"']+)"
+_TAG_RE = re.compile(rf"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*{_ATTR_VALUE})?)*)\s*>")
 _ATTR_RE = re.compile(r"([a-zA-Z-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>\"']+)))?")
 _CHARREF_RE = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
 _NAMED_REFS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
@@ -245,7 +246,9 @@ ADMIN_FLAGS = (
     "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories",
     "can_pin_messages", "can_manage_topics",
 )  # fmt: skip
-ADMIN_OPTIONAL = ("can_post_messages", "can_edit_messages", "can_manage_direct_messages", "can_manage_tags", "custom_title")
+ADMIN_OPTIONAL = (
+    "can_post_messages", "can_edit_messages", "can_manage_direct_messages", "can_manage_tags", "custom_title",
+)  # fmt: skip
 # Fields PTB 22 requires of ChatMemberRestricted; ChatPermissions has the same ones, optional.
 RESTRICTED_FLAGS = (
     "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos",
@@ -397,6 +400,10 @@ def _decode(params: JSONDict) -> JSONDict:
 
 def _timestamp(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+# ChatFullInfo requires accepted_gift_types, and AcceptedGiftTypes requires all of these.
+_GIFT_TYPES = ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels")
 
 
 class FakeTelegram(BaseRequest):
@@ -975,7 +982,8 @@ class FakeTelegram(BaseRequest):
         if stored is None or stored.deleted:
             raise _Reject(bad_request(f"message to {action} not found"))
         if not any(key in stored.data for key in self._COPYABLE):
-            raise _Reject(bad_request("message can't be forwarded" if action == "forward" else "message can't be copied"))
+            verb = "forwarded" if action == "forward" else "copied"
+            raise _Reject(bad_request(f"message can't be {verb}"))
         return stored
 
     def _api_copy_message(self, params: JSONDict) -> JSONDict:
@@ -1108,10 +1116,7 @@ class FakeTelegram(BaseRequest):
         info = self.chat(chat.id) | {
             "accent_color_id": 0,
             "max_reaction_count": 11,
-            "accepted_gift_types": dict.fromkeys(
-                ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels"),
-                False,
-            ),
+            "accepted_gift_types": dict.fromkeys(_GIFT_TYPES, False),
         }
         if not chat.is_private:
             info["permissions"] = chat.permissions
@@ -1184,7 +1189,7 @@ class FakeTelegram(BaseRequest):
         self._require(chat, "can_invite_users", INVITE_RIGHTS)
         options = self._link_options(params)
         if options.get("member_limit") and options.get("creates_join_request"):
-            raise _Reject(bad_request("member limit can't be specified for links requiring administrator approval"))
+            raise _Reject(bad_request("member limit can't be set on links that need approval"))
         link = {
             "invite_link": self._new_link(), "creator": self.bot_user, "creates_join_request": False,
             "is_primary": False, "is_revoked": False,

@@ -101,12 +101,14 @@ class UpdateFactory:
         }  # fmt: skip
         return self._new_message(chat_id, user_id, reply_to=reply_to, sticker=sticker)
 
-    def photo(self, chat_id: int, user_id: int, *, caption: str | None = None, reply_to: int | None = None) -> Update:
+    def photo(
+        self, chat_id: int, user_id: int, *, caption: str | None = None, reply_to: int | None = None
+    ) -> Update:
         """A photo message with a small and a large size."""
         file_id, unique = self._file("photo")
         sizes = [
-            {"file_id": file_id + "s", "file_unique_id": unique + "s", "width": 90, "height": 120, "file_size": 1500},
-            {"file_id": file_id, "file_unique_id": unique, "width": 960, "height": 1280, "file_size": 120000},
+            {"file_id": file_id + "s", "file_unique_id": unique + "s", "width": 90, "height": 120},
+            {"file_id": file_id, "file_unique_id": unique, "width": 960, "height": 1280},
         ]
         extra: JSONDict = {"caption": caption} if caption is not None else {}
         return self._new_message(chat_id, user_id, reply_to=reply_to, photo=sizes, **extra)
@@ -123,7 +125,7 @@ class UpdateFactory:
         """A document message."""
         file_id, unique = self._file("document")
         mime = "application/pdf" if file_name.lower().endswith(".pdf") else "application/octet-stream"
-        document = {"file_id": file_id, "file_unique_id": unique, "file_name": file_name, "mime_type": mime, "file_size": 52000}
+        document = {"file_id": file_id, "file_unique_id": unique, "file_name": file_name, "mime_type": mime}
         extra: JSONDict = {"caption": caption} if caption is not None else {}
         return self._new_message(chat_id, user_id, reply_to=reply_to, document=document, **extra)
 
@@ -177,7 +179,12 @@ class UpdateFactory:
     def reaction_count(self, chat_id: int, message_id: int, counts: Mapping[str, int]) -> Update:
         """Anonymous reaction totals on a message (channels and anonymous admins)."""
         reactions = [{"type": {"type": "emoji", "emoji": e}, "total_count": n} for e, n in counts.items()]
-        payload = {"chat": self.fake.chat(chat_id), "message_id": message_id, "date": self._timestamp(), "reactions": reactions}
+        payload = {
+            "chat": self.fake.chat(chat_id),
+            "message_id": message_id,
+            "date": self._timestamp(),
+            "reactions": reactions,
+        }
         return self._update(message_reaction_count=payload)
 
     # --- membership --------------------------------------------------------------------------
@@ -218,7 +225,9 @@ class UpdateFactory:
     ) -> Update:
         """Another user's membership changes; by default an admin (the creator) made the change."""
         if from_user_id is None:
-            from_user_id = user_id if new in ("member", "left") and old in ("left", "member") else self._creator(chat_id)
+            # Joining and leaving are the user's own acts; anything else is done by an admin.
+            own_act = new in ("member", "left") and old in ("left", "member")
+            from_user_id = user_id if own_act else self._creator(chat_id)
         user = self.fake.user(user_id)
         self.fake.set_member(chat_id, user_id, new, **(rights or {}))
         payload = self._member_update(chat_id, from_user_id, chat_member_dict(user, old), user, new, rights)
@@ -229,7 +238,13 @@ class UpdateFactory:
         return next(uid for uid, member in members.items() if member.status == "creator")
 
     def _member_update(
-        self, chat_id: int, from_user_id: int, old: JSONDict, user: JSONDict, new: str, rights: dict[str, Any] | None
+        self,
+        chat_id: int,
+        from_user_id: int,
+        old: JSONDict,
+        user: JSONDict,
+        new: str,
+        rights: dict[str, Any] | None,
     ) -> JSONDict:
         return {
             "chat": self.fake.chat(chat_id),

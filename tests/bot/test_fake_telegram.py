@@ -523,13 +523,12 @@ async def test_injected_errors_map_to_ptb_exceptions(
     assert (await bot.send_message(GROUP, "x")).text == "x"  # one failure only
 
 
-# PTB itself warns while building RetryAfter until retry_after becomes a timedelta in PTB 23.
-@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_retry_after_and_timeout(fake: FakeTelegram, bot: Bot) -> None:
     fake.fail_next("sendMessage", too_many_requests(7))
     with pytest.raises(RetryAfter) as caught:
         await bot.send_message(GROUP, "x")
-    assert caught.value.retry_after == 7
+    # tests/conftest.py opts in to PTB 23's timedelta (PTB_TIMEDELTA=1).
+    assert caught.value.retry_after == timedelta(seconds=7)
     fake.fail_next("deleteMessage", "timeout", times=2)
     for _ in range(2):
         with pytest.raises(TimedOut):
@@ -625,7 +624,7 @@ async def test_reaction_updates_de_json(updates: UpdateFactory) -> None:
     assert [(r.type.emoji, r.total_count) for r in counts.reactions] == [("👍", 3)]
 
 
-async def test_chat_member_update_applies_to_the_world(fake: FakeTelegram, bot: Bot, updates: UpdateFactory) -> None:
+async def test_chat_member_update_applies_to_the_world(bot: Bot, updates: UpdateFactory) -> None:
     update = updates.chat_member(GROUP, ALICE, rights={"can_delete_messages": True})
     change = update.chat_member
     assert isinstance(change.old_chat_member, ChatMemberMember)
@@ -658,7 +657,9 @@ async def test_my_chat_member_in_private_blocks(fake: FakeTelegram, bot: Bot, up
         await bot.send_message(ALICE, "x")
 
 
-async def test_as_json_round_trips_through_get_updates(fake: FakeTelegram, bot: Bot, updates: UpdateFactory) -> None:
+async def test_as_json_round_trips_through_get_updates(
+    fake: FakeTelegram, bot: Bot, updates: UpdateFactory
+) -> None:
     update = updates.command(GROUP, ALICE, "/start@jianfu_bot")
     fake.push_update(as_json(update))
     [received] = await bot.get_updates()
