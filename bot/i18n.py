@@ -13,6 +13,9 @@ from policies.actions import KeyList
 
 LOCALES = Path(__file__).with_name("locales")
 DEFAULT_LANGUAGE = "zh-CN"
+# A parameter echoing user input is cut here, so no echo can push a message past Telegram's
+# 4096-character limit (trusted Html, such as listings, is exempt).
+MAX_PARAM_CHARS = 200
 
 
 class Html(str):
@@ -57,7 +60,10 @@ class Catalog:
             return str(value)
         if isinstance(value, KeyList):
             return self._render_list(language, value)
-        return html.escape(str(value), quote=False)
+        text = str(value)
+        if len(text) > MAX_PARAM_CHARS:
+            text = text[: MAX_PARAM_CHARS - 1] + "…"
+        return html.escape(text, quote=False)
 
     def _render_list(self, language: str | None, items: KeyList) -> str:
         if not items.items:

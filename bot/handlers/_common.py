@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import CommandHandler, filters
 
 from bot import access, actions
 from bot.context import JianfuContext
@@ -28,6 +29,11 @@ def transactional(handler: Handler) -> Callable[[Update, JianfuContext], Awaitab
             return await handler(update, context, session)
 
     return wrapper
+
+
+def command(name: str, callback: Callable[[Update, JianfuContext], Awaitable[Any]]) -> CommandHandler:
+    """A command handler that ignores edits: editing '/dept add A' must not add a second department."""
+    return CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE)
 
 
 def is_group(update: Update) -> bool:

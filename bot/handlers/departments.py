@@ -6,12 +6,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CallbackQueryHandler
 
 from bot import access, actions
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
+    command,
     command_text,
     in_group,
     in_private,
@@ -267,7 +268,7 @@ async def _reply_in_chunks(update: Update, context: JianfuContext, session: Asyn
 
 
 def register(app: Application, deps: Deps) -> None:
-    app.add_handler(CommandHandler("dept", dept))
-    app.add_handler(CommandHandler("register", register_group))
+    app.add_handler(command("dept", dept))
+    app.add_handler(command("register", register_group))
     app.add_handler(CallbackQueryHandler(register_pressed, pattern=f"^{REGISTER_PREFIX}"))
-    app.add_handler(CommandHandler("groups", groups))
+    app.add_handler(command("groups", groups))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application
 
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command_text, reply, transactional
+from bot.handlers._common import allowed, command, command_text, reply, transactional
 from policies.commands import ParseError, RoleChange, parse_role_change
 from storage.repositories.audit import AuditRepository
 from storage.repositories.departments import DepartmentRepository
@@ -33,7 +33,7 @@ async def _person_label(session: AsyncSession, person_id: int) -> str:
     return f"{person.display_name} ({person_id})" if person else str(person_id)
 
 
-async def _department_id(update: Update, context: JianfuContext, session: AsyncSession, change: RoleChange) -> int | None | bool:
+async def _department_id(update: Update, context: JianfuContext, session: AsyncSession, change: RoleChange) -> int | bool | None:
     """The department of a contact role; False (after answering) when it does not exist."""
     if change.role != "contact":
         return None
@@ -92,5 +92,5 @@ async def revoke(update: Update, context: JianfuContext, session: AsyncSession) 
 
 
 def register(app: Application, deps: Deps) -> None:
-    app.add_handler(CommandHandler("grant", grant))
-    app.add_handler(CommandHandler("revoke", revoke))
+    app.add_handler(command("grant", grant))
+    app.add_handler(command("revoke", revoke))

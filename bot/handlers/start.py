@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application
 
 from bot import access
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
+    command,
     command_text,
     is_group,
     language_for,
@@ -102,6 +103,6 @@ def _language_name(context: JianfuContext, language: str, speak_in: str | None) 
 
 
 def register(app: Application, deps: Deps) -> None:
-    app.add_handler(CommandHandler("start", start))
-    app.add_handler(CommandHandler("help", help_command))
-    app.add_handler(CommandHandler("lang", lang))
+    app.add_handler(command("start", start))
+    app.add_handler(command("help", help_command))
+    app.add_handler(command("lang", lang))

@@ -542,7 +542,7 @@ class FakeTelegram(BaseRequest):
         creator_id: int,
         members: Iterable[int] = (),
         admins: Iterable[int] = (),
-        type: str = "supergroup",  # noqa: A002 - mirrors Telegram's field name
+        type: str = "supergroup",
         username: str | None = None,
     ) -> JSONDict:
         """Create a group with the bot as a plain member; returns the Chat dict."""

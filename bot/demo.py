@@ -1,0 +1,178 @@
+"""`jianfu demo`: the real application, offline, against the in-memory Bot API, with a script."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.context import Deps
+from bot.jobs.sweep import run_due_tasks
+from bot.settings import load_settings
+from bot.testing.fake_telegram import Call, FakeTelegram
+from bot.testing.updates import UpdateFactory
+from policies.clock import FakeClock
+from storage.db import Database
+from storage.migrate import upgrade
+
+SUPERVISOR, ADMIN, MEMBER, NEWCOMER = 1001, 2001, 3001, 3002
+GROUP = -1001234500001
+START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+ALL_RIGHTS = dict.fromkeys(
+    ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"), True
+)
+
+
+@dataclass
+class Demo:
+    """The running application plus what the script needs to drive it and narrate."""
+
+    app: Any
+    fake: FakeTelegram
+    updates: UpdateFactory
+    clock: FakeClock
+    deps: Deps
+    english: bool
+    printed_calls: int = 0
+
+    def name(self, chat_id: int) -> str:
+        if chat_id in self.fake.chats and not self.fake.chats[chat_id].is_private:
+            return self.fake.chats[chat_id].title
+        return self.fake.users[chat_id]["first_name"] if chat_id in self.fake.users else str(chat_id)
+
+    async def say(self, chat_id: int, user_id: int, text: str, **options: Any) -> None:
+        where = "private" if chat_id == user_id else self.name(chat_id)
+        print(f"\n👤 {self.name(user_id)} ({where}): {text}")
+        await self.deliver(self.updates.message(chat_id, user_id, text, **options))
+
+    async def deliver(self, update: Update) -> None:
+        await self.app.process_update(update)
+        self.narrate()
+
+    def narrate(self) -> None:
+        """Print every Bot API call the bot made since the last narration."""
+        for call in self.fake.calls[self.printed_calls :]:
+            line = describe_call(self, call)
+            if line:
+                print(f"   🤖 {line}")
+        self.printed_calls = len(self.fake.calls)
+
+
+def describe_call(demo: Demo, call: Call) -> str | None:
+    params = call.params
+    chat = demo.name(int(params["chat_id"])) if "chat_id" in params else ""
+    if call.method == "sendMessage":
+        buttons = _buttons(params.get("reply_markup"))
+        return f"→ {chat}: {_plain(params['text'])}{buttons}"
+    if call.method == "editMessageText":
+        return f"✎ edits its message in {chat}: {_plain(params['text'])}"
+    if call.method == "deleteMessage":
+        return f"🗑 deletes message {params['message_id']} in {chat}"
+    if call.method == "answerCallbackQuery" and params.get("text"):
+        return f"ⓘ pop-up: {params['text']}"
+    if call.method in ("getChatAdministrators", "getChatMemberCount"):
+        return f"asks Telegram: {call.method} ({chat})"
+    return None
+
+
+def _plain(html: str) -> str:
+    text = re.sub(r"<[^>]+>", "", html)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return text.replace("\n", "\n      ")
+
+
+def _buttons(markup: Any) -> str:
+    if not markup:
+        return ""
+    labels = [button["text"] for row in markup["inline_keyboard"] for button in row]
+    return "\n      [" + "] [".join(labels) + "]"
+
+
+def _world(fake: FakeTelegram, english: bool) -> None:
+    language = "en" if english else "zh-hans"
+    names = {SUPERVISOR: "王主任", ADMIN: "李书记", MEMBER: "张三", NEWCOMER: "王芳"}
+    if english:
+        names = {SUPERVISOR: "Director Wang", ADMIN: "Secretary Li", MEMBER: "Zhang San", NEWCOMER: "Wang Fang"}
+    for user_id, name in names.items():
+        fake.add_user(user_id, name, language_code=language)
+    title = "Chaoyang Community Work Group" if english else "朝阳社区工作群"
+    fake.add_group(GROUP, title, creator_id=ADMIN, members=[MEMBER])
+
+
+async def _script(demo: Demo) -> None:
+    english, say = demo.english, demo.say
+    print("== A supervisor sets up the department registry (private chat) ==")
+    await say(SUPERVISOR, SUPERVISOR, "/start")
+    await say(SUPERVISOR, SUPERVISOR, "/dept add 民政局 units 12 code MZ")
+    await say(SUPERVISOR, SUPERVISOR, "/dept add 卫生健康委员会 code 卫健委")
+
+    print("\n== A community secretary adds Jianfu to a work group, first without admin rights ==")
+    await say(ADMIN, ADMIN, "/start")
+    print(f"\n👤 {demo.name(ADMIN)} adds the bot to {demo.name(GROUP)} as a plain member")
+    await demo.deliver(demo.updates.my_chat_member(GROUP, ADMIN, old="left", new="member"))
+    print(f"\n👤 {demo.name(ADMIN)} promotes the bot to admin with every right it asked for")
+    await demo.deliver(demo.updates.my_chat_member(GROUP, ADMIN, old="member", new="administrator", rights=ALL_RIGHTS))
+
+    print("\n== Registration: a loose name gets buttons; only admins may confirm ==")
+    await say(GROUP, MEMBER, "大家早上好" if not english else "Good morning, everyone")
+    await say(GROUP, ADMIN, "/register 民政")
+    question = demo.fake.sent(GROUP)[-1]
+    choice = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    print(f"\n👤 {demo.name(MEMBER)} presses the first button")
+    await demo.deliver(demo.updates.callback(MEMBER, GROUP, question["message_id"], choice))
+    print(f"\n👤 {demo.name(ADMIN)} presses the first button")
+    await demo.deliver(demo.updates.callback(ADMIN, GROUP, question["message_id"], choice))
+
+    print("\n== Roles: strangers are refused politely; supervisors grant roles ==")
+    await say(MEMBER, MEMBER, "/dept add 交通局")
+    await say(SUPERVISOR, SUPERVISOR, f"/grant {MEMBER} contact 民政局")
+    print(f"\n👤 {demo.name(NEWCOMER)} joins the group")
+    await demo.deliver(demo.updates.chat_member(GROUP, NEWCOMER, old="left", new="member"))
+    await say(SUPERVISOR, SUPERVISOR, "/groups")
+
+    print("\n== Ten minutes later: the bot's own group messages expire, keeping the group quiet ==")
+    demo.clock.advance(timedelta(minutes=10))
+    await run_due_tasks(demo.deps, demo.app.bot)
+    demo.narrate()
+
+
+async def run_demo(language: str | None = None) -> int:
+    english = language == "en"
+    clock = FakeClock(START)
+    fake = FakeTelegram(clock=clock)
+    _world(fake, english)
+    with tempfile.TemporaryDirectory(prefix="jianfu-demo-") as directory:
+        url = f"sqlite+aiosqlite:///{Path(directory) / 'demo.db'}"
+        settings = load_settings(
+            None,
+            telegram={"token": "123456:DEMO"},
+            language="en" if english else "zh-CN",
+            database={"url": url},
+            roles={"supervisors": [SUPERVISOR]},
+        )
+        db = Database.from_url(url)
+        await upgrade(db.engine)
+        deps = Deps.create(settings, db=db, clock=clock, request=fake)
+        app = build_application(settings, deps)
+        print("Jianfu demo: the real bot against an in-memory Telegram; nothing leaves this machine.")
+        try:
+            async with app:
+                demo = Demo(app, fake, UpdateFactory(fake, app.bot), clock, deps, english)
+                await _step_all(demo, _script)
+        finally:
+            await db.dispose()
+    fake.assert_no_unknown_calls()
+    print(f"\nDone: {len(fake.calls)} Bot API calls, {len(fake.sent())} messages still visible.")
+    return 0
+
+
+async def _step_all(demo: Demo, script: Callable[[Demo], Awaitable[None]]) -> None:
+    demo.printed_calls = len(demo.fake.calls)  # skip getMe from start-up
+    await script(demo)

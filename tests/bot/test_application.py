@@ -1,0 +1,193 @@
+"""The composition root: wiring, command menus, webhook over loopback, and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from telegram.ext import AIORateLimiter, Application
+
+from bot import cli
+from bot.app import ALLOWED_UPDATES, build_application, publish_commands
+from bot.context import Deps
+from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.updates import as_json
+from storage.db import Database
+from storage.models import Base
+from tests.bot.conftest import MEMBER, SUPERVISOR, Harness, build_world, make_settings
+
+
+def test_allowed_updates_list_every_type_the_features_need() -> None:
+    assert set(ALLOWED_UPDATES) == {
+        "message", "edited_message", "callback_query", "chat_member",
+        "my_chat_member", "message_reaction", "message_reaction_count",
+    }
+
+
+def test_rate_limiter_with_retries_is_wired_when_enabled(tmp_path: Path) -> None:
+    settings = make_settings(telegram={"token": "1:x", "rate_limit": {"enabled": True, "max_retries": 4}})
+    app = build_application(settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db")))
+    limiter = app.bot.rate_limiter
+    assert isinstance(limiter, AIORateLimiter)
+    assert limiter._max_retries == 4
+    assert app.job_queue.get_jobs_by_name("sweep")
+
+
+def test_base_url_points_at_a_self_hosted_bot_api(tmp_path: Path) -> None:
+    settings = make_settings(telegram={"token": "1:x", "base_url": "http://127.0.0.1:8081/"})
+    app = build_application(settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db")))
+    assert app.bot.base_url == "http://127.0.0.1:8081/bot1:x"
+
+
+async def test_command_menus_are_published_per_audience_and_language(harness: Harness) -> None:
+    await harness.private(SUPERVISOR, "/start")
+    await publish_commands(harness.app)
+    menus = {
+        (json.dumps(call["scope"], sort_keys=True), call.get("language_code")): [c["command"] for c in call["commands"]]
+        for call in harness.fake.calls_to("setMyCommands")
+    }
+    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "help", "lang"]
+    assert menus[('{"type": "all_chat_administrators"}', "en")] == ["help", "register", "lang"]
+    assert "grant" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), None)]
+    described = {
+        call.get("language_code"): {c["command"]: c["description"] for c in call["commands"]}
+        for call in harness.fake.calls_to("setMyCommands")
+        if call["scope"] == {"type": "all_private_chats"}
+    }
+    assert described[None]["help"] == "命令说明"
+    assert described["en"]["help"] == "What the commands do"
+    assert len(menus) == 8  # 4 audiences x 2 languages
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def wait_for(condition, timeout: float = 10.0) -> None:
+    """Wait for work done by the webhook server's tasks (loopback I/O, not the clock under test)."""
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_webhook_mode_accepts_updates_with_the_secret_only(database_url: str, clock) -> None:
+    fake = FakeTelegram(clock=clock)
+    build_world(fake)
+    settings = make_settings()
+    db = Database.from_url(database_url)
+    async with db.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    app = build_application(settings, Deps.create(settings, db=db, clock=clock, request=fake))
+    port = free_port()
+    from bot.testing.updates import UpdateFactory
+
+    updates = UpdateFactory(fake, app.bot)
+    async with app:
+        await app.updater.start_webhook(
+            listen="127.0.0.1", port=port, url_path="telegram", webhook_url="https://bot.example.org/telegram",
+            secret_token="s3cret-token", allowed_updates=ALLOWED_UPDATES,
+        )
+        await app.start()
+        try:
+            url = f"http://127.0.0.1:{port}/telegram"
+            async with httpx.AsyncClient() as client:
+                refused = await client.post(url, json=as_json(updates.private(MEMBER, "/start")), headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+                accepted = await client.post(url, json=as_json(updates.private(MEMBER, "/start")), headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
+            assert refused.status_code == 403
+            assert accepted.status_code == 200
+            await wait_for(lambda: len(fake.sent(MEMBER)) == 2)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    await db.dispose()
+    assert fake.webhook["url"] == "https://bot.example.org/telegram"
+    assert fake.webhook["allowed_updates"] == ALLOWED_UPDATES
+    assert "减负助手" in fake.sent(MEMBER)[0]["text"]
+
+
+# CLI ------------------------------------------------------------------------------------------
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(f'[database]\nurl = "sqlite+aiosqlite:///jianfu.db"\n{extra}', encoding="utf-8")
+    return path
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("jianfu ")
+
+
+def test_run_without_a_token_explains_where_to_get_one(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("JIANFU_TELEGRAM__TOKEN", raising=False)
+    assert cli.main(["--config", str(write_config(tmp_path)), "run"]) == 2
+    message = capsys.readouterr().err
+    assert "@BotFather" in message and "JIANFU_TELEGRAM__TOKEN" in message and "bot.toml" in message
+    assert not (tmp_path / "jianfu.db").exists()
+
+
+def test_a_wrong_config_value_exits_2_naming_the_key(tmp_path: Path, capsys) -> None:
+    path = write_config(tmp_path, "[telegram.webhook]\nport = 0\n")
+    assert cli.main(["--config", str(path), "db", "upgrade"]) == 2
+    assert "telegram.webhook.port" in capsys.readouterr().err
+
+
+def test_db_upgrade_and_current(tmp_path: Path, capsys) -> None:
+    path = write_config(tmp_path)
+    assert cli.main(["--config", str(path), "db", "current"]) == 0
+    assert "empty" in capsys.readouterr().out
+    assert cli.main(["--config", str(path), "db", "upgrade"]) == 0
+    assert "revision 0001" in capsys.readouterr().out
+    assert (tmp_path / "jianfu.db").exists()
+    assert cli.main(["--config", str(path), "db", "current"]) == 0
+    assert capsys.readouterr().out.strip() == "0001"
+
+
+def run_captured(monkeypatch, method: str) -> dict:
+    captured: dict = {}
+    monkeypatch.setattr(Application, method, lambda self, **kwargs: captured.update(kwargs))
+    return captured
+
+
+def test_run_migrates_then_polls_with_the_allowed_updates(tmp_path: Path, monkeypatch) -> None:
+    captured = run_captured(monkeypatch, "run_polling")
+    path = write_config(tmp_path, '[telegram]\ntoken = "123:ABC"\n')
+    assert cli.main(["--config", str(path), "run"]) == 0
+    assert captured["allowed_updates"] == ALLOWED_UPDATES
+    assert (tmp_path / "jianfu.db").exists()
+
+
+def test_run_in_webhook_mode_passes_url_and_secret(tmp_path: Path, monkeypatch) -> None:
+    captured = run_captured(monkeypatch, "run_webhook")
+    monkeypatch.setenv("JIANFU_TELEGRAM__WEBHOOK__SECRET", "from-env")
+    path = write_config(
+        tmp_path, '[telegram]\ntoken = "123:ABC"\nmode = "webhook"\n[telegram.webhook]\nurl = "https://bot.example.org/"\nport = 9000\n'
+    )
+    assert cli.main(["--config", str(path), "run"]) == 0
+    assert captured["webhook_url"] == "https://bot.example.org/telegram"
+    assert captured["secret_token"] == "from-env"
+    assert (captured["listen"], captured["port"], captured["url_path"]) == ("127.0.0.1", 9000, "telegram")
+    assert captured["allowed_updates"] == ALLOWED_UPDATES
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> None:
+    assert cli.main(["demo", "--language", language]) == 0
+    out = capsys.readouterr().out
+    if language == "en":
+        assert "Jianfu has joined" in out and "is now registered with" in out and "Sorry, only supervisors" in out
+    else:
+        assert "减负助手已加入" in out and "本群已登记到「民政局」" in out and "抱歉，这个命令只有督导可以使用" in out
+    assert "deletes message" in out
+    assert out.rstrip().splitlines()[-1].startswith("Done:")

@@ -1,0 +1,62 @@
+"""Membership is learned from messages, member updates and reactions; edits never re-run commands."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from storage.models import Chat, Department, Membership, Person
+from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
+
+
+async def memberships(harness: Harness) -> dict[int, str]:
+    async with harness.session() as session:
+        rows = await session.execute(select(Membership.person_id, Membership.status).where(Membership.chat_id == GROUP))
+        return dict(rows.all())
+
+
+async def test_a_group_message_records_person_group_membership_and_activity(harness: Harness) -> None:
+    harness.clock.advance(timedelta(minutes=5))
+    await harness.send(harness.updates.message(GROUP, MEMBER, "大家好"))
+    async with harness.session() as session:
+        person = await session.get(Person, MEMBER)
+        chat = await session.get(Chat, GROUP)
+    assert person.display_name == "张三" and person.has_private_chat is False
+    assert chat.title == "朝阳社区工作群" and chat.last_activity_at == harness.clock()
+    assert await memberships(harness) == {MEMBER: "member"}
+
+
+async def test_reactions_and_member_updates_teach_membership(harness: Harness) -> None:
+    said = harness.updates.message(GROUP, MEMBER, "通知")
+    await harness.send(said)
+    await harness.send(harness.updates.reaction(GROUP, said.message.message_id, ENGLISH, new=("👍",)))
+    await harness.send(harness.updates.chat_member(GROUP, STRANGER, old="member", new="left"))
+    await harness.send(harness.updates.chat_member(GROUP, ADMIN, old="member", new="creator"))
+    assert await memberships(harness) == {MEMBER: "member", ENGLISH: "member", STRANGER: "left", ADMIN: "creator"}
+
+
+async def test_member_count_follows_joins_and_leaves(harness: Harness) -> None:
+    await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="member"))
+    async with harness.session() as session:
+        assert (await session.get(Chat, GROUP)).member_count == 5
+    await harness.send(harness.updates.chat_member(GROUP, STRANGER, old="member", new="left"))
+    await harness.send(harness.updates.chat_member(GROUP, SUPERVISOR, old="left", new="member"))
+    await harness.send(harness.updates.chat_member(GROUP, MEMBER, old="member", new="kicked"))
+    async with harness.session() as session:
+        assert (await session.get(Chat, GROUP)).member_count == 4
+
+
+async def test_an_edited_command_is_not_run_again(harness: Harness) -> None:
+    sent = harness.updates.private(SUPERVISOR, "/dept add 民政局")
+    await harness.send(sent)
+    await harness.send(harness.updates.edited(SUPERVISOR, sent.message.message_id, "/dept add 卫健委", user_id=SUPERVISOR))
+    async with harness.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Department)) == 1
+
+
+async def test_long_user_input_echoed_back_is_cut_to_fit(harness: Harness) -> None:
+    await harness.private(SUPERVISOR, "/dept add 民政局")
+    await harness.command(GROUP, ADMIN, "/register " + "很" * 3000)
+    answer = harness.last_text(GROUP)
+    assert "…" in answer and len(answer) < 600
