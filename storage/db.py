@@ -55,10 +55,6 @@ class Database:
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
         return cls(create_engine(url, echo=echo))
 
-    @property
-    def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=False)
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session committed when the block succeeds and rolled back when it raises."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, Department, Membership
@@ -134,6 +134,3 @@ class ChatRepository:
             Membership.chat_id == chat_id, Membership.status.in_(PRESENT_STATUSES)
         )
         return list(await self.session.scalars(query))
-
-    async def forget_members(self, chat_id: int) -> None:
-        await self.session.execute(delete(Membership).where(Membership.chat_id == chat_id))

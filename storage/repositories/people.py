@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Person
@@ -48,10 +47,3 @@ class PeopleRepository:
         await self.session.execute(
             update(Person).where(Person.id == user_id).values(language=language)
         )
-
-    async def many(self, user_ids: Iterable[int]) -> dict[int, Person]:
-        ids = list(user_ids)
-        if not ids:
-            return {}
-        rows = await self.session.scalars(select(Person).where(Person.id.in_(ids)))
-        return {person.id: person for person in rows}
