@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+
+
+@dataclass(frozen=True)
+class KeyList:
+    """A parameter rendered as one localized line per item: catalog key `prefix` + item."""
+
+    prefix: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: catalog key of its label, and its callback data."""
+
+    key: str
+    data: str
 
 
 @dataclass(frozen=True)
@@ -15,6 +32,10 @@ class Say:
     params: dict[str, Any] = field(default_factory=dict)
     language: str | None = None
     expires: bool = False
+    # Overrides the configured expiry for this message (e.g. 2 minutes for a demand reminder).
+    expire_after: timedelta | None = None
+    reply_to: int | None = None
+    buttons: tuple[Button, ...] = ()
     rule: str = ""
     reason: str = ""
 
@@ -27,12 +48,50 @@ class Delete:
     reason: str = ""
 
 
-Action = Say | Delete
+@dataclass(frozen=True)
+class RecordRead:
+    """`person_id` has seen message `message_id` of `chat_id` (via button, reaction, ack, inbox)."""
+
+    chat_id: int
+    message_id: int
+    person_id: int
+    via: str
+    rule: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
-class KeyList:
-    """A parameter rendered as one localized line per item: catalog key `prefix` + item."""
+class RecordEvent:
+    """A countable fact for the digest; `key` makes recording it idempotent."""
 
-    prefix: str
-    items: tuple[str, ...]
+    kind: str
+    chat_id: int
+    key: str
+    sender_id: int | None = None
+    rule: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TipOnce:
+    """A private tip to a person, at most once per `period`."""
+
+    person_id: int
+    key: str
+    period: timedelta
+    rule: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TellAdminsOnce:
+    """Tell the group's admins privately, once per chat and `key`."""
+
+    chat_id: int
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    rule: str = ""
+    reason: str = ""
+
+
+Action = Say | Delete | RecordRead | RecordEvent | TipOnce | TellAdminsOnce

@@ -1,0 +1,216 @@
+"""The "received" rule: remove ack-only replies as reads, and remind senders who demand acks.
+
+The regulation: except for urgent matters, work groups must not require members to feed
+back "received". Members still post 收到 because senders ask for it. This rule removes
+both sides of the habit and keeps what the sender wanted: who has seen the notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from policies.acks import AckRule, AckVerdict, Strength
+from policies.actions import (
+    Action,
+    Button,
+    Delete,
+    RecordEvent,
+    RecordRead,
+    Say,
+    TellAdminsOnce,
+    TipOnce,
+)
+from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, DemandVerdict, UrgencyRule, UrgencyVerdict
+from policies.notices import NoticeRule, NoticeVerdict
+from policies.text import has_question_mark
+from policies.types import ContentKind, Message
+
+RULE = "received"
+# Telegram refuses to delete messages older than this.
+DELETE_LIMIT = timedelta(hours=48)
+TIP_PERIOD = timedelta(days=7)
+CONVERT_PREFIX = "rcv:notice:"
+_QUESTION_ENDINGS = ("吗", "么", "呢", "没有", "了没", "否")
+
+
+class Mode(StrEnum):
+    OFF = "off"
+    RECORD = "record"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class ReceivedConfig:
+    mode: Mode = Mode.REMOVE
+    # An ack that replies to nothing counts when it comes this soon after a notice.
+    notice_window: timedelta = timedelta(minutes=30)
+    # How long the group reply to a sender without a private chat stays.
+    demand_reply_expires: timedelta = timedelta(minutes=2)
+    extra_ack_words: tuple[str, ...] = ()
+    urgent_markers: tuple[str, ...] = DEFAULT_URGENT_MARKERS
+    notice_tags: tuple[str, ...] = ("#通知", "#公告", "#notice", "#announcement")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The message an ack answers: the replied-to one, or the latest notice in the window."""
+
+    message_id: int
+    is_question: bool = False
+    is_urgent: bool = False
+    # A notice or an ack demand: something an ack plainly answers.
+    expects_ack: bool = False
+
+
+@dataclass(frozen=True)
+class GroupContext:
+    """What the rule needs to know beyond the message itself."""
+
+    mode: Mode
+    can_delete: bool
+    now: datetime
+    replied: Target | None = None
+    recent_notice: Target | None = None
+    sender_has_private_chat: bool = False
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Every verdict the rules gave (for `jianfu explain` and the log) and the actions to take."""
+
+    ack: AckVerdict
+    demand: DemandVerdict
+    urgent: UrgencyVerdict
+    notice: NoticeVerdict
+    actions: tuple[Action, ...] = field(default=())
+
+    @property
+    def fired(self) -> list[tuple[str, str]]:
+        verdicts = (self.ack, self.demand, self.urgent, self.notice)
+        return [(verdict.rule, verdict.detail) for verdict in verdicts if verdict.hit]
+
+
+class ReceivedRule:
+    """The whole rule, built once from its configuration."""
+
+    def __init__(self, config: ReceivedConfig = ReceivedConfig()) -> None:
+        self.config = config
+        self.acks = AckRule(config.extra_ack_words)
+        self.demands = DemandRule()
+        self.urgency = UrgencyRule(config.urgent_markers)
+        self.notices = NoticeRule(config.notice_tags)
+
+    def classify(self, message: Message) -> Judgement:
+        """The verdicts alone, without a group: what `jianfu explain` prints."""
+        if message.kind is ContentKind.STICKER:
+            ack = self.acks.judge_sticker(message.sticker_emoji)
+        else:
+            ack = self.acks.judge(message.text)
+        return Judgement(
+            ack=ack,
+            demand=self.demands.judge(message.text),
+            urgent=self.urgency.judge(message.text),
+            notice=self.notices.judge(message.text),
+        )
+
+    def target_of(self, message_id: int, text: str, *, is_notice: bool = False) -> Target:
+        """Describe a message an ack might answer, from its text."""
+        return Target(
+            message_id=message_id,
+            is_question=looks_like_question(text),
+            is_urgent=self.urgency.judge(text).hit,
+            expects_ack=is_notice or self.notices.judge(text).hit or self.demands.judge(text).hit,
+        )
+
+    def judge(self, message: Message, group: GroupContext) -> Judgement:
+        judgement = self.classify(message)
+        if group.mode is Mode.OFF or message.sender is None:
+            return judgement
+        if judgement.ack.hit:
+            actions = self._on_ack(message, judgement.ack, group)
+        elif judgement.demand.hit and not judgement.urgent.hit:
+            actions = self._on_demand(message, group)
+        else:
+            actions = []
+        return Judgement(judgement.ack, judgement.demand, judgement.urgent, judgement.notice, tuple(actions))
+
+    def _on_ack(self, message: Message, ack: AckVerdict, group: GroupContext) -> list[Action]:
+        target = self._answered(message, ack, group)
+        if target is None:
+            return []
+        chat_id, sender = message.chat.id, message.sender.id
+        actions: list[Action] = [RecordRead(chat_id, target.message_id, sender, "ack", RULE, ack.detail)]
+        if group.mode is not Mode.REMOVE or target.is_urgent:
+            # Acks to urgent matters are legitimate and stay; record-only groups keep everything.
+            return actions
+        if not group.can_delete:
+            return [*actions, TellAdminsOnce(chat_id, "received.admins_missing_delete", rule=RULE, reason="no delete right")]
+        if group.now - message.date >= DELETE_LIMIT:
+            return [*actions, TellAdminsOnce(chat_id, "received.admins_too_old", rule=RULE, reason="older than 48 hours")]
+        return [
+            *actions,
+            Delete(chat_id, message.message_id, RULE, ack.detail),
+            TipOnce(sender, "received.tip", TIP_PERIOD, RULE, "ack removed"),
+        ]
+
+    def _answered(self, message: Message, ack: AckVerdict, group: GroupContext) -> Target | None:
+        """The message the ack answers, when it plainly answers one; otherwise None (keep it)."""
+        if message.reply_to_message_id is not None:
+            target = group.replied or Target(message.reply_to_message_id)
+        elif group.recent_notice is not None:
+            target = group.recent_notice
+        else:
+            return None
+        if ack.strength is Strength.WEAK and (target.is_question or not target.expects_ack):
+            # "1" or "好的" under a question or an ordinary message may be a real answer.
+            return None
+        return target
+
+    def _on_demand(self, message: Message, group: GroupContext) -> list[Action]:
+        chat_id, sender = message.chat.id, message.sender.id
+        key = f"ack_demand:{chat_id}:{message.message_id}"
+        actions: list[Action] = [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded")]
+        if group.mode is not Mode.REMOVE or message.edited:
+            # An edit does not earn a second reminder; record-only groups get no reminders.
+            return actions
+        if group.sender_has_private_chat:
+            button = Button("received.button_convert", f"{CONVERT_PREFIX}{chat_id}:{message.message_id}")
+            params = {"title": message.chat.title}
+            return [*actions, Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")]
+        reminder = Say(
+            chat_id,
+            "received.demand_group",
+            expires=True,
+            expire_after=self.config.demand_reply_expires,
+            reply_to=message.message_id,
+            rule=RULE,
+            reason="ack demanded; the sender has no private chat with the bot",
+        )
+        return [*actions, reminder]
+
+
+def looks_like_question(text: str) -> bool:
+    stripped = text.rstrip(" 。.!！~～")
+    return has_question_mark(text) or stripped.endswith(_QUESTION_ENDINGS)
+
+
+def config_from(
+    *,
+    mode: str,
+    notice_window_minutes: int,
+    demand_reply_expires_minutes: float,
+    extra_ack_words: Iterable[str],
+    urgent_markers: Iterable[str],
+    notice_tags: Iterable[str],
+) -> ReceivedConfig:
+    return ReceivedConfig(
+        mode=Mode(mode),
+        notice_window=timedelta(minutes=notice_window_minutes),
+        demand_reply_expires=timedelta(minutes=demand_reply_expires_minutes),
+        extra_ack_words=tuple(extra_ack_words),
+        urgent_markers=tuple(urgent_markers),
+        notice_tags=tuple(notice_tags),
+    )

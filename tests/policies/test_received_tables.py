@@ -1,0 +1,148 @@
+"""Large tables for the "received" rule's recognisers, in both languages, plus property tests."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.acks import AckRule, Strength
+from policies.demands import DemandRule, UrgencyRule
+from policies.notices import NoticeKind, NoticeRule
+
+ACKS = AckRule()
+DEMANDS = DemandRule()
+URGENCY = UrgencyRule()
+NOTICES = NoticeRule()
+
+STRONG_ACKS = [
+    "收到", "收到！", "收到!!!", "收到。", "收到～", "已收到", "收到了", "好的收到", "好的，收到", "收到，谢谢",
+    "收到谢谢！", "收到👍", "收到🙏", "收到收到", "收到 收到", "收悉", "知悉", "已知悉", "已阅", "明白", "明白了",
+    "了解", "好的明白", "嗯嗯收到", "收到啦", "收到哈", "OK收到", "收到ok", "Ｏｋ，收到", "收\u200b到", "收 到",
+    "朝阳社区收到", "王芳收到", "李建国收到", "第三网格收到", "朝阳社区第三网格收到", "我收到了", "我也收到了",
+    "我们已收到", "表格收到", "街道办已收悉", "received", "Received.", "Received, thanks!", "noted", "Noted with thanks",
+    "got it", "Got it 👍", "roger", "Roger that", "copy that", "acknowledged", "well received", "遵照执行", "收到，辛苦了",
+]
+WEAK_ACKS = ["1", "111", "1111", "+1", "OK", "ok", "okk", "okay", "好的", "好", "好嘞", "嗯", "嗯嗯", "是的", "👍", "👍🏻", "👍🏿", "👌", "👌🏽", "🙏", "✅", "👍👍👍", "好的👌", "1👍"]
+HARD_NEGATIVES = [
+    "我这边有111户还没登记", "收到，不过截止日期能不能延后？", "收到，但是表格打不开", "收到?", "收到了吗", "收到没",
+    "文件没收到", "还没收到", "没有收到", "未收到", "能收到吗", "请确认收到", "收到请回复", "说明白", "去了解一下",
+    "传阅", "谢谢", "谢谢大家", "2", "11户", "1栋", "好的，马上办", "好的，下午送过去", "明白，但需要再确认人数",
+    "收到，已转发各网格", "ok but the form is broken", "received the form, but page 2 is missing", "noted?",
+    "got it, when is the deadline", "下午三点开会", "【通知】明天开会", "收到，我这边有两户情况特殊", "收到，3号楼停水了",
+    "好的呢", "这个收到的要求太多了", "谁收到了", "哪个社区收到了", "怎么收到", "不明白", "不太明白", "", "   ", "。。。",
+    "收到" * 30, "a" * 500, "我们社区收到了三份不同的表格，内容一样", "why do we have to say received",
+]
+
+
+@pytest.mark.parametrize("text", STRONG_ACKS)
+def test_strong_acks(text: str) -> None:
+    verdict = ACKS.judge(text)
+    assert verdict.hit, verdict.detail
+    assert verdict.strength is Strength.STRONG
+
+
+@pytest.mark.parametrize("text", WEAK_ACKS)
+def test_weak_acks(text: str) -> None:
+    verdict = ACKS.judge(text)
+    assert verdict.hit, verdict.detail
+    assert verdict.strength is Strength.WEAK
+
+
+@pytest.mark.parametrize("text", HARD_NEGATIVES)
+def test_hard_negatives_are_kept(text: str) -> None:
+    assert not ACKS.judge(text).hit
+
+
+@pytest.mark.parametrize(("emoji", "hit"), [("👍", True), ("👌🏼", True), ("🙏", True), ("😂", False), (None, False), ("👍😂", False)])
+def test_stickers(emoji: str | None, hit: bool) -> None:
+    assert ACKS.judge_sticker(emoji).hit is hit
+
+
+def test_extra_ack_words_from_config() -> None:
+    rule = AckRule(extra_words=["已办", "copy!"])
+    assert rule.judge("已办").hit and rule.judge("已办👍").hit
+    assert not ACKS.judge("已办").hit
+
+
+DEMANDS_ZH = [
+    "收到请回复", "请回复收到", "看到请回个1", "请接龙", "请确认收到", "收到请回复1", "请大家扣1", "看到扣1", "大家扣1",
+    "各位回复收到", "收到后请在群里回复确认", "请各位及时反馈收到", "请大家接龙确认", "收到的请回复一下", "请各社区分别回复收到",
+    "【通知】明天上午9点在三楼开会，请各社区书记参加。收到请回复。", "各位社区书记：请于周五前报送台账，收到请回复1",
+    "收到请接龙", "请确认已读", "请回复确认", "看到请回复", "请务必回复收到",
+]
+DEMANDS_EN = [
+    "Please reply 'received'", "reply 1 when you see this", "Please confirm receipt.", "Kindly acknowledge.",
+    "Meeting at 3pm tomorrow. Please reply with OK.", "pls reply 1", "Please acknowledge receipt of this notice",
+]
+NOT_DEMANDS = [
+    "收到请回复这种要求我们社区一直没执行", "无需回复收到", "不用回复收到，看到就行", "请勿回复收到", "收到", "我已经回复了",
+    "请回复你的意见", "请报送台账", "请确认一下时间", "大家回家注意安全", "接龙太多了", "请于明天回复具体人数",
+    "确认收到的要求是形式主义", "收到回复了", "I received the reply", "Reply to this thread with your questions",
+    "No need to reply 'received'", "Please don't reply 1", "收到请回复这类要求应该取消", "",
+]
+
+
+@pytest.mark.parametrize("text", DEMANDS_ZH + DEMANDS_EN)
+def test_demands_are_recognised(text: str) -> None:
+    verdict = DEMANDS.judge(text)
+    assert verdict.hit, verdict.detail
+
+
+@pytest.mark.parametrize("text", NOT_DEMANDS)
+def test_mentions_and_negations_are_not_demands(text: str) -> None:
+    assert not DEMANDS.judge(text).hit
+
+
+@pytest.mark.parametrize(
+    ("text", "urgent"),
+    [
+        ("【紧急】今晚8点前上报", True), ("特急！收到请回复", True), ("加急件", True), ("#urgent reply 1", True),
+        ("URGENT: reply 1", True), ("/urgent 收到请回复", True), ("此事不紧急", False), ("not urgent", False),
+        ("明天开会", False), ("", False),
+    ],
+)
+def test_urgency(text: str, urgent: bool) -> None:
+    assert URGENCY.judge(text).hit is urgent
+
+
+def test_configured_urgent_markers_replace_the_defaults() -> None:
+    rule = UrgencyRule(["火速"])
+    assert rule.judge("火速处理").hit and not rule.judge("【紧急】").hit
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("#通知 明天开会", NoticeKind.MEETING), ("【通知】周五前报送台账", NoticeKind.DATA_REQUEST),
+        ("【会议通知】下午3点", NoticeKind.MEETING), ("通知：周六停水", NoticeKind.NOTICE),
+        ("Notice: please submit the form by Friday", NoticeKind.DATA_REQUEST), ("#notice office closed", NoticeKind.NOTICE),
+        ("大家好", None), ("关于通知的问题", None), ("请看通知", None),
+    ],
+)
+def test_notices(text: str, kind: NoticeKind | None) -> None:
+    verdict = NOTICES.judge(text)
+    assert verdict.kind is kind and verdict.hit is (kind is not None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=300))
+def test_random_text_never_crashes(text: str) -> None:
+    for verdict in (ACKS.judge(text), DEMANDS.judge(text), URGENCY.judge(text), NOTICES.judge(text)):
+        assert isinstance(verdict.hit, bool) and verdict.detail
+
+
+QUESTIONS = ["？", "?", "能不能延后？", "什么时候截止?", " when is it due?", "吗？"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(STRONG_ACKS + WEAK_ACKS), st.sampled_from(QUESTIONS))
+def test_adding_a_question_to_an_ack_never_makes_it_deletable(ack: str, question: str) -> None:
+    assert not ACKS.judge(ack + question).hit
+    assert not ACKS.judge(ack + "，" + question).hit
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(STRONG_ACKS + WEAK_ACKS), st.text(alphabet="户号栋楼人没未不能但延期表格问题2345", min_size=1, max_size=8))
+def test_adding_substance_to_an_ack_keeps_it(ack: str, substance: str) -> None:
+    assert not ACKS.judge(ack + "，" + substance + "还没登记").hit
