@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
 from bot.context import Deps
-from policies.actions import Action, Delete, Say
+from policies.actions import Action, Button, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
+from policies.language import pick_language
 from storage.repositories.chats import ChatRepository
+from storage.repositories.events import EventRepository
+from storage.repositories.notices import ReadRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
 
@@ -143,27 +148,98 @@ class Executor:
     def __init__(self, deps: Deps, bot: ExtBot[None], session: AsyncSession) -> None:
         self.deps, self.bot, self.session = deps, bot, session
 
-    async def run(self, actions: list[Action], *, language: str | None = None) -> list[Outcome]:
+    async def run(self, actions: Iterable[Action], *, language: str | None = None) -> list[Outcome]:
         return [await self.run_one(action, language=language) for action in actions]
 
     async def run_one(self, action: Action, *, language: str | None = None) -> Outcome:
+        if isinstance(action, Say):
+            return await self._say(action, action.language or language)
         if isinstance(action, Delete):
             outcome = await delete(self.bot, action.chat_id, action.message_id)
-        else:
-            outcome = await self._say(action, language)
+            await self.note(action.chat_id, outcome)
+            return outcome
+        if isinstance(action, RecordRead):
+            new = await ReadRepository(self.session).record(
+                action.chat_id, action.message_id, action.person_id, action.via, self.deps.clock()
+            )
+            return Outcome.DONE if new else Outcome.NOT_FOUND
+        if isinstance(action, RecordEvent):
+            return await self.record_event(action.kind, action.chat_id, key=action.key)
+        if isinstance(action, TipOnce):
+            return await self._tip(action)
+        return await self._tell_admins(action)
+
+    async def _say(self, action: Say, language: str | None) -> Outcome:
+        language = language or await self.language_of(action.chat_id)
+        text = self.deps.catalog.text(language, action.key, **action.params)
+        outcome, sent = await send(self.bot, action.chat_id, text, buttons=self.keyboard(action.buttons, language), reply_to=action.reply_to)
+        if sent is not None and action.expires:
+            await self.expire_later(sent, action.expire_after)
         await self.note(action.chat_id, outcome)
         return outcome
 
-    async def _say(self, action: Say, language: str | None) -> Outcome:
-        text = self.deps.catalog.text(action.language or language, action.key, **action.params)
-        outcome, sent = await send(self.bot, action.chat_id, text)
-        if sent is not None and action.expires:
-            await self.expire_later(sent)
+    def keyboard(self, buttons: tuple[Button, ...], language: str | None) -> InlineKeyboardMarkup | None:
+        if not buttons:
+            return None
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(self.deps.catalog.raw(language, button.key), callback_data=button.data)] for button in buttons]
+        )
+
+    async def language_of(self, chat_id: int) -> str:
+        """A person's language in private chats; the group's override (or the default) in groups."""
+        default = self.deps.settings.language
+        if chat_id > 0:
+            person = await PeopleRepository(self.session).get(chat_id)
+            if person is None:
+                return default
+            return pick_language(default=default, person_choice=person.language, telegram_code=person.telegram_language)
+        chat = await ChatRepository(self.session).get(chat_id)
+        return pick_language(default=default, group_override=chat.language if chat else None)
+
+    async def record_event(self, kind: str, chat_id: int, *, key: str | None = None) -> Outcome:
+        """Count a fact against the group's department, on the local day it happened."""
+        chat = await ChatRepository(self.session).get(chat_id)
+        now = self.deps.clock()
+        recorded = await EventRepository(self.session).record(
+            kind,
+            at=now,
+            day=now.astimezone(self.deps.settings.tz).date(),
+            department_id=chat.department_id if chat else None,
+            chat_id=chat_id,
+            key=key,
+        )
+        return Outcome.DONE if recorded else Outcome.NOT_FOUND
+
+    async def _tip(self, action: TipOnce) -> Outcome:
+        people = PeopleRepository(self.session)
+        person = await people.get(action.person_id)
+        now = self.deps.clock()
+        if person is None or not person.has_private_chat:
+            return Outcome.UNREACHABLE
+        if person.ack_tip_at is not None and now - person.ack_tip_at < action.period:
+            return Outcome.NOT_FOUND
+        outcome = await self._say(Say(action.person_id, action.key), None)
+        if outcome is Outcome.DONE:
+            await people.set_ack_tip(action.person_id, now)
         return outcome
 
-    async def expire_later(self, message: Message) -> None:
+    async def _tell_admins(self, action: TellAdminsOnce) -> Outcome:
+        """Privately, to every admin who opened a chat with the bot; once per chat and reason."""
+        key = f"told:{action.key}:{action.chat_id}"
+        if await EventRepository(self.session).exists(key):
+            return Outcome.NOT_FOUND
+        chat = await ChatRepository(self.session).get(action.chat_id)
+        admins = await PeopleRepository(self.session).with_private_chat(await ChatRepository(self.session).admin_ids(action.chat_id))
+        params = {"title": chat.title if chat else str(action.chat_id), **action.params}
+        outcomes = [await self._say(Say(admin, action.key, params), None) for admin in admins]
+        if Outcome.DONE in outcomes:
+            await self.record_event("admins_told", action.chat_id, key=key)
+            return Outcome.DONE
+        return Outcome.UNREACHABLE
+
+    async def expire_later(self, message: Message, after: timedelta | None = None) -> None:
         """Schedule the bot's own group message for deletion: the group stays quiet."""
-        due = self.deps.clock() + self.deps.settings.group_messages.expire_after
+        due = self.deps.clock() + (after or self.deps.settings.group_messages.expire_after)
         key = f"{DELETE_MESSAGE_TASK}:{message.chat_id}:{message.message_id}"
         payload = {"chat_id": message.chat_id, "message_id": message.message_id}
         await TaskRepository(self.session).schedule(DELETE_MESSAGE_TASK, key, due, payload)

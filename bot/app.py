@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
 from bot.context import BotData, Deps, JianfuContext
-from bot.handlers import departments, errors, fallback, membership, roles, start
+from bot.handlers import departments, errors, fallback, membership, notices, received, roles, start
 from bot.jobs import sweep
 from bot.settings import Settings
 
@@ -35,13 +35,13 @@ ALLOWED_UPDATES = [
 ]
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, start, roles, departments, fallback)
+FEATURES = (membership, start, roles, departments, notices, received, fallback)
 
 # Which commands each audience sees in Telegram's menu.
 COMMAND_MENUS: dict[str, tuple[str, ...]] = {
     "private": ("start", "help", "lang"),
-    "group": ("help",),
-    "group_admin": ("help", "register", "lang"),
+    "group": ("help", "rules"),
+    "group_admin": ("help", "rules", "set", "register", "lang"),
     "supervisor": ("start", "help", "lang", "dept", "groups", "grant", "revoke"),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from telegram.request import BaseRequest
 from bot.i18n import Catalog
 from bot.settings import Settings
 from policies.clock import Clock, system_clock
+from policies.received import ReceivedRule, config_from
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -37,6 +39,21 @@ class Deps:
     def create(cls, settings: Settings, **overrides: Any) -> Deps:
         overrides.setdefault("db", Database.from_url(settings.database.url, echo=settings.database.echo))
         return cls(settings=settings, **overrides)
+
+    @functools.cached_property
+    def received_rule(self) -> ReceivedRule:
+        """The "received" rule with bot.toml's words and markers, compiled once."""
+        received = self.settings.received
+        return ReceivedRule(
+            config_from(
+                mode=received.mode,
+                notice_window_minutes=received.notice_window_minutes,
+                demand_reply_expires_minutes=received.demand_reply_expire_minutes,
+                extra_ack_words=received.extra_ack_words,
+                urgent_markers=received.urgent_markers,
+                notice_tags=self.settings.notices.tags,
+            )
+        )
 
     def register_task(self, kind: str, runner: TaskRunner) -> None:
         if kind in self.task_runners:

@@ -108,6 +108,31 @@ class JobSettings(_Section):
     max_attempts: int = Field(5, ge=1, le=100)
 
 
+class ReceivedSettings(_Section):
+    """The "received" rule: ack-only replies become reads; ack demands get a reminder."""
+
+    mode: Literal["off", "record", "remove"] = "remove"
+    notice_window_minutes: int = Field(30, ge=0, le=7 * 24 * 60)
+    demand_reply_expire_minutes: float = Field(2, gt=0, le=24 * 60)
+    extra_ack_words: tuple[str, ...] = ()
+    urgent_markers: tuple[str, ...] = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
+
+    @field_validator("extra_ack_words", "urgent_markers")
+    @classmethod
+    def _no_blank_words(cls, words: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not word.strip() for word in words):
+            raise ValueError("must not contain empty words")
+        return words
+
+
+class NoticeSettings(_Section):
+    """How notices are recognised and shown."""
+
+    tags: tuple[str, ...] = ("#通知", "#公告", "#notice", "#announcement")
+    # A tracked notice's read counter is edited at most this often.
+    counter_edit_seconds: int = Field(5, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     """The whole deployment configuration."""
 
@@ -125,6 +150,8 @@ class Settings(BaseSettings):
     roles: RolesSettings = RolesSettings()
     group_messages: GroupMessageSettings = GroupMessageSettings()
     jobs: JobSettings = JobSettings()
+    received: ReceivedSettings = ReceivedSettings()
+    notices: NoticeSettings = NoticeSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -108,6 +111,8 @@ class Person(Base):
     telegram_language: Mapped[str | None] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(8))
     has_private_chat: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the person last got the private "react or press Read instead of 收到" tip.
+    ack_tip_at: Mapped[datetime | None]
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 
@@ -176,3 +181,56 @@ class Task(Base):
     lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(255))
     done_at: Mapped[datetime | None]
+
+
+class Notice(Base):
+    """A notice posted in a group: the only message text Jianfu stores."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"), Index("ix_notices_chat_id_posted_at", "chat_id", "posted_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    sender_id: Mapped[int | None] = mapped_column(BigInteger)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    # notice | meeting | data_request
+    kind: Mapped[str] = mapped_column(String(16), default="notice")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The sender demanded "received" replies in it.
+    ack_demand: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Posted by the bot with a Read button and a read counter.
+    tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    posted_at: Mapped[datetime]
+    deadline_at: Mapped[datetime | None]
+    counter_edited_at: Mapped[datetime | None]
+
+
+class Read(Base):
+    """A person has seen a message: by button, reaction, removed ack or the inbox."""
+
+    __tablename__ = "reads"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    person_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # button | reaction | ack | inbox
+    via: Mapped[str] = mapped_column(String(16))
+    read_at: Mapped[datetime]
+
+
+class Event(Base):
+    """A countable fact for the digest, attributed to a department and a local day; no content."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_day_kind", "day", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Unique when set, so recording the same fact twice (an edit, a retried update) is a no-op.
+    key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    at: Mapped[datetime]

@@ -13,7 +13,6 @@ from bot import access, actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import transactional
 from policies.join import on_bot_membership
-from policies.language import pick_language
 from policies.types import MemberChange
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
@@ -79,13 +78,7 @@ async def _announce(context: JianfuContext, session: AsyncSession, change: Membe
         actor_has_private_chat=bool(adder and adder.has_private_chat),
         group_language=chat.language if chat else None,
     )
-    default = context.deps.settings.language
-    language = adder.language if adder and adder.language else None
-    private_language = pick_language(default=default, person_choice=language, telegram_code=change.actor.language_code)
-    executor = actions.Executor(context.deps, context.bot, session)
-    for action in decided:
-        speak = action.language or (private_language if action.chat_id > 0 else default)
-        await executor.run_one(action, language=speak)
+    await actions.Executor(context.deps, context.bot, session).run(decided)
 
 
 async def _member_count(context: JianfuContext, change: MemberChange) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Person
@@ -42,6 +42,16 @@ class PeopleRepository:
         await self.session.execute(
             update(Person).where(Person.id == user_id).values(has_private_chat=opened)
         )
+
+    async def set_ack_tip(self, user_id: int, at: datetime) -> None:
+        await self.session.execute(update(Person).where(Person.id == user_id).values(ack_tip_at=at))
+
+    async def with_private_chat(self, user_ids: set[int]) -> list[int]:
+        """Those of `user_ids` the bot can write to, in id order."""
+        if not user_ids:
+            return []
+        query = select(Person.id).where(Person.id.in_(user_ids), Person.has_private_chat.is_(True)).order_by(Person.id)
+        return list(await self.session.scalars(query))
 
     async def set_language(self, user_id: int, language: str | None) -> None:
         await self.session.execute(

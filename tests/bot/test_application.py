@@ -51,7 +51,7 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
         for call in harness.fake.calls_to("setMyCommands")
     }
     assert menus[('{"type": "all_private_chats"}', None)] == ["start", "help", "lang"]
-    assert menus[('{"type": "all_chat_administrators"}', "en")] == ["help", "register", "lang"]
+    assert menus[('{"type": "all_chat_administrators"}', "en")] == ["help", "rules", "set", "register", "lang"]
     assert "grant" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), None)]
     described = {
         call.get("language_code"): {c["command"]: c["description"] for c in call["commands"]}
@@ -148,10 +148,10 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys) -> None:
     assert cli.main(["--config", str(path), "db", "current"]) == 0
     assert "empty" in capsys.readouterr().out
     assert cli.main(["--config", str(path), "db", "upgrade"]) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert "revision 0002" in capsys.readouterr().out
     assert (tmp_path / "jianfu.db").exists()
     assert cli.main(["--config", str(path), "db", "current"]) == 0
-    assert capsys.readouterr().out.strip() == "0001"
+    assert capsys.readouterr().out.strip() == "0002"
 
 
 def run_captured(monkeypatch, method: str) -> dict:

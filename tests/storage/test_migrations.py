@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from storage.db import create_engine
-from storage.migrate import current_revision, upgrade
+from storage.migrate import alembic_config, current_revision, upgrade
 from storage.models import Base
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 async def test_upgrade_head_on_empty_database_matches_models(database_url: str) -> None:
@@ -16,7 +19,7 @@ async def test_upgrade_head_on_empty_database_matches_models(database_url: str) 
     try:
         assert await current_revision(engine) is None
         await upgrade(engine)
-        assert await current_revision(engine) == "0001"
+        assert await current_revision(engine) == HEAD
         async with engine.connect() as connection:
             differences = await connection.run_sync(
                 lambda sync: compare_metadata(
@@ -25,7 +28,7 @@ async def test_upgrade_head_on_empty_database_matches_models(database_url: str) 
             )
             tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         assert differences == []
-        assert {"chats", "departments", "people", "memberships", "audit_log", "tasks"} <= tables
+        assert {"chats", "departments", "people", "memberships", "audit_log", "tasks", "notices", "reads", "events"} <= tables
     finally:
         await engine.dispose()
 
@@ -35,6 +38,17 @@ async def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
     try:
         await upgrade(engine)
         await upgrade(engine)
+        assert await current_revision(engine) == HEAD
+    finally:
+        await engine.dispose()
+
+
+async def test_migrations_upgrade_step_by_step(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0001")
         assert await current_revision(engine) == "0001"
+        await upgrade(engine)
+        assert await current_revision(engine) == HEAD
     finally:
         await engine.dispose()

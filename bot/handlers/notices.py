@@ -1,0 +1,167 @@
+"""Notices: collected from groups, read by button or reaction, counted in place without names."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, MessageReactionHandler, filters
+
+from bot import actions, convert
+from bot.context import Deps, JianfuContext
+from bot.handlers._common import language_for, transactional
+from policies.actions import Button
+from storage.models import Notice
+from storage.repositories.chats import ChatRepository
+from storage.repositories.notices import NoticeRepository, ReadRepository
+from storage.repositories.people import PeopleRepository
+
+log = logging.getLogger(__name__)
+
+READ_PREFIX = "rd:"
+URGENT_COMMAND = r"^/urgent(?:@\w+)?(?:\s|$)"
+# Runs before the "received" rule, so an ack in the same second finds the notice.
+COLLECT_GROUP = 1
+GROUP_TEXT = filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & filters.UpdateType.MESSAGES
+
+
+@transactional
+async def collect(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """Store notices and ack demands (their text is the one kind Jianfu keeps)."""
+    raw = update.effective_message
+    if raw.from_user is None or raw.from_user.is_bot:
+        return
+    message = convert.message(raw, edited=update.edited_message is not None)
+    judgement = context.deps.received_rule.classify(message)
+    if not (judgement.notice.hit or judgement.demand.hit):
+        return
+    chat = await ChatRepository(session).get(message.chat.id)
+    kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)
+    await NoticeRepository(session).add(
+        Notice(
+            chat_id=message.chat.id,
+            message_id=message.message_id,
+            sender_id=message.sender.id if message.sender else None,
+            department_id=chat.department_id if chat else None,
+            text=message.text,
+            kind=kind.value,
+            urgent=judgement.urgent.hit,
+            ack_demand=judgement.demand.hit and not judgement.urgent.hit,
+            tracked=False,
+            posted_at=message.date,
+        )
+    )
+
+
+async def publish_tracked(context: JianfuContext, session: AsyncSession, source: Notice) -> Notice | None:
+    """Repost a notice as the bot's own message with a Read button and a read counter."""
+    deps = context.deps
+    language = await actions.Executor(deps, context.bot, session).language_of(source.chat_id)
+    body = await tracked_text(context, session, source, reads=0, language=language)
+    executor = actions.Executor(deps, context.bot, session)
+    outcome, sent = await actions.send(context.bot, source.chat_id, body, buttons=executor.keyboard(_read_button(0), language))
+    await executor.note(source.chat_id, outcome)
+    if sent is None:
+        return None
+    tracked = await NoticeRepository(session).add(
+        Notice(
+            chat_id=source.chat_id, message_id=sent.message_id, sender_id=source.sender_id,
+            department_id=source.department_id, text=source.text, kind=source.kind, urgent=source.urgent,
+            ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
+        )
+    )
+    # The button carries the notice id, known only now: set it on the real message.
+    await actions.call("editMessageReplyMarkup", source.chat_id, context.bot.edit_message_reply_markup(
+        source.chat_id, sent.message_id, reply_markup=executor.keyboard(_read_button(tracked.id), language)))
+    return tracked
+
+
+def _read_button(notice_id: int) -> tuple[Button, ...]:
+    return (Button("notices.button_read", f"{READ_PREFIX}{notice_id}"),)
+
+
+async def tracked_text(context: JianfuContext, session: AsyncSession, notice: Notice, *, reads: int, language: str) -> str:
+    sender = await PeopleRepository(session).get(notice.sender_id) if notice.sender_id else None
+    chat = await ChatRepository(session).get(notice.chat_id)
+    # The total is the group's member count, less the bot itself.
+    total = max((chat.member_count or 0) - 1, reads) if chat else reads
+    return context.deps.catalog.text(
+        language, "notices.tracked", sender=sender.display_name if sender else "", text=notice.text, read=reads, total=total or "?"
+    )
+
+
+@transactional
+async def read_pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    query = update.callback_query
+    notice_id = query.data.removeprefix(READ_PREFIX)
+    notice = await NoticeRepository(session).get(int(notice_id)) if notice_id.isdigit() else None
+    language = await language_for(update, context, session)
+    if notice is None:
+        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(context.deps.catalog.raw(language, "notices.gone")))
+        return
+    new = await ReadRepository(session).record(notice.chat_id, notice.message_id, query.from_user.id, "button", context.deps.clock())
+    key = "notices.read_recorded" if new else "notices.read_already"
+    await actions.call("answerCallbackQuery", query.from_user.id, query.answer(context.deps.catalog.raw(language, key)))
+    if new:
+        await refresh_counter(context, session, notice)
+
+
+@transactional
+async def reacted(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """Any reaction to a notice is a read (the bot sees reactions only as an admin)."""
+    reaction = convert.reaction(update.message_reaction)
+    if reaction.person is None or not reaction.new:
+        return
+    notice = await NoticeRepository(session).by_message(reaction.chat.id, reaction.message_id)
+    if notice is None:
+        return
+    new = await ReadRepository(session).record(notice.chat_id, notice.message_id, reaction.person.id, "reaction", context.deps.clock())
+    if new and notice.tracked:
+        await refresh_counter(context, session, notice)
+
+
+async def refresh_counter(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
+    """Edit the counter now, or once the throttle allows: bursts of reads make one edit."""
+    if not notice.tracked:
+        return
+    deps = context.deps
+    throttle = timedelta(seconds=deps.settings.notices.counter_edit_seconds)
+    now = deps.clock()
+    if notice.counter_edited_at is not None and now - notice.counter_edited_at < throttle:
+        _schedule_refresh(context, notice, notice.counter_edited_at + throttle - now)
+        return
+    await edit_counter(context, session, notice)
+
+
+async def edit_counter(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
+    language = await actions.Executor(context.deps, context.bot, session).language_of(notice.chat_id)
+    reads = await ReadRepository(session).count(notice.chat_id, notice.message_id)
+    text = await tracked_text(context, session, notice, reads=reads, language=language)
+    keyboard = actions.Executor(context.deps, context.bot, session).keyboard(_read_button(notice.id), language)
+    await actions.edit(context.bot, notice.chat_id, notice.message_id, text, keyboard)
+    await NoticeRepository(session).mark_counter_edited(notice.id, context.deps.clock())
+
+
+def _schedule_refresh(context: JianfuContext, notice: Notice, delay: timedelta) -> None:
+    job_queue = context.application.job_queue
+    name = f"counter:{notice.id}"
+    if job_queue is None or job_queue.get_jobs_by_name(name):
+        return
+    job_queue.run_once(deferred_refresh, when=delay, data=notice.id, name=name)
+
+
+async def deferred_refresh(context: JianfuContext) -> None:
+    async with context.deps.db.transaction() as session:
+        notice = await NoticeRepository(session).get(context.job.data)
+        if notice is not None:
+            await edit_counter(context, session, notice)
+
+
+def register(app: Application, deps: Deps) -> None:
+    app.add_handler(MessageHandler(GROUP_TEXT & ~filters.COMMAND, collect), group=COLLECT_GROUP)
+    # "/urgent TEXT" is a command to Telegram but an urgent notice to Jianfu.
+    app.add_handler(MessageHandler(GROUP_TEXT & filters.Regex(URGENT_COMMAND), collect), group=COLLECT_GROUP)
+    app.add_handler(CallbackQueryHandler(read_pressed, pattern=f"^{READ_PREFIX}"))
+    app.add_handler(MessageReactionHandler(reacted))

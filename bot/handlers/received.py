@@ -1,0 +1,161 @@
+"""The "received" rule in groups, its reminder button, and /rules and /set for group admins."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Message as TgMessage
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+
+from bot import actions, convert
+from bot.context import Deps, JianfuContext
+from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
+from bot.handlers.notices import GROUP_TEXT, publish_tracked
+from policies.actions import Delete, TellAdminsOnce
+from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target
+from policies.types import Message
+from storage.models import Chat
+from storage.repositories.audit import AuditRepository
+from storage.repositories.chats import ChatRepository
+from storage.repositories.notices import NoticeRepository
+from storage.repositories.people import PeopleRepository
+
+# After notices are collected (group 1), so an ack finds the notice it answers.
+RULE_GROUP = 2
+MODE_WORDS = {
+    "off": Mode.OFF, "关闭": Mode.OFF, "关": Mode.OFF,
+    "record": Mode.RECORD, "仅记录": Mode.RECORD, "记录": Mode.RECORD,
+    "remove": Mode.REMOVE, "删除": Mode.REMOVE, "开启": Mode.REMOVE, "on": Mode.REMOVE,
+}
+
+
+def group_mode(deps: Deps, chat: Chat | None) -> Mode:
+    chosen = (chat.settings or {}).get(RULE) if chat else None
+    return Mode(chosen or deps.settings.received.mode)
+
+
+@transactional
+async def on_group_message(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """Convert, load, decide, act, record: the rule itself lives in policies.received."""
+    raw = update.effective_message
+    if raw.from_user is None or raw.from_user.is_bot:
+        return
+    message = convert.message(raw, edited=update.edited_message is not None)
+    rule = context.deps.received_rule
+    if not _may_matter(rule.classify(message)):
+        return
+    chat = await ChatRepository(session).get(message.chat.id)
+    group = await _context(context, session, message, raw, chat)
+    judgement = rule.judge(message, group)
+    await _act(context, session, judgement.actions)
+
+
+def _may_matter(judgement) -> bool:
+    return judgement.ack.hit or judgement.demand.hit
+
+
+async def _context(context: JianfuContext, session: AsyncSession, message: Message, raw: TgMessage, chat: Chat | None) -> GroupContext:
+    deps, rule = context.deps, context.deps.received_rule
+    notices = NoticeRepository(session)
+    replied = None
+    if raw.reply_to_message is not None:
+        target = raw.reply_to_message
+        stored = await notices.by_message(message.chat.id, target.message_id)
+        text = stored.text if stored else (target.text or target.caption or "")
+        replied = rule.target_of(target.message_id, text, is_notice=stored is not None)
+        if stored is not None and stored.urgent:
+            replied = Target(replied.message_id, replied.is_question, True, True)
+    recent = await notices.latest_since(message.chat.id, deps.clock() - rule.config.notice_window)
+    recent_target = None
+    if recent is not None and recent.message_id != message.message_id:
+        recent_target = Target(recent.message_id, is_urgent=recent.urgent, expects_ack=True)
+    sender = await PeopleRepository(session).get(message.sender.id)
+    return GroupContext(
+        mode=group_mode(deps, chat),
+        can_delete=bool(chat and chat.bot_rights.get("is_admin") and chat.bot_rights.get("can_delete_messages")),
+        now=deps.clock(),
+        replied=replied,
+        recent_notice=recent_target,
+        sender_has_private_chat=bool(sender and sender.has_private_chat),
+    )
+
+
+async def _act(context: JianfuContext, session: AsyncSession, decided: tuple) -> None:
+    executor = actions.Executor(context.deps, context.bot, session)
+    for action in decided:
+        outcome = await executor.run_one(action)
+        if isinstance(action, Delete):
+            await _after_delete(executor, action, outcome)
+
+
+async def _after_delete(executor: actions.Executor, action: Delete, outcome: actions.Outcome) -> None:
+    """Count a removed ack; when Telegram refuses, the read stays recorded and admins learn why."""
+    if outcome is actions.Outcome.DONE:
+        await executor.record_event("ack_removed", action.chat_id)
+    elif outcome is actions.Outcome.NO_RIGHTS:
+        await executor.run_one(TellAdminsOnce(action.chat_id, "received.admins_missing_delete", rule=RULE))
+    elif outcome is actions.Outcome.TOO_OLD:
+        await executor.run_one(TellAdminsOnce(action.chat_id, "received.admins_too_old", rule=RULE))
+
+
+@transactional
+async def convert_pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """The sender chose to turn an ack demand into a tracked notice with a Read button."""
+    query = update.callback_query
+    language = await language_for(update, context, session)
+    catalog = context.deps.catalog
+    chat_id, _, message_id = query.data.removeprefix(CONVERT_PREFIX).partition(":")
+    notice = await NoticeRepository(session).by_message(int(chat_id), int(message_id)) if message_id.isdigit() else None
+    if notice is None or notice.sender_id != query.from_user.id:
+        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_gone"), show_alert=True))
+        return
+    tracked = await publish_tracked(context, session, notice)
+    if tracked is None:
+        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_failed"), show_alert=True))
+        return
+    await actions.call("answerCallbackQuery", query.from_user.id, query.answer())
+    # The original demand goes, so members see one notice to read instead of one to answer.
+    await actions.delete(context.bot, notice.chat_id, notice.message_id)
+    await actions.edit(context.bot, query.message.chat.id, query.message.message_id, catalog.text(language, "received.converted"))
+
+
+@transactional
+async def rules(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    if not await in_group(update, context, session):
+        return
+    chat = await ChatRepository(session).get(update.effective_chat.id)
+    deps = context.deps
+    language = await language_for(update, context, session)
+    received = deps.settings.received
+    await reply(
+        update, context, session, "received.rules",
+        mode=deps.catalog.raw(language, f"received.mode_{group_mode(deps, chat).value}"),
+        window=received.notice_window_minutes,
+        markers="、".join(received.urgent_markers),
+        can_delete=deps.catalog.raw(language, "received.yes" if chat and chat.bot_rights.get("can_delete_messages") else "received.no"),
+    )
+
+
+@transactional
+async def set_rule(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    if not await in_group(update, context, session) or not await allowed(update, context, session, "set"):
+        return
+    words = command_text(update).split()
+    mode = MODE_WORDS.get(words[1].lower()) if len(words) == 2 and words[0].lower() in ("received", "收到") else None
+    if mode is None:
+        await reply(update, context, session, "received.set_usage")
+        return
+    chat_id = update.effective_chat.id
+    chat = await ChatRepository(session).get(chat_id)
+    await ChatRepository(session).set_fields(chat_id, settings={**(chat.settings or {}), RULE: mode.value})
+    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"{RULE}={mode.value}")
+    language = await language_for(update, context, session)
+    await reply(update, context, session, "received.set_done", mode=context.deps.catalog.raw(language, f"received.mode_{mode.value}"))
+
+
+def register(app: Application, deps: Deps) -> None:
+    acks_and_demands = (GROUP_TEXT | (filters.ChatType.GROUPS & filters.Sticker.ALL)) & ~filters.COMMAND
+    app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=RULE_GROUP)
+    app.add_handler(CallbackQueryHandler(convert_pressed, pattern=f"^{CONVERT_PREFIX}"))
+    app.add_handler(command("rules", rules))
+    app.add_handler(command("set", set_rule))

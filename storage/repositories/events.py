@@ -1,0 +1,47 @@
+"""Countable facts for the digest: one row per fact, attributed to a department and a local day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Event
+from storage.repositories._sql import insert_for
+
+
+class EventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(
+        self,
+        kind: str,
+        *,
+        at: datetime,
+        day: date,
+        department_id: int | None = None,
+        chat_id: int | None = None,
+        key: str | None = None,
+    ) -> bool:
+        """Record the fact; with a key, only once. True when it was recorded now."""
+        statement = (
+            insert_for(self.session, Event)
+            .values(kind=kind, at=at, day=day, department_id=department_id, chat_id=chat_id, key=key)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(Event.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def exists(self, key: str) -> bool:
+        return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
+
+    async def counts(self, kind: str, since: date, until: date) -> dict[int | None, int]:
+        """How many `kind` events each department had on days in [since, until)."""
+        query = (
+            select(Event.department_id, func.count())
+            .where(Event.kind == kind, Event.day >= since, Event.day < until)
+            .group_by(Event.department_id)
+        )
+        return {department_id: int(count) for department_id, count in (await self.session.execute(query)).all()}

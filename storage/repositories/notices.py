@@ -1,0 +1,68 @@
+"""Notices and the reads of any group message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Notice, Read
+from storage.repositories._sql import insert_for
+
+
+class NoticeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, notice: Notice) -> Notice:
+        """Store a notice once; a second store of the same message returns the first."""
+        existing = await self.by_message(notice.chat_id, notice.message_id)
+        if existing is not None:
+            return existing
+        self.session.add(notice)
+        await self.session.flush()
+        return notice
+
+    async def get(self, notice_id: int) -> Notice | None:
+        return await self.session.get(Notice, notice_id)
+
+    async def by_message(self, chat_id: int, message_id: int) -> Notice | None:
+        query = select(Notice).where(Notice.chat_id == chat_id, Notice.message_id == message_id)
+        return (await self.session.scalars(query)).first()
+
+    async def latest_since(self, chat_id: int, since: datetime) -> Notice | None:
+        """The newest notice posted in the chat at or after `since`."""
+        query = (
+            select(Notice)
+            .where(Notice.chat_id == chat_id, Notice.posted_at >= since)
+            .order_by(Notice.posted_at.desc(), Notice.id.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(query)).first()
+
+    async def mark_counter_edited(self, notice_id: int, at: datetime) -> None:
+        await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
+
+
+class ReadRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, chat_id: int, message_id: int, person_id: int, via: str, at: datetime) -> bool:
+        """Record a read once; True when it is new (a second path never counts twice)."""
+        statement = (
+            insert_for(self.session, Read)
+            .values(chat_id=chat_id, message_id=message_id, person_id=person_id, via=via, read_at=at)
+            .on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])
+            .returning(Read.person_id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def count(self, chat_id: int, message_id: int) -> int:
+        query = select(func.count()).select_from(Read).where(Read.chat_id == chat_id, Read.message_id == message_id)
+        return int(await self.session.scalar(query) or 0)
+
+    async def readers(self, chat_id: int, message_id: int) -> set[int]:
+        query = select(Read.person_id).where(Read.chat_id == chat_id, Read.message_id == message_id)
+        return set(await self.session.scalars(query))
