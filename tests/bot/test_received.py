@@ -1,0 +1,278 @@
+"""The "received" rule through the application: reads, removals, tips, reminders, settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.testing.fake_telegram import CANT_DELETE
+from storage.models import AuditEntry, Chat, Event, Notice, Read
+from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
+
+ALL_RIGHTS = dict.fromkeys(
+    ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"), True
+)
+
+
+async def join(harness: Harness, **rights: bool) -> None:
+    status = "administrator" if rights else "member"
+    await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new=status, rights=rights or None))
+    harness.fake.reset_calls()
+
+
+def after_intro(harness: Harness) -> list[dict]:
+    """What the bot said in the group after its introduction."""
+    return harness.fake.sent(GROUP, include_deleted=True)[1:]
+
+
+async def post(harness: Harness, user_id: int, text: str, **options) -> int:
+    update = harness.updates.message(GROUP, user_id, text, **options)
+    await harness.send(update)
+    return update.message.message_id
+
+
+async def reads(harness: Harness) -> set[tuple[int, int, str]]:
+    async with harness.session() as session:
+        rows = await session.execute(select(Read.message_id, Read.person_id, Read.via))
+        return {tuple(row) for row in rows.all()}
+
+
+async def events(harness: Harness) -> list[str]:
+    async with harness.session() as session:
+        return sorted(await session.scalars(select(Event.kind).where(Event.kind != "admins_told")))
+
+
+async def test_ack_reply_is_removed_silently_and_recorded_as_a_read(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "【通知】周五前报送台账")
+    ack = await post(harness, MEMBER, "收到！", reply_to=notice)
+    assert harness.fake.is_deleted(GROUP, ack)
+    assert await reads(harness) == {(notice, MEMBER, "ack")}
+    assert after_intro(harness) == []  # nothing said in the group
+    assert await events(harness) == ["ack_removed"]
+
+
+async def test_ack_within_the_window_after_a_notice_counts_for_it(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 明天上午9点开会")
+    harness.clock.advance(timedelta(minutes=10))
+    ack = await post(harness, MEMBER, "👍")
+    assert harness.fake.is_deleted(GROUP, ack)
+    assert await reads(harness) == {(notice, MEMBER, "ack")}
+    harness.clock.advance(timedelta(minutes=31))
+    late = await post(harness, ENGLISH, "received")
+    assert not harness.fake.is_deleted(GROUP, late)
+    assert await reads(harness) == {(notice, MEMBER, "ack")}
+
+
+async def test_acks_with_substance_and_weak_acks_to_questions_are_kept(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "【通知】周五前报送台账")
+    kept = [
+        await post(harness, MEMBER, "收到，不过截止日期能不能延后？", reply_to=notice),
+        await post(harness, MEMBER, "我这边有111户还没登记", reply_to=notice),
+    ]
+    question = await post(harness, ADMIN, "明天谁能来值班")
+    kept.append(await post(harness, STRANGER, "1", reply_to=question))
+    kept.append(await post(harness, STRANGER, "好的", reply_to=question))
+    assert not any(harness.fake.is_deleted(GROUP, message_id) for message_id in kept)
+    assert await reads(harness) == set()
+
+
+async def test_acks_to_urgent_matters_are_kept_but_counted(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    urgent = await post(harness, ADMIN, "【紧急】今晚8点前上报受灾情况，收到请回复")
+    ack = await post(harness, MEMBER, "收到", reply_to=urgent)
+    assert not harness.fake.is_deleted(GROUP, ack)
+    assert await reads(harness) == {(urgent, MEMBER, "ack")}
+    assert harness.fake.sent(ADMIN) == [] and "ack_demand" not in await events(harness)
+
+
+async def test_without_the_delete_right_reads_are_recorded_and_admins_told_once(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness)
+    before = len(harness.fake.sent(ADMIN))
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    first = await post(harness, MEMBER, "收到", reply_to=notice)
+    await post(harness, ENGLISH, "received", reply_to=notice)
+    assert not harness.fake.is_deleted(GROUP, first)
+    assert await reads(harness) == {(notice, MEMBER, "ack"), (notice, ENGLISH, "ack")}
+    told = [m["text"] for m in harness.fake.sent(ADMIN)[before:]]
+    assert len(told) == 1 and "删除消息" in told[0] and "朝阳社区工作群" in told[0]
+
+
+async def test_telegram_refusing_the_delete_keeps_the_read_and_tells_admins(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    harness.fake.fail_next("deleteMessage", CANT_DELETE)
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    assert await reads(harness) == {(notice, MEMBER, "ack")}
+    assert "48" in harness.last_text(ADMIN)
+    assert "ack_removed" not in await events(harness)
+
+
+async def test_an_edited_message_is_judged_again_and_old_acks_fall_back(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    reply = await post(harness, MEMBER, "收到，我这边还有两户没通知到", reply_to=notice)
+    assert not harness.fake.is_deleted(GROUP, reply)
+    await harness.send(harness.updates.edited(GROUP, reply, "收到", user_id=MEMBER))
+    assert harness.fake.is_deleted(GROUP, reply)
+
+    old = await post(harness, STRANGER, "周末愉快", reply_to=notice)
+    harness.clock.advance(timedelta(hours=49))
+    await harness.send(harness.updates.edited(GROUP, old, "收到", user_id=STRANGER))
+    assert not harness.fake.is_deleted(GROUP, old)
+    assert (notice, STRANGER, "ack") in await reads(harness)
+    assert "48" in harness.last_text(ADMIN)
+
+
+async def test_the_tip_goes_privately_at_most_once_a_week(harness: Harness) -> None:
+    await harness.private(MEMBER, "/start")
+    await join(harness, **ALL_RIGHTS)
+    before = len(harness.texts(MEMBER))
+    for _ in range(3):
+        notice = await post(harness, ADMIN, "#通知 新通知")
+        await post(harness, MEMBER, "收到", reply_to=notice)
+    assert len(harness.texts(MEMBER)) == before + 1
+    assert "已读" in harness.last_text(MEMBER)
+    harness.clock.advance(timedelta(days=7))
+    notice = await post(harness, ADMIN, "#通知 下周通知")
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    assert len(harness.texts(MEMBER)) == before + 2
+
+
+async def test_ack_sticker_counts_and_reads_never_double_count(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    await harness.send(harness.updates.sticker(GROUP, MEMBER, "👍", reply_to=notice))
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    await harness.send(harness.updates.reaction(GROUP, notice, MEMBER, new=("👍",)))
+    assert await reads(harness) == {(notice, MEMBER, "ack")}
+
+
+async def test_ack_demand_is_recorded_and_the_sender_reminded_privately(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    async with harness.session() as session:
+        from storage.repositories.departments import DepartmentRepository
+
+        department = await DepartmentRepository(session).add("民政局", "mz", 1, harness.clock())
+        (await session.get(Chat, GROUP)).department_id = department.id
+    demand = await post(harness, ADMIN, "各位社区书记：请于周五前报送台账，收到请回复1")
+    reminder = harness.fake.sent(ADMIN)[-1]
+    assert "不得要求成员反馈“收到”" in reminder["text"]
+    assert reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == f"rcv:notice:{GROUP}:{demand}"
+    async with harness.session() as session:
+        [event] = (await session.scalars(select(Event).where(Event.kind == "ack_demand"))).all()
+        notice = (await session.scalars(select(Notice))).one()
+    assert event.department_id == department.id and event.day.isoformat() == "2026-11-23"
+    assert notice.ack_demand is True and notice.kind == "data_request"
+    assert after_intro(harness) == []
+    # An edit of the same demand is not counted or reminded twice.
+    await harness.send(harness.updates.edited(GROUP, demand, "各位：请于周五前报送台账，收到请回复1！", user_id=ADMIN))
+    assert await events(harness) == ["ack_demand"]
+    assert harness.fake.sent(ADMIN)[-1] == reminder
+
+
+async def test_sender_without_private_chat_gets_one_short_expiring_group_reply(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    demand = await post(harness, STRANGER, "明天开会，看到请回个1")
+    [answer] = after_intro(harness)
+    assert "不得要求回复“收到”" in answer["text"] and answer["reply_to_message_id"] == demand
+    harness.clock.advance(timedelta(minutes=2))
+    await harness.sweep()
+    assert harness.fake.is_deleted(GROUP, answer["message_id"])
+
+
+async def test_demand_turned_into_a_tracked_notice_with_a_read_counter(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    demand = await post(harness, ADMIN, "【通知】周六停水，收到请回复")
+    reminder = harness.fake.sent(ADMIN)[-1]
+    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    assert harness.fake.is_deleted(GROUP, demand)
+    [tracked] = after_intro(harness)
+    assert "周六停水" in tracked["text"] and "已读 0/4" in tracked["text"]
+    read_data = tracked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert harness.fake.message(ADMIN, reminder["message_id"])["text"].startswith("已改为")
+
+    # A read right after posting is shown once the throttle allows, by a scheduled job.
+    await harness.send(harness.updates.callback(MEMBER, GROUP, tracked["message_id"], read_data))
+    assert "已读 0/4" in harness.fake.message(GROUP, tracked["message_id"])["text"]
+    [job] = [job for job in harness.app.job_queue.jobs() if job.name.startswith("counter:")]
+    harness.clock.advance(timedelta(seconds=5))
+    await job.run(harness.app)
+    assert "已读 1/4" in harness.fake.message(GROUP, tracked["message_id"])["text"]
+    await harness.send(harness.updates.callback(MEMBER, GROUP, tracked["message_id"], read_data))
+    assert harness.fake.calls_to("answerCallbackQuery")[-1]["text"] == "你已经标记过已读了。"
+    # A burst within the throttle makes no edit; the next one after it shows every read.
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.send(harness.updates.reaction(GROUP, tracked["message_id"], STRANGER, new=("👍",)))
+    assert "已读 1/4" in harness.fake.message(GROUP, tracked["message_id"])["text"]
+    harness.clock.advance(timedelta(seconds=5))
+    await harness.send(harness.updates.callback(ENGLISH, GROUP, tracked["message_id"], read_data))
+    assert "已读 3/4" in harness.fake.message(GROUP, tracked["message_id"])["text"]
+    assert "张三" not in harness.fake.message(GROUP, tracked["message_id"])["text"]
+
+
+async def test_only_the_sender_may_convert_their_demand(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await harness.private(MEMBER, "/start")
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, ADMIN, "收到请回复")
+    data = harness.fake.sent(ADMIN)[-1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    said = harness.updates.private(MEMBER, "x")
+    await harness.send(said)
+    bot_message = harness.fake.sent(MEMBER)[-1]
+    await harness.send(harness.updates.callback(MEMBER, MEMBER, bot_message["message_id"], data))
+    assert harness.fake.calls_to("answerCallbackQuery")[-1]["show_alert"] is True
+    assert after_intro(harness) == []
+
+
+async def test_urgent_demands_and_mentions_are_left_alone(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    before = len(harness.fake.sent(ADMIN))
+    await post(harness, ADMIN, "特急！今晚前上报，收到请回复")
+    await post(harness, ADMIN, "收到请回复这种要求我们社区一直没执行")
+    await harness.command(GROUP, ADMIN, "/urgent 马上到岗，收到请回复")
+    assert await events(harness) == []
+    assert len(harness.fake.sent(ADMIN)) == before
+
+
+async def test_group_admins_set_the_mode_and_record_only_deletes_nothing(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await harness.command(GROUP, MEMBER, "/set received record")
+    assert "只有本群管理员或督导" in harness.last_text(GROUP)
+    await harness.command(GROUP, ADMIN, "/set received 仅记录")
+    assert harness.last_text(GROUP) == "本群“收到”规则已改为：仅记录（不删除、不提醒）"
+    notice = await post(harness, ADMIN, "#通知 周六停水，收到请回复")
+    ack = await post(harness, MEMBER, "收到", reply_to=notice)
+    assert not harness.fake.is_deleted(GROUP, ack)
+    assert await reads(harness) == {(notice, MEMBER, "ack")}
+    assert await events(harness) == ["ack_demand"]
+    await harness.command(GROUP, ADMIN, "/set received off")
+    second = await post(harness, ENGLISH, "received", reply_to=notice)
+    assert (notice, ENGLISH, "ack") not in await reads(harness) and not harness.fake.is_deleted(GROUP, second)
+    await harness.command(GROUP, ADMIN, "/set received maybe")
+    assert "用法" in harness.last_text(GROUP)
+    async with harness.session() as session:
+        assert (await session.get(Chat, GROUP)).settings == {"received": "off"}
+        audited = list(await session.scalars(select(AuditEntry.target).where(AuditEntry.action == "chat.set")))
+    assert audited == ["received=record", "received=off"]
+
+
+async def test_rules_shows_the_groups_setting(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await harness.command(GROUP, MEMBER, "/rules")
+    text = harness.last_text(GROUP)
+    assert "删除并记为已读" in text and "30 分钟" in text and "【紧急】" in text
+    await harness.private(MEMBER, "/rules")
+    assert harness.last_text(MEMBER) == "这个命令请在工作群里使用。"
+    await harness.command(GROUP, SUPERVISOR, "/set received off")
+    assert "关闭" in harness.last_text(GROUP)
