@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--language", choices=["zh-CN", "en"], default=None, help="language of the scripted people")
     demo.set_defaults(handler=_demo)
 
+    explain = commands.add_parser(
+        "explain", help="show how the \"received\" rule judges messages (arguments, or one per line on stdin)"
+    )
+    explain.add_argument("messages", nargs="*", help="messages to judge; none means read stdin")
+    explain.add_argument("--json", action="store_true", help="one JSON object per line")
+    explain.set_defaults(handler=_explain)
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
@@ -104,6 +111,18 @@ def _demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
     return asyncio.run(run_demo(language=args.language))
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from bot.context import Deps
+    from bot.explain import explain_lines
+
+    settings = settings_from(args)
+    rule = Deps.create(settings).received_rule
+    messages = args.messages or [line.rstrip("\n") for line in sys.stdin]
+    for line in explain_lines(rule, messages, as_json=args.json):
+        print(line)
+    return 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

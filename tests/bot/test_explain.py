@@ -1,0 +1,55 @@
+"""`jianfu explain`: verdicts per message, human-readable or one JSON object per line."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+
+
+def explain(capsys, *args: str, stdin: str | None = None, monkeypatch=None) -> str:
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert cli.main(["explain", *args]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "ack", "demand", "urgent", "rules"),
+    [
+        ("收到", True, False, False, ["ack_only"]),
+        ("朝阳社区收到", True, False, False, ["prefixed_ack"]),
+        ("收到，不过截止日期能不能延后？", False, False, False, []),
+        ("【通知】周五前报送台账，收到请回复1", False, True, False, ["ack_demand", "notice"]),
+        ("【紧急】今晚前上报，收到请回复", False, True, True, ["ack_demand", "urgent"]),
+        ("Please reply 'received'", False, True, False, ["ack_demand"]),
+    ],
+)
+def test_json_lines_carry_the_verdicts_and_the_rules_that_fired(capsys, text, ack, demand, urgent, rules) -> None:
+    [line] = explain(capsys, "--json", text).splitlines()
+    record = json.loads(line)
+    assert (record["text"], record["ack"], record["ack_demand"], record["urgent"]) == (text, ack, demand, urgent)
+    assert [fired["rule"] for fired in record["rules"]] == rules
+    assert all(fired["reason"] for fired in record["rules"])
+
+
+def test_reads_one_message_per_line_from_stdin(capsys, monkeypatch) -> None:
+    out = explain(capsys, "--json", stdin="收到\n\n下午三点开会\n👍\n", monkeypatch=monkeypatch)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(r["text"], r["ack"]) for r in records] == [("收到", True), ("下午三点开会", False), ("👍", True)]
+
+
+def test_human_output_explains_the_decision(capsys) -> None:
+    out = explain(capsys, "收到", "收到请回复")
+    assert "ACK (strong)" in out and "ACK DEMAND" in out and "only ack words" in out
+
+
+def test_extra_words_from_the_config_are_used(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text('[received]\nextra_ack_words = ["已办"]\n', encoding="utf-8")
+    assert cli.main(["--config", str(config), "explain", "--json", "已办"]) == 0
+    assert json.loads(capsys.readouterr().out)["ack"] is True
