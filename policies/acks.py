@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from policies.text import fold, has_question_mark, normalize, squeeze
+from policies.text import fold, has_question_mark, normalize, squeeze, trie_pattern
 
 
 class Strength(StrEnum):
@@ -52,6 +52,10 @@ NAME_LENGTHS = range(2, 5)
 MAX_PREFIX = 12
 # Longer texts are never ack-only; the cap also keeps the check cheap on long messages.
 MAX_ACK_CHARS = 40
+MAX_RAW_CHARS = 80
+# Punctuation and spacing an ack may carry before normalisation, in both widths.
+_ACK_PUNCTUATION = " \t\n.,!~…。，、！～：:;；·-—+＋()（）'\"‘’“”*＊^_"
+_INVISIBLES = "\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad\ufe0e\ufe0f"
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 
 
@@ -65,36 +69,42 @@ class AckVerdict:
     strength: Strength | None = None
 
 
-def _pattern(words: Iterable[str]) -> str:
-    # Longest first, so "已收到" wins over "收到" and the full match never backtracks wrongly.
-    normalized = sorted({squeeze(word) for word in words if word}, key=len, reverse=True)
-    return "|".join(re.escape(word) for word in normalized)
-
-
 class AckRule:
     """The ack recogniser, carrying its vocabulary (bot.toml may add words)."""
 
     def __init__(self, extra_words: Iterable[str] = ()) -> None:
         extra = tuple(normalize(word) for word in extra_words if normalize(word))
-        self._strong = re.compile(f"(?:{_pattern(STRONG_WORDS + extra)})")
-        self._prefixable = re.compile(f"(?:{_pattern(PREFIXABLE_WORDS)})")
-        any_token = _pattern(STRONG_WORDS + WEAK_WORDS + POLITE_WORDS + FILLER_WORDS + ACK_EMOJI + extra)
-        self._all_ack = re.compile(f"(?:{any_token})+")
-        self._core = re.compile(f"(?:{_pattern(STRONG_WORDS + WEAK_WORDS + ACK_EMOJI + extra)})")
+        every_word = STRONG_WORDS + WEAK_WORDS + POLITE_WORDS + FILLER_WORDS + ACK_EMOJI + extra
+        self._only_ack_words = re.compile(f"(?:{_trie(every_word)})+")
+        self._strong = re.compile(_trie(STRONG_WORDS + extra))
+        # Politeness and fillers alone ("谢谢") acknowledge nothing.
+        self._real_ack = re.compile(_trie(STRONG_WORDS + WEAK_WORDS + ACK_EMOJI + extra))
+        self._prefixable = tuple(squeeze(word) for word in PREFIXABLE_WORDS)
         self._emoji = frozenset(ACK_EMOJI)
+        self._alphabet = _alphabet(STRONG_WORDS + WEAK_WORDS + POLITE_WORDS + FILLER_WORDS + ACK_EMOJI + extra)
 
     def judge(self, text: str) -> AckVerdict:
         """Judge a text message (or a caption)."""
-        if not text or len(text) > MAX_ACK_CHARS * 3:
+        if not text or len(text) > MAX_RAW_CHARS:
             return AckVerdict("ack_only", False, "empty or long text")
+        if not self._alphabet.fullmatch(text) and not any(word in text for word in PREFIXABLE_WORDS):
+            # Cheap pre-check: a character no ack uses, and no "…收到" ending a name could precede.
+            return AckVerdict("ack_only", False, "has words that are not acks")
         if has_question_mark(text):
             return AckVerdict("ack_only", False, "contains a question mark")
         folded = squeeze(fold(text))
         if not folded or len(folded) > MAX_ACK_CHARS:
             return AckVerdict("ack_only", False, "nothing left after normalising" if not folded else "too long")
-        if self._all_ack.fullmatch(folded) and self._core.search(folded):
-            return AckVerdict("ack_only", True, f"only ack words: {folded}", self._strength(folded))
+        strength = self._strength_of(folded)
+        if strength is not None:
+            return AckVerdict("ack_only", True, f"only ack words: {folded}", strength)
         return self._judge_prefixed(folded)
+
+    def _strength_of(self, folded: str) -> Strength | None:
+        """STRONG or WEAK when the text is only ack words with at least one real ack in it."""
+        if not self._only_ack_words.fullmatch(folded) or not self._real_ack.search(folded):
+            return None
+        return Strength.STRONG if self._strong.search(folded) else Strength.WEAK
 
     def judge_sticker(self, emoji: str | None) -> AckVerdict:
         """A sticker acknowledges when its emoji is an ack emoji (👍 👌 🙏 …)."""
@@ -103,9 +113,6 @@ class AckRule:
             return AckVerdict("ack_sticker", True, f"sticker {folded}", Strength.WEAK)
         return AckVerdict("ack_sticker", False, f"sticker {folded or 'without emoji'}")
 
-    def _strength(self, folded: str) -> Strength:
-        return Strength.STRONG if self._strong.search(folded) else Strength.WEAK
-
     def _judge_prefixed(self, folded: str) -> AckVerdict:
         """'朝阳社区收到', '王芳收到': a short name or unit, then a strong ack, nothing else."""
         match = _CJK.match(folded)
@@ -113,11 +120,27 @@ class AckRule:
             return AckVerdict("ack_only", False, "has words that are not acks")
         for cut in range(1, min(MAX_PREFIX, match.end()) + 1):
             prefix, rest = folded[:cut], folded[cut:]
-            if self._prefixable.match(rest) and self._all_ack.fullmatch(rest):
+            if rest.startswith(self._prefixable) and self._strength_of(rest) is Strength.STRONG:
                 if not _is_name_or_unit(prefix):
                     return AckVerdict("ack_only", False, f"prefix {prefix!r} is not a name or unit")
                 return AckVerdict("prefixed_ack", True, f"name or unit {prefix!r} then an ack", Strength.STRONG)
         return AckVerdict("ack_only", False, "has words that are not acks")
+
+
+def _trie(words: Iterable[str]) -> str:
+    return trie_pattern({squeeze(word) for word in words if word})
+
+
+def _alphabet(words: Iterable[str]) -> re.Pattern[str]:
+    """Every character an ack-only message can consist of, in any width and case."""
+    chars = set(_ACK_PUNCTUATION + _INVISIBLES)
+    for word in words:
+        for char in word:
+            chars.update({char, char.upper()})
+            if "!" <= char <= "~":
+                chars.update({chr(ord(char) + 0xFEE0), chr(ord(char.upper()) + 0xFEE0)})
+    skin_tones = "\U0001F3FB-\U0001F3FF"
+    return re.compile("[" + "".join(re.escape(char) for char in sorted(chars)) + skin_tones + "]+")
 
 
 def _is_name_or_unit(prefix: str) -> bool:

@@ -11,12 +11,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from policies.text import fold, normalize
+from policies.text import fold, normalize, trie_pattern
 
 _WHO = r"(?:大家|各位|各单位|各社区|各村|各网格|各部门|全体|所有人|每个人|每人|你们|您)?"
 _PLEASE = r"(?:请|务必|麻烦|烦请|需|需要|要|记得|都)"
 _SEEN = r"(?:收到|看到|看见|看过|阅读|阅后|已阅|读到)"
-_REPLY = r"(?:回复|回|扣|反馈|答复|回应|报)"
+_REPLY = r"(?:回复|回|扣|反馈|答复|回应)"
 _WHAT = r"(?:收到|1|一|一下收到|确认|已阅|ok|好的|知悉|已收到)"
 _HOW = r"(?:在群里|在群内|群里|及时|尽快|分别|统一|都)?"
 
@@ -51,6 +51,12 @@ MENTIONS = (
     "requests", "demands", "islike", "isformalism",
 )
 _CONTEXT = 6
+# Every demand contains one of these; a message without any is not read further.
+TRIGGERS = (
+    "回复", "回个", "回一", "回1", "回收到", "回确认", "回ok", "扣", "接龙", "确认", "反馈", "答复", "回应",
+    "reply", "respond", "confirm", "acknowledge", "answer",
+)
+_FULLWIDTH_LETTERS = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
 
 
 @dataclass(frozen=True)
@@ -66,13 +72,15 @@ class DemandRule:
     def __init__(self) -> None:
         self._pattern = re.compile("|".join(f"(?:{p})" for p in ZH_DEMANDS + EN_DEMANDS))
         # Cheap pre-check: a message with none of these cannot contain a demand.
-        self._triggers = ("回", "扣", "接龙", "确认", "反馈", "答复", "报", "reply", "respond", "confirm", "acknowledge", "answer")
+        self._triggers = re.compile(trie_pattern(TRIGGERS))
 
     def judge(self, text: str) -> DemandVerdict:
         if not text:
             return DemandVerdict("ack_demand", False, "empty")
-        folded = fold(text)
-        if not any(trigger in folded for trigger in self._triggers):
+        # The trigger check runs on the raw text: folding is costly and only matters for
+        # full-width letters ("ＲＥＰＬＹ"), which are folded first when present.
+        lowered = fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
+        if self._triggers.search(lowered) is None:
             return DemandVerdict("ack_demand", False, "no reply or confirm words")
         squeezed = normalize(text)
         for match in self._pattern.finditer(squeezed):
