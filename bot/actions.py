@@ -193,12 +193,12 @@ class Executor:
             if person is None:
                 return default
             return pick_language(default=default, person_choice=person.language, telegram_code=person.telegram_language)
-        chat = await ChatRepository(self.session).get(chat_id)
+        chat = await ChatRepository(self.session).snapshot(chat_id)
         return pick_language(default=default, group_override=chat.language if chat else None)
 
     async def record_event(self, kind: str, chat_id: int, *, key: str | None = None) -> Outcome:
         """Count a fact against the group's department, on the local day it happened."""
-        chat = await ChatRepository(self.session).get(chat_id)
+        chat = await ChatRepository(self.session).snapshot(chat_id)
         now = self.deps.clock()
         recorded = await EventRepository(self.session).record(
             kind,
@@ -211,17 +211,14 @@ class Executor:
         return Outcome.DONE if recorded else Outcome.NOT_FOUND
 
     async def _tip(self, action: TipOnce) -> Outcome:
-        people = PeopleRepository(self.session)
-        person = await people.get(action.person_id)
-        now = self.deps.clock()
-        if person is None or not person.has_private_chat:
-            return Outcome.UNREACHABLE
-        if person.ack_tip_at is not None and now - person.ack_tip_at < action.period:
+        now, remembered = self.deps.clock(), self.deps.recently_tipped
+        last = remembered.get((action.key, action.person_id))
+        if last is not None and now - last < action.period:
             return Outcome.NOT_FOUND
-        outcome = await self._say(Say(action.person_id, action.key), None)
-        if outcome is Outcome.DONE:
-            await people.set_ack_tip(action.person_id, now)
-        return outcome
+        remembered[(action.key, action.person_id)] = now
+        if not await PeopleRepository(self.session).claim_tip(action.person_id, now, action.period):
+            return Outcome.NOT_FOUND
+        return await self._say(Say(action.person_id, action.key), None)
 
     async def _tell_admins(self, action: TellAdminsOnce) -> Outcome:
         """Privately, to every admin who opened a chat with the bot; once per chat and reason."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from telegram.ext import CallbackContext, ExtBot
@@ -34,6 +35,11 @@ class Deps:
     # The HTTP seam to Telegram; None means the real network client.
     request: BaseRequest | None = None
     task_runners: dict[str, TaskRunner] = field(default_factory=dict)
+    # (chat, person) -> when this process last wrote their membership; see handlers.membership.
+    recently_observed: dict[tuple[int, int], datetime] = field(default_factory=dict)
+    # (tip key, person) -> when this process last gave or claimed that tip: a repeat acker
+    # costs no database round trip (the database claim stays the authority across replicas).
+    recently_tipped: dict[tuple[str, int], datetime] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, **overrides: Any) -> Deps:

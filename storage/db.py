@@ -21,6 +21,9 @@ def create_engine(url: str, *, echo: bool = False, **engine_options: Any) -> Asy
         # Several connections (and replicas in tests) share one file: wait for locks instead
         # of failing at once, and let SQLite enforce foreign keys as PostgreSQL does.
         engine_options.setdefault("connect_args", {}).setdefault("timeout", 30)
+        # Every session here ends in COMMIT or ROLLBACK (Database.transaction), so the pool's
+        # extra ROLLBACK on check-in is a wasted trip through aiosqlite's thread.
+        engine_options.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(url, echo=echo, **engine_options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -44,12 +47,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# session.info key under which repositories find the process-local read cache.
+CACHE_KEY = "jianfu.cache"
+
+
 class Database:
     """The engine plus a session factory; one AsyncSession per update or job."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Short-lived copies of hot rows (a group's settings), evicted by this process's
+        # writes and expiring quickly so other replicas' writes show up soon.
+        self.cache: dict[str, dict] = {}
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
@@ -57,14 +67,25 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session committed when the block succeeds and rolled back when it raises."""
-        async with self.sessions() as session:
-            try:
-                yield session
-            except BaseException:
+        """A session committed when the block succeeds and rolled back when it raises.
+
+        Most group messages need no database work at all; a session that never began a
+        transaction holds no connection, so it is neither committed nor closed (each of
+        those costs a trip through the driver's thread for nothing).
+        """
+        session = self.sessions()
+        session.info[CACHE_KEY] = self.cache
+        try:
+            yield session
+            if session.in_transaction():
+                await session.commit()
+        except BaseException:
+            if session.in_transaction():
                 await session.rollback()
-                raise
-            await session.commit()
+            raise
+        finally:
+            if session.in_transaction() or session.identity_map:
+                await session.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

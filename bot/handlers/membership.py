@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -21,6 +22,10 @@ log = logging.getLogger(__name__)
 
 # Observation runs before every feature handler, so features can rely on the rows existing.
 OBSERVE_GROUP = -10
+# A member seen again within this time is not written again: last-seen times are coarse,
+# and skipping the writes keeps busy groups cheap.
+OBSERVE_INTERVAL = timedelta(seconds=60)
+MAX_REMEMBERED = 200_000
 
 
 @transactional
@@ -30,6 +35,8 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
     if user is None or chat is None or user.is_bot:
         return
     now = context.deps.clock()
+    if chat.type in ("group", "supergroup") and update.chat_member is None and _recent(context, chat.id, user.id, now):
+        return
     await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
     if chat.type == "private":
         # Anyone who writes to the bot privately has a private chat it can use.
@@ -40,6 +47,18 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
         chats = ChatRepository(session)
         await chats.ensure(chat.id, chat.title or "", chat.type, now)
         await chats.observe_member(chat.id, user.id, now)
+
+
+def _recent(context: JianfuContext, chat_id: int, user_id: int, now: datetime) -> bool:
+    """True when this process recorded the member less than OBSERVE_INTERVAL ago; else remember now."""
+    remembered = context.deps.recently_observed
+    last = remembered.get((chat_id, user_id))
+    if last is not None and timedelta(0) <= now - last < OBSERVE_INTERVAL:
+        return True
+    if len(remembered) >= MAX_REMEMBERED:
+        remembered.clear()
+    remembered[(chat_id, user_id)] = now
+    return False
 
 
 @transactional

@@ -16,7 +16,7 @@ from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target
 from policies.types import Message
 from storage.models import Chat
 from storage.repositories.audit import AuditRepository
-from storage.repositories.chats import ChatRepository
+from storage.repositories.chats import ChatRepository, ChatSnapshot
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.people import PeopleRepository
 
@@ -29,7 +29,7 @@ MODE_WORDS = {
 }
 
 
-def group_mode(deps: Deps, chat: Chat | None) -> Mode:
+def group_mode(deps: Deps, chat: Chat | ChatSnapshot | None) -> Mode:
     chosen = (chat.settings or {}).get(RULE) if chat else None
     return Mode(chosen or deps.settings.received.mode)
 
@@ -42,37 +42,35 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
         return
     message = convert.message(raw, edited=update.edited_message is not None)
     rule = context.deps.received_rule
-    if not _may_matter(rule.classify(message)):
+    verdicts = rule.classify(message)
+    if not (verdicts.ack.hit or verdicts.demand.hit):
+        # Most group messages: nothing to load, nothing to do.
         return
-    chat = await ChatRepository(session).get(message.chat.id)
-    group = await _context(context, session, message, raw, chat)
-    judgement = rule.judge(message, group)
-    await _act(context, session, judgement.actions)
+    group = await _context(context, session, message, raw, needs_sender=verdicts.demand.hit)
+    await _act(context, session, rule.judge(message, group).actions)
 
 
-def _may_matter(judgement) -> bool:
-    return judgement.ack.hit or judgement.demand.hit
-
-
-async def _context(context: JianfuContext, session: AsyncSession, message: Message, raw: TgMessage, chat: Chat | None) -> GroupContext:
+async def _context(
+    context: JianfuContext, session: AsyncSession, message: Message, raw: TgMessage, *, needs_sender: bool
+) -> GroupContext:
+    """Only what the decision needs; every query here runs for every ack, so there are few."""
     deps, rule = context.deps, context.deps.received_rule
-    notices = NoticeRepository(session)
+    chat = await ChatRepository(session).snapshot(message.chat.id)
     replied = None
     if raw.reply_to_message is not None:
+        # Telegram sends the replied-to message along: judge it from its text, no lookup.
         target = raw.reply_to_message
-        stored = await notices.by_message(message.chat.id, target.message_id)
-        text = stored.text if stored else (target.text or target.caption or "")
-        replied = rule.target_of(target.message_id, text, is_notice=stored is not None)
-        if stored is not None and stored.urgent:
-            replied = Target(replied.message_id, replied.is_question, True, True)
-    recent = await notices.latest_since(message.chat.id, deps.clock() - rule.config.notice_window)
+        replied = rule.target_of(target.message_id, target.text or target.caption or "")
     recent_target = None
-    if recent is not None and recent.message_id != message.message_id:
-        recent_target = Target(recent.message_id, is_urgent=recent.urgent, expects_ack=True)
-    sender = await PeopleRepository(session).get(message.sender.id)
+    if replied is None:
+        recent = await NoticeRepository(session).latest_since(message.chat.id, deps.clock() - rule.config.notice_window)
+        if recent is not None and recent.message_id != message.message_id:
+            recent_target = Target(recent.message_id, is_urgent=recent.urgent, expects_ack=True)
+    sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
+    rights = chat.bot_rights if chat else {}
     return GroupContext(
         mode=group_mode(deps, chat),
-        can_delete=bool(chat and chat.bot_rights.get("is_admin") and chat.bot_rights.get("can_delete_messages")),
+        can_delete=bool(rights.get("is_admin") and rights.get("can_delete_messages")),
         now=deps.clock(),
         replied=replied,
         recent_notice=recent_target,

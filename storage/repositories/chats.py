@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,11 +11,29 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import CACHE_KEY
 from storage.models import Chat, Department, Membership
 from storage.repositories._sql import upsert
 
 ADMIN_STATUSES = ("creator", "administrator")
 PRESENT_STATUSES = ("creator", "administrator", "member", "restricted")
+
+
+# Another replica's change to a group's settings shows up here within this many seconds.
+SNAPSHOT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class ChatSnapshot:
+    """What the per-message path needs about a group, cheap to keep in memory."""
+
+    id: int
+    title: str
+    department_id: int | None
+    language: str | None
+    settings: dict[str, Any]
+    bot_rights: dict[str, Any]
+    member_count: int | None
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,28 @@ class ChatRepository:
     async def get(self, chat_id: int) -> Chat | None:
         return await self.session.get(Chat, chat_id)
 
+    async def snapshot(self, chat_id: int) -> ChatSnapshot | None:
+        """The group's hot fields, from the process cache when fresh (every group message asks)."""
+        cache = self._cache()
+        cached = cache.get(chat_id)
+        if cached is not None and time.monotonic() - cached[0] < SNAPSHOT_SECONDS:
+            return cached[1]
+        chat = await self.get(chat_id)
+        if chat is None:
+            return None
+        snapshot = ChatSnapshot(
+            chat.id, chat.title, chat.department_id, chat.language, dict(chat.settings or {}),
+            dict(chat.bot_rights or {}), chat.member_count,
+        )
+        cache[chat_id] = (time.monotonic(), snapshot)
+        return snapshot
+
+    def _cache(self) -> dict[int, tuple[float, ChatSnapshot]]:
+        return self.session.info.setdefault(CACHE_KEY, {}).setdefault("chats", {})
+
+    def _evict(self, chat_id: int) -> None:
+        self._cache().pop(chat_id, None)
+
     async def ensure(self, chat_id: int, title: str, chat_type: str, now: datetime) -> None:
         """Make sure the group has a row (it may predate the bot's records); keep its title fresh."""
         values = {
@@ -46,6 +87,7 @@ class ChatRepository:
         await upsert(
             self.session, Chat, values, keys=["id"], update=["title", "type", "last_activity_at"]
         )
+        self._evict(chat_id)
 
     async def record_bot_status(
         self,
@@ -67,10 +109,11 @@ class ChatRepository:
             values.update(added_by=added_by, joined_at=now)
         if member_count is not None:
             values["member_count"] = member_count
-        await self.session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
+        await self.set_fields(chat_id, **values)
 
     async def set_fields(self, chat_id: int, **values: Any) -> None:
         await self.session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
+        self._evict(chat_id)
 
     async def overview(self) -> list[GroupOverview]:
         """Every group with its department, most recently active first."""
@@ -102,6 +145,14 @@ class ChatRepository:
         await upsert(
             self.session, Membership, values, keys=["chat_id", "person_id"], update=changed
         )
+        if status is None:
+            # Someone recorded as gone who speaks again is back (their join may predate the bot).
+            back = update(Membership).where(
+                Membership.chat_id == chat_id,
+                Membership.person_id == person_id,
+                Membership.status.in_(("left", "kicked")),
+            )
+            await self.session.execute(back.values(status="member"))
 
     async def member_status(self, chat_id: int, person_id: int) -> str | None:
         membership = await self.session.get(Membership, (chat_id, person_id))

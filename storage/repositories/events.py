@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
-from storage.repositories._sql import insert_for
+from storage.repositories._sql import cached_statement, core_execute, insert_for
 
 
 class EventRepository:
@@ -26,13 +27,9 @@ class EventRepository:
         key: str | None = None,
     ) -> bool:
         """Record the fact; with a key, only once. True when it was recorded now."""
-        statement = (
-            insert_for(self.session, Event)
-            .values(kind=kind, at=at, day=day, department_id=department_id, chat_id=chat_id, key=key)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(Event.id)
-        )
-        return (await self.session.execute(statement)).first() is not None
+        statement = cached_statement(self.session, "events.record", _insert_event)
+        parameters = {"kind": kind, "at": at, "day": day, "department_id": department_id, "chat_id": chat_id, "key": key}
+        return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
     async def exists(self, key: str) -> bool:
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
@@ -45,3 +42,10 @@ class EventRepository:
             .group_by(Event.department_id)
         )
         return {department_id: int(count) for department_id, count in (await self.session.execute(query)).all()}
+
+
+def _insert_event(session: AsyncSession) -> Any:
+    columns = Event.__table__.c
+    names = ("kind", "at", "day", "department_id", "chat_id", "key")
+    values = {name: bindparam(name, type_=columns[name].type) for name in names}
+    return insert_for(session, Event).values(values).on_conflict_do_nothing(index_elements=["key"])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Notice, Read
-from storage.repositories._sql import insert_for
+from storage.repositories._sql import cached_statement, core_execute, insert_for
 
 
 class NoticeRepository:
@@ -51,13 +52,9 @@ class ReadRepository:
 
     async def record(self, chat_id: int, message_id: int, person_id: int, via: str, at: datetime) -> bool:
         """Record a read once; True when it is new (a second path never counts twice)."""
-        statement = (
-            insert_for(self.session, Read)
-            .values(chat_id=chat_id, message_id=message_id, person_id=person_id, via=via, read_at=at)
-            .on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])
-            .returning(Read.person_id)
-        )
-        return (await self.session.execute(statement)).first() is not None
+        statement = cached_statement(self.session, "reads.record", _insert_read)
+        parameters = {"chat_id": chat_id, "message_id": message_id, "person_id": person_id, "via": via, "read_at": at}
+        return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
     async def count(self, chat_id: int, message_id: int) -> int:
         query = select(func.count()).select_from(Read).where(Read.chat_id == chat_id, Read.message_id == message_id)
@@ -66,3 +63,9 @@ class ReadRepository:
     async def readers(self, chat_id: int, message_id: int) -> set[int]:
         query = select(Read.person_id).where(Read.chat_id == chat_id, Read.message_id == message_id)
         return set(await self.session.scalars(query))
+
+
+def _insert_read(session: AsyncSession) -> Any:
+    columns = Read.__table__.c
+    values = {name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "message_id", "person_id", "via", "read_at")}
+    return insert_for(session, Read).values(values).on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])

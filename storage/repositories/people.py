@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Person
@@ -43,8 +43,18 @@ class PeopleRepository:
             update(Person).where(Person.id == user_id).values(has_private_chat=opened)
         )
 
-    async def set_ack_tip(self, user_id: int, at: datetime) -> None:
-        await self.session.execute(update(Person).where(Person.id == user_id).values(ack_tip_at=at))
+    async def claim_tip(self, user_id: int, now: datetime, period: timedelta) -> bool:
+        """Take the right to tip this person now: True at most once per `period`, across replicas."""
+        statement = (
+            update(Person)
+            .where(
+                Person.id == user_id,
+                Person.has_private_chat.is_(True),
+                or_(Person.ack_tip_at.is_(None), Person.ack_tip_at <= now - period),
+            )
+            .values(ack_tip_at=now)
+        )
+        return (await self.session.execute(statement)).rowcount == 1
 
     async def with_private_chat(self, user_ids: set[int]) -> list[int]:
         """Those of `user_ids` the bot can write to, in id order."""

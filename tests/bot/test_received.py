@@ -158,10 +158,11 @@ async def test_ack_demand_is_recorded_and_the_sender_reminded_privately(harness:
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     async with harness.session() as session:
+        from storage.repositories.chats import ChatRepository
         from storage.repositories.departments import DepartmentRepository
 
         department = await DepartmentRepository(session).add("民政局", "mz", 1, harness.clock())
-        (await session.get(Chat, GROUP)).department_id = department.id
+        await ChatRepository(session).set_fields(GROUP, department_id=department.id)
     demand = await post(harness, ADMIN, "各位社区书记：请于周五前报送台账，收到请回复1")
     reminder = harness.fake.sent(ADMIN)[-1]
     assert "不得要求成员反馈“收到”" in reminder["text"]

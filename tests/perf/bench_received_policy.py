@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from policies.acks import AckRule  # noqa: E402
-from policies.demands import DemandRule  # noqa: E402
-from tests.perf.corpus import mixed  # noqa: E402
+from policies.acks import AckRule
+from policies.demands import DemandRule
+from tests.perf.corpus import mixed
 
 TARGET = 100_000
 
