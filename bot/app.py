@@ -19,8 +19,10 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import departments, errors, fallback, membership, notices, received, roles, start
+from bot.handlers._common import UPDATE_SESSION
 from bot.jobs import sweep
 from bot.settings import Settings
+from storage.db import FAILED_KEY
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,20 @@ COMMAND_MENUS: dict[str, tuple[str, ...]] = {
     "supervisor": ("start", "help", "lang", "dept", "groups", "grant", "revoke"),
 }
 
-JianfuApplication = Application[Any, JianfuContext, Any, Any, BotData, Any]
+class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
+    """PTB's Application with one database session (one transaction) per update."""
+
+    async def process_update(self, update: object) -> None:
+        deps = self.bot_data.deps
+        async with deps.db.transaction() as session:
+            token = UPDATE_SESSION.set(session)
+            try:
+                await super().process_update(update)
+            finally:
+                UPDATE_SESSION.reset(token)
+            if session.info.get(FAILED_KEY):
+                # The update rolls back: forget what this process believes it wrote.
+                deps.recently_observed.clear()
 
 
 def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApplication:
@@ -54,6 +69,7 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
     builder = (
         ApplicationBuilder()
         .token(settings.telegram.token.get_secret_value())
+        .application_class(JianfuApplication)
         .context_types(ContextTypes(context=JianfuContext, bot_data=BotData))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)

@@ -49,6 +49,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # session.info key under which repositories find the process-local read cache.
 CACHE_KEY = "jianfu.cache"
+# session.info key: set it to True and the transaction rolls back instead of committing.
+FAILED_KEY = "jianfu.failed"
 
 
 class Database:
@@ -77,7 +79,9 @@ class Database:
         session.info[CACHE_KEY] = self.cache
         try:
             yield session
-            if session.in_transaction():
+            if session.info.get(FAILED_KEY) and session.in_transaction():
+                await session.rollback()
+            elif session.in_transaction():
                 await session.commit()
         except BaseException:
             if session.in_transaction():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,19 +15,33 @@ from bot import access, actions
 from bot.context import JianfuContext
 from policies.language import pick_language
 from policies.roles import may_run, required_role_key
+from storage.db import FAILED_KEY
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
 
 Handler = Callable[[Update, JianfuContext, AsyncSession], Awaitable[Any]]
 
 
+# The session of the update being processed (set by bot.app.JianfuApplication.process_update).
+UPDATE_SESSION: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+
+
 def transactional(handler: Handler) -> Callable[[Update, JianfuContext], Awaitable[Any]]:
-    """Give the handler the update's one session; commit when it returns, roll back if it raises."""
+    """Give the handler the update's one session: every handler of an update shares it, and
+    it is committed once after the last one. A handler that raises rolls the update back."""
 
     @functools.wraps(handler)
     async def wrapper(update: Update, context: JianfuContext) -> Any:
-        async with context.deps.db.transaction() as session:
+        session = UPDATE_SESSION.get()
+        if session is None:
+            # Called outside an update (a test, a job): a transaction of its own.
+            async with context.deps.db.transaction() as session:
+                return await handler(update, context, session)
+        try:
             return await handler(update, context, session)
+        except BaseException:
+            session.info[FAILED_KEY] = True
+            raise
 
     return wrapper
 

@@ -97,6 +97,10 @@ async def test_a_bug_in_a_handler_is_logged_with_the_update_id_only(harness: Har
     assert secret_text not in everything and "门牌号" not in everything
     assert TOKEN not in everything
     assert "减负助手" in harness.texts(MEMBER)[0]
+    # The failed update is one transaction: nothing it wrote before the failure stays.
+    async with harness.session() as session:
+        assert await session.get(Person, ADMIN) is None
+        assert await session.get(Person, MEMBER) is not None
 
 
 @pytest.mark.parametrize(
