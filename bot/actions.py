@@ -245,7 +245,8 @@ class Executor:
         """Remember what an outcome says about a chat: a blocked person, a kicked bot."""
         if outcome is Outcome.UNREACHABLE and chat_id > 0:
             await PeopleRepository(self.session).set_private_chat(chat_id, False)
-        elif outcome is Outcome.KICKED and chat_id < 0:
+        elif outcome in (Outcome.KICKED, Outcome.UNREACHABLE) and chat_id < 0:
+            # "chat not found" for a group: it was deleted or the bot is long gone.
             await ChatRepository(self.session).record_bot_status(
                 chat_id, status="kicked", rights={}, now=self.deps.clock()
             )

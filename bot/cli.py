@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from telegram.error import InvalidToken, TelegramError
+
 from bot import __version__
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -88,9 +90,29 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     _install_token_filter(settings.telegram.token.get_secret_value())
     asyncio.run(_upgrade(settings))
-    from bot.app import ALLOWED_UPDATES, build_application
+    from bot.app import build_application
 
     app = build_application(settings)
+    try:
+        _serve(app, settings)
+    except InvalidToken:
+        # PTB's message quotes the token: say what happened without it.
+        print("jianfu: Telegram rejected the bot token. Check it with @BotFather (/token) and set it again.", file=sys.stderr)
+        return EXIT_CONFIG
+    except TelegramError as error:
+        print(f"jianfu: Telegram refused to start the bot: {redact(str(error), settings)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def redact(text: str, settings: Settings) -> str:
+    token = settings.telegram.token.get_secret_value()
+    return text.replace(token, "<token>") if token else text
+
+
+def _serve(app: object, settings: Settings) -> None:
+    from bot.app import ALLOWED_UPDATES
+
     telegram = settings.telegram
     if telegram.mode == "webhook":
         hook = telegram.webhook
@@ -104,7 +126,6 @@ def _run(args: argparse.Namespace) -> int:
         )
     else:
         app.run_polling(allowed_updates=ALLOWED_UPDATES)
-    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -184,6 +205,9 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL, and Telegram URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # At DEBUG, PTB logs every Bot API call with its parameters and results: message text and
+    # names. Jianfu keeps content out of logs, so those loggers never go below INFO.
+    logging.getLogger("telegram").setLevel(max(level, logging.INFO))
     if not verbose:
         # Start-up chatter from migrations and the scheduler says nothing an operator acts on.
         for chatty in ("alembic", "apscheduler"):

@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 SUPPORTED_LANGUAGES = ("zh-CN", "en")
 
@@ -188,6 +188,9 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
         settings = Settings(**values)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, path)) from None
+    except SettingsError as error:
+        # Raised for an environment value that is not valid JSON where a list or table is due.
+        raise ConfigError(describe_environment_error(error)) from None
     return _anchor_sqlite_file(settings, Path(path).parent if path is not None else None)
 
 
@@ -223,6 +226,16 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def describe_environment_error(error: SettingsError) -> str:
+    """Name the JIANFU_ variable whose value could not be parsed."""
+    cause = str(error)
+    field = cause.split('"')[1] if '"' in cause else "a setting"
+    return (
+        f"invalid configuration in the environment: the value for {field} could not be parsed.\n"
+        "  Lists and tables are JSON there, e.g. JIANFU_ROLES__SUPERVISORS='[123, 456]'."
+    )
 
 
 def describe_validation_error(error: ValidationError, path: Path | str | None) -> str:

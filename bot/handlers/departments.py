@@ -22,7 +22,7 @@ from bot.handlers._common import (
 )
 from bot.i18n import Html
 from policies import commands as parsed
-from policies.departments import DepartmentRef, match_department
+from policies.departments import DepartmentRef, match_department, normalize_name
 from policies.roles import may_run
 from storage.models import Department
 from storage.repositories.audit import AuditRepository
@@ -56,7 +56,7 @@ async def dept(update: Update, context: JianfuContext, session: AsyncSession) ->
 
 async def _add(update: Update, context: JianfuContext, session: AsyncSession, command: parsed.DeptAdd) -> None:
     try:
-        await DepartmentRepository(session).add(command.name, command.code, command.units, context.deps.clock())
+        await DepartmentRepository(session, normalize_name).add(command.name, command.code, command.units, context.deps.clock())
     except DuplicateDepartment:
         await reply(update, context, session, "dept.exists", name=command.name)
         return
@@ -67,7 +67,7 @@ async def _add(update: Update, context: JianfuContext, session: AsyncSession, co
 async def _change(update: Update, context: JianfuContext, session: AsyncSession, command: parsed.DeptCommand) -> None:
     """rename, remove, units, contact: each needs an existing department first."""
     name = command.old if isinstance(command, parsed.DeptRename) else command.name
-    departments = DepartmentRepository(session)
+    departments = DepartmentRepository(session, normalize_name)
     department = await departments.find_exact(name)
     if department is None:
         await reply(update, context, session, "dept.not_found", name=name)
@@ -90,7 +90,7 @@ async def _change(update: Update, context: JianfuContext, session: AsyncSession,
 async def _rename(update: Update, context: JianfuContext, session: AsyncSession, department: Department, new: str) -> None:
     old = department.name
     try:
-        await DepartmentRepository(session).rename(department, new)
+        await DepartmentRepository(session, normalize_name).rename(department, new)
     except DuplicateDepartment:
         await reply(update, context, session, "dept.exists", name=new)
         return
@@ -105,13 +105,13 @@ async def _remove(update: Update, context: JianfuContext, session: AsyncSession,
         return
     name = department.name
     await RoleRepository(session).drop_department(department.id)
-    await DepartmentRepository(session).remove(department)
+    await DepartmentRepository(session, normalize_name).remove(department)
     await _audit(update, context, session, "dept.remove", name, {})
     await reply(update, context, session, "dept.removed", name=name)
 
 
 async def _list_departments(update: Update, context: JianfuContext, session: AsyncSession) -> None:
-    departments = await DepartmentRepository(session).all()
+    departments = await DepartmentRepository(session, normalize_name).all()
     if not departments:
         await reply(update, context, session, "dept.list_empty")
         return
@@ -152,7 +152,7 @@ async def register_group(update: Update, context: JianfuContext, session: AsyncS
     if not query:
         await reply(update, context, session, "register.usage")
         return
-    departments = await DepartmentRepository(session).all()
+    departments = await DepartmentRepository(session, normalize_name).all()
     if not departments:
         await reply(update, context, session, "register.no_departments")
         return
@@ -173,7 +173,7 @@ async def register_group(update: Update, context: JianfuContext, session: AsyncS
 
 async def _attach(update: Update, context: JianfuContext, session: AsyncSession, department_id: int) -> None:
     """Point the group at the department and say so."""
-    department = await DepartmentRepository(session).get(department_id)
+    department = await DepartmentRepository(session, normalize_name).get(department_id)
     chat_id = update.effective_chat.id
     chats = ChatRepository(session)
     await chats.ensure(chat_id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock())

@@ -125,9 +125,8 @@ async def member_changed(update: Update, context: JianfuContext, session: AsyncS
 
 async def _adjust_member_count(chats: ChatRepository, change: MemberChange) -> None:
     delta = int(change.new.is_present) - int(change.old.is_present)
-    chat = await chats.get(change.chat.id)
-    if delta and chat is not None and chat.member_count is not None:
-        await chats.set_fields(change.chat.id, member_count=max(0, chat.member_count + delta))
+    if delta:
+        await chats.adjust_member_count(change.chat.id, delta)
 
 
 def register(app: Application, deps: Deps) -> None:

@@ -9,6 +9,7 @@ from telegram.ext import Application
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, reply, transactional
 from policies.commands import ParseError, RoleChange, parse_role_change
+from policies.departments import normalize_name
 from storage.repositories.audit import AuditRepository
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.people import PeopleRepository
@@ -37,7 +38,7 @@ async def _department_id(update: Update, context: JianfuContext, session: AsyncS
     """The department of a contact role; False (after answering) when it does not exist."""
     if change.role != "contact":
         return None
-    department = await DepartmentRepository(session).find_exact(change.department or "")
+    department = await DepartmentRepository(session, normalize_name).find_exact(change.department or "")
     if department is None:
         await reply(update, context, session, "dept.not_found", name=change.department)
         return False

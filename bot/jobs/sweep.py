@@ -49,12 +49,14 @@ async def _run_one(deps: Deps, bot: ExtBot[None], task: Task) -> None:
 async def _settle(deps: Deps, tasks: TaskRepository, task: Task, finished: bool, error: str) -> None:
     now = deps.clock()
     if finished:
-        await tasks.complete(task.id, now)
+        owned = await tasks.complete(task, now)
     elif task.attempts >= deps.settings.jobs.max_attempts:
-        await tasks.fail(task.id, now, error)
+        owned = await tasks.fail(task, now, error)
     else:
         backoff = min(BASE_BACKOFF * 2 ** (task.attempts - 1), MAX_BACKOFF)
-        await tasks.retry(task.id, now + backoff, error)
+        owned = await tasks.retry(task, now + backoff, error)
+    if not owned:
+        log.warning("task %s (%s) was claimed again while it ran; its new owner settles it", task.id, task.kind)
 
 
 async def delete_expired_message(deps: Deps, bot: ExtBot[None], task: Task) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import CACHE_KEY
@@ -125,8 +125,24 @@ class ChatRepository:
         rows = await self.session.execute(query)
         return [GroupOverview(chat, name) for chat, name in rows.all()]
 
+    async def adjust_member_count(self, chat_id: int, delta: int) -> None:
+        """Add `delta` in one statement, so concurrent joins and leaves never lose one."""
+        adjusted = Chat.member_count + delta
+        statement = (
+            update(Chat)
+            .where(Chat.id == chat_id, Chat.member_count.is_not(None))
+            .values(member_count=case((adjusted < 0, 0), else_=adjusted))
+        )
+        await self.session.execute(statement)
+        self._evict(chat_id)
+
     async def count_for_department(self, department_id: int) -> int:
-        query = select(func.count()).select_from(Chat).where(Chat.department_id == department_id)
+        """Groups of the department the bot is still in (groups it left do not hold it)."""
+        query = (
+            select(func.count())
+            .select_from(Chat)
+            .where(Chat.department_id == department_id, Chat.bot_status.in_(("member", "administrator")))
+        )
         return int(await self.session.scalar(query) or 0)
 
     # Memberships ---------------------------------------------------------------------------

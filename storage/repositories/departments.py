@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Department
+from storage.db import CACHE_KEY
+from storage.models import Chat, Department
 
 
 class DuplicateDepartment(Exception):
@@ -16,38 +17,40 @@ class DuplicateDepartment(Exception):
 
 
 class DepartmentRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Names are compared by a normaliser from the caller (width, case and spacing folded), in
+    Python, so SQLite and PostgreSQL agree: SQL lower() differs between them."""
+
+    def __init__(self, session: AsyncSession, normalize: Callable[[str], str] = str.casefold) -> None:
         self.session = session
+        self.normalize = normalize
 
     async def add(self, name: str, code: str, internal_units: int, now: datetime) -> Department:
+        # Checked here rather than caught from the unique constraint: a SAVEPOINT around the
+        # insert would, on SQLite's default driver, commit the outer transaction.
+        await self._refuse_taken(name, code)
         department = Department(name=name, code=code, internal_units=internal_units, created_at=now)
-        try:
-            async with self.session.begin_nested():
-                self.session.add(department)
-        except IntegrityError:
-            raise DuplicateDepartment(name) from None
+        self.session.add(department)
+        await self.session.flush()
         return department
 
     async def get(self, department_id: int) -> Department | None:
         return await self.session.get(Department, department_id)
 
     async def find_exact(self, name_or_code: str) -> Department | None:
-        """The department whose name or code equals the text, ignoring case."""
-        wanted = name_or_code.strip().casefold()
-        query = select(Department).where(
-            (func.lower(Department.name) == wanted) | (func.lower(Department.code) == wanted)
-        )
-        return (await self.session.scalars(query)).first()
+        """The department whose name or code equals the text once both are normalised."""
+        wanted = self.normalize(name_or_code)
+        for department in await self.all():
+            if wanted in (self.normalize(department.name), self.normalize(department.code)):
+                return department
+        return None
 
     async def all(self) -> list[Department]:
         return list(await self.session.scalars(select(Department).order_by(Department.name)))
 
     async def rename(self, department: Department, new_name: str) -> None:
-        try:
-            async with self.session.begin_nested():
-                department.name = new_name
-        except IntegrityError:
-            raise DuplicateDepartment(new_name) from None
+        await self._refuse_taken(new_name, None, besides=department.id)
+        department.name = new_name
+        await self.session.flush()
 
     async def set_units(self, department: Department, units: int) -> None:
         department.internal_units = units
@@ -56,4 +59,15 @@ class DepartmentRepository:
         department.contact_chat_id = chat_id
 
     async def remove(self, department: Department) -> None:
+        """Delete it, detaching the groups the bot has left (they would block it forever)."""
+        await self.session.execute(update(Chat).where(Chat.department_id == department.id).values(department_id=None))
+        # Cached group snapshots may still name the department: drop them.
+        self.session.info.get(CACHE_KEY, {}).pop("chats", None)
         await self.session.delete(department)
+        await self.session.flush()
+
+    async def _refuse_taken(self, name: str, code: str | None, besides: int | None = None) -> None:
+        wanted = {self.normalize(name)} | ({self.normalize(code)} if code else set())
+        for department in await self.all():
+            if department.id != besides and wanted & {self.normalize(department.name), self.normalize(department.code)}:
+                raise DuplicateDepartment(name)

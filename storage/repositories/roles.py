@@ -35,12 +35,13 @@ class RoleRepository:
         return True
 
     async def revoke(self, person_id: int, role: str, department_id: int | None = None) -> bool:
-        """Take the role back; False when the person did not have it."""
-        grant = await self._find(person_id, role, department_id)
-        if grant is None:
-            return False
-        await self.session.delete(grant)
-        return True
+        """Take the role back (every copy two concurrent grants may have made); False if none."""
+        statement = delete(RoleGrant).where(RoleGrant.person_id == person_id, RoleGrant.role == role)
+        if department_id is None:
+            statement = statement.where(RoleGrant.department_id.is_(None))
+        else:
+            statement = statement.where(RoleGrant.department_id == department_id)
+        return (await self.session.execute(statement)).rowcount > 0
 
     async def granted_supervisors(self) -> set[int]:
         query = select(RoleGrant.person_id).where(RoleGrant.role == SUPERVISOR)

@@ -34,7 +34,8 @@ class TaskRepository:
         """Take up to `limit` due tasks for this worker; no other worker gets the same ones.
 
         A task whose lease ran out (its worker died mid-way) is due again, so a crash
-        resumes the work instead of losing it.
+        resumes the work instead of losing it. Delivery is therefore at least once: runners
+        make their effects idempotent (a second delete of a deleted message is harmless).
         """
         due = or_(
             and_(Task.state == PENDING, Task.due_at <= now),
@@ -53,17 +54,26 @@ class TaskRepository:
         claimed = list((await self.session.scalars(statement)).all())
         return sorted(claimed, key=lambda task: (task.due_at, task.id))
 
-    async def complete(self, task_id: int, now: datetime) -> None:
-        await self._set(task_id, state=DONE, done_at=now, lease_until=None)
+    # Settling names the claim (its attempt number): a worker whose lease ran out and whose
+    # task was claimed again must not overwrite the new owner's result. False when it lost it.
 
-    async def retry(self, task_id: int, due_at: datetime, error: str) -> None:
-        await self._set(task_id, state=PENDING, due_at=due_at, lease_until=None, last_error=error[:255])
+    async def complete(self, task: Task, now: datetime) -> bool:
+        return await self._settle(task, state=DONE, done_at=now, lease_until=None)
 
-    async def fail(self, task_id: int, now: datetime, error: str) -> None:
-        await self._set(task_id, state=FAILED, done_at=now, lease_until=None, last_error=error[:255])
+    async def retry(self, task: Task, due_at: datetime, error: str) -> bool:
+        return await self._settle(task, state=PENDING, due_at=due_at, lease_until=None, last_error=error[:255])
+
+    async def fail(self, task: Task, now: datetime, error: str) -> bool:
+        return await self._settle(task, state=FAILED, done_at=now, lease_until=None, last_error=error[:255])
 
     async def get_by_key(self, key: str) -> Task | None:
         return (await self.session.scalars(select(Task).where(Task.key == key))).first()
 
-    async def _set(self, task_id: int, **values: Any) -> None:
-        await self.session.execute(update(Task).where(Task.id == task_id).values(**values))
+    async def _settle(self, task: Task, **values: Any) -> bool:
+        statement = (
+            update(Task)
+            .where(Task.id == task.id, Task.state == RUNNING, Task.attempts == task.attempts)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).rowcount == 1

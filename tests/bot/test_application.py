@@ -191,3 +191,31 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
         assert "减负助手已加入" in out and "本群已登记到「民政局」" in out and "抱歉，这个命令只有督导可以使用" in out
     assert "deletes message" in out
     assert out.rstrip().splitlines()[-1].startswith("Done:")
+
+
+def test_a_rejected_token_is_explained_without_printing_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    from telegram.error import InvalidToken
+
+    def rejected(self, **kwargs):
+        raise InvalidToken("The token `123:SECRET-ABC` was rejected by the server.")
+
+    monkeypatch.setattr(Application, "run_polling", rejected)
+    path = write_config(tmp_path, '[telegram]\ntoken = "123:SECRET-ABC"\n')
+    assert cli.main(["--config", str(path), "run"]) == 2
+    captured = capsys.readouterr()
+    assert "SECRET-ABC" not in captured.err + captured.out
+    assert "rejected the bot token" in captured.err
+
+
+def test_an_unparsable_environment_value_is_explained(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("JIANFU_ROLES__SUPERVISORS", "123,456")
+    assert cli.main(["--config", str(write_config(tmp_path)), "db", "current"]) == 2
+    assert "JIANFU_ROLES__SUPERVISORS='[123, 456]'" in capsys.readouterr().err
+
+
+def test_debug_logging_never_lets_ptb_log_message_content() -> None:
+    import logging
+
+    cli._configure_logging(verbose=True)
+    assert logging.getLogger("telegram").getEffectiveLevel() >= logging.INFO
+    assert logging.getLogger("telegram.ext.ExtBot").isEnabledFor(logging.DEBUG) is False

@@ -93,6 +93,51 @@ async def test_departments_unique_names_and_codes(db: Database) -> None:
         assert await departments.find_exact("民政") is None
 
 
+async def test_a_department_added_in_a_failed_transaction_is_gone(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await DepartmentRepository(session).add("民政局", "mz", 1, NOW)
+            raise RuntimeError("the reply failed")
+    async with db.transaction() as session:
+        assert await DepartmentRepository(session).all() == []
+
+
+async def test_department_names_match_the_same_on_every_backend(db: Database) -> None:
+    from policies.departments import normalize_name
+
+    async with db.transaction() as session:
+        departments = DepartmentRepository(session, normalize_name)
+        await departments.add("Straße Amt", "MZ", 1, NOW)
+        assert (await departments.find_exact("ＭＺ")).name == "Straße Amt"
+        assert (await departments.find_exact("STRASSE amt")).name == "Straße Amt"
+        with pytest.raises(DuplicateDepartment):
+            await departments.add("strasse AMT", "x", 1, NOW)
+
+
+async def test_duplicate_grants_are_all_revoked(db: Database) -> None:
+    from storage.models import RoleGrant
+
+    async with db.transaction() as session:
+        for _ in range(2):  # what two concurrent /grant commands can leave behind
+            session.add(RoleGrant(person_id=9, role=SUPERVISOR, department_id=None, granted_by=1, granted_at=NOW))
+    async with db.transaction() as session:
+        roles = RoleRepository(session)
+        assert await roles.revoke(9, SUPERVISOR) is True
+        assert await roles.is_granted_supervisor(9) is False
+
+
+async def test_member_count_adjusts_atomically_and_never_below_zero(db: Database) -> None:
+    async with db.transaction() as session:
+        chats = ChatRepository(session)
+        await chats.ensure(-3, "g", "group", NOW)
+        await chats.set_fields(-3, member_count=2)
+        await chats.adjust_member_count(-3, -1)
+        await chats.adjust_member_count(-3, -5)
+        await chats.adjust_member_count(-3, 1)
+    async with db.transaction() as session:
+        assert (await session.get(Chat, -3)).member_count == 1
+
+
 async def test_roles_grant_revoke_and_contacts(db: Database) -> None:
     async with db.transaction() as session:
         department = await DepartmentRepository(session).add("街道办", "jd", 1, NOW)

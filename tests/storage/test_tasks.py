@@ -59,9 +59,9 @@ async def test_complete_retry_and_fail(db: Database) -> None:
     async with db.transaction() as session:
         tasks = TaskRepository(session)
         a, b, c = await tasks.claim_due(NOW, limit=3, lease=LEASE)
-        await tasks.complete(a.id, NOW)
-        await tasks.retry(b.id, NOW + timedelta(minutes=1), "429 retry later")
-        await tasks.fail(c.id, NOW, "403 kicked")
+        assert await tasks.complete(a, NOW)
+        assert await tasks.retry(b, NOW + timedelta(minutes=1), "429 retry later")
+        assert await tasks.fail(c, NOW, "403 kicked")
     async with db.transaction() as session:
         tasks = TaskRepository(session)
         states = {key: (await tasks.get_by_key(key)).state for key in ("a", "b", "c")}
@@ -69,6 +69,22 @@ async def test_complete_retry_and_fail(db: Database) -> None:
         assert await tasks.claim_due(NOW, limit=3, lease=LEASE) == []
         [retried] = await tasks.claim_due(NOW + timedelta(minutes=1), limit=3, lease=LEASE)
         assert retried.key == "b" and retried.last_error == "429 retry later"
+
+
+async def test_a_worker_whose_lease_ran_out_cannot_settle_the_new_claim(db: Database) -> None:
+    async with db.transaction() as session:
+        await TaskRepository(session).schedule("t", "k", NOW)
+    async with db.transaction() as session:
+        [slow] = await TaskRepository(session).claim_due(NOW, limit=1, lease=LEASE)
+    later = NOW + LEASE + timedelta(seconds=1)
+    async with db.transaction() as session:
+        [fresh] = await TaskRepository(session).claim_due(later, limit=1, lease=LEASE)
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        assert await tasks.complete(slow, later) is False
+        assert (await tasks.get_by_key("k")).state == RUNNING
+        assert await tasks.retry(fresh, later + timedelta(minutes=1), "retry") is True
+        assert (await tasks.get_by_key("k")).state == PENDING
 
 
 async def test_two_workers_on_one_database_never_claim_the_same_task(database_url: str) -> None:
