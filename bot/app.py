@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from telegram import (
-    BotCommand,
-    BotCommandScope,
-    BotCommandScopeAllChatAdministrators,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
-    Update,
-)
-from telegram.error import TelegramError
+from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
+from bot import access, menus
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import departments, errors, fallback, membership, notices, received, roles, start
 from bot.handlers._common import UPDATE_SESSION
 from bot.jobs import sweep
 from bot.settings import Settings
 from storage.db import FAILED_KEY
-
-log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [
     Update.MESSAGE,
@@ -38,14 +27,6 @@ ALLOWED_UPDATES = [
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
 FEATURES = (membership, start, roles, departments, notices, received, fallback)
-
-# Which commands each audience sees in Telegram's menu.
-COMMAND_MENUS: dict[str, tuple[str, ...]] = {
-    "private": ("start", "help", "lang"),
-    "group": ("help", "rules"),
-    "group_admin": ("help", "rules", "set", "register", "lang"),
-    "supervisor": ("start", "help", "lang", "dept", "groups", "grant", "revoke"),
-}
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with one database session (one transaction) per update."""
@@ -91,29 +72,11 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
 
 
 async def _post_init(app: JianfuApplication) -> None:
-    await publish_commands(app)
+    deps = app.bot_data.deps
+    async with deps.db.transaction() as session:
+        supervisors = await access.supervisor_ids(deps, session)
+    await menus.publish_commands(app.bot, deps, supervisors)
 
 
 async def _post_shutdown(app: JianfuApplication) -> None:
     await app.bot_data.deps.db.dispose()
-
-
-async def publish_commands(app: JianfuApplication) -> None:
-    """setMyCommands for every audience and language; a refusal is logged, never fatal."""
-    deps = app.bot_data.deps
-    scopes: list[tuple[str, BotCommandScope]] = [
-        ("private", BotCommandScopeAllPrivateChats()),
-        ("group", BotCommandScopeAllGroupChats()),
-        ("group_admin", BotCommandScopeAllChatAdministrators()),
-    ]
-    scopes += [("supervisor", BotCommandScopeChat(user_id)) for user_id in deps.settings.roles.supervisors]
-    for menu, scope in scopes:
-        for language in deps.catalog.languages:
-            commands = [BotCommand(name, deps.catalog.raw(language, f"cmd.{name}")) for name in COMMAND_MENUS[menu]]
-            # The default language's menu has no language code: it serves everyone else too.
-            code = None if language == deps.settings.language else language.split("-")[0]
-            try:
-                await app.bot.set_my_commands(commands, scope=scope, language_code=code)
-            except TelegramError as error:
-                # A supervisor who never opened a private chat has no chat to scope to yet.
-                log.info("setMyCommands for %s/%s refused: %s", menu, code, type(error).__name__)

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
+from bot import menus
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, reply, transactional
 from policies.commands import ParseError, RoleChange, parse_role_change
@@ -65,6 +66,8 @@ async def grant(update: Update, context: JianfuContext, session: AsyncSession) -
     )
     key = "grant.done_contact" if change.role == "contact" else "grant.done_supervisor"
     await reply(update, context, session, key, person=label, department=change.department or "")
+    if change.role == "supervisor":
+        await menus.supervisor_menu(context.bot, context.deps, change.person_id, granted=True)
 
 
 @transactional
@@ -90,6 +93,8 @@ async def revoke(update: Update, context: JianfuContext, session: AsyncSession) 
         detail={"role": change.role, "department": change.department},
     )
     await reply(update, context, session, "grant.revoked", person=label)
+    if change.role == "supervisor":
+        await menus.supervisor_menu(context.bot, context.deps, change.person_id, granted=False)
 
 
 def register(app: Application, deps: Deps) -> None:

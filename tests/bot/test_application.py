@@ -12,8 +12,9 @@ import pytest
 from telegram.ext import AIORateLimiter, Application
 
 from bot import cli
-from bot.app import ALLOWED_UPDATES, build_application, publish_commands
+from bot.app import ALLOWED_UPDATES, build_application
 from bot.context import Deps
+from bot.menus import publish_commands
 from bot.testing.fake_telegram import FakeTelegram
 from bot.testing.updates import as_json
 from storage.db import Database
@@ -45,7 +46,7 @@ def test_base_url_points_at_a_self_hosted_bot_api(tmp_path: Path) -> None:
 
 async def test_command_menus_are_published_per_audience_and_language(harness: Harness) -> None:
     await harness.private(SUPERVISOR, "/start")
-    await publish_commands(harness.app)
+    await publish_commands(harness.app.bot, harness.deps, [SUPERVISOR])
     menus = {
         (json.dumps(call["scope"], sort_keys=True), call.get("language_code")): [c["command"] for c in call["commands"]]
         for call in harness.fake.calls_to("setMyCommands")
@@ -61,6 +62,16 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
     assert described[None]["help"] == "命令说明"
     assert described["en"]["help"] == "What the commands do"
     assert len(menus) == 8  # 4 audiences x 2 languages
+
+
+async def test_granted_supervisors_get_the_menu_and_lose_it_on_revoke(harness: Harness) -> None:
+    await harness.private(MEMBER, "/start")
+    await harness.private(SUPERVISOR, f"/grant {MEMBER}")
+    scoped = [c for c in harness.fake.calls_to("setMyCommands") if c["scope"] == {"type": "chat", "chat_id": MEMBER}]
+    assert len(scoped) == 2 and "dept" in [c["command"] for c in scoped[0]["commands"]]
+    await harness.private(SUPERVISOR, f"/revoke {MEMBER}")
+    removed = [c for c in harness.fake.calls_to("deleteMyCommands") if c["scope"] == {"type": "chat", "chat_id": MEMBER}]
+    assert len(removed) == 2
 
 
 def free_port() -> int:
@@ -219,3 +230,12 @@ def test_debug_logging_never_lets_ptb_log_message_content() -> None:
     cli._configure_logging(verbose=True)
     assert logging.getLogger("telegram").getEffectiveLevel() >= logging.INFO
     assert logging.getLogger("telegram.ext.ExtBot").isEnabledFor(logging.DEBUG) is False
+
+
+async def test_start_up_publishes_menus_for_configured_and_granted_supervisors(harness: Harness) -> None:
+    await harness.private(MEMBER, "/start")
+    await harness.private(SUPERVISOR, f"/grant {MEMBER}")
+    harness.fake.reset_calls()
+    await harness.app.post_init(harness.app)
+    chats = {c["scope"].get("chat_id") for c in harness.fake.calls_to("setMyCommands") if c["scope"]["type"] == "chat"}
+    assert chats == {SUPERVISOR, MEMBER}

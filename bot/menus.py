@@ -1,0 +1,68 @@
+"""Telegram's command menus: per audience (private, groups, group admins, supervisors) and language."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
+from telegram.error import TelegramError
+from telegram.ext import ExtBot
+
+from bot.context import Deps
+
+log = logging.getLogger(__name__)
+
+# Which commands each audience sees in Telegram's menu.
+COMMAND_MENUS: dict[str, tuple[str, ...]] = {
+    "private": ("start", "help", "lang"),
+    "group": ("help", "rules"),
+    "group_admin": ("help", "rules", "set", "register", "lang"),
+    "supervisor": ("start", "help", "lang", "dept", "groups", "grant", "revoke"),
+}
+
+
+async def publish_commands(bot: ExtBot[None], deps: Deps, supervisors: Iterable[int]) -> None:
+    """setMyCommands for every audience and language; a refusal is logged, never fatal."""
+    scopes: list[tuple[str, BotCommandScope]] = [
+        ("private", BotCommandScopeAllPrivateChats()),
+        ("group", BotCommandScopeAllGroupChats()),
+        ("group_admin", BotCommandScopeAllChatAdministrators()),
+    ]
+    scopes += [("supervisor", BotCommandScopeChat(user_id)) for user_id in sorted(supervisors)]
+    for menu, scope in scopes:
+        await _publish(bot, deps, menu, scope)
+
+
+async def supervisor_menu(bot: ExtBot[None], deps: Deps, user_id: int, *, granted: bool) -> None:
+    """Give a new supervisor the supervisors' menu, or take it back on revoke."""
+    if granted:
+        await _publish(bot, deps, "supervisor", BotCommandScopeChat(user_id))
+        return
+    for language in deps.catalog.languages:
+        try:
+            await bot.delete_my_commands(scope=BotCommandScopeChat(user_id), language_code=_code(deps, language))
+        except TelegramError as error:
+            log.info("deleteMyCommands for a supervisor refused: %s", type(error).__name__)
+
+
+async def _publish(bot: ExtBot[None], deps: Deps, menu: str, scope: BotCommandScope) -> None:
+    for language in deps.catalog.languages:
+        commands = [BotCommand(name, deps.catalog.raw(language, f"cmd.{name}")) for name in COMMAND_MENUS[menu]]
+        try:
+            await bot.set_my_commands(commands, scope=scope, language_code=_code(deps, language))
+        except TelegramError as error:
+            # A supervisor who never opened a private chat has no chat to scope to yet.
+            log.info("setMyCommands for %s refused: %s", menu, type(error).__name__)
+
+
+def _code(deps: Deps, language: str) -> str | None:
+    # The default language's menu has no language code: it serves everyone else too.
+    return None if language == deps.settings.language else language.split("-")[0]
