@@ -68,9 +68,11 @@ class Catalog:
     def _render_list(self, language: str | None, items: KeyList) -> str:
         if not items.items:
             return self.raw(language, f"{items.prefix}_none")
-        lines = [self.raw(language, f"{items.prefix}_header")]
-        lines += [self.raw(language, f"{items.prefix}{item}") for item in items.items]
-        return "\n".join(lines)
+        header = self.raw(language, f"{items.prefix}_header")
+        names = [self.raw(language, f"{items.prefix}{item}") for item in items.items]
+        if items.inline:
+            return header + self.raw(language, f"{items.prefix}_separator").join(names)
+        return "\n".join([header, *names])
 
 
 def placeholders(template: str) -> set[str]:

@@ -13,6 +13,8 @@ class KeyList:
 
     prefix: str
     items: tuple[str, ...]
+    # On one line after the header, joined by the catalog's `{prefix}_separator`.
+    inline: bool = False
 
 
 @dataclass(frozen=True)

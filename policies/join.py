@@ -32,8 +32,10 @@ def _introduce(
     group_language: str | None,
     detail: str,
 ) -> list[Action]:
+    # The group gets one compact line of missing rights; the adder gets the details privately.
+    short = {**params, "missing": KeyList("right_short.", params["missing"].items, inline=True)}
     actions: list[Action] = [
-        Say(change.chat.id, "join.intro", params, language=group_language, expires=True, rule=RULE, reason=detail)
+        Say(change.chat.id, "join.intro", short, language=group_language, expires=True, rule=RULE, reason=detail)
     ]
     if actor_has_private_chat and not change.actor.is_bot:
         private = {**params, "title": change.chat.title}

@@ -59,7 +59,9 @@ def test_joining_introduces_in_group_and_privately_to_the_adder() -> None:
         (-100, "join.intro", True, "en"),
         (11, "join.intro_private", False, None),
     ]
-    assert actions[0].params["missing"] == KeyList("right.", missing_rights(BotRights()).missing)
+    missing = missing_rights(BotRights()).missing
+    assert actions[0].params["missing"] == KeyList("right_short.", missing, inline=True)
+    assert actions[1].params["missing"] == KeyList("right.", missing)
 
 
 def test_joining_without_the_adder_having_started_the_bot_only_speaks_in_the_group() -> None:
