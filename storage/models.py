@@ -89,7 +89,7 @@ class Chat(Base):
     # zh-CN | en, or None to follow each user's Telegram language.
     language: Mapped[str | None] = mapped_column(String(8))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # The bot's own status: member | administrator | left | kicked.
+    # The bot's own status: member | administrator | left | kicked | migrated (to a supergroup).
     bot_status: Mapped[str] = mapped_column(String(16), default="member")
     bot_rights: Mapped[dict[str, Any]] = mapped_column(default=dict)
     member_count: Mapped[int | None]

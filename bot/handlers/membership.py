@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application, ChatMemberHandler, TypeHandler
+from telegram.ext import Application, ChatMemberHandler, MessageHandler, TypeHandler, filters
 
 from bot import access, actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import transactional
 from policies.join import on_bot_membership
 from policies.types import MemberChange
+from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
 
@@ -129,7 +130,22 @@ async def _adjust_member_count(chats: ChatRepository, change: MemberChange) -> N
         await chats.adjust_member_count(change.chat.id, delta)
 
 
+@transactional
+async def migrated(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """A basic group became a supergroup (often when the bot is made admin): it keeps its setup."""
+    message = update.effective_message
+    if message.migrate_to_chat_id:
+        old_id, new_id = message.chat.id, message.migrate_to_chat_id
+    else:
+        old_id, new_id = message.migrate_from_chat_id, message.chat.id
+    if await ChatRepository(session).migrate(old_id, new_id, context.deps.clock()):
+        await AuditRepository(session).record(
+            "chat.migrate", actor_id=None, now=context.deps.clock(), chat_id=new_id, target=str(old_id)
+        )
+
+
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(TypeHandler(Update, observe), group=OBSERVE_GROUP)
     app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import CACHE_KEY
@@ -124,6 +124,31 @@ class ChatRepository:
         )
         rows = await self.session.execute(query)
         return [GroupOverview(chat, name) for chat, name in rows.all()]
+
+    async def migrate(self, old_id: int, new_id: int, now: datetime) -> bool:
+        """A basic group became a supergroup with a new id: carry its registration over.
+
+        The new chat takes the department, kind, lifecycle, language, settings, rights and
+        members; the old row stays, marked left, so its notices and reads keep their history.
+        False when there was nothing to carry (unknown old group, or already migrated).
+        """
+        old = await self.get(old_id)
+        if old is None or old.bot_status == "migrated":
+            return False
+        await self.ensure(new_id, old.title, "supergroup", now)
+        await self.set_fields(
+            new_id,
+            department_id=old.department_id, kind=old.kind, state=old.state, language=old.language,
+            settings=dict(old.settings or {}), bot_status=old.bot_status, bot_rights=dict(old.bot_rights or {}),
+            member_count=old.member_count, added_by=old.added_by, joined_at=old.joined_at,
+        )
+        moved_here = select(Membership.person_id).where(Membership.chat_id == new_id).scalar_subquery()
+        await self.session.execute(
+            delete(Membership).where(Membership.chat_id == old_id, Membership.person_id.in_(moved_here))
+        )
+        await self.session.execute(update(Membership).where(Membership.chat_id == old_id).values(chat_id=new_id))
+        await self.set_fields(old_id, bot_status="migrated", left_at=now)
+        return True
 
     async def adjust_member_count(self, chat_id: int, delta: int) -> None:
         """Add `delta` in one statement, so concurrent joins and leaves never lose one."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from telegram import Update
 
-from storage.models import Chat, Department, Membership, Person
+from storage.models import AuditEntry, Chat, Department, Membership, Person
+from storage.repositories.chats import ChatRepository
+from storage.repositories.departments import DepartmentRepository
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 
 
@@ -60,3 +63,27 @@ async def test_long_user_input_echoed_back_is_cut_to_fit(harness: Harness) -> No
     await harness.command(GROUP, ADMIN, "/register " + "很" * 3000)
     answer = harness.last_text(GROUP)
     assert "…" in answer and len(answer) < 600
+
+
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_registration(harness: Harness) -> None:
+    old, new = -4242, -1009999000001
+    harness.fake.add_group(old, "老群", creator_id=ADMIN, members=[MEMBER], type="group")
+    await harness.send(harness.updates.my_chat_member(old, ADMIN, old="left", new="member"))
+    await harness.send(harness.updates.message(old, MEMBER, "大家好"))
+    async with harness.session() as session:
+        department = await DepartmentRepository(session).add("民政局", "mz", 1, harness.clock())
+        await ChatRepository(session).set_fields(old, department_id=department.id, settings={"received": "record"})
+    harness.fake.add_group(new, "老群", creator_id=ADMIN, members=[MEMBER])
+    service = harness.updates.message(new, ADMIN, "").message.to_dict()
+    service.pop("text", None)
+    service["migrate_from_chat_id"] = old
+    for update_id in (9001, 9002):  # Telegram may deliver it twice; the second is a no-op
+        await harness.send(Update.de_json({"update_id": update_id, "message": service}, harness.app.bot))
+    async with harness.session() as session:
+        moved, gone = await session.get(Chat, new), await session.get(Chat, old)
+        members = set(await session.scalars(select(Membership.person_id).where(Membership.chat_id == new)))
+        audits = list(await session.scalars(select(AuditEntry.action)))
+    assert (moved.department_id, moved.settings, moved.type) == (department.id, {"received": "record"}, "supergroup")
+    assert gone.bot_status == "migrated"
+    assert MEMBER in members
+    assert audits.count("chat.migrate") == 1
