@@ -236,11 +236,12 @@ async def groups(update: Update, context: JianfuContext, session: AsyncSession) 
 
 def _group_line(context: JianfuContext, language: str, row: GroupOverview) -> str:
     catalog, chat = context.deps.catalog, row.chat
-    title = chat.title + ("" if chat.bot_status in ("member", "administrator") else catalog.raw(language, "groups.bot_gone"))
+    present = chat.bot_status in ("member", "administrator")
     return catalog.text(
         language,
         "groups.item",
-        title=title,
+        title=chat.title,
+        gone=Html("" if present else catalog.raw(language, "groups.bot_gone")),
         chat_id=chat.id,
         department=row.department_name or catalog.raw(language, "groups.no_department"),
         kind=catalog.raw(language, f"kind.{chat.kind}"),

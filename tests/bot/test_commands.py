@@ -182,6 +182,7 @@ async def test_register_ambiguous_offers_buttons_and_only_admins_may_press(harne
     await harness.send(harness.updates.callback(ADMIN, GROUP, question["message_id"], buttons[0]["callback_data"]))
     assert harness.fake.message(GROUP, question["message_id"])["text"] == "本群已登记到「民政局」。"
     assert await group_department(harness) is not None
+    assert (await audit_actions(harness)).count("chat.register") == 1
 
 
 async def test_register_cancel_and_unknown_and_empty_registry(harness: Harness) -> None:

@@ -137,3 +137,12 @@ def test_token_filter_redacts_the_token_from_any_log_line() -> None:
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None)
     assert TokenFilter(TOKEN).filter(record) is True
     assert record.getMessage() == "POST https://api.telegram.org/bot<token>/getMe"
+
+
+async def test_with_no_cached_admins_and_telegram_failing_privileged_commands_are_refused(harness: Harness) -> None:
+    await harness.private(SUPERVISOR, "/dept add 民政局")
+    harness.fake.fail_next("getChatAdministrators", BAD_GATEWAY)
+    await harness.command(GROUP, ADMIN, "/register 民政局")
+    assert harness.last_text(GROUP) == "抱歉，这个命令只有本群管理员或督导可以使用。"
+    async with harness.session() as session:
+        assert (await session.get(Chat, GROUP)).department_id is None
