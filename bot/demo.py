@@ -47,10 +47,13 @@ class Demo:
             return self.fake.chats[chat_id].title
         return self.fake.users[chat_id]["first_name"] if chat_id in self.fake.users else str(chat_id)
 
-    async def say(self, chat_id: int, user_id: int, text: str, **options: Any) -> None:
+    async def say(self, chat_id: int, user_id: int, text: str, **options: Any) -> int:
+        """A person writes; returns the message id."""
         where = "private" if chat_id == user_id else self.name(chat_id)
         print(f"\n👤 {self.name(user_id)} ({where}): {text}")
-        await self.deliver(self.updates.message(chat_id, user_id, text, **options))
+        update = self.updates.message(chat_id, user_id, text, **options)
+        await self.deliver(update)
+        return update.message.message_id
 
     async def deliver(self, update: Update) -> None:
         await self.app.process_update(update)
@@ -137,10 +140,39 @@ async def _script(demo: Demo) -> None:
     await demo.deliver(demo.updates.chat_member(GROUP, NEWCOMER, old="left", new="member"))
     await say(SUPERVISOR, SUPERVISOR, "/groups")
 
+    await _received_rule(demo)
+
     print("\n== Ten minutes later: the bot's own group messages expire, keeping the group quiet ==")
     demo.clock.advance(timedelta(minutes=10))
     await run_due_tasks(demo.deps, demo.app.bot)
     demo.narrate()
+
+
+async def _received_rule(demo: Demo) -> None:
+    english, say = demo.english, demo.say
+    print("\n== The \"received\" rule: a sender demands 收到; members answer it ==")
+    await say(GROUP, ADMIN, "/rules")
+    demand = "【通知】请各网格于周五17:00前报送独居老人走访台账，收到请回复。"
+    if english:
+        demand = "Notice: each grid submits the elderly-visit form by Friday 17:00. Please reply 'received'."
+    notice = await say(GROUP, ADMIN, demand)
+    await say(GROUP, MEMBER, "Received!" if english else "收到！", reply_to=notice)
+    await say(GROUP, NEWCOMER, "👍", reply_to=notice)
+    question = "Received, but page 2 of the form will not open?" if english else "收到，不过表格第二页打不开？"
+    await say(GROUP, NEWCOMER, question, reply_to=notice)
+
+    print(f"\n👤 {demo.name(ADMIN)} presses the button in the private reminder")
+    reminder = demo.fake.sent(ADMIN)[-1]
+    convert = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await demo.deliver(demo.updates.callback(ADMIN, ADMIN, reminder["message_id"], convert))
+    tracked = demo.fake.sent(GROUP)[-1]
+    read = tracked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    demo.clock.advance(timedelta(seconds=6))
+    print(f"\n👤 {demo.name(SUPERVISOR)} reacts 👍 to the notice (a reaction is a read too)")
+    demo.fake.set_member(GROUP, SUPERVISOR, "member")
+    await demo.deliver(demo.updates.reaction(GROUP, tracked["message_id"], SUPERVISOR, new=("👍",)))
+    print(f"\n👤 {demo.name(MEMBER)} presses Read, having acknowledged already")
+    await demo.deliver(demo.updates.callback(MEMBER, GROUP, tracked["message_id"], read))
 
 
 async def run_demo(language: str | None = None) -> int:

@@ -72,9 +72,10 @@ async def publish_tracked(context: JianfuContext, session: AsyncSession, source:
             ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
         )
     )
-    # The button carries the notice id, known only now: set it on the real message.
-    await actions.call("editMessageReplyMarkup", source.chat_id, context.bot.edit_message_reply_markup(
-        source.chat_id, sent.message_id, reply_markup=executor.keyboard(_read_button(tracked.id), language)))
+    # Whoever already acknowledged the original has read the repost.
+    await ReadRepository(session).carry_over(source.chat_id, source.message_id, sent.message_id)
+    # The button carries the notice id, known only now: set it, with the carried-over count.
+    await edit_counter(context, session, tracked)
     return tracked
 
 

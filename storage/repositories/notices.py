@@ -56,6 +56,11 @@ class ReadRepository:
         parameters = {"chat_id": chat_id, "message_id": message_id, "person_id": person_id, "via": via, "read_at": at}
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
+    async def carry_over(self, chat_id: int, from_message: int, to_message: int) -> None:
+        """Reads of a message count for its repost too (a demand turned into a tracked notice)."""
+        for read in (await self.session.scalars(select(Read).where(Read.chat_id == chat_id, Read.message_id == from_message))).all():
+            await self.record(chat_id, to_message, read.person_id, read.via, read.read_at)
+
     async def count(self, chat_id: int, message_id: int) -> int:
         query = select(func.count()).select_from(Read).where(Read.chat_id == chat_id, Read.message_id == message_id)
         return int(await self.session.scalar(query) or 0)
