@@ -11,6 +11,7 @@ from telegram import (
     ChatMemberUpdated,
     MessageReactionUpdated,
     ReactionTypeEmoji,
+    Update,
     User,
 )
 from telegram import Message as TgMessage
@@ -57,6 +58,14 @@ def message(raw: TgMessage, *, edited: bool = False) -> Message:
         sticker_emoji=emoji,
         edited=edited,
     )
+
+
+def human_message(update: Update) -> Message | None:
+    """The update's message or edit as a neutral Message, or None when no person sent it."""
+    raw = update.effective_message
+    if raw is None or raw.from_user is None or raw.from_user.is_bot:
+        return None
+    return message(raw, edited=update.edited_message is not None)
 
 
 def _content(raw: TgMessage) -> tuple[ContentKind, str, str | None]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from policies.text import fold, normalize, trie_pattern
+from policies.verdict import Verdict
 
 _WHO = r"(?:大家|各位|各单位|各社区|各村|各网格|各部门|全体|所有人|每个人|每人|你们|您)?"
 _PLEASE = r"(?:请|务必|麻烦|烦请|需|需要|要|记得|都)"
@@ -59,13 +59,6 @@ TRIGGERS = (
 _FULLWIDTH_LETTERS = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
 
 
-@dataclass(frozen=True)
-class DemandVerdict:
-    rule: str
-    hit: bool
-    detail: str
-
-
 class DemandRule:
     """Finds ack demands; carries its compiled patterns."""
 
@@ -74,14 +67,14 @@ class DemandRule:
         # Cheap pre-check: a message with none of these cannot contain a demand.
         self._triggers = re.compile(trie_pattern(TRIGGERS))
 
-    def judge(self, text: str) -> DemandVerdict:
+    def judge(self, text: str) -> Verdict:
         if not text:
-            return DemandVerdict("ack_demand", False, "empty")
+            return Verdict("ack_demand", False, "empty")
         # The trigger check runs on the raw text: folding is costly and only matters for
         # full-width letters ("ＲＥＰＬＹ"), which are folded first when present.
         lowered = fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
         if self._triggers.search(lowered) is None:
-            return DemandVerdict("ack_demand", False, "no reply or confirm words")
+            return Verdict("ack_demand", False, "no reply or confirm words")
         squeezed = normalize(text)
         for match in self._pattern.finditer(squeezed):
             # The negation may overlap the match: "无需回复" matches from "需".
@@ -91,20 +84,13 @@ class DemandRule:
                 continue
             if any(after.startswith(word) for word in MENTIONS):
                 continue
-            return DemandVerdict("ack_demand", True, f"asks for acknowledgement: {match.group(0)!r}")
-        return DemandVerdict("ack_demand", False, "reply words, but no demand for an ack")
+            return Verdict("ack_demand", True, f"asks for acknowledgement: {match.group(0)!r}")
+        return Verdict("ack_demand", False, "reply words, but no demand for an ack")
 
 
 DEFAULT_URGENT_MARKERS = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
 URGENT_NEGATIONS = ("不紧急", "非紧急", "不算紧急", "并不紧急", "不急", "noturgent", "nonurgent", "lessurgent")
 URGENT_COMMAND = "/urgent"
-
-
-@dataclass(frozen=True)
-class UrgencyVerdict:
-    rule: str
-    hit: bool
-    detail: str
 
 
 class UrgencyRule:
@@ -113,15 +99,15 @@ class UrgencyRule:
     def __init__(self, markers: Iterable[str] = DEFAULT_URGENT_MARKERS) -> None:
         self._markers = tuple(dict.fromkeys(normalize(marker) for marker in markers if normalize(marker)))
 
-    def judge(self, text: str) -> UrgencyVerdict:
+    def judge(self, text: str) -> Verdict:
         if not text:
-            return UrgencyVerdict("urgent", False, "empty")
+            return Verdict("urgent", False, "empty")
         if text.lstrip().lower().startswith(URGENT_COMMAND):
-            return UrgencyVerdict("urgent", True, "sent with /urgent")
+            return Verdict("urgent", True, "sent with /urgent")
         squeezed = normalize(text)
         if any(negation in squeezed for negation in URGENT_NEGATIONS):
-            return UrgencyVerdict("urgent", False, "says it is not urgent")
+            return Verdict("urgent", False, "says it is not urgent")
         for marker in self._markers:
             if marker in squeezed:
-                return UrgencyVerdict("urgent", True, f"urgent marker {marker!r}")
-        return UrgencyVerdict("urgent", False, "no urgent marker")
+                return Verdict("urgent", True, f"urgent marker {marker!r}")
+        return Verdict("urgent", False, "no urgent marker")

@@ -23,10 +23,11 @@ from policies.actions import (
     TellAdminsOnce,
     TipOnce,
 )
-from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, DemandVerdict, UrgencyRule, UrgencyVerdict
+from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
 from policies.notices import NoticeRule, NoticeVerdict
 from policies.text import has_question_mark
 from policies.types import ContentKind, Message
+from policies.verdict import Verdict
 
 RULE = "received"
 # Telegram refuses to delete messages older than this.
@@ -82,8 +83,8 @@ class Judgement:
     """Every verdict the rules gave (for `jianfu explain` and the log) and the actions to take."""
 
     ack: AckVerdict
-    demand: DemandVerdict
-    urgent: UrgencyVerdict
+    demand: Verdict
+    urgent: Verdict
     notice: NoticeVerdict
     actions: tuple[Action, ...] = field(default=())
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from policies.verdict import Verdict
+
 
 class Role(StrEnum):
     SUPERVISOR = "supervisor"
@@ -40,20 +42,13 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
 }
 
 
-@dataclass(frozen=True)
-class Permission:
-    rule: str
-    hit: bool
-    detail: str
-
-
-def may_run(command: str, roles: Roles) -> Permission:
+def may_run(command: str, roles: Roles) -> Verdict:
     """Allow the command when the person holds one of the roles it needs."""
     needed = COMMAND_ROLES[command]
     allowed = any(roles.has(role) for role in needed)
     names = " or ".join(sorted(role.value for role in needed))
     detail = f"/{command} needs {names}" + ("" if allowed else "; the caller has none of them")
-    return Permission(f"role:{command}", allowed, detail)
+    return Verdict(f"role:{command}", allowed, detail)
 
 
 def required_role_key(command: str) -> str:

@@ -30,10 +30,9 @@ GROUP_TEXT = filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & filter
 @transactional
 async def collect(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     """Store notices and ack demands (their text is the one kind Jianfu keeps)."""
-    raw = update.effective_message
-    if raw.from_user is None or raw.from_user.is_bot:
+    message = convert.human_message(update)
+    if message is None:
         return
-    message = convert.message(raw, edited=update.edited_message is not None)
     judgement = context.deps.received_rule.classify(message)
     if not (judgement.notice.hit or judgement.demand.hit):
         return

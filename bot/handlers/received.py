@@ -37,16 +37,15 @@ def group_mode(deps: Deps, chat: Chat | ChatSnapshot | None) -> Mode:
 @transactional
 async def on_group_message(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     """Convert, load, decide, act, record: the rule itself lives in policies.received."""
-    raw = update.effective_message
-    if raw.from_user is None or raw.from_user.is_bot:
+    message = convert.human_message(update)
+    if message is None:
         return
-    message = convert.message(raw, edited=update.edited_message is not None)
     rule = context.deps.received_rule
     verdicts = rule.classify(message)
     if not (verdicts.ack.hit or verdicts.demand.hit):
         # Most group messages: nothing to load, nothing to do.
         return
-    group = await _context(context, session, message, raw, needs_sender=verdicts.demand.hit)
+    group = await _context(context, session, message, update.effective_message, needs_sender=verdicts.demand.hit)
     await _act(context, session, rule.judge(message, group).actions)
 
 
