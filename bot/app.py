@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import access, menus
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import departments, errors, fallback, membership, notices, received, roles, start
 from bot.handlers._common import UPDATE_SESSION
 from bot.jobs import sweep
+from bot.ratelimit import SendingRateLimiter
 from bot.settings import Settings
 from storage.db import FAILED_KEY
 
@@ -61,7 +62,7 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
         base = settings.telegram.base_url.rstrip("/")
         builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
     if settings.telegram.rate_limit.enabled:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=settings.telegram.rate_limit.max_retries))
+        builder = builder.rate_limiter(SendingRateLimiter(max_retries=settings.telegram.rate_limit.max_retries))
     app = builder.build()
     app.bot_data.deps = deps
     for feature in FEATURES:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import Application
 
 from bot import cli
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.context import Deps
 from bot.menus import publish_commands
+from bot.ratelimit import SendingRateLimiter
 from bot.testing.fake_telegram import FakeTelegram
 from bot.testing.updates import as_json
 from storage.db import Database
@@ -33,7 +34,7 @@ def test_rate_limiter_with_retries_is_wired_when_enabled(tmp_path: Path) -> None
     settings = make_settings(telegram={"token": "1:x", "rate_limit": {"enabled": True, "max_retries": 4}})
     app = build_application(settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db")))
     limiter = app.bot.rate_limiter
-    assert isinstance(limiter, AIORateLimiter)
+    assert isinstance(limiter, SendingRateLimiter)
     assert limiter._max_retries == 4
     assert app.job_queue.get_jobs_by_name("sweep")
 
