@@ -21,6 +21,9 @@ PRESENT_STATUSES = ("creator", "administrator", "member", "restricted")
 
 # Another replica's change to a group's settings shows up here within this many seconds.
 SNAPSHOT_SECONDS = 15.0
+# session.info key: the chats this session changed (ALL_CHATS: every chat may have changed).
+DIRTY_KEY = "jianfu.dirty_chats"
+ALL_CHATS = 0
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,14 @@ class ChatRepository:
         return await self.session.get(Chat, chat_id)
 
     async def snapshot(self, chat_id: int) -> ChatSnapshot | None:
-        """The group's hot fields, from the process cache when fresh (every group message asks)."""
-        cache = self._cache()
+        """The group's hot fields, from the process cache when fresh (every group message asks).
+
+        A session that changed the group reads it from the database and caches nothing: its
+        change is not committed yet and may still roll back.
+        """
+        cache, dirty = self._cache(), self._dirty()
         cached = cache.get(chat_id)
-        if cached is not None and time.monotonic() - cached[0] < SNAPSHOT_SECONDS:
+        if chat_id not in dirty and cached is not None and time.monotonic() - cached[0] < SNAPSHOT_SECONDS:
             return cached[1]
         chat = await self.get(chat_id)
         if chat is None:
@@ -64,14 +71,19 @@ class ChatRepository:
             chat.id, chat.title, chat.department_id, chat.language, dict(chat.settings or {}),
             dict(chat.bot_rights or {}), chat.member_count,
         )
-        cache[chat_id] = (time.monotonic(), snapshot)
+        if chat_id not in dirty and ALL_CHATS not in dirty:
+            cache[chat_id] = (time.monotonic(), snapshot)
         return snapshot
 
     def _cache(self) -> dict[int, tuple[float, ChatSnapshot]]:
         return self.session.info.setdefault(CACHE_KEY, {}).setdefault("chats", {})
 
+    def _dirty(self) -> set[int]:
+        return self.session.info.setdefault(DIRTY_KEY, set())
+
     def _evict(self, chat_id: int) -> None:
         self._cache().pop(chat_id, None)
+        self._dirty().add(chat_id)
 
     async def ensure(self, chat_id: int, title: str, chat_type: str, now: datetime) -> None:
         """Make sure the group has a row (it may predate the bot's records); keep its title fresh."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import CACHE_KEY
 from storage.models import Chat, Department
+from storage.repositories.chats import ALL_CHATS, DIRTY_KEY
 
 
 class DuplicateDepartment(Exception):
@@ -61,8 +62,9 @@ class DepartmentRepository:
     async def remove(self, department: Department) -> None:
         """Delete it, detaching the groups the bot has left (they would block it forever)."""
         await self.session.execute(update(Chat).where(Chat.department_id == department.id).values(department_id=None))
-        # Cached group snapshots may still name the department: drop them.
+        # Cached group snapshots may still name the department: drop them, cache none now.
         self.session.info.get(CACHE_KEY, {}).pop("chats", None)
+        self.session.info.setdefault(DIRTY_KEY, set()).add(ALL_CHATS)
         await self.session.delete(department)
         await self.session.flush()
 

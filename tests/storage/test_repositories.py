@@ -188,3 +188,16 @@ async def test_transaction_rolls_back_on_error(db: Database) -> None:
             raise RuntimeError("boom")
     async with db.transaction() as session:
         assert await session.get(Chat, -9) is None
+
+
+async def test_a_snapshot_never_caches_a_change_that_rolls_back(db: Database) -> None:
+    async with db.transaction() as session:
+        await ChatRepository(session).ensure(-8, "g", "group", NOW)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            chats = ChatRepository(session)
+            await chats.set_fields(-8, language="en")
+            assert (await chats.snapshot(-8)).language == "en"  # this session sees its change
+            raise RuntimeError("rolled back")
+    async with db.transaction() as session:
+        assert (await ChatRepository(session).snapshot(-8)).language is None
