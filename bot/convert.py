@@ -54,10 +54,18 @@ def message(raw: TgMessage, *, edited: bool = False) -> Message:
         sender=person(raw.from_user) if raw.from_user else None,
         kind=kind,
         text=text,
-        reply_to_message_id=raw.reply_to_message.message_id if raw.reply_to_message else None,
+        reply_to_message_id=replied.message_id if (replied := replied_message(raw)) else None,
         sticker_emoji=emoji,
         edited=edited,
     )
+
+
+def replied_message(raw: TgMessage) -> TgMessage | None:
+    """The message `raw` answers; a post in a forum topic is not a reply to the topic's opener."""
+    replied = raw.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    return replied
 
 
 def human_message(update: Update) -> Message | None:

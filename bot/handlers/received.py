@@ -56,9 +56,8 @@ async def _context(
     deps, rule = context.deps, context.deps.received_rule
     chat = await ChatRepository(session).snapshot(message.chat.id)
     replied = None
-    if raw.reply_to_message is not None:
+    if (target := convert.replied_message(raw)) is not None:
         # Telegram sends the replied-to message along: judge it from its text, no lookup.
-        target = raw.reply_to_message
         replied = rule.target_of(target.message_id, target.text or target.caption or "")
     recent_target = None
     if replied is None:

@@ -277,3 +277,18 @@ async def test_rules_shows_the_groups_setting(harness: Harness) -> None:
     assert harness.last_text(MEMBER) == "这个命令请在工作群里使用。"
     await harness.command(GROUP, SUPERVISOR, "/set received off")
     assert "关闭" in harness.last_text(GROUP)
+
+
+async def test_an_ack_in_a_forum_topic_is_not_an_answer_to_the_topic_opener(harness: Harness) -> None:
+    from telegram import Update
+
+    await join(harness, **ALL_RIGHTS)
+    opener = harness.updates.message(GROUP, ADMIN, "").message.to_dict()
+    opener.pop("text", None)
+    opener["forum_topic_created"] = {"name": "闲聊", "icon_color": 7322096}
+    ack = harness.updates.message(GROUP, MEMBER, "收到").message.to_dict()
+    ack["reply_to_message"] = opener
+    ack["is_topic_message"] = True
+    await harness.send(Update.de_json({"update_id": 7001, "message": ack}, harness.app.bot))
+    assert not harness.fake.is_deleted(GROUP, ack["message_id"])
+    assert await reads(harness) == set()
