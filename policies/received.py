@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from policies.acks import AckRule, AckVerdict, Strength
+from policies.acks import DIGITS_ONLY, AckRule, AckVerdict, Strength
 from policies.actions import (
     Action,
     Button,
@@ -24,7 +24,7 @@ from policies.actions import (
     TipOnce,
 )
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
-from policies.notices import NoticeRule, NoticeVerdict
+from policies.notices import NoticeKind, NoticeRule, NoticeVerdict
 from policies.text import has_question_mark
 from policies.types import ContentKind, Message
 from policies.verdict import Verdict
@@ -34,7 +34,10 @@ RULE = "received"
 DELETE_LIMIT = timedelta(hours=48)
 TIP_PERIOD = timedelta(days=7)
 CONVERT_PREFIX = "rcv:notice:"
-_QUESTION_ENDINGS = ("吗", "么", "呢", "没有", "了没", "否")
+_QUESTION_ENDINGS = ("吗", "嗎", "么", "麼", "呢", "没有", "了没", "否")
+# Words that make a notice ask for an answer even without a question mark: a "1" or "是" under
+# "请报告辖区内是否有独居老人" or "需要几份" is an answer, not an ack.
+_QUESTION_WORDS = ("是否", "几", "幾", "多少", "有没有", "有沒有", "能否", "可否", "哪", "谁", "誰", "什么", "什麼", "how many", "whether", "which", "who")
 
 
 class Mode(StrEnum):
@@ -64,6 +67,8 @@ class Target:
     is_urgent: bool = False
     # A notice or an ack demand: something an ack plainly answers.
     expects_ack: bool = False
+    # A data request: a reply of "1" or "11" may be the number it asks for.
+    asks_for_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,12 @@ class ReceivedRule:
         """The verdicts alone, without a group: what `jianfu explain` prints."""
         if message.kind is ContentKind.STICKER:
             ack = self.acks.judge_sticker(message.sticker_emoji)
+        elif message.kind is ContentKind.TEXT:
+            sender = message.sender.display_name if message.sender else ""
+            ack = self.acks.judge(message.text, sender_name=sender)
         else:
-            ack = self.acks.judge(message.text)
+            # A photo or a file captioned "收到" carries the file: never removed as an ack.
+            ack = AckVerdict("ack_only", False, f"a {message.kind.value} is kept whatever its caption")
         return Judgement(
             ack=ack,
             demand=self.demands.judge(message.text),
@@ -124,6 +133,7 @@ class ReceivedRule:
             is_question=looks_like_question(text),
             is_urgent=self.urgency.judge(text).hit,
             expects_ack=is_notice or self.notices.judge(text).hit or self.demands.judge(text).hit,
+            asks_for_data=asks_for_data(text),
         )
 
     def judge(self, message: Message, group: GroupContext) -> Judgement:
@@ -161,12 +171,20 @@ class ReceivedRule:
         """The message the ack answers, when it plainly answers one; otherwise None (keep it)."""
         if message.reply_to_message_id is not None:
             target = group.replied or Target(message.reply_to_message_id)
-        elif group.recent_notice is not None:
+        elif group.recent_notice is not None and ack.strength is Strength.STRONG:
+            # Without a reply only a plain "收到" is tied to the latest notice: a "好的" or "1"
+            # in the window may belong to another conversation.
             target = group.recent_notice
         else:
             return None
-        if ack.strength is Strength.WEAK and (target.is_question or not target.expects_ack):
-            # "1" or "好的" under a question or an ordinary message may be a real answer.
+        if target.is_question:
+            # Under a question even "收到" or "了解" may be the answer the asker waits for.
+            return None
+        if ack.strength is Strength.WEAK and not target.expects_ack:
+            # "好的" under an ordinary message may be a real answer.
+            return None
+        if ack.rule == "ack_only" and ack.detail == DIGITS_ONLY and target.asks_for_data:
+            # "11" under "请报送新增户数" is the number asked for.
             return None
         return target
 
@@ -193,9 +211,19 @@ class ReceivedRule:
         return [*actions, reminder]
 
 
+def asks_for_data(text: str) -> bool:
+    return NoticeKind.DATA_REQUEST is NoticeRule.kind_of(text) or any(word in text for word in ("数", "数量", "人数", "户数"))
+
+
 def looks_like_question(text: str) -> bool:
+    """A question mark, a question particle at the end, or a question word anywhere."""
     stripped = text.rstrip(" 。.!！~～")
-    return has_question_mark(text) or stripped.endswith(_QUESTION_ENDINGS)
+    lowered = text.lower()
+    return (
+        has_question_mark(text)
+        or stripped.endswith(_QUESTION_ENDINGS)
+        or any(word in lowered for word in _QUESTION_WORDS)
+    )
 
 
 def config_from(

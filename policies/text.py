@@ -14,7 +14,7 @@ _INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u180e\u00ad\ufe0e\ufe0f\U000
 # translating with a table of every punctuation code point.
 _DROPPED = re.compile(r"[^\w\u2190-\u21ff\u2600-\u27bf\u2b00-\u2bff\U0001F000-\U0001FAFF]+|_+")
 _REPEATS = re.compile(r"(.)\1+")
-QUESTION_MARKS = ("?", "？", "¿", "⁇", "❓", "❔")
+QUESTION_MARKS = ("?", "？", "¿", "⁇", "❓", "❔", "‽", "⁈", "⁉", "⸮", "﹖", "︖")
 _QUESTION = re.compile("[" + "".join(QUESTION_MARKS) + "]")
 
 

@@ -12,7 +12,7 @@ from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
 from bot.handlers.notices import GROUP_TEXT, publish_tracked
 from policies.actions import Delete, TellAdminsOnce
-from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target
+from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target, asks_for_data, looks_like_question
 from policies.types import Message
 from storage.models import Chat
 from storage.repositories.audit import AuditRepository
@@ -63,7 +63,13 @@ async def _context(
     if replied is None:
         recent = await NoticeRepository(session).latest_since(message.chat.id, deps.clock() - rule.config.notice_window)
         if recent is not None and recent.message_id != message.message_id:
-            recent_target = Target(recent.message_id, is_urgent=recent.urgent, expects_ack=True)
+            recent_target = Target(
+                recent.message_id,
+                is_question=looks_like_question(recent.text),
+                is_urgent=recent.urgent,
+                expects_ack=True,
+                asks_for_data=asks_for_data(recent.text),
+            )
     sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
     rights = chat.bot_rights if chat else {}
     return GroupContext(

@@ -57,9 +57,12 @@ async def test_ack_within_the_window_after_a_notice_counts_for_it(harness: Harne
     await join(harness, **ALL_RIGHTS)
     notice = await post(harness, ADMIN, "#通知 明天上午9点开会")
     harness.clock.advance(timedelta(minutes=10))
-    ack = await post(harness, MEMBER, "👍")
+    ack = await post(harness, MEMBER, "收到")
     assert harness.fake.is_deleted(GROUP, ack)
     assert await reads(harness) == {(notice, MEMBER, "ack")}
+    # Without a reply only a plain ack is tied to the notice: "好的" may answer someone else.
+    weak = await post(harness, STRANGER, "好的")
+    assert not harness.fake.is_deleted(GROUP, weak)
     harness.clock.advance(timedelta(minutes=31))
     late = await post(harness, ENGLISH, "received")
     assert not harness.fake.is_deleted(GROUP, late)

@@ -19,11 +19,12 @@ STRONG_ACKS = [
     "收到", "收到！", "收到!!!", "收到。", "收到～", "已收到", "收到了", "好的收到", "好的，收到", "收到，谢谢",
     "收到谢谢！", "收到👍", "收到🙏", "收到收到", "收到 收到", "收悉", "知悉", "已知悉", "已阅", "明白", "明白了",
     "了解", "好的明白", "嗯嗯收到", "收到啦", "收到哈", "OK收到", "收到ok", "Ｏｋ，收到", "收\u200b到", "收 到",
-    "朝阳社区收到", "王芳收到", "李建国收到", "第三网格收到", "朝阳社区第三网格收到", "我收到了", "我也收到了",
-    "我们已收到", "表格收到", "街道办已收悉", "received", "Received.", "Received, thanks!", "noted", "Noted with thanks",
+    "朝阳社区收到", "第三网格收到", "朝阳社区第三网格收到", "我收到了", "我也收到了",
+    "我们已收到", "街道办已收悉", "收　到", "已读", "收到，谢谢领导", "收到，领导", "I got it", "Well noted",
+    "Understood", "收到🌹", "收到✊", "received", "Received.", "Received, thanks!", "noted", "Noted with thanks",
     "got it", "Got it 👍", "roger", "Roger that", "copy that", "acknowledged", "well received", "遵照执行", "收到，辛苦了",
 ]
-WEAK_ACKS = ["1", "111", "1111", "+1", "OK", "ok", "okk", "okay", "好的", "好", "好嘞", "嗯", "嗯嗯", "是的", "👍", "👍🏻", "👍🏿", "👌", "👌🏽", "🙏", "✅", "👍👍👍", "好的👌", "1👍"]
+WEAK_ACKS = ["1", "111", "1111", "+1", "1 1 1", "OK", "ok", "okk", "okay", "好的", "好", "好嘞", "嗯", "嗯嗯", "👍", "👍🏻", "👍🏿", "👌", "👌🏽", "🙏", "✅", "👍👍👍", "好的👌"]
 HARD_NEGATIVES = [
     "我这边有111户还没登记", "收到，不过截止日期能不能延后？", "收到，但是表格打不开", "收到?", "收到了吗", "收到没",
     "文件没收到", "还没收到", "没有收到", "未收到", "能收到吗", "请确认收到", "收到请回复", "说明白", "去了解一下",
@@ -32,6 +33,15 @@ HARD_NEGATIVES = [
     "got it, when is the deadline", "下午三点开会", "【通知】明天开会", "收到，我这边有两户情况特殊", "收到，3号楼停水了",
     "好的呢", "这个收到的要求太多了", "谁收到了", "哪个社区收到了", "怎么收到", "不明白", "不太明白", "", "   ", "。。。",
     "收到" * 30, "a" * 500, "我们社区收到了三份不同的表格，内容一样", "why do we have to say received",
+    # Prefixes that say something of their own (found in review).
+    "尚无收到", "暂无收到", "均无收到", "拒绝收到", "别人收到", "部分收到", "一半收到", "只有部分收到", "差一份收到",
+    "缺页收到", "乱码收到", "空白收到", "破损收到", "昨天收到", "晚上十点收到", "今天才收到", "延迟收到", "第三次收到",
+    "多次收到", "两个群都收到", "两份收到", "一户收到", "只有三个社区收到", "全镇只有两个村已收到", "别的社区收到",
+    "大部分村收到", "退款已收到", "首付已收到", "回复收到", "表格收到", "王芳收到", "王芳沒收到", "還沒收到", "我們沒收到",
+    "無法收到", "為何收到", "請問收到", "請回覆收到", "三个社区收到",
+    # Numbers and symbols next to an ack, other question marks, English that only looks like an ack.
+    "收到，11", "收到 11", "收到 -1", "收到 ¹¹", "收到 (1)", "收到 #1", "2", "收到 ×", "received 1", "1👍",
+    "收到﹖", "收到︖", "王芳收到﹖", "收到‽", "收到⁈", "收到⸮", "No, Ted", "no ted", "Ok, many", "是", "是的",
 ]
 
 
@@ -52,6 +62,19 @@ def test_weak_acks(text: str) -> None:
 @pytest.mark.parametrize("text", HARD_NEGATIVES)
 def test_hard_negatives_are_kept(text: str) -> None:
     assert not ACKS.judge(text).hit
+
+
+@pytest.mark.parametrize(
+    ("text", "sender"),
+    [("王芳收到", "王芳"), ("李建国收到", "李建国"), ("王芳已收到", "王芳 (朝阳社区)"), ("张三收悉", "Zhang 张三")],
+)
+def test_the_senders_own_name_may_precede_an_ack(text: str, sender: str) -> None:
+    assert ACKS.judge(text, sender_name=sender).hit
+    assert not ACKS.judge(text, sender_name="别人").hit
+
+
+def test_the_senders_name_with_a_negation_is_kept() -> None:
+    assert not ACKS.judge("王芳没收到", sender_name="王芳").hit
 
 
 @pytest.mark.parametrize(("emoji", "hit"), [("👍", True), ("👌🏼", True), ("🙏", True), ("😂", False), (None, False), ("👍😂", False)])
@@ -132,7 +155,7 @@ def test_random_text_never_crashes(text: str) -> None:
         assert isinstance(verdict.hit, bool) and verdict.detail
 
 
-QUESTIONS = ["？", "?", "能不能延后？", "什么时候截止?", " when is it due?", "吗？"]
+QUESTIONS = ["？", "?", "能不能延后？", "什么时候截止?", " when is it due?", "吗？", "﹖", "‽"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -146,3 +169,14 @@ def test_adding_a_question_to_an_ack_never_makes_it_deletable(ack: str, question
 @given(st.sampled_from(STRONG_ACKS + WEAK_ACKS), st.text(alphabet="户号栋楼人没未不能但延期表格问题2345", min_size=1, max_size=8))
 def test_adding_substance_to_an_ack_keeps_it(ack: str, substance: str) -> None:
     assert not ACKS.judge(ack + "，" + substance + "还没登记").hit
+
+
+SUBSTANCE_WORDS = ["没", "部分", "只有", "两份", "昨天", "三次", "别的", "尚无", "今天才", "还", "两个群都", "差一份", "退款"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(SUBSTANCE_WORDS), min_size=1, max_size=3), st.sampled_from(["收到", "已收到", "收悉", "知悉"]))
+def test_a_prefix_with_substance_never_makes_an_ack(words: list[str], ack: str) -> None:
+    prefix = "".join(words)
+    for unit in ("", "社区", "网格"):
+        assert not ACKS.judge(prefix + unit + ack).hit
