@@ -21,6 +21,7 @@ from storage.repositories.chats import ChatRepository
 from storage.repositories.events import EventRepository
 from storage.repositories.notices import ReadRepository
 from storage.repositories.people import PeopleRepository
+from storage.repositories.roles import RoleRepository
 from storage.repositories.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ class Executor:
             )
             return Outcome.DONE if new else Outcome.NOT_FOUND
         if isinstance(action, RecordEvent):
-            return await self.record_event(action.kind, action.chat_id, key=action.key)
+            return await self.record_event(action.kind, action.chat_id, key=action.key, sender_id=action.sender_id)
         if isinstance(action, TipOnce):
             return await self._tip(action)
         return await self._tell_admins(action)
@@ -196,15 +197,23 @@ class Executor:
         chat = await ChatRepository(self.session).snapshot(chat_id)
         return pick_language(default=default, group_override=chat.language if chat else None)
 
-    async def record_event(self, kind: str, chat_id: int, *, key: str | None = None) -> Outcome:
-        """Count a fact against the group's department, on the local day it happened."""
+    async def record_event(
+        self, kind: str, chat_id: int, *, key: str | None = None, sender_id: int | None = None
+    ) -> Outcome:
+        """Count a fact on the local day it happened, against the sender's department when the
+        sender is the contact of exactly one, else against the group's department."""
         chat = await ChatRepository(self.session).snapshot(chat_id)
+        department_id = chat.department_id if chat else None
+        if sender_id is not None:
+            contact_of = await RoleRepository(self.session).contact_department_ids(sender_id)
+            if len(contact_of) == 1:
+                department_id = next(iter(contact_of))
         now = self.deps.clock()
         recorded = await EventRepository(self.session).record(
             kind,
             at=now,
             day=now.astimezone(self.deps.settings.tz).date(),
-            department_id=chat.department_id if chat else None,
+            department_id=department_id,
             chat_id=chat_id,
             key=key,
         )

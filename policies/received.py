@@ -192,8 +192,9 @@ class ReceivedRule:
         chat_id, sender = message.chat.id, message.sender.id
         key = f"ack_demand:{chat_id}:{message.message_id}"
         actions: list[Action] = [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded")]
-        if group.mode is not Mode.REMOVE or message.edited:
-            # An edit does not earn a second reminder; record-only groups get no reminders.
+        if group.mode is not Mode.REMOVE:
+            # Record-only groups get no reminders. (A reminder follows only a newly recorded
+            # demand, so an edit of a demand is not reminded twice.)
             return actions
         if group.sender_has_private_chat:
             button = Button("received.button_convert", f"{CONVERT_PREFIX}{chat_id}:{message.message_id}")

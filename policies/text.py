@@ -32,6 +32,11 @@ def squeeze(folded: str) -> str:
     return _REPEATS.sub(r"\1", _DROPPED.sub("", folded))
 
 
+def compact(text: str) -> str:
+    """fold, then drop punctuation and spaces, keeping repeats ("need" stays "need")."""
+    return _DROPPED.sub("", fold(text))
+
+
 def normalize(text: str) -> str:
     """fold + squeeze: the form vocabulary and messages are compared in."""
     return squeeze(fold(text))

@@ -34,7 +34,8 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     if message is None:
         return
     judgement = context.deps.received_rule.classify(message)
-    if not (judgement.notice.hit or judgement.demand.hit):
+    if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
+        # An ack that reads like a demand ("确认收到") is an answer, not a notice.
         return
     chat = await ChatRepository(session).get(message.chat.id)
     kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)

@@ -10,8 +10,8 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filt
 from bot import actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
-from bot.handlers.notices import GROUP_TEXT, publish_tracked
-from policies.actions import Delete, TellAdminsOnce
+from bot.handlers.notices import GROUP_TEXT, publish_tracked, refresh_counter
+from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
 from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target, asks_for_data, looks_like_question
 from policies.types import Message
 from storage.models import Chat
@@ -82,12 +82,30 @@ async def _context(
     )
 
 
-async def _act(context: JianfuContext, session: AsyncSession, decided: tuple) -> None:
+async def _act(context: JianfuContext, session: AsyncSession, decided: tuple[Action, ...]) -> None:
+    """Run the decided actions; a tip or reminder follows only if what it is about happened."""
     executor = actions.Executor(context.deps, context.bot, session)
+    followups = True
     for action in decided:
+        if isinstance(action, TipOnce | Say) and not followups:
+            continue
         outcome = await executor.run_one(action)
         if isinstance(action, Delete):
             await _after_delete(executor, action, outcome)
+            # No tip about a removal that did not happen.
+            followups = outcome is actions.Outcome.DONE
+        elif isinstance(action, RecordEvent):
+            # Recorded before (an edit, a redelivered update): the sender was reminded then.
+            followups = outcome is actions.Outcome.DONE
+        elif isinstance(action, RecordRead) and outcome is actions.Outcome.DONE:
+            await _refresh_if_tracked(context, session, action)
+
+
+async def _refresh_if_tracked(context: JianfuContext, session: AsyncSession, read: RecordRead) -> None:
+    """A removed ack under a tracked notice moves its "已读 n/m" counter too."""
+    notice = await NoticeRepository(session).by_message(read.chat_id, read.message_id)
+    if notice is not None and notice.tracked:
+        await refresh_counter(context, session, notice)
 
 
 async def _after_delete(executor: actions.Executor, action: Delete, outcome: actions.Outcome) -> None:
@@ -110,6 +128,12 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     notice = await NoticeRepository(session).by_message(int(chat_id), int(message_id)) if message_id.isdigit() else None
     if notice is None or notice.sender_id != query.from_user.id:
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_gone"), show_alert=True))
+        return
+    executor = actions.Executor(context.deps, context.bot, session)
+    claim = f"notice_converted:{notice.chat_id}:{notice.message_id}"
+    if await executor.record_event("notice_converted", notice.chat_id, key=claim) is not actions.Outcome.DONE:
+        # A second press (or a second replica): it was converted already.
+        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.converted")))
         return
     tracked = await publish_tracked(context, session, notice)
     if tracked is None:

@@ -17,9 +17,12 @@ class NoticeRepository:
         self.session = session
 
     async def add(self, notice: Notice) -> Notice:
-        """Store a notice once; a second store of the same message returns the first."""
+        """Store a notice once; storing the same message again (an edit) updates what it says."""
         existing = await self.by_message(notice.chat_id, notice.message_id)
         if existing is not None:
+            existing.text, existing.kind = notice.text, notice.kind
+            existing.urgent, existing.ack_demand = notice.urgent, notice.ack_demand
+            await self.session.flush()
             return existing
         self.session.add(notice)
         await self.session.flush()

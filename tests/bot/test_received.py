@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.testing.fake_telegram import CANT_DELETE
-from storage.models import AuditEntry, Chat, Event, Notice, Read
+from storage.models import AuditEntry, Chat, Department, Event, Notice, Read
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 
 ALL_RIGHTS = dict.fromkeys(
@@ -295,3 +295,94 @@ async def test_an_ack_in_a_forum_topic_is_not_an_answer_to_the_topic_opener(harn
     await harness.send(Update.de_json({"update_id": 7001, "message": ack}, harness.app.bot))
     assert not harness.fake.is_deleted(GROUP, ack["message_id"])
     assert await reads(harness) == set()
+
+
+async def test_no_tip_when_the_delete_failed(harness: Harness) -> None:
+    await harness.private(MEMBER, "/start")
+    await join(harness, **ALL_RIGHTS)
+    before = len(harness.texts(MEMBER))
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    harness.fake.fail_next("deleteMessage", CANT_DELETE)
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    assert len(harness.texts(MEMBER)) == before
+    assert (notice, MEMBER, "ack") in await reads(harness)
+
+
+async def test_media_captioned_with_an_ack_is_kept(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 请上传台账")
+    document = harness.updates.document(GROUP, MEMBER, caption="已收到", file_name="台账.xlsx", reply_to=notice)
+    photo = harness.updates.photo(GROUP, MEMBER, caption="收到", reply_to=notice)
+    for update in (document, photo):
+        await harness.send(update)
+        assert not harness.fake.is_deleted(GROUP, update.message.message_id)
+
+
+async def test_an_ack_that_reads_like_a_demand_does_not_become_the_latest_notice(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    await post(harness, MEMBER, "确认收到", reply_to=notice)
+    await post(harness, STRANGER, "收到")
+    assert {target for target, _person, _via in await reads(harness)} == {notice}
+    async with harness.session() as session:
+        assert [n.message_id for n in (await session.scalars(select(Notice))).all()] == [notice]
+
+
+async def test_a_number_under_a_data_request_is_an_answer(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    request = await post(harness, ADMIN, "【通知】请各社区报送本周新增未登记户数")
+    answer = await post(harness, MEMBER, "11", reply_to=request)
+    assert not harness.fake.is_deleted(GROUP, answer)
+
+
+async def test_a_removed_ack_under_a_tracked_notice_moves_its_counter(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, ADMIN, "【通知】周六停水，收到请回复")
+    reminder = harness.fake.sent(ADMIN)[-1]
+    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    tracked = after_intro(harness)[-1]
+    harness.clock.advance(timedelta(seconds=10))
+    await post(harness, MEMBER, "收到", reply_to=tracked["message_id"])
+    assert "已读 1/4" in harness.fake.message(GROUP, tracked["message_id"])["text"]
+
+
+async def test_pressing_convert_twice_publishes_one_notice(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, ADMIN, "【通知】周六停水，收到请回复")
+    reminder = harness.fake.sent(ADMIN)[-1]
+    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for _ in range(2):
+        await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    assert len([m for m in after_intro(harness) if "已读" in m["text"]]) == 1
+
+
+async def test_a_message_edited_into_a_demand_is_reminded_once(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    before = len(harness.fake.sent(ADMIN))
+    message = await post(harness, ADMIN, "【通知】周六停水")
+    await harness.send(harness.updates.edited(GROUP, message, "【通知】周六停水，收到请回复", user_id=ADMIN))
+    await harness.send(harness.updates.edited(GROUP, message, "【通知】周六全天停水，收到请回复", user_id=ADMIN))
+    assert len(harness.fake.sent(ADMIN)) == before + 1
+    async with harness.session() as session:
+        notice = (await session.scalars(select(Notice))).one()
+    assert notice.text == "【通知】周六全天停水，收到请回复" and notice.ack_demand is True
+
+
+async def test_a_demand_counts_against_the_senders_own_department(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    await harness.private(SUPERVISOR, "/dept add 民政局")
+    await harness.private(SUPERVISOR, "/dept add 卫健委")
+    await harness.command(GROUP, ADMIN, "/register 民政局")
+    await harness.private(SUPERVISOR, f"/grant {STRANGER} contact 卫健委")
+    await post(harness, STRANGER, "各位：请于周五前报送，收到请回复")
+    await post(harness, ADMIN, "【通知】请周五前报送，收到请回复")
+    async with harness.session() as session:
+        rows = await session.execute(
+            select(Department.name).join(Event, Event.department_id == Department.id).where(Event.kind == "ack_demand").order_by(Event.id)
+        )
+        assert [name for (name,) in rows.all()] == ["卫健委", "民政局"]

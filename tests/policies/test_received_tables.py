@@ -93,16 +93,25 @@ DEMANDS_ZH = [
     "各位回复收到", "收到后请在群里回复确认", "请各位及时反馈收到", "请大家接龙确认", "收到的请回复一下", "请各社区分别回复收到",
     "【通知】明天上午9点在三楼开会，请各社区书记参加。收到请回复。", "各位社区书记：请于周五前报送台账，收到请回复1",
     "收到请接龙", "请确认已读", "请回复确认", "看到请回复", "请务必回复收到",
+    "请各社区于周五前报送人口台账，收到后在群里回复收到", "请各社区收到后回复", "关于走访的通知……请各村收到后及时反馈",
+    "看到消息请回复", "收到请回", "收到請回覆", "请勿迟到，收到请回复", "明天开会不要迟到，收到请回复",
+    "本周六社区免费体检，收到请回复", "…收到请回复。要求如下：带身份证", "请大家扣111",
 ]
 DEMANDS_EN = [
     "Please reply 'received'", "reply 1 when you see this", "Please confirm receipt.", "Kindly acknowledge.",
     "Meeting at 3pm tomorrow. Please reply with OK.", "pls reply 1", "Please acknowledge receipt of this notice",
+    'Reply "received" please', "Everyone reply 1", "Please reply once received",
+    "Kindly reply to confirm you have received this.",
 ]
 NOT_DEMANDS = [
     "收到请回复这种要求我们社区一直没执行", "无需回复收到", "不用回复收到，看到就行", "请勿回复收到", "收到", "我已经回复了",
     "请回复你的意见", "请报送台账", "请确认一下时间", "大家回家注意安全", "接龙太多了", "请于明天回复具体人数",
     "确认收到的要求是形式主义", "收到回复了", "I received the reply", "Reply to this thread with your questions",
     "No need to reply 'received'", "Please don't reply 1", "收到请回复这类要求应该取消", "",
+    "请各社区反馈一下存在的问题", "请回复一下王主任的邮件", "请回一下电话", "文件收到后请及时反馈意见", "没收到的请回复",
+    "为什么总有人发“收到请回复”？", "又是“收到请回复”，累不累", "财务已确认收到各社区的报表", "上周发的函至今收到回复一直没有",
+    "请回复1或2选择方案", "请回复确认时间", "Please confirm your attendance by Friday",
+    "Please confirm the number of households", "Please reply one by one", "Please answer yes or no", "确认收到",
 ]
 
 
@@ -122,7 +131,8 @@ def test_mentions_and_negations_are_not_demands(text: str) -> None:
     [
         ("【紧急】今晚8点前上报", True), ("特急！收到请回复", True), ("加急件", True), ("#urgent reply 1", True),
         ("URGENT: reply 1", True), ("/urgent 收到请回复", True), ("此事不紧急", False), ("not urgent", False),
-        ("明天开会", False), ("", False),
+        ("明天开会", False), ("", False), ("紧急联系人名单请报送", False), ("这不是紧急的事", False),
+        ("【紧急】不急着吃饭，今晚前上报", True),
     ],
 )
 def test_urgency(text: str, urgent: bool) -> None:
