@@ -65,8 +65,8 @@ _CJK = re.compile(r"[\u3400-\u9fff]+")
 # Numbers and symbols that carry meaning: "收到，11", "收到 ×", "退款 ¥200 收到".
 _SUBSTANCE = re.compile(r"[02-9×÷%‰¥￥$€£#@&=<>±√°℃№§]")
 _ONES = re.compile(r"\+?1+")
-_PUNCTUATION = re.compile(r"[^\w\s\u2190-\u21ff\u2600-\u27bf\u2b00-\u2bff\U0001F000-\U0001FAFF]+|_+")
-_SPACES = re.compile(r"\s+")
+# Punctuation and runs of spaces become one space (emoji are kept: 👍 is content).
+_SEPARATORS = re.compile(r"(?:[^\w\u2190-\u21ff\u2600-\u27bf\u2b00-\u2bff\U0001F000-\U0001FAFF]|_)+")
 _CJK_GAP = re.compile(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])")
 _REPEATS = re.compile(r"([^\d])\1+")
 DIGITS_ONLY = "only the digit 1"
@@ -84,8 +84,10 @@ class AckVerdict:
 
 def ack_form(folded: str) -> str:
     """Punctuation dropped, spaces kept only between Latin words ("no ted" is not "noted")."""
-    text = _SPACES.sub(" ", _PUNCTUATION.sub(" ", folded)).strip()
-    return _REPEATS.sub(r"\1", _CJK_GAP.sub("", text))
+    text = _SEPARATORS.sub(" ", folded).strip()
+    if " " in text:
+        text = _CJK_GAP.sub("", text)
+    return _REPEATS.sub(r"\1", text)
 
 
 class AckRule:
@@ -102,11 +104,23 @@ class AckRule:
         self._prefixable = tuple(PREFIXABLE_WORDS)
         self._emoji = frozenset(ACK_EMOJI)
         self._alphabet = _alphabet(every_word)
+        # The commonest acks arrive exactly as the vocabulary spells them ("收到", "1", 👍):
+        # answered by one dictionary look-up.
+        self._exact = {word: self._exact_verdict(word) for word in STRONG_WORDS + WEAK_WORDS + ACK_EMOJI + extra + ("1",)}
+
+    def _exact_verdict(self, word: str) -> AckVerdict:
+        if word == "1":
+            return AckVerdict("ack_only", True, DIGITS_ONLY, Strength.WEAK)
+        strength = self._strength_of(ack_form(fold(word)))
+        return AckVerdict("ack_only", strength is not None, f"only ack words: {word}", strength)
 
     def judge(self, text: str, *, sender_name: str = "") -> AckVerdict:
         """Judge a text message; `sender_name` lets "王芳收到" from 王芳 count."""
         if not text or len(text) > MAX_RAW_CHARS:
             return AckVerdict("ack_only", False, "empty or long text")
+        exact = self._exact.get(text)
+        if exact is not None:
+            return exact
         if not self._alphabet.fullmatch(text) and not any(word in text for word in PREFIXABLE_WORDS):
             # Cheap pre-check: a character no ack uses, and no "…收到" ending a name could precede.
             return AckVerdict("ack_only", False, "has words that are not acks")

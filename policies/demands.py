@@ -89,7 +89,9 @@ class DemandRule:
         lowered = fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
         if self._triggers.search(lowered) is None:
             return Verdict("ack_demand", False, "no reply or confirm words")
-        for clause in _clauses(self._unquote(text)):
+        for clause in _clauses(self._unquote(lowered)):
+            if self._triggers.search(clause) is None:
+                continue  # most clauses of a long notice: not worth normalising
             found = self._demand_in(clause)
             if found:
                 return Verdict("ack_demand", True, f"asks for acknowledgement: {found!r}")
