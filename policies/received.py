@@ -69,6 +69,8 @@ class Target:
     expects_ack: bool = False
     # A data request: a reply of "1" or "11" may be the number it asks for.
     asks_for_data: bool = False
+    # Posted by the bot with a Read counter.
+    tracked: bool = False
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,15 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
         # Most group messages: nothing to load, nothing to do.
         return
     group = await _context(context, session, message, update.effective_message, needs_sender=verdicts.demand.hit)
-    await _act(context, session, rule.judge(message, group).actions)
+    await _act(context, session, rule.judge(message, group).actions, _bot_posts(context, update.effective_message, group))
+
+
+def _bot_posts(context: JianfuContext, raw: TgMessage, group: GroupContext) -> set[int]:
+    """Targets that may be tracked notices (the bot's own posts): only their counters can move."""
+    replied = convert.replied_message(raw)
+    if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
+        return {replied.message_id}
+    return {group.recent_notice.message_id} if group.recent_notice is not None and group.recent_notice.tracked else set()
 
 
 async def _context(
@@ -69,6 +77,7 @@ async def _context(
                 is_urgent=recent.urgent,
                 expects_ack=True,
                 asks_for_data=asks_for_data(recent.text),
+                tracked=recent.tracked,
             )
     sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
     rights = chat.bot_rights if chat else {}
@@ -82,7 +91,9 @@ async def _context(
     )
 
 
-async def _act(context: JianfuContext, session: AsyncSession, decided: tuple[Action, ...]) -> None:
+async def _act(
+    context: JianfuContext, session: AsyncSession, decided: tuple[Action, ...], bot_posts: set[int] = frozenset()
+) -> None:
     """Run the decided actions; a tip or reminder follows only if what it is about happened."""
     executor = actions.Executor(context.deps, context.bot, session)
     followups = True
@@ -97,7 +108,7 @@ async def _act(context: JianfuContext, session: AsyncSession, decided: tuple[Act
         elif isinstance(action, RecordEvent):
             # Recorded before (an edit, a redelivered update): the sender was reminded then.
             followups = outcome is actions.Outcome.DONE
-        elif isinstance(action, RecordRead) and outcome is actions.Outcome.DONE:
+        elif isinstance(action, RecordRead) and outcome is actions.Outcome.DONE and action.message_id in bot_posts:
             await _refresh_if_tracked(context, session, action)
 
 
