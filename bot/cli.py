@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("messages", nargs="*", help="messages to judge; none means read stdin")
     explain.add_argument("--json", action="store_true", help="one JSON object per line")
+    explain.add_argument("--sender", default="", help="the sender's display name (so '王芳收到' from 王芳 counts)")
     explain.set_defaults(handler=_explain)
 
     db = commands.add_parser("db", help="database maintenance")
@@ -141,7 +142,7 @@ def _explain(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     rule = Deps.create(settings).received_rule
     messages = args.messages or [line.rstrip("\n") for line in sys.stdin]
-    for line in explain_lines(rule, messages, as_json=args.json):
+    for line in explain_lines(rule, messages, as_json=args.json, sender=args.sender):
         print(line)
     return 0
 

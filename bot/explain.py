@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from policies.received import Judgement, ReceivedRule
-from policies.types import ChatRef, ChatType, Message
+from policies.types import ChatRef, ChatType, Message, Person
 
 
-def judge_text(rule: ReceivedRule, text: str) -> Judgement:
-    message = Message(ChatRef(0, ChatType.SUPERGROUP), 0, datetime.now(UTC), None, text=text)
+def judge_text(rule: ReceivedRule, text: str, sender: str = "") -> Judgement:
+    person = Person(0, sender) if sender else None
+    message = Message(ChatRef(0, ChatType.SUPERGROUP), 0, datetime.now(UTC), person, text=text)
     return rule.classify(message)
 
 
@@ -41,9 +42,9 @@ def as_line(text: str, judgement: Judgement) -> str:
     return f"{text}\n  → {verdict}\n    {reasons}"
 
 
-def explain_lines(rule: ReceivedRule, messages: Iterable[str], *, as_json: bool) -> Iterator[str]:
+def explain_lines(rule: ReceivedRule, messages: Iterable[str], *, as_json: bool, sender: str = "") -> Iterator[str]:
     for text in messages:
         if not text.strip():
             continue
-        judgement = judge_text(rule, text)
+        judgement = judge_text(rule, text, sender)
         yield json.dumps(as_record(text, judgement), ensure_ascii=False) if as_json else as_line(text, judgement)

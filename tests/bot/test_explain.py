@@ -53,3 +53,8 @@ def test_extra_words_from_the_config_are_used(tmp_path: Path, capsys) -> None:
     config.write_text('[received]\nextra_ack_words = ["已办"]\n', encoding="utf-8")
     assert cli.main(["--config", str(config), "explain", "--json", "已办"]) == 0
     assert json.loads(capsys.readouterr().out)["ack"] is True
+
+
+def test_the_sender_option_lets_a_name_prefix_count(capsys) -> None:
+    assert json.loads(explain(capsys, "--json", "王芳收到"))["ack"] is False
+    assert json.loads(explain(capsys, "--json", "--sender", "王芳", "王芳收到"))["ack"] is True
