@@ -138,8 +138,9 @@ class ReceivedRule:
             asks_for_data=asks_for_data(text),
         )
 
-    def judge(self, message: Message, group: GroupContext) -> Judgement:
-        judgement = self.classify(message)
+    def judge(self, message: Message, group: GroupContext, classified: Judgement | None = None) -> Judgement:
+        """The verdicts and the actions for a group message (`classified`: verdicts known already)."""
+        judgement = classified or self.classify(message)
         if group.mode is Mode.OFF or message.sender is None:
             return judgement
         if judgement.ack.hit:

@@ -13,6 +13,8 @@ from bot import actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import language_for, transactional
 from policies.actions import Button
+from policies.received import Judgement
+from policies.types import Message
 from storage.models import Notice
 from storage.repositories.chats import ChatRepository
 from storage.repositories.notices import NoticeRepository, ReadRepository
@@ -21,10 +23,21 @@ from storage.repositories.people import PeopleRepository
 log = logging.getLogger(__name__)
 
 READ_PREFIX = "rd:"
+# session.info key of the update's memo of verdicts (the session lives exactly one update).
+VERDICTS_KEY = "jianfu.verdicts"
 URGENT_COMMAND = r"^/urgent(?:@\w+)?(?:\s|$)"
 # Runs before the "received" rule, so an ack in the same second finds the notice.
 COLLECT_GROUP = 1
 GROUP_TEXT = filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & filters.UpdateType.MESSAGES
+
+
+def classified(context: JianfuContext, session: AsyncSession, message: Message) -> Judgement:
+    """The received rule's verdicts on a message, worked out once per update and shared."""
+    memo = session.info.setdefault(VERDICTS_KEY, {})
+    key = (message.chat.id, message.message_id, message.text)
+    if key not in memo:
+        memo[key] = context.deps.received_rule.classify(message)
+    return memo[key]
 
 
 @transactional
@@ -33,7 +46,7 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     message = convert.human_message(update)
     if message is None:
         return
-    judgement = context.deps.received_rule.classify(message)
+    judgement = classified(context, session, message)
     if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
         # An ack that reads like a demand ("确认收到") is an answer, not a notice.
         return

@@ -10,7 +10,7 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filt
 from bot import actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
-from bot.handlers.notices import GROUP_TEXT, publish_tracked, refresh_counter
+from bot.handlers.notices import GROUP_TEXT, classified, publish_tracked, refresh_counter
 from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
 from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target, asks_for_data, looks_like_question
 from policies.types import Message
@@ -40,13 +40,13 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
     message = convert.human_message(update)
     if message is None:
         return
-    rule = context.deps.received_rule
-    verdicts = rule.classify(message)
+    verdicts = classified(context, session, message)
     if not (verdicts.ack.hit or verdicts.demand.hit):
         # Most group messages: nothing to load, nothing to do.
         return
     group = await _context(context, session, message, update.effective_message, needs_sender=verdicts.demand.hit)
-    await _act(context, session, rule.judge(message, group).actions, _bot_posts(context, update.effective_message, group))
+    decided = context.deps.received_rule.judge(message, group, verdicts).actions
+    await _act(context, session, decided, _bot_posts(context, update.effective_message, group))
 
 
 def _bot_posts(context: JianfuContext, raw: TgMessage, group: GroupContext) -> set[int]:
