@@ -167,7 +167,8 @@ async def register_group(update: Update, context: JianfuContext, session: AsyncS
         buttons.append([InlineKeyboardButton(cancel, callback_data=f"{REGISTER_PREFIX}cancel")])
         await reply(update, context, session, "register.ambiguous", query=query, buttons=InlineKeyboardMarkup(buttons))
     else:
-        known = "、".join(d.name for d in departments[:20])
+        language = await language_for(update, context, session)
+        known = context.deps.catalog.raw(language, "list_separator").join(d.name for d in departments[:20])
         await reply(update, context, session, "register.unknown", query=query, known=known)
 
 

@@ -168,7 +168,7 @@ async def rules(update: Update, context: JianfuContext, session: AsyncSession) -
         update, context, session, "received.rules",
         mode=deps.catalog.raw(language, f"received.mode_{group_mode(deps, chat).value}"),
         window=received.notice_window_minutes,
-        markers="、".join(received.urgent_markers),
+        markers=deps.catalog.raw(language, "list_separator").join(received.urgent_markers),
         can_delete=deps.catalog.raw(language, "received.yes" if chat and chat.bot_rights.get("can_delete_messages") else "received.no"),
     )
 
