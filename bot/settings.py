@@ -133,6 +133,25 @@ class NoticeSettings(_Section):
     counter_edit_seconds: int = Field(5, ge=1, le=3600)
 
 
+class TemporarySettings(_Section):
+    """Temporary groups: closed a few days after /done, as the regulation requires."""
+
+    close_after_days: int = Field(3, ge=0, le=30)
+    max_extend_days: int = Field(30, ge=1, le=365)
+    reminder_hours: int = Field(24, ge=0, le=24 * 7)
+    idle_days: int = Field(7, ge=1, le=365)
+    closed_title_prefix: str = Field("[已结束]", max_length=20)
+    leave_after_close: bool = True
+    idle_scan_minutes: int = Field(60, ge=1, le=24 * 60)
+
+
+class QuotaSettings(_Section):
+    """How many active work groups a department may have: per internal unit (0: no quota).
+    A department's own fixed number (/dept quota) overrides this."""
+
+    groups_per_unit: int = Field(0, ge=0, le=1000)
+
+
 class Settings(BaseSettings):
     """The whole deployment configuration."""
 
@@ -152,6 +171,8 @@ class Settings(BaseSettings):
     jobs: JobSettings = JobSettings()
     received: ReceivedSettings = ReceivedSettings()
     notices: NoticeSettings = NoticeSettings()
+    temporary: TemporarySettings = TemporarySettings()
+    quotas: QuotaSettings = QuotaSettings()
 
     @field_validator("timezone")
     @classmethod

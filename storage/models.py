@@ -68,6 +68,8 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     contact_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     internal_units: Mapped[int] = mapped_column(default=1)
+    # Its own number of allowed active work groups; None follows [quotas] groups_per_unit.
+    group_quota: Mapped[int | None]
     created_at: Mapped[datetime]
 
 
@@ -98,6 +100,15 @@ class Chat(Base):
     left_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime | None]
     admins_synced_at: Mapped[datetime | None]
+    # Temporary groups: what for, the date the work ends by itself, and the close countdown.
+    purpose: Mapped[str | None] = mapped_column(String(100))
+    until_date: Mapped[date | None] = mapped_column(Date)
+    done_at: Mapped[datetime | None]
+    close_at: Mapped[datetime | None]
+    # How many close steps are finished, so a close interrupted by a crash resumes there.
+    close_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    closed_at: Mapped[datetime | None]
+    idle_asked_at: Mapped[datetime | None]
 
 
 class Person(Base):

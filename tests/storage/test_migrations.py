@@ -52,3 +52,23 @@ async def test_migrations_upgrade_step_by_step(database_url: str) -> None:
         assert await current_revision(engine) == HEAD
     finally:
         await engine.dispose()
+
+
+async def test_upgrading_keeps_existing_rows(database_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0002")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO chats (id, title, type, kind, state, settings, bot_status, bot_rights, joined_at)"
+                    " VALUES (-1, 'g', 'group', 'permanent', 'active', '{}', 'member', '{}', '2026-11-23 01:00:00+00:00')"
+                )
+            )
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT close_step FROM chats WHERE id = -1"))).scalar() == 0
+    finally:
+        await engine.dispose()

@@ -1,0 +1,135 @@
+"""Temporary groups: parsing /temp and /extend, and the steps that close a finished group.
+
+The regulation: phase and temporary work groups are withdrawn within 3 days after their work
+is complete. A bot cannot delete a group, so closing is a sequence of steps, each needing a
+right the bot may lack; a missing right skips its step and is reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from policies.commands import ParseError, split_args
+
+MAX_PURPOSE = 100
+MAX_REASON = 200
+_UNTIL_WORDS = ("until", "到", "至", "截止", "截至")
+_DATE_FORMATS = (
+    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
+    re.compile(r"^(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
+)
+
+
+@dataclass(frozen=True)
+class MarkTemporary:
+    purpose: str
+    until: date | None
+
+
+@dataclass(frozen=True)
+class Extend:
+    days: int
+    reason: str
+
+
+def parse_date(text: str, today: date) -> date | None:
+    """2026-12-05, 2026/12/5, 2026年12月5日, 12-5, 12月5日; a date without a year is the next one."""
+    for pattern in _DATE_FORMATS:
+        match = pattern.match(text.strip())
+        if match is None:
+            continue
+        year = int(match.group("y")) if "y" in match.groupdict() and match.group("y") else today.year
+        try:
+            found = date(year, int(match.group("m")), int(match.group("d")))
+        except ValueError:
+            return None
+        if "y" not in match.groupdict() and found < today:
+            found = found.replace(year=today.year + 1)
+        return found
+    return None
+
+
+def parse_temp(text: str, today: date) -> MarkTemporary | ParseError:
+    """`[purpose] [until DATE]`: both optional; the date must not be past."""
+    args = split_args(text)
+    if isinstance(args, ParseError):
+        return args
+    until = None
+    if len(args) >= 2 and args[-2].lower() in _UNTIL_WORDS:
+        until = parse_date(args[-1], today)
+        if until is None:
+            return ParseError("temp.error.bad_date", {"value": args[-1]})
+        if until < today:
+            return ParseError("temp.error.past_date", {"value": args[-1]})
+        args = args[:-2]
+    purpose = " ".join(args).strip()
+    if len(purpose) > MAX_PURPOSE:
+        return ParseError("temp.error.purpose_too_long", {"max": MAX_PURPOSE})
+    return MarkTemporary(purpose, until)
+
+
+def parse_extend(text: str, max_days: int) -> Extend | ParseError:
+    """`N reason`: N days more (1..max_days), and why (it goes to the audit log)."""
+    days, _space, reason = text.strip().partition(" ")
+    if not days.isdigit() or not 1 <= int(days) <= max_days:
+        return ParseError("temp.error.bad_days", {"value": days or "?", "max": max_days})
+    if not reason.strip():
+        return ParseError("temp.error.no_reason")
+    if len(reason) > MAX_REASON:
+        return ParseError("temp.error.reason_too_long", {"max": MAX_REASON})
+    return Extend(int(days), reason.strip())
+
+
+def start_of_day(day: date, zone: tzinfo) -> datetime:
+    """Local midnight of `day`, as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of closing a group; `right` is the admin right it needs, if any."""
+
+    name: str
+    right: str | None = None
+
+
+# In this order: the summary is posted and pinned while members can still read the group,
+# then it becomes read-only, loses its links and its name says it is over; the owners learn
+# they can delete it; the bot leaves last (after that it can do nothing more there).
+CLOSE_STEPS = (
+    Step("summary"),
+    Step("pin_summary", "can_pin_messages"),
+    Step("read_only", "can_restrict_members"),
+    Step("revoke_links", "can_invite_users"),
+    Step("rename", "can_change_info"),
+    Step("notify_owners"),
+    Step("leave"),
+)
+
+
+def steps_from(reached: int, *, leave: bool) -> tuple[Step, ...]:
+    """The steps still to run after a crash or restart at step index `reached`."""
+    steps = CLOSE_STEPS if leave else tuple(step for step in CLOSE_STEPS if step.name != "leave")
+    return steps[reached:]
+
+
+def renamed(title: str, prefix: str) -> str:
+    """The closed group's title; already-prefixed titles are left alone (a resumed close)."""
+    if not prefix or title.startswith(prefix):
+        return title
+    return f"{prefix}{title}"[:128]
+
+
+def reminder_due(close_at: datetime, before: timedelta, now: datetime) -> datetime | None:
+    """When to remind before closing, or None when that moment has passed already."""
+    due = close_at - before
+    return due if due > now else None
+
+
+def quota_for(units: int, per_unit: int, fixed: int | None) -> int | None:
+    """A department's allowed active groups: its own fixed number, else per unit; None is no quota."""
+    if fixed is not None:
+        return fixed
+    return units * per_unit if per_unit > 0 else None
