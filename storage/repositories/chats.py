@@ -173,12 +173,27 @@ class ChatRepository:
         await self.session.execute(statement)
         self._evict(chat_id)
 
+    async def idle_temporary(self, quiet_since: datetime) -> list[Chat]:
+        """Active temporary groups silent since `quiet_since` whose admins were not asked about it."""
+        query = select(Chat).where(
+            Chat.kind == "temporary",
+            Chat.state == "active",
+            Chat.bot_status.in_(("member", "administrator")),
+            Chat.last_activity_at < quiet_since,
+            (Chat.idle_asked_at.is_(None)) | (Chat.idle_asked_at < Chat.last_activity_at),
+        )
+        return list(await self.session.scalars(query.order_by(Chat.id)))
+
     async def count_for_department(self, department_id: int) -> int:
-        """Groups of the department the bot is still in (groups it left do not hold it)."""
+        """Active groups of the department: the bot is still in them and they are not closed."""
         query = (
             select(func.count())
             .select_from(Chat)
-            .where(Chat.department_id == department_id, Chat.bot_status.in_(("member", "administrator")))
+            .where(
+                Chat.department_id == department_id,
+                Chat.bot_status.in_(("member", "administrator")),
+                Chat.state != "closed",
+            )
         )
         return int(await self.session.scalar(query) or 0)
 

@@ -35,6 +35,13 @@ class NoticeRepository:
         query = select(Notice).where(Notice.chat_id == chat_id, Notice.message_id == message_id)
         return (await self.session.scalars(query)).first()
 
+    async def of_chat(self, chat_id: int) -> list[Notice]:
+        """The group's notices, oldest first (a tracked repost stands for its original)."""
+        query = select(Notice).where(Notice.chat_id == chat_id).order_by(Notice.posted_at, Notice.id)
+        notices = list(await self.session.scalars(query))
+        reposted = {notice.text for notice in notices if notice.tracked}
+        return [notice for notice in notices if notice.tracked or notice.text not in reposted]
+
     async def latest_since(self, chat_id: int, since: datetime) -> Notice | None:
         """The newest notice posted in the chat at or after `since`."""
         query = (
