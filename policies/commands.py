@@ -52,7 +52,13 @@ class DeptContact:
     chat_id: int | None
 
 
-DeptCommand = DeptAdd | DeptList | DeptRename | DeptRemove | DeptUnits | DeptContact
+@dataclass(frozen=True)
+class DeptQuota:
+    name: str
+    quota: int | None
+
+
+DeptCommand = DeptAdd | DeptList | DeptRename | DeptRemove | DeptUnits | DeptContact | DeptQuota
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,15 @@ def _dept_contact(args: list[str]) -> DeptContact | ParseError:
         return ParseError("dept.error.bad_chat_id", {"value": args[1]})
 
 
+def _dept_quota(args: list[str]) -> DeptQuota | ParseError:
+    if len(args) != 2:
+        return ParseError("dept.usage")
+    if args[1].lower() in ("none", "无", "-"):
+        return DeptQuota(args[0], None)
+    quota = _positive_int(args[1])
+    return quota if isinstance(quota, ParseError) else DeptQuota(args[0], quota)
+
+
 _DEPT_VERBS = {
     "add": _dept_add,
     "list": _dept_list,
@@ -151,6 +166,7 @@ _DEPT_VERBS = {
     "remove": _dept_remove,
     "units": _dept_units,
     "contact": _dept_contact,
+    "quota": _dept_quota,
 }
 
 

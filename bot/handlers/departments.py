@@ -22,12 +22,15 @@ from bot.handlers._common import (
 )
 from bot.i18n import Html
 from policies import commands as parsed
+from policies.actions import Say
 from policies.departments import DepartmentRef, match_department, normalize_name
+from policies.lifecycle import quota_for
 from policies.roles import may_run
 from storage.models import Department
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository, GroupOverview
 from storage.repositories.departments import DepartmentRepository, DuplicateDepartment
+from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import RoleRepository
 
 REGISTER_PREFIX = "reg:"
@@ -85,6 +88,11 @@ async def _change(update: Update, context: JianfuContext, session: AsyncSession,
         await _audit(update, context, session, "dept.contact", department.name, {"chat_id": command.chat_id})
         key = "dept.contact_set" if command.chat_id is not None else "dept.contact_cleared"
         await reply(update, context, session, key, name=department.name, chat_id=command.chat_id or "")
+    elif isinstance(command, parsed.DeptQuota):
+        await departments.set_quota(department, command.quota)
+        await _audit(update, context, session, "dept.quota", department.name, {"quota": command.quota})
+        key = "dept.quota_set" if command.quota is not None else "dept.quota_cleared"
+        await reply(update, context, session, key, name=department.name, quota=command.quota or "")
 
 
 async def _rename(update: Update, context: JianfuContext, session: AsyncSession, department: Department, new: str) -> None:
@@ -125,10 +133,12 @@ async def _list_departments(update: Update, context: JianfuContext, session: Asy
             else ""
         )
         groups = await chats.count_for_department(department.id)
+        quota = quota_for(department.internal_units, context.deps.settings.quotas.groups_per_unit, department.group_quota)
         lines.append(
             catalog.text(
                 language, "dept.list_item", name=department.name, code=department.code,
                 units=department.internal_units, groups=groups, contact=Html(contact),
+                quota=quota if quota is not None else "—",
             )
         )
     await _reply_in_chunks(update, context, session, lines)
@@ -185,7 +195,24 @@ async def _attach(update: Update, context: JianfuContext, session: AsyncSession,
         return await _answer(update, context, session, "register.unchanged", name=department.name)
     await chats.set_fields(chat_id, department_id=department.id)
     await _audit(update, context, session, "chat.register", department.name, {"department_id": department.id})
-    return await _answer(update, context, session, "register.done", name=department.name)
+    await _answer(update, context, session, "register.done", name=department.name)
+    await check_quota(context, session, department, chat_id)
+
+
+async def check_quota(context: JianfuContext, session: AsyncSession, department: Department, chat_id: int) -> None:
+    """Tell supervisors privately when a department has more active groups than allowed."""
+    deps = context.deps
+    quota = quota_for(department.internal_units, deps.settings.quotas.groups_per_unit, department.group_quota)
+    active = await ChatRepository(session).count_for_department(department.id)
+    if quota is None or active <= quota:
+        return
+    executor = actions.Executor(deps, context.bot, session)
+    key = f"quota_overrun:{department.id}:{chat_id}"
+    if await executor.record_event("quota_overrun", chat_id, key=key) is not actions.Outcome.DONE:
+        return  # this group's overrun was reported already
+    params = {"name": department.name, "active": active, "quota": quota}
+    for supervisor in await PeopleRepository(session).with_private_chat(await access.supervisor_ids(deps, session)):
+        await executor.run_one(Say(supervisor, "dept.quota_overrun", params))
 
 
 async def _answer(update: Update, context: JianfuContext, session: AsyncSession, key: str, **params: object) -> None:

@@ -336,15 +336,20 @@ assert set(STEP_RUNNERS) == {step.name for step in CLOSE_STEPS}
 # The idle question ---------------------------------------------------------------------------
 
 
-async def ask_idle_groups(context: JianfuContext) -> None:
+async def ask_idle_groups(deps: Deps, bot: ExtBot[None]) -> int:
     """Ask the admins of temporary groups quiet for `idle_days`: finished, or still active?"""
-    deps = context.deps
     quiet_since = deps.clock() - timedelta(days=deps.settings.temporary.idle_days)
     async with deps.db.transaction() as session:
         chats = ChatRepository(session)
-        for chat in await chats.idle_temporary(quiet_since):
+        idle = await chats.idle_temporary(quiet_since)
+        for chat in idle:
             await chats.set_fields(chat.id, idle_asked_at=deps.clock())
-            await _ask(deps, context.bot, session, chat)
+            await _ask(deps, bot, session, chat)
+    return len(idle)
+
+
+async def idle_scan(context: JianfuContext) -> None:
+    await ask_idle_groups(context.deps, context.bot)
 
 
 async def _ask(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat: Chat) -> None:
@@ -392,4 +397,4 @@ def register(app: Application, deps: Deps) -> None:
     deps.register_task(REMIND_TASK, remind)
     deps.register_task(UNTIL_TASK, until_reached)
     interval = deps.settings.temporary.idle_scan_minutes * 60
-    app.job_queue.run_repeating(ask_idle_groups, interval=interval, first=interval, name="idle_scan")
+    app.job_queue.run_repeating(idle_scan, interval=interval, first=interval, name="idle_scan")

@@ -56,6 +56,9 @@ class DepartmentRepository:
     async def set_units(self, department: Department, units: int) -> None:
         department.internal_units = units
 
+    async def set_quota(self, department: Department, quota: int | None) -> None:
+        department.group_quota = quota
+
     async def set_contact_chat(self, department: Department, chat_id: int | None) -> None:
         department.contact_chat_id = chat_id
 

@@ -39,6 +39,7 @@ class Harness:
     clock: FakeClock
     db: Database
     deps: Deps
+    database_url: str
 
     async def send(self, update: Update) -> None:
         await self.app.process_update(update)
@@ -93,7 +94,7 @@ async def harness(database_url: str, clock: FakeClock) -> AsyncIterator[Harness]
     deps = Deps.create(settings, db=db, clock=clock, request=fake)
     app = build_application(settings, deps)
     async with app:
-        yield Harness(app, fake, UpdateFactory(fake, app.bot), clock, db, deps)
+        yield Harness(app, fake, UpdateFactory(fake, app.bot), clock, db, deps, database_url)
     await db.dispose()
     fake.assert_no_unknown_calls()
 

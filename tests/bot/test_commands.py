@@ -102,7 +102,7 @@ async def test_supervisor_manages_departments_and_every_change_is_audited(harnes
     await harness.private(SUPERVISOR, f"/dept contact 民政办 {GROUP}")
     await harness.private(SUPERVISOR, "/dept list")
     listing = harness.last_text(SUPERVISOR)
-    assert "民政办（MZ）— 内设机构 3 · 工作群 0" in listing and str(GROUP) in listing
+    assert "民政办（MZ）— 内设机构 3 · 工作群 0（配额 —）" in listing and str(GROUP) in listing
     await harness.private(SUPERVISOR, "/dept remove 民政办")
     assert harness.last_text(SUPERVISOR) == "已删除部门「民政办」。"
     assert await count(harness, Department) == 0
