@@ -82,7 +82,16 @@ def describe_call(demo: Demo, call: Call) -> str | None:
         return f"ⓘ pop-up: {params['text']}"
     if call.method in ("getChatAdministrators", "getChatMemberCount"):
         return f"asks Telegram: {call.method} ({chat})"
-    return None
+    return CLOSE_CALLS[call.method].format(chat=chat, **params) if call.method in CLOSE_CALLS else None
+
+
+CLOSE_CALLS = {
+    "pinChatMessage": "📌 pins message {message_id} in {chat}",
+    "setChatPermissions": "🔒 makes {chat} read-only",
+    "exportChatInviteLink": "🔗 replaces {chat}'s invite link (the old one stops working)",
+    "setChatTitle": "✎ renames the group to {title}",
+    "leaveChat": "👋 leaves {chat}",
+}
 
 
 def _plain(html: str) -> str:
@@ -146,6 +155,20 @@ async def _script(demo: Demo) -> None:
     demo.clock.advance(timedelta(minutes=10))
     await run_due_tasks(demo.deps, demo.app.bot)
     demo.narrate()
+
+    await _temporary_group(demo)
+
+
+async def _temporary_group(demo: Demo) -> None:
+    english, say = demo.english, demo.say
+    print("\n== A temporary group: done, then closed 3 days later as the regulation requires ==")
+    await say(GROUP, ADMIN, "/temp Census 2026" if english else "/temp 2026年人口普查")
+    await say(GROUP, ADMIN, "/done")
+    for days, what in ((2, "two days later: the 24-hour reminder"), (1, "the third day: the close")):
+        demo.clock.advance(timedelta(days=days))
+        print(f"\n⏰ {what}")
+        await run_due_tasks(demo.deps, demo.app.bot)
+        demo.narrate()
 
 
 async def _received_rule(demo: Demo) -> None:
