@@ -36,7 +36,7 @@ def test_rate_limiter_with_retries_is_wired_when_enabled(tmp_path: Path) -> None
     limiter = app.bot.rate_limiter
     assert isinstance(limiter, SendingRateLimiter)
     assert limiter._max_retries == 4
-    assert app.job_queue.get_jobs_by_name("sweep")
+    assert app.job_queue.get_jobs_by_name("sweep") and app.job_queue.get_jobs_by_name("idle_scan")
 
 
 def test_base_url_points_at_a_self_hosted_bot_api(tmp_path: Path) -> None:
@@ -203,6 +203,7 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
     else:
         assert "减负助手已加入" in out and "本群已登记到「民政局」" in out and "抱歉，这个命令只有督导可以使用" in out
     assert "deletes message" in out
+    assert "makes" in out and "read-only" in out and "leaves" in out  # the temporary group closes
     assert out.rstrip().splitlines()[-1].startswith("Done:")
 
 
