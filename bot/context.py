@@ -35,6 +35,8 @@ class Deps:
     # The HTTP seam to Telegram; None means the real network client.
     request: BaseRequest | None = None
     task_runners: dict[str, TaskRunner] = field(default_factory=dict)
+    # Task kinds retried until they succeed, never given up after max_attempts.
+    persistent_tasks: set[str] = field(default_factory=set)
     # (chat, person) -> when this process last wrote their membership; see handlers.membership.
     recently_observed: dict[tuple[int, int], datetime] = field(default_factory=dict)
     # (tip key, person) -> when this process last gave or claimed that tip: a repeat acker
@@ -61,10 +63,12 @@ class Deps:
             )
         )
 
-    def register_task(self, kind: str, runner: TaskRunner) -> None:
+    def register_task(self, kind: str, runner: TaskRunner, *, persistent: bool = False) -> None:
         if kind in self.task_runners:
             raise ValueError(f"task kind {kind!r} registered twice")
         self.task_runners[kind] = runner
+        if persistent:
+            self.persistent_tasks.add(kind)
 
 
 class BotData:

@@ -40,14 +40,26 @@ def parse_date(text: str, today: date) -> date | None:
         match = pattern.match(text.strip())
         if match is None:
             continue
-        year = int(match.group("y")) if "y" in match.groupdict() and match.group("y") else today.year
-        try:
-            found = date(year, int(match.group("m")), int(match.group("d")))
-        except ValueError:
-            return None
-        if "y" not in match.groupdict() and found < today:
-            found = found.replace(year=today.year + 1)
-        return found
+        month, day = int(match.group("m")), int(match.group("d"))
+        if "y" in match.groupdict():
+            return _valid_date(int(match.group("y")), month, day)
+        return _next_date(today, month, day)
+    return None
+
+
+def _valid_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _next_date(today: date, month: int, day: int) -> date | None:
+    """The next time month/day comes (2月29日 waits for a leap year)."""
+    for year in range(today.year, today.year + 9):
+        found = _valid_date(year, month, day)
+        if found is not None and found >= today:
+            return found
     return None
 
 
@@ -85,6 +97,11 @@ def parse_extend(text: str, max_days: int) -> Extend | ParseError:
 def start_of_day(day: date, zone: tzinfo) -> datetime:
     """Local midnight of `day`, as an aware datetime."""
     return datetime.combine(day, time.min, tzinfo=zone)
+
+
+def until_due(until: date, zone: tzinfo) -> datetime:
+    """"Until 12月5日" includes the 5th: the work is done when the 6th begins."""
+    return start_of_day(until + timedelta(days=1), zone)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from telegram.ext import Application, ChatMemberHandler, MessageHandler, TypeHan
 
 from bot import access, actions, convert
 from bot.context import Deps, JianfuContext
+from bot.handlers import temporary
 from bot.handlers._common import transactional
 from policies.join import on_bot_membership
 from policies.types import MemberChange
@@ -138,10 +139,12 @@ async def migrated(update: Update, context: JianfuContext, session: AsyncSession
         old_id, new_id = message.chat.id, message.migrate_to_chat_id
     else:
         old_id, new_id = message.migrate_from_chat_id, message.chat.id
-    if await ChatRepository(session).migrate(old_id, new_id, context.deps.clock()):
+    chats = ChatRepository(session)
+    if await chats.migrate(old_id, new_id, context.deps.clock()):
         await AuditRepository(session).record(
             "chat.migrate", actor_id=None, now=context.deps.clock(), chat_id=new_id, target=str(old_id)
         )
+        await temporary.follow_migration(context.deps, session, await chats.get(new_id))
 
 
 def register(app: Application, deps: Deps) -> None:

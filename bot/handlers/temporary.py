@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, ExtBot
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ExtBot, filters
 
 from bot import access, actions
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
+from bot.handlers.departments import check_quota
 from policies.actions import KeyList, Say, TellAdminsOnce
 from policies.commands import ParseError
 from policies.lifecycle import (
@@ -21,12 +22,13 @@ from policies.lifecycle import (
     parse_temp,
     reminder_due,
     renamed,
-    start_of_day,
     steps_from,
+    until_due,
 )
 from storage.models import Chat, Task
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
+from storage.repositories.departments import DepartmentRepository
 from storage.repositories.notices import NoticeRepository, ReadRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
@@ -66,9 +68,12 @@ async def temp(update: Update, context: JianfuContext, session: AsyncSession) ->
         return
     await ChatRepository(session).set_fields(chat.id, kind="temporary", purpose=parsed.purpose or None, until_date=parsed.until)
     if parsed.until is not None:
-        due = start_of_day(parsed.until, deps.settings.tz)
+        due = until_due(parsed.until, deps.settings.tz)
         await TaskRepository(session).schedule(UNTIL_TASK, f"{UNTIL_TASK}:{chat.id}:{parsed.until}", due, {"chat_id": chat.id, "until": parsed.until.isoformat()})
     await _audit(session, deps, update.effective_user.id, "chat.temp", chat.id, {"purpose": parsed.purpose, "until": str(parsed.until or "")})
+    if chat.department_id is not None:
+        department = await DepartmentRepository(session).get(chat.department_id)
+        await check_quota(context, session, department, chat.id)
     until = parsed.until.isoformat() if parsed.until else "—"
     await reply(update, context, session, "temp.marked", purpose=parsed.purpose or "—", until=until, days=deps.settings.temporary.close_after_days)
 
@@ -91,11 +96,11 @@ async def reopen(update: Update, context: JianfuContext, session: AsyncSession) 
     chat = await _group_chat(update, context, session, "reopen")
     if chat is None:
         return
-    if chat.state != "done":
+    # Only a countdown not yet closing can be cancelled (compare-and-set against the close).
+    # The scheduled close and reminder then see no close time and do nothing.
+    if not await ChatRepository(session).change_state(chat.id, "done", "active", done_at=None, close_at=None):
         await reply(update, context, session, "temp.error.not_done")
         return
-    # The scheduled close and reminder see a different close time and do nothing.
-    await ChatRepository(session).set_fields(chat.id, state="active", done_at=None, close_at=None)
     await _audit(session, context.deps, update.effective_user.id, "chat.reopen", chat.id, {})
     await reply(update, context, session, "temp.reopened")
 
@@ -110,11 +115,10 @@ async def extend(update: Update, context: JianfuContext, session: AsyncSession) 
     if isinstance(parsed, ParseError):
         await reply(update, context, session, parsed.key, **parsed.params)
         return
-    if chat.state != "done" or chat.close_at is None:
+    close_at = chat.close_at + timedelta(days=parsed.days) if chat.close_at else None
+    if close_at is None or not await ChatRepository(session).change_state(chat.id, "done", "done", close_at=close_at):
         await reply(update, context, session, "temp.error.not_done")
         return
-    close_at = chat.close_at + timedelta(days=parsed.days)
-    await ChatRepository(session).set_fields(chat.id, close_at=close_at)
     await schedule_close(deps, session, chat.id, close_at)
     await _audit(session, deps, update.effective_user.id, "chat.extend", chat.id, {"days": parsed.days, "reason": parsed.reason})
     await reply(update, context, session, "temp.extended", days=parsed.days, close_at=_local(deps, close_at))
@@ -175,10 +179,22 @@ async def schedule_close(deps: Deps, session: AsyncSession, chat_id: int, close_
         await tasks.schedule(REMIND_TASK, f"{REMIND_TASK}:{chat_id}:{stamp}", due, payload)
 
 
+async def follow_migration(deps: Deps, session: AsyncSession, chat: Chat | None) -> None:
+    """A group that became a supergroup keeps its countdown and its until date under the new id."""
+    if chat is None or chat.kind != "temporary":
+        return
+    if chat.state in ("done", "closing") and chat.close_at is not None:
+        await schedule_close(deps, session, chat.id, chat.close_at)
+    if chat.until_date is not None and chat.state == "active":
+        due = until_due(chat.until_date, deps.settings.tz)
+        payload = {"chat_id": chat.id, "until": chat.until_date.isoformat()}
+        await TaskRepository(session).schedule(UNTIL_TASK, f"{UNTIL_TASK}:{chat.id}:{chat.until_date}", due, payload)
+
+
 async def _current(session: AsyncSession, task: Task) -> Chat | None:
     """The group, when the task still matches its countdown (not reopened or extended since)."""
     chat = await ChatRepository(session).get(task.payload["chat_id"])
-    if chat is None or chat.state not in ("done", "closing") or chat.close_at is None:
+    if chat is None or chat.bot_status == "migrated" or chat.state not in ("done", "closing") or chat.close_at is None:
         return None
     return chat if chat.close_at.isoformat() == task.payload["close_at"] else None
 
@@ -190,10 +206,11 @@ async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             return True
         executor = actions.Executor(deps, bot, session)
         params = {"title": chat.title, "close_at": _local(deps, chat.close_at)}
-        outcome = await executor.run_one(Say(chat.id, "temp.reminder_group", params))
+        await executor.run_one(Say(chat.id, "temp.reminder_group", params))
         for admin in await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id)):
             await executor.run_one(Say(admin, "temp.reminder_private", params))
-    return outcome.final
+    # Sent once, even if part of it failed: a retry would repeat the private reminders.
+    return True
 
 
 async def until_reached(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
@@ -211,53 +228,70 @@ async def until_reached(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
 
 async def close(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """Run the close steps from where the last attempt stopped; each step is saved when done."""
+    chat_id = task.payload["chat_id"]
     async with deps.db.transaction() as session:
         chat = await _current(session, task)
         if chat is None:
             return True
-        if chat.bot_status not in ("member", "administrator"):
-            await _closed(deps, session, chat.id, externally=True)
+        if chat.bot_status in ("left", "kicked"):
+            await _closed(deps, session, chat_id, externally=True)
             return True
-        await ChatRepository(session).set_fields(chat.id, state="closing")
+        # done -> closing, once: from here on /reopen is refused instead of racing the close.
+        await ChatRepository(session).change_state(chat_id, "done", "closing")
         reached, rights = chat.close_step, dict(chat.bot_rights or {})
-    missing: list[str] = []
     for index, step in enumerate(steps_from(reached, leave=deps.settings.temporary.leave_after_close), start=reached):
-        outcome = await _run_step(deps, bot, task.payload["chat_id"], step, rights)
-        if outcome is actions.Outcome.KICKED:
+        outcome = await _run_step(deps, bot, chat_id, step, rights, index)
+        if outcome in (actions.Outcome.KICKED, actions.Outcome.UNREACHABLE):
             async with deps.db.transaction() as session:
-                await _closed(deps, session, task.payload["chat_id"], externally=True)
+                await _closed(deps, session, chat_id, externally=True)
             return True
         if outcome is actions.Outcome.RETRY_LATER:
             return False  # the task is retried and resumes at this step
-        if outcome is actions.Outcome.NO_RIGHTS and step.right:
-            missing.append(step.right)
-        async with deps.db.transaction() as session:
-            await ChatRepository(session).set_fields(task.payload["chat_id"], close_step=index + 1)
     async with deps.db.transaction() as session:
-        await _closed(deps, session, task.payload["chat_id"], externally=False)
+        chat = await ChatRepository(session).get(chat_id)
+        missing = tuple((chat.settings or {}).get("close_missing_rights", []))
+        await _closed(deps, session, chat_id, externally=False)
         if missing:
             executor = actions.Executor(deps, bot, session)
-            await executor.run_one(TellAdminsOnce(task.payload["chat_id"], "temp.admins_close_missing", {"missing": KeyList("right.", tuple(missing))}))
+            await executor.run_one(TellAdminsOnce(chat_id, "temp.admins_close_missing", {"missing": KeyList("right.", missing)}))
     return True
 
 
 async def _closed(deps: Deps, session: AsyncSession, chat_id: int, *, externally: bool) -> None:
-    fields = {"state": "closed", "closed_at": deps.clock()}
-    if externally:
+    fields: dict[str, object] = {"state": "closed", "closed_at": deps.clock()}
+    chat = await ChatRepository(session).get(chat_id)
+    if externally and chat is not None and chat.bot_status != "migrated":
         fields["bot_status"] = "kicked"
     await ChatRepository(session).set_fields(chat_id, **fields)
     await _audit(session, deps, None, "chat.closed_externally" if externally else "chat.closed", chat_id, {})
 
 
-async def _run_step(deps: Deps, bot: ExtBot[None], chat_id: int, step: Step, rights: dict) -> actions.Outcome:
-    if step.right and not (rights.get("is_admin") and rights.get(step.right)):
-        return actions.Outcome.NO_RIGHTS  # skipped: Telegram would refuse anyway
+async def _run_step(deps: Deps, bot: ExtBot[None], chat_id: int, step: Step, rights: dict, index: int) -> actions.Outcome:
+    """Run one step and, in the same transaction, save that it is done (and any missing right)."""
     async with deps.db.transaction() as session:
-        return await STEP_RUNNERS[step.name](deps, bot, session, chat_id)
+        if step.right and not (rights.get("is_admin") and rights.get(step.right)):
+            outcome = actions.Outcome.NO_RIGHTS  # skipped: Telegram would refuse anyway
+        else:
+            outcome = await STEP_RUNNERS[step.name](deps, bot, session, chat_id)
+        if outcome is actions.Outcome.RETRY_LATER or outcome is actions.Outcome.KICKED:
+            return outcome
+        chats = ChatRepository(session)
+        chat = await chats.get(chat_id)
+        settings = dict(chat.settings or {})
+        if outcome is actions.Outcome.NO_RIGHTS and step.right:
+            # Kept with the group, so a close resumed after a crash still reports it.
+            settings["close_missing_rights"] = sorted({*settings.get("close_missing_rights", []), step.right})
+        await chats.set_fields(chat_id, close_step=index + 1, settings=settings)
+        return outcome
+
+
+SUMMARY_BUDGET = 3800
 
 
 async def _summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
     chat = await ChatRepository(session).get(chat_id)
+    if (chat.settings or {}).get("close_summary_message_id"):
+        return actions.Outcome.DONE  # posted before a crash: not twice
     executor = actions.Executor(deps, bot, session)
     language = await executor.language_of(chat_id)
     lines = [deps.catalog.text(language, "temp.summary_header", title=chat.title)]
@@ -271,11 +305,23 @@ async def _summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id
         lines.append(line)
     if len(lines) == 1:
         lines.append(deps.catalog.raw(language, "temp.summary_empty"))
-    outcome, sent = await actions.send(bot, chat_id, "\n".join(lines)[:4000])
+    outcome, sent = await actions.send(bot, chat_id, _within_budget(deps, language, lines))
     if sent is not None:
         settings = {**(chat.settings or {}), "close_summary_message_id": sent.message_id}
         await ChatRepository(session).set_fields(chat_id, settings=settings)
     return outcome
+
+
+def _within_budget(deps: Deps, language: str, lines: list[str]) -> str:
+    """Whole lines only (cutting one could split an HTML entity), then how many were left out."""
+    kept, size = [], 0
+    for line in lines:
+        if size + len(line) + 1 > SUMMARY_BUDGET:
+            kept.append(deps.catalog.text(language, "temp.summary_more", count=len(lines) - len(kept)))
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
 
 
 async def _pin_summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
@@ -339,13 +385,15 @@ assert set(STEP_RUNNERS) == {step.name for step in CLOSE_STEPS}
 async def ask_idle_groups(deps: Deps, bot: ExtBot[None]) -> int:
     """Ask the admins of temporary groups quiet for `idle_days`: finished, or still active?"""
     quiet_since = deps.clock() - timedelta(days=deps.settings.temporary.idle_days)
+    asked = 0
     async with deps.db.transaction() as session:
         chats = ChatRepository(session)
-        idle = await chats.idle_temporary(quiet_since)
-        for chat in idle:
-            await chats.set_fields(chat.id, idle_asked_at=deps.clock())
-            await _ask(deps, bot, session, chat)
-    return len(idle)
+        for chat in await chats.idle_temporary(quiet_since):
+            # Claimed atomically: with two replicas only one asks.
+            if await chats.claim_idle_question(chat.id, deps.clock()):
+                await _ask(deps, bot, session, chat)
+                asked += 1
+    return asked
 
 
 async def idle_scan(context: JianfuContext) -> None:
@@ -353,8 +401,10 @@ async def idle_scan(context: JianfuContext) -> None:
 
 
 async def _ask(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat: Chat) -> None:
+    """Privately to the admins; in the group itself when none of them can be reached."""
     executor = actions.Executor(deps, bot, session)
-    for admin in await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id)):
+    admins = await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id))
+    for admin in admins or [chat.id]:
         language = await executor.language_of(admin)
         buttons = InlineKeyboardMarkup([[
             InlineKeyboardButton(deps.catalog.raw(language, "temp.idle_done"), callback_data=f"{IDLE_PREFIX}done:{chat.id}"),
@@ -379,7 +429,9 @@ async def idle_answered(update: Update, context: JianfuContext, session: AsyncSe
         await actions.call("answerCallbackQuery", user, query.answer(deps.catalog.raw(language, "temp.idle_not_yours"), show_alert=True))
         return
     await actions.call("answerCallbackQuery", user, query.answer())
-    if answer == "done" and chat.state == "active":
+    if chat.state != "active":
+        key = "temp.idle_already_done"
+    elif answer == "done":
         await mark_done(deps, context.bot, session, chat.id, actor_id=user)
         key = "temp.idle_marked_done"
     else:
@@ -390,10 +442,13 @@ async def idle_answered(update: Update, context: JianfuContext, session: AsyncSe
 
 
 def register(app: Application, deps: Deps) -> None:
-    for name, handler in (("temp", temp), ("done", done), ("reopen", reopen), ("extend", extend), ("status", status)):
+    for name, handler in (("temp", temp), ("done", done), ("reopen", reopen), ("extend", extend)):
         app.add_handler(command(name, handler))
+    # In groups only: a private /status CODE belongs to whistle reports.
+    app.add_handler(CommandHandler("status", status, filters=filters.ChatType.GROUPS & filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(idle_answered, pattern=f"^{IDLE_PREFIX}"))
-    deps.register_task(CLOSE_TASK, close)
+    # A close is retried until it succeeds: giving up would leave the group open for good.
+    deps.register_task(CLOSE_TASK, close, persistent=True)
     deps.register_task(REMIND_TASK, remind)
     deps.register_task(UNTIL_TASK, until_reached)
     interval = deps.settings.temporary.idle_scan_minutes * 60

@@ -50,7 +50,7 @@ async def _settle(deps: Deps, tasks: TaskRepository, task: Task, finished: bool,
     now = deps.clock()
     if finished:
         owned = await tasks.complete(task, now)
-    elif task.attempts >= deps.settings.jobs.max_attempts:
+    elif task.attempts >= deps.settings.jobs.max_attempts and task.kind not in deps.persistent_tasks:
         owned = await tasks.fail(task, now, error)
     else:
         backoff = min(BASE_BACKOFF * 2 ** (task.attempts - 1), MAX_BACKOFF)

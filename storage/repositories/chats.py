@@ -153,6 +153,8 @@ class ChatRepository:
             department_id=old.department_id, kind=old.kind, state=old.state, language=old.language,
             settings=dict(old.settings or {}), bot_status=old.bot_status, bot_rights=dict(old.bot_rights or {}),
             member_count=old.member_count, added_by=old.added_by, joined_at=old.joined_at,
+            purpose=old.purpose, until_date=old.until_date, done_at=old.done_at, close_at=old.close_at,
+            close_step=old.close_step, idle_asked_at=old.idle_asked_at,
         )
         moved_here = select(Membership.person_id).where(Membership.chat_id == new_id).scalar_subquery()
         await self.session.execute(
@@ -172,6 +174,22 @@ class ChatRepository:
         )
         await self.session.execute(statement)
         self._evict(chat_id)
+
+    async def change_state(self, chat_id: int, expected: str, new: str, **fields: Any) -> bool:
+        """Move the lifecycle from `expected` to `new` (compare-and-set); False if it had moved on."""
+        statement = update(Chat).where(Chat.id == chat_id, Chat.state == expected).values(state=new, **fields)
+        changed = (await self.session.execute(statement)).rowcount == 1
+        self._evict(chat_id)
+        return changed
+
+    async def claim_idle_question(self, chat_id: int, now: datetime) -> bool:
+        """Take the right to ask this idle group's admins now (one replica wins)."""
+        statement = (
+            update(Chat)
+            .where(Chat.id == chat_id, (Chat.idle_asked_at.is_(None)) | (Chat.idle_asked_at < Chat.last_activity_at))
+            .values(idle_asked_at=now)
+        )
+        return (await self.session.execute(statement)).rowcount == 1
 
     async def idle_temporary(self, quiet_since: datetime) -> list[Chat]:
         """Active temporary groups silent since `quiet_since` whose admins were not asked about it."""

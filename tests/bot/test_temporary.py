@@ -179,7 +179,11 @@ async def test_reopen_and_extend_move_the_close(harness: Harness) -> None:
 
 async def test_an_until_date_makes_the_group_done_by_itself(harness: Harness) -> None:
     await setup_temporary(harness, purpose="普查 until 2026-11-25")
-    harness.clock.advance(timedelta(days=1, hours=15))  # 2026-11-25 00:00 in Shanghai
+    # "Until the 25th" includes the 25th: done when the 26th begins in Shanghai (16:00 UTC).
+    harness.clock.advance(timedelta(days=2, hours=14, minutes=59))
+    await harness.sweep()
+    assert (await chat_row(harness)).state == "active"
+    harness.clock.advance(timedelta(minutes=1))
     await harness.sweep()
     chat = await chat_row(harness)
     assert chat.state == "done" and chat.close_at == harness.clock() + timedelta(days=3)
@@ -262,3 +266,108 @@ async def test_a_department_over_its_quota_is_reported_once(harness: Harness) ->
     assert len(told) == 1 and "2 个在用工作群，超过配额 1 个" in told[0]
     async with harness.session() as session:
         assert await session.scalar(select(func.count()).select_from(Event).where(Event.kind == "quota_overrun")) == 1
+
+
+async def test_a_close_that_keeps_failing_is_retried_until_it_succeeds(harness: Harness) -> None:
+    await setup_temporary(harness, dict(ALL_RIGHTS, can_pin_messages=False))
+    await harness.command(GROUP, ADMIN, "/done")
+    harness.fake.fail_next("setChatPermissions", BAD_GATEWAY, times=8)
+    harness.clock.advance(timedelta(days=3))
+    for _ in range(9):
+        await harness.sweep()
+        harness.clock.advance(timedelta(hours=1))
+    chat = await chat_row(harness)
+    assert chat.state == "closed"
+    # The pin right found missing before the retries is still reported at the end.
+    assert "置顶消息" in harness.last_text(ADMIN)
+    await harness.command(GROUP, ADMIN, "/reopen")
+
+
+async def test_reopen_is_refused_once_the_close_has_begun(harness: Harness) -> None:
+    await setup_temporary(harness)
+    await harness.command(GROUP, ADMIN, "/done")
+    harness.fake.fail_next("setChatPermissions", BAD_GATEWAY)
+    harness.clock.advance(timedelta(days=3))
+    await harness.sweep()
+    assert (await chat_row(harness)).state == "closing"
+    await harness.command(GROUP, ADMIN, "/reopen")
+    assert "没有待关闭" in harness.last_text(GROUP)
+    harness.clock.advance(timedelta(minutes=1))
+    await harness.sweep()
+    assert (await chat_row(harness)).state == "closed"
+
+
+async def test_a_long_summary_is_cut_between_lines(harness: Harness) -> None:
+    await setup_temporary(harness)
+    for number in range(80):
+        await harness.send(harness.updates.message(GROUP, ADMIN, f"#通知 第{number}号：水电 & 燃气 <检查> " + "说明" * 20))
+    await harness.command(GROUP, ADMIN, "/done")
+    harness.clock.advance(timedelta(days=3))
+    await harness.sweep()
+    summary = next(text for text in group_texts(harness) if "工作总结" in text)
+    assert "另有" in summary and len(summary) <= 4096
+    assert harness.fake.calls_to("pinChatMessage")[-1]
+
+
+async def test_a_countdown_survives_the_group_becoming_a_supergroup(harness: Harness) -> None:
+    from telegram import Update
+
+    old = -4242
+    harness.fake.add_group(old, "普查临时群", creator_id=ADMIN, members=[MEMBER], type="group")
+    await harness.private(ADMIN, "/start")
+    await harness.send(harness.updates.my_chat_member(old, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+    await harness.command(old, ADMIN, "/temp 普查")
+    await harness.command(old, ADMIN, "/done")
+    new = -1009999000001
+    harness.fake.add_group(new, "普查临时群", creator_id=ADMIN, members=[MEMBER])
+    harness.fake.set_bot_member(new, "administrator", **ALL_RIGHTS)
+    service = harness.updates.message(new, ADMIN, "").message.to_dict()
+    service.pop("text", None)
+    service["migrate_from_chat_id"] = old
+    await harness.send(Update.de_json({"update_id": 9100, "message": service}, harness.app.bot))
+    harness.clock.advance(timedelta(days=3))
+    await harness.sweep()
+    async with harness.session() as session:
+        moved, gone = await session.get(Chat, new), await session.get(Chat, old)
+    assert moved.state == "closed" and gone.bot_status == "migrated"
+    assert [call["chat_id"] for call in harness.fake.calls_to("leaveChat")] == [new]
+
+
+async def test_idle_questions_are_claimed_once_and_go_to_the_group_when_no_admin_is_reachable(harness: Harness, clock) -> None:
+    import asyncio
+
+    await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+    await harness.command(GROUP, ADMIN, "/temp 普查")
+    clock.advance(timedelta(days=8))
+    settings = make_settings()
+    db = Database.from_url(harness.database_url)
+    deps = Deps.create(settings, db=db, clock=clock, request=harness.fake)
+    second = build_application(settings, deps)
+    async with second:
+        asked = await asyncio.gather(ask_idle_groups(harness.deps, harness.app.bot), ask_idle_groups(deps, second.bot))
+    await db.dispose()
+    assert sorted(asked) == [0, 1]
+    question = harness.fake.sent(GROUP)[-1]
+    assert "7 天没有消息" in question["text"] and question["reply_markup"]
+    # A new message re-arms the question for the next quiet stretch.
+    harness.clock.advance(timedelta(minutes=1))
+    await harness.send(harness.updates.message(GROUP, MEMBER, "还在做"))
+    harness.clock.advance(timedelta(days=8))
+    assert await ask_idle_groups(harness.deps, harness.app.bot) == 1
+
+
+async def test_finished_pressed_on_a_group_already_done_says_so(harness: Harness) -> None:
+    await setup_temporary(harness)
+    harness.clock.advance(timedelta(days=8))
+    await ask_idle_groups(harness.deps, harness.app.bot)
+    question = harness.fake.sent(ADMIN)[-1]
+    done_data = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await harness.command(GROUP, ADMIN, "/done")
+    await harness.send(harness.updates.callback(ADMIN, ADMIN, question["message_id"], done_data))
+    assert "已不在进行中" in harness.fake.message(ADMIN, question["message_id"])["text"]
+    assert "chat.still_active" not in await audits(harness)
+
+
+async def test_status_in_a_private_chat_is_not_the_group_status(harness: Harness) -> None:
+    await harness.private(MEMBER, "/status ABC")
+    assert "本群状态" not in harness.last_text(MEMBER)
