@@ -371,3 +371,15 @@ async def test_finished_pressed_on_a_group_already_done_says_so(harness: Harness
 async def test_status_in_a_private_chat_is_not_the_group_status(harness: Harness) -> None:
     await harness.private(MEMBER, "/status ABC")
     assert "本群状态" not in harness.last_text(MEMBER)
+
+
+async def test_telegram_refusing_a_right_the_bot_thought_it_had_is_reported(harness: Harness) -> None:
+    from bot.testing.fake_telegram import RESTRICT_RIGHTS
+
+    await setup_temporary(harness)
+    await harness.command(GROUP, ADMIN, "/done")
+    harness.fake.fail_next("setChatPermissions", RESTRICT_RIGHTS)
+    harness.clock.advance(timedelta(days=3))
+    await harness.sweep()
+    assert (await chat_row(harness)).state == "closed"
+    assert "封禁/限制成员" in harness.last_text(ADMIN)
