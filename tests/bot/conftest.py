@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,20 @@ class Harness:
 
     def session(self) -> Any:
         return self.db.transaction()
+
+    @asynccontextmanager
+    async def replica(self) -> AsyncIterator[tuple[Deps, Any]]:
+        """A second application on the same database, Telegram and clock (another replica,
+        or the same bot after a restart)."""
+        settings = make_settings()
+        db = Database.from_url(self.database_url)
+        deps = Deps.create(settings, db=db, clock=self.clock, request=self.fake)
+        app = build_application(settings, deps)
+        try:
+            async with app:
+                yield deps, app
+        finally:
+            await db.dispose()
 
 
 def build_world(fake: FakeTelegram) -> None:

@@ -7,14 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import build_application
-from bot.context import Deps
 from bot.handlers.temporary import ask_idle_groups
 from bot.jobs.sweep import run_due_tasks
 from bot.testing.fake_telegram import BAD_GATEWAY, KICKED
-from storage.db import Database
 from storage.models import AuditEntry, Chat, Event
-from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, SUPERVISOR, Harness, make_settings
+from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, SUPERVISOR, Harness
 
 ALL_RIGHTS = dict.fromkeys(
     ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"), True
@@ -205,13 +202,8 @@ async def test_a_close_due_during_downtime_runs_at_the_next_start(harness: Harne
     await harness.command(GROUP, ADMIN, "/done")
     # The first instance stops; a new one starts on the same database a week later.
     clock.advance(timedelta(days=7))
-    settings = make_settings()
-    db = Database.from_url(harness.database_url)
-    deps = Deps.create(settings, db=db, clock=clock, request=harness.fake)
-    second = build_application(settings, deps)
-    async with second:
-        assert await run_due_tasks(deps, second.bot) >= 1
-    await db.dispose()
+    async with harness.replica() as (deps, restarted):
+        assert await run_due_tasks(deps, restarted.bot) >= 1
     assert (await chat_row(harness)).state == "closed"
 
 
@@ -221,13 +213,8 @@ async def test_two_replicas_never_close_a_group_twice(harness: Harness, clock) -
     await setup_temporary(harness)
     await harness.command(GROUP, ADMIN, "/done")
     clock.advance(timedelta(days=3))
-    settings = make_settings()
-    db = Database.from_url(harness.database_url)
-    deps = Deps.create(settings, db=db, clock=clock, request=harness.fake)
-    second = build_application(settings, deps)
-    async with second:
+    async with harness.replica() as (deps, second):
         await asyncio.gather(harness.sweep(), run_due_tasks(deps, second.bot))
-    await db.dispose()
     assert len([text for text in group_texts(harness) if "工作总结" in text]) == 1
     assert len(harness.fake.calls_to("leaveChat")) == 1
 
@@ -339,13 +326,8 @@ async def test_idle_questions_are_claimed_once_and_go_to_the_group_when_no_admin
     await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
     await harness.command(GROUP, ADMIN, "/temp 普查")
     clock.advance(timedelta(days=8))
-    settings = make_settings()
-    db = Database.from_url(harness.database_url)
-    deps = Deps.create(settings, db=db, clock=clock, request=harness.fake)
-    second = build_application(settings, deps)
-    async with second:
+    async with harness.replica() as (deps, second):
         asked = await asyncio.gather(ask_idle_groups(harness.deps, harness.app.bot), ask_idle_groups(deps, second.bot))
-    await db.dispose()
     assert sorted(asked) == [0, 1]
     question = harness.fake.sent(GROUP)[-1]
     assert "7 天没有消息" in question["text"] and question["reply_markup"]
