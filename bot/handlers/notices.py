@@ -13,6 +13,7 @@ from bot import actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import language_for, transactional
 from policies.actions import Button
+from policies.deadlines import find_deadline
 from policies.received import Judgement
 from policies.types import Message
 from storage.models import Notice
@@ -64,6 +65,7 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
             ack_demand=judgement.demand.hit and not judgement.urgent.hit,
             tracked=False,
             posted_at=message.date,
+            deadline_at=find_deadline(message.text, message.date.astimezone(context.deps.settings.tz)),
         )
     )
 

@@ -22,6 +22,7 @@ class NoticeRepository:
         if existing is not None:
             existing.text, existing.kind = notice.text, notice.kind
             existing.urgent, existing.ack_demand = notice.urgent, notice.ack_demand
+            existing.deadline_at = notice.deadline_at
             await self.session.flush()
             return existing
         self.session.add(notice)

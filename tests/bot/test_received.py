@@ -386,3 +386,13 @@ async def test_a_demand_counts_against_the_senders_own_department(harness: Harne
             select(Department.name).join(Event, Event.department_id == Department.id).where(Event.kind == "ack_demand").order_by(Event.id)
         )
         assert [name for (name,) in rows.all()] == ["卫健委", "民政局"]
+
+
+async def test_a_notices_deadline_is_stored_in_utc_from_the_groups_time_zone(harness: Harness) -> None:
+    from datetime import UTC, datetime
+
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, ADMIN, "【通知】请12月5日17:00前报送台账")
+    async with harness.session() as session:
+        notice = (await session.scalars(select(Notice))).one()
+    assert notice.deadline_at == datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
