@@ -39,6 +39,7 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
     "register": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "lang_group": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "set": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
+    "readers": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "temp": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "done": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "reopen": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from datetime import timedelta
 
@@ -11,7 +12,8 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, Mess
 
 from bot import actions, convert
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import language_for, transactional
+from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
+from bot.i18n import Html
 from policies.actions import Button
 from policies.deadlines import find_deadline
 from policies.received import Judgement
@@ -85,6 +87,7 @@ async def publish_tracked(context: JianfuContext, session: AsyncSession, source:
             chat_id=source.chat_id, message_id=sent.message_id, sender_id=source.sender_id,
             department_id=source.department_id, text=source.text, kind=source.kind, urgent=source.urgent,
             ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
+            deadline_at=source.deadline_at,
         )
     )
     # Whoever already acknowledged the original has read the repost.
@@ -175,7 +178,73 @@ async def deferred_refresh(context: JianfuContext) -> None:
             await edit_counter(context, session, notice)
 
 
+MAX_NOTICE_CHARS = 3000
+
+
+@transactional
+async def notice_command(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """/notice TEXT: the bot reposts TEXT as a tracked notice and removes the command."""
+    if not await in_group(update, context, session):
+        return
+    text = command_text(update)
+    if not text:
+        await reply(update, context, session, "notices.usage")
+        return
+    if len(text) > MAX_NOTICE_CHARS:
+        await reply(update, context, session, "error.too_long", max=MAX_NOTICE_CHARS)
+        return
+    deps, raw = context.deps, update.effective_message
+    rule = deps.received_rule
+    chat = await ChatRepository(session).snapshot(raw.chat.id)
+    source = Notice(
+        chat_id=raw.chat.id, message_id=raw.message_id, sender_id=update.effective_user.id,
+        department_id=chat.department_id if chat else None, text=text, kind=rule.notices.kind_of(text).value,
+        urgent=rule.urgency.judge(text).hit, ack_demand=False, tracked=True, posted_at=deps.clock(),
+        deadline_at=find_deadline(text, deps.clock().astimezone(deps.settings.tz)),
+    )
+    if await publish_tracked(context, session, source) is not None:
+        await actions.delete(context.bot, raw.chat.id, raw.message_id)
+
+
+@transactional
+async def readers(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """/readers, replying to a notice: who read it and who has not, privately, to its sender or an admin."""
+    if not await in_group(update, context, session):
+        return
+    replied = convert.replied_message(update.effective_message)
+    notice = await NoticeRepository(session).by_message(update.effective_chat.id, replied.message_id) if replied else None
+    if notice is None:
+        await reply(update, context, session, "notices.readers_usage")
+        return
+    user = update.effective_user.id
+    if notice.sender_id != user and not await allowed(update, context, session, "readers"):
+        return
+    read = await ReadRepository(session).readers(notice.chat_id, notice.message_id)
+    members = set(await ChatRepository(session).known_member_ids(notice.chat_id))
+    people = PeopleRepository(session)
+    names = await people.names(read | members)
+    language = await actions.Executor(context.deps, context.bot, session).language_of(user)
+    text = context.deps.catalog.text(
+        language, "notices.readers",
+        first_line=notice.text.splitlines()[0][:60],
+        read=Html(_name_list(context, language, names, read)),
+        unread=Html(_name_list(context, language, names, members - read)),
+        read_count=len(read), unread_count=len(members - read),
+    )
+    outcome, _sent = await actions.send(context.bot, user, text)
+    if outcome is not actions.Outcome.DONE:
+        await reply(update, context, session, "notices.readers_start_first")
+
+
+def _name_list(context: JianfuContext, language: str, names: dict[int, str], ids: set[int]) -> str:
+    if not ids:
+        return context.deps.catalog.raw(language, "notices.nobody")
+    return html.escape(context.deps.catalog.raw(language, "list_separator").join(sorted(names.get(i, str(i)) for i in ids)))
+
+
 def register(app: Application, deps: Deps) -> None:
+    app.add_handler(command("notice", notice_command))
+    app.add_handler(command("readers", readers))
     app.add_handler(MessageHandler(GROUP_TEXT & ~filters.COMMAND, collect), group=COLLECT_GROUP)
     # "/urgent TEXT" is a command to Telegram but an urgent notice to Jianfu.
     app.add_handler(MessageHandler(GROUP_TEXT & filters.Regex(URGENT_COMMAND), collect), group=COLLECT_GROUP)

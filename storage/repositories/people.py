@@ -63,6 +63,12 @@ class PeopleRepository:
         query = select(Person.id).where(Person.id.in_(user_ids), Person.has_private_chat.is_(True)).order_by(Person.id)
         return list(await self.session.scalars(query))
 
+    async def names(self, user_ids: set[int]) -> dict[int, str]:
+        if not user_ids:
+            return {}
+        rows = await self.session.execute(select(Person.id, Person.display_name).where(Person.id.in_(user_ids)))
+        return dict(rows.all())
+
     async def set_language(self, user_id: int, language: str | None) -> None:
         await self.session.execute(
             update(Person).where(Person.id == user_id).values(language=language)

@@ -396,3 +396,34 @@ async def test_a_notices_deadline_is_stored_in_utc_from_the_groups_time_zone(har
     async with harness.session() as session:
         notice = (await session.scalars(select(Notice))).one()
     assert notice.deadline_at == datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+
+async def test_notice_command_reposts_a_tracked_notice_and_removes_the_command(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    command_update = harness.updates.command(GROUP, ADMIN, "/notice 周六上午停水，请提前储水。12月5日17:00前报送台账")
+    await harness.send(command_update)
+    assert harness.fake.is_deleted(GROUP, command_update.message.message_id)
+    [tracked] = after_intro(harness)
+    assert "周六上午停水" in tracked["text"] and "已读 0/4" in tracked["text"]
+    async with harness.session() as session:
+        notice = (await session.scalars(select(Notice))).one()
+    assert notice.tracked and notice.kind == "data_request" and notice.deadline_at is not None
+    await harness.command(GROUP, ADMIN, "/notice")
+    assert "用法：/notice" in harness.last_text(GROUP)
+
+
+async def test_readers_goes_privately_to_the_sender_or_an_admin_only(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    await post(harness, STRANGER, "我这边有两户没通知到")
+    await harness.command(GROUP, STRANGER, "/readers", reply_to=notice)
+    assert "只有本群管理员或督导" in harness.last_text(GROUP)
+    await harness.command(GROUP, ADMIN, "/readers", reply_to=notice)
+    report = harness.last_text(ADMIN)
+    assert "已读（1）：张三" in report and "未读" in report and "路人" in report
+    group_text = "\n".join(m["text"] for m in after_intro(harness))
+    assert "张三" not in group_text  # names never appear in the group
+    await harness.command(GROUP, ADMIN, "/readers")
+    assert "请回复一条通知" in harness.last_text(GROUP)
