@@ -151,8 +151,10 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_failed"), show_alert=True))
         return
     await actions.call("answerCallbackQuery", query.from_user.id, query.answer())
-    # The original demand goes, so members see one notice to read instead of one to answer.
+    # The original demand goes, so members see one notice to read instead of one to answer;
+    # its reads were carried over to the repost, which replaces it in inboxes too.
     await actions.delete(context.bot, notice.chat_id, notice.message_id)
+    await NoticeRepository(session).remove(notice)
     await actions.edit(context.bot, query.message.chat.id, query.message.message_id, catalog.text(language, "received.converted"))
 
 

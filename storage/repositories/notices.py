@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Notice, Read
+from storage.models import Chat, Department, Membership, Notice, Read
 from storage.repositories._sql import cached_statement, core_execute, insert_for
+
+PRESENT = ("creator", "administrator", "member", "restricted")
 
 
 class NoticeRepository:
@@ -42,6 +45,9 @@ class NoticeRepository:
         notices = list(await self.session.scalars(query))
         reposted = {notice.text for notice in notices if notice.tracked}
         return [notice for notice in notices if notice.tracked or notice.text not in reposted]
+
+    async def remove(self, notice: Notice) -> None:
+        await self.session.delete(notice)
 
     async def latest_since(self, chat_id: int, since: datetime) -> Notice | None:
         """The newest notice posted in the chat at or after `since`."""
@@ -85,3 +91,44 @@ def _insert_read(session: AsyncSession) -> Any:
     columns = Read.__table__.c
     values = {name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "message_id", "person_id", "via", "read_at")}
     return insert_for(session, Read).values(values).on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    notice: Notice
+    chat_title: str
+    department_name: str | None
+    read: bool
+
+
+class InboxRepository:
+    """A person's notices from every group they are in, soonest deadline first."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _query(self, person_id: int, *, include_read: bool, department_id: int | None) -> Any:
+        read = and_(Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id)
+        query = (
+            select(Notice, Chat.title, Department.name, Read.person_id.is_not(None))
+            .join(Membership, and_(Membership.chat_id == Notice.chat_id, Membership.person_id == person_id))
+            .join(Chat, Chat.id == Notice.chat_id)
+            .outerjoin(Department, Department.id == Notice.department_id)
+            .outerjoin(Read, read)
+            .where(Membership.status.in_(PRESENT))
+        )
+        if not include_read:
+            query = query.where(Read.person_id.is_(None))
+        if department_id is not None:
+            query = query.where(Notice.department_id == department_id)
+        return query
+
+    async def page(
+        self, person_id: int, *, include_read: bool, department_id: int | None, offset: int, limit: int
+    ) -> tuple[list[InboxItem], int]:
+        """One page of the inbox and the number of notices in it altogether."""
+        query = self._query(person_id, include_read=include_read, department_id=department_id)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
+        ordered = query.order_by(Notice.deadline_at.asc().nulls_last(), Notice.posted_at.desc(), Notice.id.desc())
+        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).all()
+        return [InboxItem(notice, title, department, bool(read)) for notice, title, department, read in rows], int(total or 0)

@@ -52,7 +52,7 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
         (json.dumps(call["scope"], sort_keys=True), call.get("language_code")): [c["command"] for c in call["commands"]]
         for call in harness.fake.calls_to("setMyCommands")
     }
-    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "help", "lang"]
+    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "inbox", "help", "lang"]
     assert {"help", "rules", "set", "register", "lang", "notice", "readers"} <= set(menus[('{"type": "all_chat_administrators"}', "en")])
     assert "done" in menus[('{"type": "all_chat_administrators"}', None)]
     assert "grant" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), None)]

@@ -1,0 +1,148 @@
+"""/inbox: one private list of a person's notices from every group, read without replying."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler
+
+from bot import actions
+from bot.context import Deps, JianfuContext
+from bot.handlers._common import command, command_text, in_private, language_for, reply, transactional
+from bot.handlers.notices import refresh_counter
+from bot.i18n import Html
+from policies.departments import normalize_name
+from storage.repositories.departments import DepartmentRepository
+from storage.repositories.notices import InboxItem, InboxRepository, NoticeRepository, ReadRepository
+
+PREFIX = "ib:"
+PAGE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class View:
+    """What the inbox shows: unread only or all, one department or all, and which page."""
+
+    include_read: bool = False
+    department_id: int | None = None
+    page: int = 0
+
+    def encode(self, page: int | None = None) -> str:
+        return f"{int(self.include_read)}:{self.department_id or 0}:{self.page if page is None else page}"
+
+    @classmethod
+    def decode(cls, text: str) -> View:
+        include_read, department, page = (int(part) for part in text.split(":"))
+        return cls(bool(include_read), department or None, max(page, 0))
+
+
+@transactional
+async def inbox(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    if not await in_private(update, context, session):
+        return
+    argument = command_text(update)
+    view = View()
+    if argument.lower() in ("all", "全部"):
+        view = View(include_read=True)
+    elif argument:
+        department = await DepartmentRepository(session, normalize_name).find_exact(argument)
+        if department is None:
+            await reply(update, context, session, "dept.not_found", name=argument)
+            return
+        view = View(department_id=department.id)
+    text, buttons = await render(context, session, update.effective_user.id, view, await language_for(update, context, session))
+    outcome, _sent = await actions.send(context.bot, update.effective_chat.id, text, buttons=buttons)
+    await actions.Executor(context.deps, context.bot, session).note(update.effective_chat.id, outcome)
+
+
+async def render(context: JianfuContext, session: AsyncSession, person_id: int, view: View, language: str) -> tuple[str, InlineKeyboardMarkup | None]:
+    items, total = await InboxRepository(session).page(
+        person_id, include_read=view.include_read, department_id=view.department_id,
+        offset=view.page * PAGE_SIZE, limit=PAGE_SIZE,
+    )
+    catalog = context.deps.catalog
+    if total == 0:
+        return catalog.raw(language, "inbox.empty_all" if view.include_read else "inbox.empty"), None
+    pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+    lines = [catalog.text(language, "inbox.header", total=total, page=view.page + 1, pages=pages)]
+    rows: list[list[InlineKeyboardButton]] = []
+    for number, item in enumerate(items, start=view.page * PAGE_SIZE + 1):
+        lines.append(_item_line(context, language, number, item))
+        rows.append(_item_buttons(context, language, number, item, view))
+    rows.append(_paging(context, language, view, pages))
+    return "\n\n".join(lines), InlineKeyboardMarkup([row for row in rows if row])
+
+
+def _item_line(context: JianfuContext, language: str, number: int, item: InboxItem) -> str:
+    deps, notice = context.deps, item.notice
+    deadline = (
+        notice.deadline_at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
+        if notice.deadline_at else deps.catalog.raw(language, "inbox.no_deadline")
+    )
+    return deps.catalog.text(
+        language, "inbox.item",
+        number=number, group=item.chat_title, department=item.department_name or "—", deadline=deadline,
+        first_line=notice.text.splitlines()[0][:80], read=Html("✅" if item.read else ""),
+    )
+
+
+def _item_buttons(context: JianfuContext, language: str, number: int, item: InboxItem, view: View) -> list[InlineKeyboardButton]:
+    catalog, buttons = context.deps.catalog, []
+    if not item.read:
+        label = catalog.text(language, "inbox.button_read", number=number)
+        buttons.append(InlineKeyboardButton(label, callback_data=f"{PREFIX}r:{item.notice.id}:{view.encode()}"))
+    link = message_link(item.notice.chat_id, item.notice.message_id)
+    if link:
+        buttons.append(InlineKeyboardButton(catalog.text(language, "inbox.button_open", number=number), url=link))
+    return buttons
+
+
+def _paging(context: JianfuContext, language: str, view: View, pages: int) -> list[InlineKeyboardButton]:
+    catalog, buttons = context.deps.catalog, []
+    if view.page > 0:
+        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.previous"), callback_data=f"{PREFIX}p:{view.encode(view.page - 1)}"))
+    if view.page + 1 < pages:
+        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.next"), callback_data=f"{PREFIX}p:{view.encode(view.page + 1)}"))
+    return buttons
+
+
+def message_link(chat_id: int, message_id: int) -> str | None:
+    """A t.me link to a supergroup message (members open it in the group); basic groups have none."""
+    text = str(chat_id)
+    if not text.startswith("-100"):
+        return None
+    return f"https://t.me/c/{text[4:]}/{message_id}"
+
+
+@transactional
+async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    query = update.callback_query
+    kind, _, rest = query.data.removeprefix(PREFIX).partition(":")
+    user = query.from_user.id
+    if kind == "r":
+        notice_id, _, encoded = rest.partition(":")
+        await _mark_read(context, session, user, int(notice_id))
+    else:
+        encoded = rest
+    view = View.decode(encoded)
+    language = await language_for(update, context, session)
+    text, buttons = await render(context, session, user, view, language)
+    if not buttons and view.page > 0:  # the last item of the last page was read: show the previous page
+        text, buttons = await render(context, session, user, View(view.include_read, view.department_id, view.page - 1), language)
+    await actions.call("answerCallbackQuery", user, query.answer())
+    await actions.edit(context.bot, query.message.chat.id, query.message.message_id, text, buttons)
+
+
+async def _mark_read(context: JianfuContext, session: AsyncSession, person_id: int, notice_id: int) -> None:
+    notice = await NoticeRepository(session).get(notice_id)
+    if notice is None:
+        return
+    if await ReadRepository(session).record(notice.chat_id, notice.message_id, person_id, "inbox", context.deps.clock()):
+        await refresh_counter(context, session, notice)
+
+
+def register(app: Application, deps: Deps) -> None:
+    app.add_handler(command("inbox", inbox))
+    app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))

@@ -1,0 +1,83 @@
+"""/inbox: every group's unread notices in one private list, soonest deadline first, read from there."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from storage.models import Read
+from tests.bot.conftest import ADMIN, GROUP, MEMBER, SUPERVISOR, Harness
+
+OTHER = -1001234500002
+ALL_RIGHTS = dict.fromkeys(
+    ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"), True
+)
+
+
+async def setup_groups(harness: Harness) -> None:
+    harness.fake.add_group(OTHER, "卫健工作群", creator_id=ADMIN, members=[MEMBER])
+    for chat in (GROUP, OTHER):
+        await harness.send(harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+    await harness.private(SUPERVISOR, "/dept add 民政局")
+    await harness.private(SUPERVISOR, "/dept add 卫健委")
+    await harness.command(GROUP, ADMIN, "/register 民政局")
+    await harness.command(OTHER, ADMIN, "/register 卫健委")
+    await harness.private(MEMBER, "/start")
+    # The member is known in both groups (the bot learns members from what they do).
+    for chat in (GROUP, OTHER):
+        await harness.send(harness.updates.message(chat, MEMBER, "大家好"))
+
+
+async def post(harness: Harness, chat: int, text: str) -> int:
+    update = harness.updates.message(chat, ADMIN, text)
+    await harness.send(update)
+    return update.message.message_id
+
+
+async def test_inbox_lists_unread_notices_of_every_group_soonest_deadline_first(harness: Harness) -> None:
+    await setup_groups(harness)
+    await post(harness, GROUP, "#通知 请节约用水")
+    await post(harness, OTHER, "【通知】12月5日前报送疫苗台账")
+    await post(harness, GROUP, "【通知】11月30日前报送走访台账")
+    read_one = await post(harness, OTHER, "#通知 已读的这条")
+    await harness.send(harness.updates.reaction(OTHER, read_one, MEMBER, new=("👍",)))
+    await harness.private(MEMBER, "/inbox")
+    text = harness.last_text(MEMBER)
+    assert "3 条" in text
+    assert text.index("走访台账") < text.index("疫苗台账") < text.index("节约用水")
+    assert "卫健工作群" in text and "卫健委" in text and "已读的这条" not in text
+    buttons = harness.fake.sent(MEMBER)[-1]["reply_markup"]["inline_keyboard"]
+    assert buttons[0][1]["url"].startswith("https://t.me/c/1234500001/")
+
+    await harness.private(MEMBER, "/inbox all")
+    assert "已读的这条" in harness.last_text(MEMBER) and "4 条" in harness.last_text(MEMBER)
+    await harness.private(MEMBER, "/inbox 卫健委")
+    assert "疫苗台账" in harness.last_text(MEMBER) and "走访台账" not in harness.last_text(MEMBER)
+    await harness.private(MEMBER, "/inbox 交通局")
+    assert "没有找到部门「交通局」" in harness.last_text(MEMBER)
+
+
+async def test_reading_from_the_inbox_counts_once_and_the_page_follows(harness: Harness) -> None:
+    await setup_groups(harness)
+    for number in range(7):
+        await post(harness, GROUP, f"#通知 第{number}号通知")
+    await harness.private(MEMBER, "/inbox")
+    message = harness.fake.sent(MEMBER)[-1]
+    assert "第 1/2 页" in message["text"]
+    next_page = message["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"]
+    await harness.send(harness.updates.callback(MEMBER, MEMBER, message["message_id"], next_page))
+    page_two = harness.fake.message(MEMBER, message["message_id"])
+    assert "第 2/2 页" in page_two["text"]
+    read = page_two["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for _ in range(2):
+        await harness.send(harness.updates.callback(MEMBER, MEMBER, message["message_id"], read))
+    assert "6 条" in harness.fake.message(MEMBER, message["message_id"])["text"]
+    async with harness.session() as session:
+        vias = list(await session.scalars(select(Read.via).where(Read.person_id == MEMBER)))
+    assert vias == ["inbox"]
+
+
+async def test_inbox_is_private_and_empty_inboxes_say_so(harness: Harness) -> None:
+    await harness.command(GROUP, MEMBER, "/inbox")
+    assert harness.last_text(GROUP) == "这个命令请在与我的私聊中使用。"
+    await harness.private(MEMBER, "/inbox")
+    assert "没有未读通知" in harness.last_text(MEMBER)
