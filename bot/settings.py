@@ -131,6 +131,13 @@ class NoticeSettings(_Section):
     tags: tuple[str, ...] = ("#通知", "#公告", "#notice", "#announcement")
     # A tracked notice's read counter is edited at most this often.
     counter_edit_seconds: int = Field(5, ge=1, le=3600)
+    # Quiet hours (local time): a non-urgent notice posted then counts as an after-hours event,
+    # and reminders wait for the next working period. Groups may set their own with /set quiet.
+    quiet_start: str = Field("21:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    quiet_end: str = Field("07:30", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    quiet_weekends: bool = True
+    # Members who have not read a notice are reminded privately this long before its deadline.
+    deadline_reminder_hours: int = Field(24, ge=1, le=24 * 14)
 
 
 class TemporarySettings(_Section):

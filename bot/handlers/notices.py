@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import html
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, MessageHandler, MessageReactionHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandler, MessageReactionHandler, filters
 
 from bot import actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
 from bot.i18n import Html
-from policies.actions import Button
+from policies.actions import Button, Say
 from policies.deadlines import find_deadline
+from policies.quiet import QuietHours, parse_clock
 from policies.received import Judgement
 from policies.types import Message
-from storage.models import Notice
+from storage.models import Notice, Task
 from storage.repositories.chats import ChatRepository
 from storage.repositories.notices import NoticeRepository, ReadRepository
 from storage.repositories.people import PeopleRepository
+from storage.repositories.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
 
 READ_PREFIX = "rd:"
+DEADLINE_TASK = "deadline_remind"
 # session.info key of the update's memo of verdicts (the session lives exactly one update).
 VERDICTS_KEY = "jianfu.verdicts"
 URGENT_COMMAND = r"^/urgent(?:@\w+)?(?:\s|$)"
@@ -55,7 +58,7 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
         return
     chat = await ChatRepository(session).get(message.chat.id)
     kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)
-    await NoticeRepository(session).add(
+    stored = await NoticeRepository(session).add(
         Notice(
             chat_id=message.chat.id,
             message_id=message.message_id,
@@ -70,6 +73,59 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
             deadline_at=find_deadline(message.text, message.date.astimezone(context.deps.settings.tz)),
         )
     )
+    await after_posting(context, session, stored)
+
+
+async def after_posting(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
+    """Count a notice sent in quiet hours, and schedule the reminder before its deadline."""
+    deps = context.deps
+    quiet = await quiet_hours(deps, session, notice.chat_id)
+    if not notice.urgent and quiet is not None and quiet.contains(notice.posted_at.astimezone(deps.settings.tz)):
+        await actions.Executor(deps, context.bot, session).record_event(
+            "after_hours_notice", notice.chat_id, key=f"after_hours:{notice.chat_id}:{notice.message_id}", sender_id=notice.sender_id
+        )
+    if notice.deadline_at is not None:
+        await schedule_deadline_reminder(deps, session, notice, quiet)
+
+
+async def quiet_hours(deps: Deps, session: AsyncSession, chat_id: int) -> QuietHours | None:
+    """The group's quiet hours (its /set quiet choice, else bot.toml); None when switched off."""
+    chat = await ChatRepository(session).snapshot(chat_id)
+    chosen = (chat.settings or {}).get("quiet") if chat else None
+    if chosen == "off":
+        return None
+    settings = deps.settings.notices
+    start, end = (chosen or f"{settings.quiet_start}-{settings.quiet_end}").split("-")
+    return QuietHours(parse_clock(start), parse_clock(end), settings.quiet_weekends)
+
+
+async def schedule_deadline_reminder(deps: Deps, session: AsyncSession, notice: Notice, quiet: QuietHours | None) -> None:
+    due = notice.deadline_at - timedelta(hours=deps.settings.notices.deadline_reminder_hours)
+    if quiet is not None:
+        due = quiet.next_working(due.astimezone(deps.settings.tz))
+    if deps.clock() < due < notice.deadline_at:
+        key = f"{DEADLINE_TASK}:{notice.chat_id}:{notice.message_id}:{notice.deadline_at.isoformat()}"
+        await TaskRepository(session).schedule(DEADLINE_TASK, key, due, {"notice_id": notice.id, "deadline_at": notice.deadline_at.isoformat()})
+
+
+async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
+    """Privately remind every known member who has not read the notice; each person once."""
+    async with deps.db.transaction() as session:
+        notice = await NoticeRepository(session).get(task.payload["notice_id"])
+        # Compared as instants: the payload may carry another UTC offset than the database returns.
+        if notice is None or notice.deadline_at != datetime.fromisoformat(task.payload["deadline_at"]):
+            return True
+        members = set(await ChatRepository(session).known_member_ids(notice.chat_id))
+        unread = members - await ReadRepository(session).readers(notice.chat_id, notice.message_id)
+        chat = await ChatRepository(session).get(notice.chat_id)
+        executor = actions.Executor(deps, bot, session)
+        for person in await PeopleRepository(session).with_private_chat(unread):
+            key = f"deadline_reminded:{notice.id}:{person}"
+            if await executor.record_event("deadline_reminder", notice.chat_id, key=key) is actions.Outcome.DONE:
+                deadline = notice.deadline_at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
+                params = {"title": chat.title if chat else "", "first_line": notice.text.splitlines()[0][:80], "deadline": deadline}
+                await executor.run_one(Say(person, "notices.deadline_reminder", params))
+    return True
 
 
 async def publish_tracked(context: JianfuContext, session: AsyncSession, source: Notice) -> Notice | None:
@@ -202,8 +258,10 @@ async def notice_command(update: Update, context: JianfuContext, session: AsyncS
         urgent=rule.urgency.judge(text).hit, ack_demand=False, tracked=True, posted_at=deps.clock(),
         deadline_at=find_deadline(text, deps.clock().astimezone(deps.settings.tz)),
     )
-    if await publish_tracked(context, session, source) is not None:
+    tracked = await publish_tracked(context, session, source)
+    if tracked is not None:
         await actions.delete(context.bot, raw.chat.id, raw.message_id)
+        await after_posting(context, session, tracked)
 
 
 @transactional
@@ -243,6 +301,7 @@ def _name_list(context: JianfuContext, language: str, names: dict[int, str], ids
 
 
 def register(app: Application, deps: Deps) -> None:
+    deps.register_task(DEADLINE_TASK, remind_deadline)
     app.add_handler(command("notice", notice_command))
     app.add_handler(command("readers", readers))
     app.add_handler(MessageHandler(GROUP_TEXT & ~filters.COMMAND, collect), group=COLLECT_GROUP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message as TgMessage
 from telegram import Update
@@ -180,6 +182,9 @@ async def set_rule(update: Update, context: JianfuContext, session: AsyncSession
     if not await in_group(update, context, session) or not await allowed(update, context, session, "set"):
         return
     words = command_text(update).split()
+    if len(words) == 2 and words[0].lower() in ("quiet", "免打扰"):
+        await _set_quiet(update, context, session, words[1])
+        return
     mode = MODE_WORDS.get(words[1].lower()) if len(words) == 2 and words[0].lower() in ("received", "收到") else None
     if mode is None:
         await reply(update, context, session, "received.set_usage")
@@ -190,6 +195,22 @@ async def set_rule(update: Update, context: JianfuContext, session: AsyncSession
     await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"{RULE}={mode.value}")
     language = await language_for(update, context, session)
     await reply(update, context, session, "received.set_done", mode=context.deps.catalog.raw(language, f"received.mode_{mode.value}"))
+
+
+QUIET_RANGE = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d$")
+
+
+async def _set_quiet(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:
+    """/set quiet 22:00-07:00 or /set quiet off: this group's quiet hours."""
+    choice = "off" if value.lower() in ("off", "关闭") else value
+    if choice != "off" and not QUIET_RANGE.match(choice):
+        await reply(update, context, session, "received.set_usage")
+        return
+    chat_id = update.effective_chat.id
+    chat = await ChatRepository(session).get(chat_id)
+    await ChatRepository(session).set_fields(chat_id, settings={**(chat.settings or {}), "quiet": choice})
+    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"quiet={choice}")
+    await reply(update, context, session, "received.quiet_set", value=choice)
 
 
 def register(app: Application, deps: Deps) -> None:

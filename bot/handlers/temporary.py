@@ -196,7 +196,7 @@ async def _current(session: AsyncSession, task: Task) -> Chat | None:
     chat = await ChatRepository(session).get(task.payload["chat_id"])
     if chat is None or chat.bot_status == "migrated" or chat.state not in ("done", "closing") or chat.close_at is None:
         return None
-    return chat if chat.close_at.isoformat() == task.payload["close_at"] else None
+    return chat if chat.close_at == datetime.fromisoformat(task.payload["close_at"]) else None
 
 
 async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:

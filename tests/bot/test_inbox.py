@@ -81,3 +81,42 @@ async def test_inbox_is_private_and_empty_inboxes_say_so(harness: Harness) -> No
     assert harness.last_text(GROUP) == "这个命令请在与我的私聊中使用。"
     await harness.private(MEMBER, "/inbox")
     assert "没有未读通知" in harness.last_text(MEMBER)
+
+
+async def test_a_notice_posted_in_quiet_hours_counts_as_after_hours(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from storage.models import Event
+
+    await setup_groups(harness)
+    await post(harness, GROUP, "#通知 工作时间的通知")
+    harness.clock.advance(timedelta(hours=13))  # 22:00 in Shanghai
+    await post(harness, GROUP, "#通知 晚上发的通知")
+    await post(harness, GROUP, "【紧急】晚上的紧急通知")
+    async with harness.session() as session:
+        kinds = list(await session.scalars(select(Event.kind).where(Event.kind == "after_hours_notice")))
+    assert kinds == ["after_hours_notice"]
+    await harness.command(OTHER, ADMIN, "/set quiet off")
+    await post(harness, OTHER, "#通知 关了免打扰")
+    async with harness.session() as session:
+        assert len(list(await session.scalars(select(Event.kind).where(Event.kind == "after_hours_notice")))) == 1
+
+
+async def test_unread_members_are_reminded_before_a_deadline_outside_quiet_hours(harness: Harness) -> None:
+    from datetime import timedelta
+
+    await setup_groups(harness)
+    await harness.private(ADMIN, "/start")
+    notice = await post(harness, GROUP, "【通知】11月25日22:00前报送台账")
+    await harness.send(harness.updates.reaction(GROUP, notice, ADMIN, new=("👍",)))
+    before_member, before_admin = len(harness.texts(MEMBER)), len(harness.texts(ADMIN))
+    # 24 hours before is 11-24 22:00, a quiet evening: the reminder waits for 07:30 on the 25th.
+    harness.clock.advance(timedelta(days=1, hours=13))  # 11-24 22:00 local
+    await harness.sweep()
+    assert len(harness.texts(MEMBER)) == before_member
+    harness.clock.advance(timedelta(hours=9, minutes=30))  # 11-25 07:30 local
+    await harness.sweep()
+    assert "截止提醒" in harness.last_text(MEMBER) and "11-25 22:00" in harness.last_text(MEMBER)
+    assert len(harness.texts(ADMIN)) == before_admin  # read it already
+    await harness.sweep()
+    assert len(harness.texts(MEMBER)) == before_member + 1

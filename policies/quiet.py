@@ -1,0 +1,42 @@
+"""Quiet hours: evenings and weekends, when non-urgent work messages should not arrive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time = time(21, 0)
+    end: time = time(7, 30)
+    weekends: bool = True
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether `moment` (in the group's local time) is outside working time."""
+        if self.weekends and moment.weekday() >= 5:
+            return True
+        clock = moment.timetz().replace(tzinfo=None)
+        if self.start <= self.end:
+            return self.start <= clock < self.end
+        return clock >= self.start or clock < self.end
+
+    def next_working(self, moment: datetime) -> datetime:
+        """`moment` itself when it is working time, else the start of the next working period."""
+        candidate = moment
+        for _ in range(8 * 24 * 4):  # at most a week ahead in quarter hours: always enough
+            if not self.contains(candidate):
+                return candidate
+            candidate = _next_boundary(candidate, self.end)
+        return moment
+
+
+def _next_boundary(moment: datetime, end: time) -> datetime:
+    """The next time the clock shows `end` (when quiet hours stop)."""
+    today_end = moment.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    return today_end if today_end > moment else today_end + timedelta(days=1)
+
+
+def parse_clock(text: str) -> time:
+    hours, _, minutes = text.partition(":")
+    return time(int(hours), int(minutes or 0))
