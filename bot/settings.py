@@ -138,6 +138,8 @@ class NoticeSettings(_Section):
     quiet_weekends: bool = True
     # Members who have not read a notice are reminded privately this long before its deadline.
     deadline_reminder_hours: int = Field(24, ge=1, le=24 * 14)
+    # A notice repeating one from another group this recently is linked to it (shown once).
+    duplicate_window_days: int = Field(14, ge=1, le=365)
 
 
 class TemporarySettings(_Section):

@@ -198,7 +198,15 @@ class Notice(Base):
     """A notice posted in a group: the only message text Jianfu stores."""
 
     __tablename__ = "notices"
-    __table_args__ = (UniqueConstraint("chat_id", "message_id"), Index("ix_notices_chat_id_posted_at", "chat_id", "posted_at"))
+    __table_args__ = (
+        UniqueConstraint("chat_id", "message_id"),
+        Index("ix_notices_chat_id_posted_at", "chat_id", "posted_at"),
+        Index("ix_notices_fingerprint_posted_at", "fingerprint", "posted_at"),
+        Index("ix_notices_band_0", "band_0"),
+        Index("ix_notices_band_1", "band_1"),
+        Index("ix_notices_band_2", "band_2"),
+        Index("ix_notices_band_3", "band_3"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
@@ -216,6 +224,13 @@ class Notice(Base):
     posted_at: Mapped[datetime]
     deadline_at: Mapped[datetime | None]
     counter_edited_at: Mapped[datetime | None]
+    # Duplicates: the same text (fingerprint) or a near-copy (MinHash bands) of an earlier notice.
+    fingerprint: Mapped[str | None] = mapped_column(String(16))
+    band_0: Mapped[int | None] = mapped_column(BigInteger)
+    band_1: Mapped[int | None] = mapped_column(BigInteger)
+    band_2: Mapped[int | None] = mapped_column(BigInteger)
+    band_3: Mapped[int | None] = mapped_column(BigInteger)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"))
 
 
 class Read(Base):

@@ -81,10 +81,11 @@ def _item_line(context: JianfuContext, language: str, number: int, item: InboxIt
         notice.deadline_at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
         if notice.deadline_at else deps.catalog.raw(language, "inbox.no_deadline")
     )
+    also = deps.catalog.text(language, "inbox.also_in", count=item.also_in) if item.also_in else ""
     return deps.catalog.text(
         language, "inbox.item",
         number=number, group=item.chat_title, department=item.department_name or "—", deadline=deadline,
-        first_line=notice.text.splitlines()[0][:80], read=Html("✅" if item.read else ""),
+        first_line=notice.text.splitlines()[0][:80], read=Html("✅" if item.read else ""), also=Html(also),
     )
 
 
@@ -139,8 +140,10 @@ async def _mark_read(context: JianfuContext, session: AsyncSession, person_id: i
     notice = await NoticeRepository(session).get(notice_id)
     if notice is None:
         return
-    if await ReadRepository(session).record(notice.chat_id, notice.message_id, person_id, "inbox", context.deps.clock()):
-        await refresh_counter(context, session, notice)
+    # The copies in the person's other groups were shown as this one: they are read too.
+    for read in [notice, *await NoticeRepository(session).copies_in_chats_of(notice.id, person_id)]:
+        if await ReadRepository(session).record(read.chat_id, read.message_id, person_id, "inbox", context.deps.clock()):
+            await refresh_counter(context, session, read)
 
 
 def register(app: Application, deps: Deps) -> None:

@@ -16,6 +16,7 @@ from bot.handlers._common import allowed, command, command_text, in_group, langu
 from bot.i18n import Html
 from policies.actions import Button, Say
 from policies.deadlines import find_deadline
+from policies.duplicates import bands, fingerprint
 from policies.quiet import QuietHours, parse_clock
 from policies.received import Judgement
 from policies.types import Message
@@ -59,7 +60,7 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     chat = await ChatRepository(session).get(message.chat.id)
     kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)
     stored = await NoticeRepository(session).add(
-        Notice(
+        with_duplicate_keys(Notice(
             chat_id=message.chat.id,
             message_id=message.message_id,
             sender_id=message.sender.id if message.sender else None,
@@ -71,14 +72,40 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
             tracked=False,
             posted_at=message.date,
             deadline_at=find_deadline(message.text, message.date.astimezone(context.deps.settings.tz)),
-        )
+        ))
     )
     await after_posting(context, session, stored)
 
 
-async def after_posting(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
-    """Count a notice sent in quiet hours, and schedule the reminder before its deadline."""
+def with_duplicate_keys(notice: Notice) -> Notice:
+    """Fill in the fingerprint and MinHash bands that duplicate detection looks up."""
+    notice.fingerprint = fingerprint(notice.text)
+    notice.band_0, notice.band_1, notice.band_2, notice.band_3 = bands(notice.text)
+    return notice
+
+
+async def link_duplicate(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
+    """Point a copy at the first notice it repeats; a data request copied across departments
+    is counted for the digest."""
     deps = context.deps
+    since = notice.posted_at - timedelta(days=deps.settings.notices.duplicate_window_days)
+    original = await NoticeRepository(session).find_original(notice, since)
+    if original is None:
+        return
+    notice.duplicate_of = original.id
+    await session.flush()
+    if notice.kind == "data_request" and original.department_id != notice.department_id:
+        key = f"duplicate_data_request:{notice.chat_id}:{notice.message_id}"
+        await actions.Executor(deps, context.bot, session).record_event(
+            "duplicate_data_request", notice.chat_id, key=key, sender_id=notice.sender_id
+        )
+
+
+async def after_posting(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
+    """Link copies, count a notice sent in quiet hours, schedule the reminder before its deadline."""
+    deps = context.deps
+    if notice.duplicate_of is None and notice.fingerprint is not None:
+        await link_duplicate(context, session, notice)
     quiet = await quiet_hours(deps, session, notice.chat_id)
     if not notice.urgent and quiet is not None and quiet.contains(notice.posted_at.astimezone(deps.settings.tz)):
         await actions.Executor(deps, context.bot, session).record_event(
@@ -139,12 +166,12 @@ async def publish_tracked(context: JianfuContext, session: AsyncSession, source:
     if sent is None:
         return None
     tracked = await NoticeRepository(session).add(
-        Notice(
+        with_duplicate_keys(Notice(
             chat_id=source.chat_id, message_id=sent.message_id, sender_id=source.sender_id,
             department_id=source.department_id, text=source.text, kind=source.kind, urgent=source.urgent,
             ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
             deadline_at=source.deadline_at,
-        )
+        ))
     )
     # Whoever already acknowledged the original has read the repost.
     await ReadRepository(session).carry_over(source.chat_id, source.message_id, sent.message_id)

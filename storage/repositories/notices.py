@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from policies.duplicates import NEAR_DUPLICATE, jaccard, shingles
 from storage.models import Chat, Department, Membership, Notice, Read
 from storage.repositories._sql import cached_statement, core_execute, insert_for
 
@@ -26,6 +28,8 @@ class NoticeRepository:
             existing.text, existing.kind = notice.text, notice.kind
             existing.urgent, existing.ack_demand = notice.urgent, notice.ack_demand
             existing.deadline_at = notice.deadline_at
+            existing.fingerprint = notice.fingerprint
+            existing.band_0, existing.band_1, existing.band_2, existing.band_3 = notice.band_0, notice.band_1, notice.band_2, notice.band_3
             await self.session.flush()
             return existing
         self.session.add(notice)
@@ -45,6 +49,34 @@ class NoticeRepository:
         notices = list(await self.session.scalars(query))
         reposted = {notice.text for notice in notices if notice.tracked}
         return [notice for notice in notices if notice.tracked or notice.text not in reposted]
+
+    async def find_original(self, notice: Notice, since: datetime) -> Notice | None:
+        """The earliest other-group notice since `since` that `notice` copies: the same text, or
+        (for data requests) a near-copy. Follows links, so everything points at the first."""
+        candidates = select(Notice).where(
+            Notice.id != notice.id, Notice.chat_id != notice.chat_id, Notice.posted_at >= since, Notice.duplicate_of.is_(None)
+        )
+        same = (await self.session.scalars(candidates.where(Notice.fingerprint == notice.fingerprint).order_by(Notice.posted_at, Notice.id).limit(1))).first()
+        if same is not None or notice.kind != "data_request":
+            return same
+        banded = candidates.where(
+            Notice.kind == "data_request",
+            or_(Notice.band_0 == notice.band_0, Notice.band_1 == notice.band_1, Notice.band_2 == notice.band_2, Notice.band_3 == notice.band_3),
+        )
+        mine = shingles(notice.text)
+        for candidate in await self.session.scalars(banded.order_by(Notice.posted_at, Notice.id).limit(50)):
+            if jaccard(mine, shingles(candidate.text)) >= NEAR_DUPLICATE:
+                return candidate
+        return None
+
+    async def copies_in_chats_of(self, notice_id: int, person_id: int) -> list[Notice]:
+        """The duplicates of a notice in the groups `person_id` belongs to."""
+        query = (
+            select(Notice)
+            .join(Membership, and_(Membership.chat_id == Notice.chat_id, Membership.person_id == person_id))
+            .where(Notice.duplicate_of == notice_id, Membership.status.in_(PRESENT))
+        )
+        return list(await self.session.scalars(query))
 
     async def remove(self, notice: Notice) -> None:
         await self.session.delete(notice)
@@ -99,6 +131,8 @@ class InboxItem:
     chat_title: str
     department_name: str | None
     read: bool
+    # In how many other of the person's groups the same notice was posted.
+    also_in: int = 0
 
 
 class InboxRepository:
@@ -119,6 +153,14 @@ class InboxRepository:
         )
         if not include_read:
             query = query.where(Read.person_id.is_(None))
+        # A copy of a notice the person sees in another of their groups is shown once, there.
+        original = aliased(Notice)
+        seen_elsewhere = (
+            select(original.id)
+            .join(Membership, and_(Membership.chat_id == original.chat_id, Membership.person_id == person_id))
+            .where(original.id == Notice.duplicate_of, Membership.status.in_(PRESENT))
+        )
+        query = query.where(~seen_elsewhere.exists())
         if department_id is not None:
             query = query.where(Notice.department_id == department_id)
         return query
@@ -131,4 +173,9 @@ class InboxRepository:
         total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
         ordered = query.order_by(Notice.deadline_at.asc().nulls_last(), Notice.posted_at.desc(), Notice.id.desc())
         rows = (await self.session.execute(ordered.offset(offset).limit(limit))).all()
-        return [InboxItem(notice, title, department, bool(read)) for notice, title, department, read in rows], int(total or 0)
+        notices = NoticeRepository(self.session)
+        items = [
+            InboxItem(notice, title, department, bool(read), len(await notices.copies_in_chats_of(notice.id, person_id)))
+            for notice, title, department, read in rows
+        ]
+        return items, int(total or 0)

@@ -161,10 +161,10 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys) -> None:
     assert cli.main(["--config", str(path), "db", "current"]) == 0
     assert "empty" in capsys.readouterr().out
     assert cli.main(["--config", str(path), "db", "upgrade"]) == 0
-    assert "revision 0003" in capsys.readouterr().out
+    assert "revision 0004" in capsys.readouterr().out
     assert (tmp_path / "jianfu.db").exists()
     assert cli.main(["--config", str(path), "db", "current"]) == 0
-    assert capsys.readouterr().out.strip() == "0003"
+    assert capsys.readouterr().out.strip() == "0004"
 
 
 def run_captured(monkeypatch, method: str) -> dict:

@@ -120,3 +120,36 @@ async def test_unread_members_are_reminded_before_a_deadline_outside_quiet_hours
     assert len(harness.texts(ADMIN)) == before_admin  # read it already
     await harness.sweep()
     assert len(harness.texts(MEMBER)) == before_member + 1
+
+
+async def test_the_same_notice_in_two_groups_shows_once_and_is_read_once(harness: Harness) -> None:
+    await setup_groups(harness)
+    text = "【通知】请于12月5日前报送第四季度独居老人走访台账"
+    await post(harness, GROUP, text)
+    copy = await post(harness, OTHER, text + "！")
+    await harness.private(MEMBER, "/inbox")
+    message = harness.fake.sent(MEMBER)[-1]
+    assert "1 条" in message["text"] and "另有 1 个群也发了" in message["text"]
+    read = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await harness.send(harness.updates.callback(MEMBER, MEMBER, message["message_id"], read))
+    async with harness.session() as session:
+        rows = await session.execute(select(Read.chat_id, Read.message_id).where(Read.person_id == MEMBER))
+        read_messages = {tuple(row) for row in rows.all()}
+    assert (OTHER, copy) in read_messages and len(read_messages) == 2
+
+
+async def test_a_data_request_copied_by_another_department_is_counted(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from storage.models import Event, Notice
+
+    await setup_groups(harness)
+    await post(harness, GROUP, "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人王芳。")
+    await post(harness, OTHER, "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人：李明。")
+    harness.clock.advance(timedelta(days=15))
+    await post(harness, OTHER, "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人王芳。")  # outside the window
+    async with harness.session() as session:
+        links = [n.duplicate_of is not None for n in (await session.scalars(select(Notice).order_by(Notice.id))).all()]
+        events = list(await session.scalars(select(Event.kind).where(Event.kind == "duplicate_data_request")))
+    assert links == [False, True, False]
+    assert events == ["duplicate_data_request"]
