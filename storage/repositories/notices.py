@@ -143,13 +143,16 @@ class InboxRepository:
 
     def _query(self, person_id: int, *, include_read: bool, department_id: int | None) -> Any:
         read = and_(Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id)
+        # From the person's memberships outwards: the person's groups select a small share of
+        # all notices, which the (chat_id, posted_at) index then finds directly.
         query = (
             select(Notice, Chat.title, Department.name, Read.person_id.is_not(None))
-            .join(Membership, and_(Membership.chat_id == Notice.chat_id, Membership.person_id == person_id))
+            .select_from(Membership)
+            .join(Notice, Notice.chat_id == Membership.chat_id)
             .join(Chat, Chat.id == Notice.chat_id)
             .outerjoin(Department, Department.id == Notice.department_id)
             .outerjoin(Read, read)
-            .where(Membership.status.in_(PRESENT))
+            .where(Membership.person_id == person_id, Membership.status.in_(PRESENT))
         )
         if not include_read:
             query = query.where(Read.person_id.is_(None))
