@@ -124,7 +124,8 @@ async def _list_departments(update: Update, context: JianfuContext, session: Asy
         await reply(update, context, session, "dept.list_empty")
         return
     language = await language_for(update, context, session)
-    catalog, chats = context.deps.catalog, ChatRepository(session)
+    catalog = context.deps.catalog
+    group_counts = await ChatRepository(session).counts_by_department()
     lines = [catalog.text(language, "dept.list_header", count=len(departments))]
     for department in departments:
         contact = (
@@ -132,7 +133,7 @@ async def _list_departments(update: Update, context: JianfuContext, session: Asy
             if department.contact_chat_id
             else ""
         )
-        groups = await chats.count_for_department(department.id)
+        groups = group_counts.get(department.id, 0)
         quota = quota_for(department.internal_units, context.deps.settings.quotas.groups_per_unit, department.group_quota)
         lines.append(
             catalog.text(

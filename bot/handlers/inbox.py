@@ -122,13 +122,16 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     query = update.callback_query
     kind, _, rest = query.data.removeprefix(PREFIX).partition(":")
     user = query.from_user.id
-    if kind == "r":
-        notice_id, _, encoded = rest.partition(":")
-        await _mark_read(context, session, user, int(notice_id))
-    else:
-        encoded = rest
-    view = View.decode(encoded)
+    notice_id, _, encoded = rest.partition(":") if kind == "r" else ("", "", rest)
     language = await language_for(update, context, session)
+    try:
+        view = View.decode(encoded)
+        if kind == "r":
+            await _mark_read(context, session, user, int(notice_id))
+    except ValueError:
+        # Not data our own buttons make (an old client, a forged press): change nothing.
+        await actions.call("answerCallbackQuery", user, query.answer(context.deps.catalog.raw(language, "error.stale_button")))
+        return
     text, buttons = await render(context, session, user, view, language)
     if not buttons and view.page > 0:  # the last item of the last page was read: show the previous page
         text, buttons = await render(context, session, user, View(view.include_read, view.department_id, view.page - 1), language)

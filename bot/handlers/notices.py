@@ -57,7 +57,7 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
         # An ack that reads like a demand ("确认收到") is an answer, not a notice.
         return
-    chat = await ChatRepository(session).get(message.chat.id)
+    chat = await ChatRepository(session).snapshot(message.chat.id)
     kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)
     stored = await NoticeRepository(session).add(
         with_duplicate_keys(Notice(

@@ -138,7 +138,8 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     language = await language_for(update, context, session)
     catalog = context.deps.catalog
     chat_id, _, message_id = query.data.removeprefix(CONVERT_PREFIX).partition(":")
-    notice = await NoticeRepository(session).by_message(int(chat_id), int(message_id)) if message_id.isdigit() else None
+    well_formed = message_id.isdigit() and chat_id.lstrip("-").isdigit()
+    notice = await NoticeRepository(session).by_message(int(chat_id), int(message_id)) if well_formed else None
     if notice is None or notice.sender_id != query.from_user.id:
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_gone"), show_alert=True))
         return

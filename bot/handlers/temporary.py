@@ -295,10 +295,10 @@ async def _summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id
     executor = actions.Executor(deps, bot, session)
     language = await executor.language_of(chat_id)
     lines = [deps.catalog.text(language, "temp.summary_header", title=chat.title)]
-    reads = ReadRepository(session)
+    reads = await ReadRepository(session).counts(chat_id)
     total = max((chat.member_count or 1) - 1, 1)
     for notice in await NoticeRepository(session).of_chat(chat_id):
-        count = await reads.count(chat_id, notice.message_id)
+        count = reads.get(notice.message_id, 0)
         line = deps.catalog.text(language, "temp.summary_item", first_line=notice.text.splitlines()[0][:60], read=count, total=total)
         if notice.deadline_at is not None and notice.deadline_at > deps.clock():
             line += deps.catalog.text(language, "temp.summary_open_deadline", deadline=_local(deps, notice.deadline_at))

@@ -202,6 +202,15 @@ class ChatRepository:
         )
         return list(await self.session.scalars(query.order_by(Chat.id)))
 
+    async def counts_by_department(self) -> dict[int, int]:
+        """Active groups per department, in one query (for /dept list)."""
+        query = (
+            select(Chat.department_id, func.count())
+            .where(Chat.department_id.is_not(None), Chat.bot_status.in_(("member", "administrator")), Chat.state != "closed")
+            .group_by(Chat.department_id)
+        )
+        return {department_id: int(count) for department_id, count in (await self.session.execute(query)).all()}
+
     async def count_for_department(self, department_id: int) -> int:
         """Active groups of the department: the bot is still in them and they are not closed."""
         query = (

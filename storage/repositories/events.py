@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
@@ -34,14 +34,6 @@ class EventRepository:
     async def exists(self, key: str) -> bool:
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
 
-    async def counts(self, kind: str, since: date, until: date) -> dict[int | None, int]:
-        """How many `kind` events each department had on days in [since, until)."""
-        query = (
-            select(Event.department_id, func.count())
-            .where(Event.kind == kind, Event.day >= since, Event.day < until)
-            .group_by(Event.department_id)
-        )
-        return {department_id: int(count) for department_id, count in (await self.session.execute(query)).all()}
 
 
 def _insert_event(session: AsyncSession) -> Any:

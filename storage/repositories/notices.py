@@ -114,6 +114,11 @@ class ReadRepository:
         query = select(func.count()).select_from(Read).where(Read.chat_id == chat_id, Read.message_id == message_id)
         return int(await self.session.scalar(query) or 0)
 
+    async def counts(self, chat_id: int) -> dict[int, int]:
+        """Reads per message of a group, in one query (for a closing group's summary)."""
+        query = select(Read.message_id, func.count()).where(Read.chat_id == chat_id).group_by(Read.message_id)
+        return {message_id: int(count) for message_id, count in (await self.session.execute(query)).all()}
+
     async def readers(self, chat_id: int, message_id: int) -> set[int]:
         query = select(Read.person_id).where(Read.chat_id == chat_id, Read.message_id == message_id)
         return set(await self.session.scalars(query))

@@ -153,3 +153,12 @@ async def test_a_data_request_copied_by_another_department_is_counted(harness: H
         events = list(await session.scalars(select(Event.kind).where(Event.kind == "duplicate_data_request")))
     assert links == [False, True, False]
     assert events == ["duplicate_data_request"]
+
+
+async def test_a_malformed_inbox_button_changes_nothing_and_says_so(harness: Harness) -> None:
+    await harness.private(MEMBER, "/inbox")
+    message = harness.fake.sent(MEMBER)[-1]
+    await harness.send(harness.updates.callback(MEMBER, MEMBER, message["message_id"], "ib:r:x:1:0:0"))
+    assert harness.fake.calls_to("answerCallbackQuery")[-1]["text"] == "这个按钮已失效，请重新发送命令。"
+    async with harness.session() as session:
+        assert list(await session.scalars(select(Read))) == []

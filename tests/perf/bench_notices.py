@@ -29,7 +29,7 @@ from storage.repositories.notices import InboxRepository, NoticeRepository
 
 PERSON, GROUPS, OTHER_GROUPS = 1, 50, 450
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-WORDS = "请 各 社区 网格 于 本周 报送 台账 表格 走访 独居 老人 疫苗 安全 检查 会议 通知 人口 普查 数据 统计 消防 隐患 排查 汇总 名单".split()
+WORDS = ["请", "各", "社区", "网格", "于", "本周", "报送", "台账", "表格", "走访", "独居", "老人", "疫苗", "安全", "检查", "会议", "通知", "人口", "普查", "数据", "统计", "消防", "隐患", "排查", "汇总", "名单"]
 
 
 def notice_text(rng: random.Random) -> str:
