@@ -138,8 +138,10 @@ async def call(method: str, chat_id: int, coroutine: Any) -> Outcome:
 
 def _failed(method: str, chat_id: int, error: TelegramError) -> Outcome:
     outcome = classify(error)
-    # The error's type and outcome only: descriptions may quote user content.
-    log.info("%s to chat %s: %s -> %s", method, chat_id, type(error).__name__, outcome.value)
+    # The error's type and outcome only: descriptions may quote user content. A private chat's
+    # id is the person's user id, so it is not logged (a whistleblower's chat must leave no trace).
+    where = chat_id if chat_id < 0 else "a private chat"
+    log.info("%s to %s: %s -> %s", method, where, type(error).__name__, outcome.value)
     return outcome
 
 

@@ -9,7 +9,20 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import access, menus
 from bot.context import BotData, Deps, JianfuContext
-from bot.handlers import departments, errors, fallback, inbox, membership, notices, received, roles, start, temporary
+from bot.handlers import (
+    departments,
+    errors,
+    fallback,
+    inbox,
+    membership,
+    notices,
+    received,
+    roles,
+    start,
+    temporary,
+    whistle,
+    whistle_review,
+)
 from bot.handlers._common import UPDATE_SESSION
 from bot.jobs import sweep
 from bot.ratelimit import SendingRateLimiter
@@ -27,7 +40,7 @@ ALLOWED_UPDATES = [
 ]
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, start, roles, departments, notices, received, temporary, inbox, fallback)
+FEATURES = (membership, whistle, start, roles, departments, notices, received, temporary, inbox, whistle_review, fallback)
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with one database session (one transaction) per update."""

@@ -201,14 +201,21 @@ def _install_token_filter(token: str) -> None:
         handler.addFilter(TokenFilter(token))
 
 
+def keep_content_out_of_library_logs(level: int) -> None:
+    """Libraries that log user content or secrets at DEBUG never go below INFO here."""
+    # httpx logs every request URL, and Telegram URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # At DEBUG, PTB logs every Bot API call with its parameters and results (message text,
+    # names); aiosqlite logs every statement with its values (user ids, notices). Jianfu keeps
+    # content out of logs (a whistleblower's id above all), so these stay at INFO or above.
+    for library in ("telegram", "aiosqlite", "asyncpg"):
+        logging.getLogger(library).setLevel(max(level, logging.INFO))
+
+
 def _configure_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, os.environ.get("JIANFU_LOG_LEVEL", "INFO").upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and Telegram URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # At DEBUG, PTB logs every Bot API call with its parameters and results: message text and
-    # names. Jianfu keeps content out of logs, so those loggers never go below INFO.
-    logging.getLogger("telegram").setLevel(max(level, logging.INFO))
+    keep_content_out_of_library_logs(level)
     if not verbose:
         # Start-up chatter from migrations and the scheduler says nothing an operator acts on.
         for chatty in ("alembic", "apscheduler"):

@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 
 # Which commands each audience sees in Telegram's menu.
 COMMAND_MENUS: dict[str, tuple[str, ...]] = {
-    "private": ("start", "inbox", "help", "lang"),
+    "private": ("start", "inbox", "whistle", "help", "lang"),
     "group": ("help", "notice", "rules", "status"),
     "group_admin": ("help", "notice", "readers", "rules", "set", "register", "lang", "temp", "done", "reopen", "extend", "status"),
-    "supervisor": ("start", "inbox", "help", "lang", "dept", "groups", "grant", "revoke"),
+    "supervisor": ("start", "inbox", "whistle", "help", "lang", "dept", "groups", "whistles", "grant", "revoke"),
 }
 
 

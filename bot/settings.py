@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -161,6 +162,37 @@ class QuotaSettings(_Section):
     groups_per_unit: int = Field(0, ge=0, le=1000)
 
 
+_CLOCK_TIME = r"^([01]?\d|2[0-3]):[0-5]\d$"
+
+
+class WhistleSettings(_Section):
+    """Anonymous reports: how many a person may file, when supervisors hear of them."""
+
+    # Reports one person may submit per day (counted under a keyed HMAC that is replaced daily).
+    reports_per_day: int = Field(5, ge=1, le=100)
+    # Wrong receipt codes one person may try per hour before /status stops answering.
+    code_attempts_per_hour: int = Field(10, ge=1, le=1000)
+    # Local times at which supervisors are told about new reports, never the moment one arrives.
+    batch_times: tuple[str, ...] = Field(("09:00", "15:00"), min_length=1, max_length=24)
+    # A report still open after this many days is flagged to supervisors (again each week).
+    open_days_flag: int = Field(14, ge=1, le=365)
+    # An unfinished report is forgotten after this many minutes without an answer.
+    flow_expire_minutes: int = Field(30, ge=1, le=24 * 60)
+    # Evidence items (photos, documents, forwarded messages) per report.
+    max_evidence: int = Field(10, ge=0, le=50)
+
+    @field_validator("batch_times")
+    @classmethod
+    def _clock_times(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not re.match(_CLOCK_TIME, value):
+                raise ValueError(f"{value!r} is not a time like 09:00")
+        return values
+
+    def batch_clock_times(self) -> tuple[time, ...]:
+        return tuple(time.fromisoformat(value.zfill(5)) for value in self.batch_times)
+
+
 class Settings(BaseSettings):
     """The whole deployment configuration."""
 
@@ -182,6 +214,7 @@ class Settings(BaseSettings):
     notices: NoticeSettings = NoticeSettings()
     temporary: TemporarySettings = TemporarySettings()
     quotas: QuotaSettings = QuotaSettings()
+    whistle: WhistleSettings = WhistleSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -17,6 +17,8 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, *, echo: bool = False, **engine_options: Any) -> AsyncEngine:
     """An AsyncEngine configured for the backend behind the URL."""
+    # Echoed SQL shows statements, never their values: those are user ids, names and notices.
+    engine_options.setdefault("hide_parameters", True)
     if is_sqlite(url):
         # Several connections (and replicas in tests) share one file: wait for locks instead
         # of failing at once, and let SQLite enforce foreign keys as PostgreSQL does.

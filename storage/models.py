@@ -260,3 +260,61 @@ class Event(Base):
     # Unique when set, so recording the same fact twice (an edit, a retried update) is a no-op.
     key: Mapped[str | None] = mapped_column(String(255), unique=True)
     at: Mapped[datetime]
+
+
+class Whistle(Base):
+    """An anonymous report on a department. Nothing in it says who sent it or when, to the minute:
+    no user, chat or message id, and the creation time is kept to the day."""
+
+    __tablename__ = "whistles"
+    __table_args__ = (
+        Index("ix_whistles_code_bucket", "code_bucket"),
+        Index("ix_whistles_status_created_on", "status", "created_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    # The name the whistleblower typed when the department is not registered.
+    department_name: Mapped[str | None] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    # new | review | forwarded | rectified | rejected (policies.whistle.Status)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    created_on: Mapped[date] = mapped_column(Date)
+    # The receipt code is never stored: only a few bits of its SHA-256 to find the row, and
+    # a salted scrypt hash to check it.
+    code_bucket: Mapped[int] = mapped_column(Integer)
+    code_hash: Mapped[str] = mapped_column(String(160))
+    # Supervisors have been told about it in one of their batches.
+    announced: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last day it was flagged to supervisors as open too long.
+    flagged_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime | None]
+
+
+class WhistleEvidence(Base):
+    """Content the whistleblower attached: text, or a file by Telegram file id; never its author."""
+
+    __tablename__ = "whistle_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    whistle_id: Mapped[int] = mapped_column(ForeignKey("whistles.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    # text | photo | document
+    kind: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+
+
+class WhistleResponse(Base):
+    """What supervisors did with a report; `visible` entries are shown to the code's holder."""
+
+    __tablename__ = "whistle_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    whistle_id: Mapped[int] = mapped_column(ForeignKey("whistles.id", ondelete="CASCADE"), index=True)
+    # review | response | forwarded | rectified | rejected
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    at: Mapped[datetime]

@@ -80,6 +80,11 @@ class UpdateFactory:
         message = self.fake.add_message(chat_id, user_id, text, **extra)
         return self._update(message=message)
 
+    def forwarded(self, chat_id: int, user_id: int, text: str, *, author_id: int) -> Update:
+        """A text message `user_id` forwarded from `author_id`: Telegram names the author in it."""
+        origin = {"type": "user", "sender_user": self.fake.user(author_id), "date": self._timestamp()}
+        return self._new_message(chat_id, user_id, text, forward_origin=origin)
+
     def edited(self, chat_id: int, message_id: int, new_text: str, *, user_id: int) -> Update:
         """An edited_message update; the stored message takes the new text."""
         data = self.fake.telegram_message(chat_id, message_id)

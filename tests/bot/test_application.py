@@ -52,7 +52,8 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
         (json.dumps(call["scope"], sort_keys=True), call.get("language_code")): [c["command"] for c in call["commands"]]
         for call in harness.fake.calls_to("setMyCommands")
     }
-    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "inbox", "help", "lang"]
+    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "inbox", "whistle", "help", "lang"]
+    assert "whistles" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), "en")]
     assert {"help", "rules", "set", "register", "lang", "notice", "readers"} <= set(menus[('{"type": "all_chat_administrators"}', "en")])
     assert "done" in menus[('{"type": "all_chat_administrators"}', None)]
     assert "grant" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), None)]
@@ -161,7 +162,7 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys) -> None:
     assert cli.main(["--config", str(path), "db", "current"]) == 0
     assert "empty" in capsys.readouterr().out
     assert cli.main(["--config", str(path), "db", "upgrade"]) == 0
-    assert "revision 0004" in capsys.readouterr().out
+    assert "revision 0005" in capsys.readouterr().out
     assert (tmp_path / "jianfu.db").exists()
     assert cli.main(["--config", str(path), "db", "current"]) == 0
     assert capsys.readouterr().out.strip() == "0004"

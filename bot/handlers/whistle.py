@@ -1,0 +1,427 @@
+"""Whistle (吹哨), the whistleblower's side: /whistle, the guided report, /status CODE, /cancel.
+
+Anonymity shapes every line here. These handlers run before every other one (WHISTLE_GROUP)
+and stop the update afterwards, so no other handler records the person: not membership, not
+the audit log. The report's state stays in memory (bot.whistle_memory) until it is submitted;
+the stored report holds content only, the receipt code is kept as a slow hash, and nothing is
+logged but an error's type and place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import actions
+from bot.context import Deps, JianfuContext
+from bot.handlers._common import command_text, is_group, language_for, reply, transactional
+from bot.handlers.errors import describe
+from bot.i18n import Html
+from bot.whistle_memory import Draft, Step, WhistleMemory
+from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
+from policies.whistle import (
+    CATEGORIES,
+    EVIDENCE_TEXT_MAX,
+    code_bucket,
+    description_problem,
+    hash_code,
+    new_receipt_code,
+    normalize_code,
+    verify_code,
+)
+from storage.repositories.departments import DepartmentRepository
+from storage.repositories.whistles import NewEvidence, WhistleRepository
+
+log = logging.getLogger("jianfu.whistle")
+
+# Before membership's observer (-10): a whistle update must never be recorded as activity.
+WHISTLE_GROUP = -20
+PREFIX = "wh:"
+DEPARTMENT_BUTTONS = 30
+DEEP_LINK = r"^/start(@\w+)?\s+whistle\s*$"
+
+Callback = Callable[[Update, JianfuContext], Awaitable[Any]]
+
+
+def anonymous(callback: Callback) -> Callback:
+    """Run the callback, then stop the update: no later handler may see or record it.
+
+    An error is logged by type and place only and still stops the update, because PTB would
+    otherwise go on to the next handler groups, and the observer would record the person.
+    """
+
+    @functools.wraps(callback)
+    async def wrapper(update: Update, context: JianfuContext) -> None:
+        try:
+            await callback(update, context)
+        except Exception as error:
+            log.error("a whistle update failed: %s", describe(error))
+        raise ApplicationHandlerStop
+
+    return wrapper
+
+
+# --- sending, without ever noting the person -------------------------------------------------
+
+
+async def say(context: JianfuContext, chat_id: int, language: str, key: str, /, buttons: InlineKeyboardMarkup | None = None, **params: Any) -> None:
+    """Send a catalog message to the whistleblower. Outcomes are not recorded: recording that a
+    person blocked the bot would write their id next to a moment they were reporting."""
+    await actions.send(context.bot, chat_id, context.deps.catalog.text(language, key, **params), buttons=buttons)
+
+
+def _button(context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any) -> InlineKeyboardButton:
+    label = context.deps.catalog.text(language, key, **params) if params else context.deps.catalog.raw(language, key)
+    return InlineKeyboardButton(label, callback_data=f"{PREFIX}{draft.token}:{action}")
+
+
+def _cancel_row(context: JianfuContext, draft: Draft) -> list[InlineKeyboardButton]:
+    return [_button(context, draft, draft.language, "whistle.button.cancel", "x")]
+
+
+# --- starting --------------------------------------------------------------------------------
+
+
+@transactional
+async def begin(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    if is_group(update):
+        # Said in public: point to the private chat, and let the group update go on normally.
+        await reply(update, context, session, "whistle.private_only")
+        return
+    deps, user_id = context.deps, update.effective_user.id
+    language = await language_for(update, context, session)
+    memory = deps.whistle_memory
+    if not memory.reports.allows(user_id, deps.clock()):
+        await say(context, user_id, language, "whistle.limit", limit=deps.settings.whistle.reports_per_day)
+        return
+    draft = memory.start(user_id, language, deps.clock())
+    await say(context, user_id, language, "whistle.intro", minutes=deps.settings.whistle.flow_expire_minutes)
+    await ask_department(context, session, user_id, draft)
+
+
+async def ask_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
+    draft.step = Step.DEPARTMENT
+    departments = await DepartmentRepository(session, normalize_name).all()
+    shown = departments[:DEPARTMENT_BUTTONS]
+    buttons = [_department_button(draft, d.id, d.name) for d in shown]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append(_cancel_row(context, draft))
+    key = "whistle.ask_department" if departments else "whistle.ask_department_none"
+    await say(context, user_id, draft.language, key, buttons=InlineKeyboardMarkup(rows))
+
+
+def _department_button(draft: Draft, department_id: int, name: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(name, callback_data=f"{PREFIX}{draft.token}:d:{department_id}")
+
+
+async def ask_category(context: JianfuContext, user_id: int, draft: Draft) -> None:
+    draft.step = Step.CATEGORY
+    rows = [[_button(context, draft, draft.language, f"whistle.category.{name}", f"c:{name}")] for name in CATEGORIES]
+    rows.append(_cancel_row(context, draft))
+    await say(context, user_id, draft.language, "whistle.ask_category", buttons=InlineKeyboardMarkup(rows), department=draft.department_label)
+
+
+async def ask_description(context: JianfuContext, user_id: int, draft: Draft) -> None:
+    draft.step = Step.DESCRIPTION
+    await say(context, user_id, draft.language, "whistle.ask_description", buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]))
+
+
+async def ask_evidence(context: JianfuContext, user_id: int, draft: Draft) -> None:
+    draft.step = Step.EVIDENCE
+    limit = context.deps.settings.whistle.max_evidence
+    if limit == 0:
+        await show_review(context, user_id, draft)
+        return
+    await say(context, user_id, draft.language, "whistle.ask_evidence", buttons=_evidence_buttons(context, draft), max=limit)
+
+
+def _evidence_buttons(context: JianfuContext, draft: Draft) -> InlineKeyboardMarkup:
+    key = "whistle.button.evidence_done" if draft.evidence else "whistle.button.evidence_skip"
+    done = _button(context, draft, draft.language, key, "e", count=len(draft.evidence))
+    return InlineKeyboardMarkup([[done], _cancel_row(context, draft)])
+
+
+async def show_review(context: JianfuContext, user_id: int, draft: Draft) -> None:
+    draft.step = Step.REVIEW
+    catalog, language = context.deps.catalog, draft.language
+    buttons = InlineKeyboardMarkup([
+        [_button(context, draft, language, "whistle.button.submit", "s")],
+        [_button(context, draft, language, "whistle.button.restart", "b"), *_cancel_row(context, draft)],
+    ])  # fmt: skip
+    await say(
+        context, user_id, language, "whistle.review", buttons=buttons,
+        department=draft.department_label, category=catalog.raw(language, f"whistle.category.{draft.category}"),
+        description=draft.description, evidence=len(draft.evidence),
+    )  # fmt: skip
+
+
+# --- messages while a report is being written ------------------------------------------------
+
+
+@transactional
+async def draft_message(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    deps, user_id, message = context.deps, update.effective_user.id, update.effective_message
+    draft, expired = deps.whistle_memory.draft(user_id, deps.clock())
+    if draft is None:
+        if expired:
+            await say(context, user_id, await language_for(update, context, session), "whistle.expired")
+        return
+    step_handlers = {
+        Step.DEPARTMENT: _typed_department,
+        Step.CATEGORY: _expecting_button,
+        Step.DESCRIPTION: _description,
+        Step.EVIDENCE: _evidence,
+        Step.REVIEW: _expecting_button,
+    }
+    await step_handlers[draft.step](context, session, user_id, draft, message)
+
+
+async def _typed_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
+    typed = (message.text or "").strip()
+    if not typed:
+        await say(context, user_id, draft.language, "whistle.error.text_expected")
+        return
+    problem = name_problem(typed)
+    if problem:
+        await say(context, user_id, draft.language, problem, name=typed)
+        return
+    departments = await DepartmentRepository(session, normalize_name).all()
+    match = match_department(typed, [DepartmentRef(d.id, d.name, d.code) for d in departments])
+    if match.exact is not None:
+        draft.department_id, draft.department_label = match.exact.id, match.exact.name
+        await ask_category(context, user_id, draft)
+        return
+    draft.typed_department = typed
+    rows = [[_department_button(draft, c.id, c.name)] for c in match.candidates]
+    rows.append([_button(context, draft, draft.language, "whistle.button.keep_typed", "k", name=typed)])
+    rows.append(_cancel_row(context, draft))
+    key = "whistle.department_candidates" if match.candidates else "whistle.department_unknown"
+    await say(context, user_id, draft.language, key, buttons=InlineKeyboardMarkup(rows), name=typed)
+
+
+async def _expecting_button(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
+    await say(context, user_id, draft.language, f"whistle.use_buttons_{draft.step.value}")
+
+
+async def _description(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
+    if message.text is None:
+        await say(context, user_id, draft.language, "whistle.error.text_expected")
+        return
+    problem = description_problem(message.text)
+    if problem:
+        await say(context, user_id, draft.language, problem, length=len(message.text.strip()))
+        return
+    draft.description = message.text.strip()
+    await ask_evidence(context, user_id, draft)
+
+
+async def _evidence(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
+    limit = context.deps.settings.whistle.max_evidence
+    if len(draft.evidence) >= limit:
+        await say(context, user_id, draft.language, "whistle.evidence_full", buttons=_evidence_buttons(context, draft), max=limit)
+        return
+    item = evidence_of(message)
+    if item is None:
+        await say(context, user_id, draft.language, "whistle.error.evidence_kind", buttons=_evidence_buttons(context, draft))
+        return
+    if item.text is not None and len(item.text) > EVIDENCE_TEXT_MAX:
+        await say(context, user_id, draft.language, "error.too_long", max=EVIDENCE_TEXT_MAX)
+        return
+    draft.evidence.append(item)
+    await say(context, user_id, draft.language, "whistle.evidence_added", buttons=_evidence_buttons(context, draft), count=len(draft.evidence), max=limit)
+
+
+def evidence_of(message: Message) -> NewEvidence | None:
+    """The content of an evidence message (text, photo or document), never who wrote it."""
+    if message.photo:
+        return NewEvidence("photo", file_id=message.photo[-1].file_id, text=message.caption)
+    if message.document is not None:
+        return NewEvidence("document", file_id=message.document.file_id, text=message.caption)
+    if message.text:
+        return NewEvidence("text", text=message.text)
+    return None
+
+
+# --- buttons ---------------------------------------------------------------------------------
+
+
+@transactional
+async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    deps, query = context.deps, update.callback_query
+    user_id = query.from_user.id
+    token, _, action = query.data.removeprefix(PREFIX).partition(":")
+    draft, expired = deps.whistle_memory.draft(user_id, deps.clock())
+    if draft is None or draft.token != token:
+        language = await language_for(update, context, session)
+        key = "whistle.expired" if expired else "error.stale_button"
+        await actions.call("answerCallbackQuery", user_id, query.answer(deps.catalog.raw(language, key), show_alert=True))
+        return
+    await actions.call("answerCallbackQuery", user_id, query.answer())
+    # The keyboard has done its job; removing it keeps an old prompt from being pressed again.
+    await actions.call("editMessageReplyMarkup", user_id, query.edit_message_reply_markup(None))
+    await _apply_button(context, session, user_id, draft, action)
+
+
+async def _apply_button(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, action: str) -> None:
+    kind, _, argument = action.partition(":")
+    if kind == "x":
+        await cancel_draft(context, user_id, draft)
+    elif kind == "b":
+        await ask_department(context, session, user_id, draft)
+    elif kind == "d" and draft.step is Step.DEPARTMENT:
+        await _chose_department(context, session, user_id, draft, argument)
+    elif kind == "k" and draft.step is Step.DEPARTMENT and draft.typed_department:
+        draft.department_id, draft.department_label = None, draft.typed_department
+        await ask_category(context, user_id, draft)
+    elif kind == "c" and draft.step is Step.CATEGORY and argument in CATEGORIES:
+        draft.category = argument
+        await ask_description(context, user_id, draft)
+    elif kind == "e" and draft.step is Step.EVIDENCE:
+        await show_review(context, user_id, draft)
+    elif kind == "s" and draft.step is Step.REVIEW:
+        await submit(context, session, user_id, draft)
+    else:
+        await say(context, user_id, draft.language, "error.stale_button")
+
+
+async def _chose_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, argument: str) -> None:
+    department = await DepartmentRepository(session, normalize_name).get(int(argument)) if argument.isdigit() else None
+    if department is None:  # removed since the buttons were drawn
+        await say(context, user_id, draft.language, "whistle.department_gone")
+        await ask_department(context, session, user_id, draft)
+        return
+    draft.department_id, draft.department_label = department.id, department.name
+    await ask_category(context, user_id, draft)
+
+
+async def cancel_draft(context: JianfuContext, user_id: int, draft: Draft) -> None:
+    context.deps.whistle_memory.drafts.pop(user_id, None)
+    await say(context, user_id, draft.language, "whistle.cancelled")
+
+
+async def submit(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
+    deps = context.deps
+    memory: WhistleMemory = deps.whistle_memory
+    memory.drafts.pop(user_id, None)
+    now = deps.clock()
+    if not memory.reports.allows(user_id, now):
+        await say(context, user_id, draft.language, "whistle.limit", limit=deps.settings.whistle.reports_per_day)
+        return
+    code = new_receipt_code()
+    # scrypt is slow on purpose: off the event loop, so other chats are not held up.
+    code_hash = await asyncio.to_thread(hash_code, code)
+    await WhistleRepository(session).add(
+        department_id=draft.department_id,
+        department_name=None if draft.department_id else draft.department_label,
+        category=draft.category or "other",
+        description=draft.description or "",
+        evidence=draft.evidence,
+        code_bucket=code_bucket(code),
+        code_hash=code_hash,
+        today=now.astimezone(deps.settings.tz).date(),
+    )
+    memory.reports.hit(user_id, now)
+    await say(context, user_id, draft.language, "whistle.submitted", code=code)
+
+
+# --- /cancel and /status CODE ------------------------------------------------------------------
+
+
+@transactional
+async def cancel(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    deps, user_id = context.deps, update.effective_user.id
+    draft, _expired = deps.whistle_memory.draft(user_id, deps.clock())
+    if draft is not None:
+        await cancel_draft(context, user_id, draft)
+        return
+    language = await language_for(update, context, session)
+    if deps.whistle_memory.pending.pop(user_id, None) is not None:
+        await say(context, user_id, language, "whistles.answer_cancelled")
+        return
+    await say(context, user_id, language, "whistle.nothing_to_cancel")
+
+
+@transactional
+async def status(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    deps, user_id = context.deps, update.effective_user.id
+    language = await language_for(update, context, session)
+    typed = command_text(update)
+    if not typed:
+        await say(context, user_id, language, "whistle.status_usage")
+        return
+    now, attempts = deps.clock(), deps.whistle_memory.code_attempts
+    if not attempts.allows(user_id, now):
+        await say(context, user_id, language, "whistle.status_limited")
+        return
+    whistle_id = await find_by_code(session, typed)
+    if whistle_id is None:
+        # A malformed code, a wrong one and a missing one look the same to the person asking.
+        attempts.hit(user_id, now)
+        await say(context, user_id, language, "whistle.status_not_found")
+        return
+    await say(context, user_id, language, "raw", text=Html(await status_text(context, session, whistle_id, language)))
+
+
+async def find_by_code(session: AsyncSession, typed: str) -> int | None:
+    code = normalize_code(typed)
+    if code is None:
+        return None
+    for whistle in await WhistleRepository(session).in_bucket(code_bucket(code)):
+        if await asyncio.to_thread(verify_code, code, whistle.code_hash):
+            return whistle.id
+    return None
+
+
+async def status_text(context: JianfuContext, session: AsyncSession, whistle_id: int, language: str) -> str:
+    repository, catalog, zone = WhistleRepository(session), context.deps.catalog, context.deps.settings.tz
+    row = await repository.get(whistle_id)
+    assert row is not None
+    whistle = row.whistle
+    lines = [catalog.text(
+        language, "whistle.status", department=row.department_label, created_on=whistle.created_on.isoformat(),
+        category=catalog.raw(language, f"whistle.category.{whistle.category}"),
+        status=catalog.raw(language, f"whistle.state.{whistle.status}"),
+    )]  # fmt: skip
+    for response in await repository.responses(whistle_id, visible_only=True):
+        lines.append(catalog.text(
+            language, f"whistle.response.{response.kind}",
+            day=response.at.astimezone(zone).date().isoformat(), text=response.text or "",
+        ))  # fmt: skip
+    return "\n\n".join(lines)
+
+
+def register(app: Application, deps: Deps) -> None:
+    private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    in_draft = _InDraft(deps.whistle_memory)
+    app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=WHISTLE_GROUP)
+    app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=WHISTLE_GROUP)
+    app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=WHISTLE_GROUP)
+    app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=WHISTLE_GROUP)
+    app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=WHISTLE_GROUP)
+    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=WHISTLE_GROUP)
+    app.add_handler(MessageHandler(private_message & in_draft & ~filters.COMMAND, anonymous(draft_message)), group=WHISTLE_GROUP)
+
+
+class _InDraft(filters.MessageFilter):
+    """Messages from someone who is writing a report (live or just expired)."""
+
+    def __init__(self, memory: WhistleMemory) -> None:
+        super().__init__(name="in_whistle_draft")
+        self.memory = memory
+
+    def filter(self, message: Message) -> bool:
+        return message.from_user is not None and message.from_user.id in self.memory.drafts
