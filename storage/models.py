@@ -206,6 +206,11 @@ class Notice(Base):
         Index("ix_notices_band_1", "band_1"),
         Index("ix_notices_band_2", "band_2"),
         Index("ix_notices_band_3", "band_3"),
+        # The inbox reads only this index for the thousands of notices of a person's groups
+        # (unread check, filters, sort keys), then loads the few rows of one page.
+        Index("ix_notices_inbox", "chat_id", "message_id", "deadline_at", "posted_at", "duplicate_of", "department_id"),
+        # Copies of a notice ("also in N groups", reading every copy at once).
+        Index("ix_notices_duplicate_of", "duplicate_of"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
