@@ -9,7 +9,19 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import access, menus
 from bot.context import BotData, Deps, JianfuContext
-from bot.handlers import departments, errors, fallback, inbox, membership, notices, received, roles, start, temporary
+from bot.handlers import (
+    departments,
+    errors,
+    fallback,
+    inbox,
+    membership,
+    notice_command,
+    notices,
+    received,
+    roles,
+    start,
+    temporary,
+)
 from bot.handlers._common import UPDATE_SESSION
 from bot.jobs import sweep
 from bot.ratelimit import SendingRateLimiter
@@ -27,7 +39,7 @@ ALLOWED_UPDATES = [
 ]
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, start, roles, departments, notices, received, temporary, inbox, fallback)
+FEATURES = (membership, start, roles, departments, notices, notice_command, received, temporary, inbox, fallback)
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with one database session (one transaction) per update."""

@@ -21,6 +21,7 @@ from bot.testing.updates import as_json
 from storage.db import Database
 from storage.models import Base
 from tests.bot.conftest import MEMBER, SUPERVISOR, Harness, build_world, make_settings
+from tests.storage.test_migrations import HEAD
 
 
 def test_allowed_updates_list_every_type_the_features_need() -> None:
@@ -161,10 +162,10 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys) -> None:
     assert cli.main(["--config", str(path), "db", "current"]) == 0
     assert "empty" in capsys.readouterr().out
     assert cli.main(["--config", str(path), "db", "upgrade"]) == 0
-    assert "revision 0004" in capsys.readouterr().out
+    assert f"revision {HEAD}" in capsys.readouterr().out
     assert (tmp_path / "jianfu.db").exists()
     assert cli.main(["--config", str(path), "db", "current"]) == 0
-    assert capsys.readouterr().out.strip() == "0004"
+    assert capsys.readouterr().out.strip() == HEAD
 
 
 def run_captured(monkeypatch, method: str) -> dict:

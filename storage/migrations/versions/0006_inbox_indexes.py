@@ -7,6 +7,7 @@ Create Date: 2026-11-24
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0006'
@@ -22,7 +23,11 @@ def upgrade() -> None:
             ['chat_id', 'message_id', 'deadline_at', 'posted_at', 'duplicate_of', 'department_id'],
             unique=False,
         )
-        batch_op.create_index('ix_notices_duplicate_of', ['duplicate_of'], unique=False)
+        # Partial, so duplicate detection's "duplicate_of IS NULL" is never answered from it.
+        batch_op.create_index(
+            'ix_notices_duplicate_of', ['duplicate_of'], unique=False,
+            sqlite_where=sa.text('duplicate_of IS NOT NULL'), postgresql_where=sa.text('duplicate_of IS NOT NULL'),
+        )
 
 
 def downgrade() -> None:
