@@ -73,12 +73,12 @@ async def publish(deps: Deps, bot: ExtBot[None], session: AsyncSession, draft: D
         # Published in quiet hours on the sender's word: members see why they are disturbed.
         language = await actions.Executor(deps, bot, session).language_of(chat_id)
         text = deps.catalog.raw(language, "held.urgent_marker") + text
-    chat = await ChatRepository(session).snapshot(chat_id)
+    department_id = await actions.Executor(deps, bot, session).department_for(chat_id, draft["sender_id"])
     # Deadlines ("明天上午9:30") are read from when the sender wrote them, not from when they are published.
     written = datetime.fromisoformat(draft["written_at"]).astimezone(deps.settings.tz)
     source = Notice(
         chat_id=chat_id, message_id=draft["message_id"], sender_id=draft["sender_id"],
-        department_id=chat.department_id if chat else None, text=text, kind=rule.notices.kind_of(text).value,
+        department_id=department_id, text=text, kind=rule.notices.kind_of(text).value,
         urgent=urgent or rule.urgency.judge(text).hit, ack_demand=False, tracked=True, posted_at=deps.clock(),
         deadline_at=find_deadline(text, written),
     )

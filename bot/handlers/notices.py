@@ -57,14 +57,15 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
         # An ack that reads like a demand ("确认收到") is an answer, not a notice.
         return
-    chat = await ChatRepository(session).snapshot(message.chat.id)
     kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)
+    sender_id = message.sender.id if message.sender else None
+    department_id = await actions.Executor(context.deps, context.bot, session).department_for(message.chat.id, sender_id)
     stored = await NoticeRepository(session).add(
         with_duplicate_keys(Notice(
             chat_id=message.chat.id,
             message_id=message.message_id,
-            sender_id=message.sender.id if message.sender else None,
-            department_id=chat.department_id if chat else None,
+            sender_id=sender_id,
+            department_id=department_id,
             text=message.text,
             kind=kind.value,
             urgent=judgement.urgent.hit,
