@@ -14,6 +14,7 @@ from bot.handlers._common import command, command_text, in_private, language_for
 from bot.handlers.notices import refresh_counter
 from bot.i18n import Html
 from policies.departments import normalize_name
+from policies.text import first_line
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.notices import InboxItem, InboxRepository, NoticeRepository, ReadRepository
 
@@ -85,7 +86,7 @@ def _item_line(context: JianfuContext, language: str, number: int, item: InboxIt
     return deps.catalog.text(
         language, "inbox.item",
         number=number, group=item.chat_title, department=item.department_name or "—", deadline=deadline,
-        first_line=notice.text.splitlines()[0][:80], read=Html("✅" if item.read else ""), also=Html(also),
+        first_line=first_line(notice.text), read=Html("✅" if item.read else ""), also=Html(also),
     )
 
 

@@ -23,6 +23,7 @@ from bot.handlers._common import command, command_text, in_group, language_for, 
 from bot.handlers.notices import after_posting, publish_tracked, quiet_hours
 from policies.deadlines import find_deadline
 from policies.quiet import hold_until
+from policies.text import first_line
 from storage.models import Notice, Task
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
@@ -143,9 +144,9 @@ def _buttons(deps: Deps, language: str, task_id: int, payload: Draft) -> InlineK
 
 async def _text(deps: Deps, session: AsyncSession, language: str, key: str, payload: Draft, **params: Any) -> str:
     chat = await ChatRepository(session).get(payload["chat_id"])
-    first_line = (payload.get("text") or "").splitlines()[0][:80] if payload.get("text") else ""
     return deps.catalog.text(
-        language, key, title=chat.title if chat else "", publish_at=_local(deps, payload["publish_at"]), first_line=first_line, **params
+        language, key, title=chat.title if chat else "", publish_at=_local(deps, payload["publish_at"]),
+        first_line=first_line(payload.get("text", "")), **params,
     )
 
 

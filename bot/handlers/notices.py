@@ -19,6 +19,7 @@ from policies.deadlines import find_deadline
 from policies.duplicates import bands, fingerprint
 from policies.quiet import QuietHours, parse_clock
 from policies.received import Judgement
+from policies.text import first_line
 from policies.types import Message
 from storage.models import Notice, Task
 from storage.repositories.chats import ChatRepository
@@ -135,13 +136,13 @@ async def schedule_deadline_reminder(deps: Deps, session: AsyncSession, notice: 
 
 
 async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Privately remind every known member who has not read the notice; each person once."""
+    """Privately remind every known member but its sender who has not read the notice; each once."""
     async with deps.db.transaction() as session:
         notice = await NoticeRepository(session).get(task.payload["notice_id"])
         # Compared as instants: the payload may carry another UTC offset than the database returns.
         if notice is None or notice.deadline_at != datetime.fromisoformat(task.payload["deadline_at"]):
             return True
-        members = set(await ChatRepository(session).known_member_ids(notice.chat_id))
+        members = set(await ChatRepository(session).known_member_ids(notice.chat_id)) - {notice.sender_id}
         unread = members - await ReadRepository(session).readers(notice.chat_id, notice.message_id)
         chat = await ChatRepository(session).get(notice.chat_id)
         executor = actions.Executor(deps, bot, session)
@@ -149,7 +150,7 @@ async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             key = f"deadline_reminded:{notice.id}:{person}"
             if await executor.record_event("deadline_reminder", notice.chat_id, key=key) is actions.Outcome.DONE:
                 deadline = notice.deadline_at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
-                params = {"title": chat.title if chat else "", "first_line": notice.text.splitlines()[0][:80], "deadline": deadline}
+                params = {"title": chat.title if chat else "", "first_line": first_line(notice.text), "deadline": deadline}
                 await executor.run_one(Say(person, "notices.deadline_reminder", params))
     return True
 
@@ -273,13 +274,14 @@ async def readers(update: Update, context: JianfuContext, session: AsyncSession)
     if notice.sender_id != user and not await allowed(update, context, session, "readers"):
         return
     read = await ReadRepository(session).readers(notice.chat_id, notice.message_id)
-    members = set(await ChatRepository(session).known_member_ids(notice.chat_id))
+    # The sender has not "not read" their own notice.
+    members = set(await ChatRepository(session).known_member_ids(notice.chat_id)) - {notice.sender_id}
     people = PeopleRepository(session)
     names = await people.names(read | members)
     language = await actions.Executor(context.deps, context.bot, session).language_of(user)
     text = context.deps.catalog.text(
         language, "notices.readers",
-        first_line=notice.text.splitlines()[0][:60],
+        first_line=first_line(notice.text, 60),
         read=Html(_name_list(context, language, names, read)),
         unread=Html(_name_list(context, language, names, members - read)),
         read_count=len(read), unread_count=len(members - read),

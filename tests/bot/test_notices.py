@@ -92,14 +92,22 @@ async def test_reads_by_every_path_count_each_person_once(harness: Harness) -> N
     assert "已读 4/4" in harness.fake.message(GROUP, tracked["message_id"])["text"]
 
 
-async def test_deadline_reminders_skip_members_who_never_started_the_bot(harness: Harness) -> None:
+async def test_deadline_reminders_skip_the_sender_and_members_who_never_started_the_bot(harness: Harness) -> None:
     await join(harness)
-    await harness.private(MEMBER, "/start")
+    for person in (MEMBER, ADMIN):
+        await harness.private(person, "/start")
     for person in (MEMBER, STRANGER, ENGLISH):
         await harness.send(harness.updates.message(GROUP, person, "在"))
-    await harness.send(harness.updates.message(GROUP, ADMIN, "【通知】11月25日17:00前报送台账"))
+    notice = harness.updates.message(GROUP, ADMIN, "【通知】11月25日17:00前报送台账")
+    await harness.send(notice)
+    sender_messages = len(harness.texts(ADMIN))
     harness.clock.advance(timedelta(days=1, hours=8))  # 11-24 17:00 local, 24 hours before
     await harness.sweep()
     assert "截止提醒" in harness.last_text(MEMBER)
+    assert len(harness.texts(ADMIN)) == sender_messages  # not reminded of their own notice
     private_chats = {int(call["chat_id"]) for call in harness.fake.calls_to("sendMessage") if int(call["chat_id"]) > 0}
     assert STRANGER not in private_chats and ENGLISH not in private_chats
+    # Nor listed as not having read it.
+    await harness.command(GROUP, ADMIN, "/readers", reply_to=notice.message.message_id)
+    unread_line = next(line for line in harness.last_text(ADMIN).splitlines() if line.startswith("未读"))
+    assert "李管理" not in unread_line and "张三" in unread_line
