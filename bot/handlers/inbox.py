@@ -67,6 +67,9 @@ async def render(context: JianfuContext, session: AsyncSession, person_id: int, 
     if total == 0:
         return catalog.raw(language, "inbox.empty_all" if view.include_read else "inbox.empty"), None
     pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+    if not items and view.page >= pages:
+        # The page emptied (its last notice was just read): show the last page there is.
+        return await render(context, session, person_id, View(view.include_read, view.department_id, pages - 1), language)
     lines = [catalog.text(language, "inbox.header", total=total, page=view.page + 1, pages=pages)]
     rows: list[list[InlineKeyboardButton]] = []
     for number, item in enumerate(items, start=view.page * PAGE_SIZE + 1):
@@ -134,8 +137,6 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
         await actions.call("answerCallbackQuery", user, query.answer(context.deps.catalog.raw(language, "error.stale_button")))
         return
     text, buttons = await render(context, session, user, view, language)
-    if not buttons and view.page > 0:  # the last item of the last page was read: show the previous page
-        text, buttons = await render(context, session, user, View(view.include_read, view.department_id, view.page - 1), language)
     await actions.call("answerCallbackQuery", user, query.answer())
     await actions.edit(context.bot, query.message.chat.id, query.message.message_id, text, buttons)
 
