@@ -202,14 +202,8 @@ class Executor:
     async def record_event(
         self, kind: str, chat_id: int, *, key: str | None = None, sender_id: int | None = None
     ) -> Outcome:
-        """Count a fact on the local day it happened, against the sender's department when the
-        sender is the contact of exactly one, else against the group's department."""
-        chat = await ChatRepository(self.session).snapshot(chat_id)
-        department_id = chat.department_id if chat else None
-        if sender_id is not None:
-            contact_of = await RoleRepository(self.session).contact_department_ids(sender_id)
-            if len(contact_of) == 1:
-                department_id = next(iter(contact_of))
+        """Count a fact on the local day it happened, against the department it is charged to."""
+        department_id = await self.department_for(chat_id, sender_id)
         now = self.deps.clock()
         recorded = await EventRepository(self.session).record(
             kind,
@@ -220,6 +214,15 @@ class Executor:
             key=key,
         )
         return Outcome.DONE if recorded else Outcome.NOT_FOUND
+
+    async def department_for(self, chat_id: int, sender_id: int | None) -> int | None:
+        """The sender's department when the sender is the contact of exactly one, else the group's."""
+        if sender_id is not None:
+            contact_of = await RoleRepository(self.session).contact_department_ids(sender_id)
+            if len(contact_of) == 1:
+                return next(iter(contact_of))
+        chat = await ChatRepository(self.session).snapshot(chat_id)
+        return chat.department_id if chat else None
 
     async def _tip(self, action: TipOnce) -> Outcome:
         now, remembered = self.deps.clock(), self.deps.recently_tipped

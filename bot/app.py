@@ -15,6 +15,7 @@ from bot.handlers import (
     fallback,
     inbox,
     membership,
+    notice_command,
     notices,
     received,
     roles,
@@ -40,7 +41,7 @@ ALLOWED_UPDATES = [
 ]
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, whistle, start, roles, departments, notices, received, temporary, inbox, whistle_review, fallback)
+FEATURES = (membership, whistle, start, roles, departments, notices, notice_command, received, temporary, inbox, whistle_review, fallback)
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with one database session (one transaction) per update."""

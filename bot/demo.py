@@ -75,7 +75,7 @@ def describe_call(demo: Demo, call: Call) -> str | None:
         buttons = _buttons(params.get("reply_markup"))
         return f"→ {chat}: {_plain(params['text'])}{buttons}"
     if call.method == "editMessageText":
-        return f"✎ edits its message in {chat}: {_plain(params['text'])}"
+        return f"✎ edits its message in {chat}: {_plain(params['text'])}{_buttons(params.get('reply_markup'))}"
     if call.method == "deleteMessage":
         return f"🗑 deletes message {params['message_id']} in {chat}"
     if call.method == "answerCallbackQuery" and params.get("text"):
@@ -156,7 +156,42 @@ async def _script(demo: Demo) -> None:
     await run_due_tasks(demo.deps, demo.app.bot)
     demo.narrate()
 
+    await _notices(demo)
+    await _held_notice(demo)
     await _temporary_group(demo)
+
+
+async def _notices(demo: Demo) -> None:
+    english, say = demo.english, demo.say
+    print("\n== Notices: collected as they are posted; each person gets one private inbox ==")
+    text = "【通知】请各网格于11月30日前报送第四季度消防隐患排查表。"
+    if english:
+        text = "Notice: each grid submits the fire-safety checklist by Nov 30."
+    notice = await say(GROUP, ADMIN, text)
+    await say(MEMBER, MEMBER, "/start")
+    await say(MEMBER, MEMBER, "/inbox")
+    inbox = demo.fake.sent(MEMBER)[-1]
+    read = inbox["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    print(f"\n👤 {demo.name(MEMBER)} presses Read in the inbox (no reply in the group needed)")
+    await demo.deliver(demo.updates.callback(MEMBER, MEMBER, inbox["message_id"], read))
+    print(f"\n👤 {demo.name(ADMIN)} asks who has read it, replying to it in the group (the answer comes privately)")
+    await say(GROUP, ADMIN, "/readers", reply_to=notice)
+
+
+async def _held_notice(demo: Demo) -> None:
+    english, say = demo.english, demo.say
+    print("\n== Quiet hours: a /notice sent at 22:00 waits for the morning, once its sender confirms ==")
+    demo.clock.advance(timedelta(hours=13) - (demo.clock() - START))
+    text = "/notice 明早8点前各网格上报积水点位。" if not english else "/notice Each grid reports flooded spots by 8:00 tomorrow."
+    await say(GROUP, ADMIN, text)
+    question = demo.fake.sent(ADMIN)[-1]
+    confirm = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    print(f"\n👤 {demo.name(ADMIN)} presses the first button")
+    await demo.deliver(demo.updates.callback(ADMIN, ADMIN, question["message_id"], confirm))
+    demo.clock.advance(timedelta(hours=9, minutes=30))
+    print("\n⏰ 07:30 the next morning, the start of the working period")
+    await run_due_tasks(demo.deps, demo.app.bot)
+    demo.narrate()
 
 
 async def _temporary_group(demo: Demo) -> None:

@@ -31,6 +31,17 @@ class QuietHours:
         return moment
 
 
+def hold_until(quiet: QuietHours | None, moment: datetime, *, urgent: bool) -> datetime | None:
+    """When a notice written at `moment` (local time) is to be published: None means now.
+
+    A non-urgent notice written in quiet hours waits for the start of the next working period;
+    urgent ones, and groups whose quiet hours are off, never wait.
+    """
+    if urgent or quiet is None or not quiet.contains(moment):
+        return None
+    return quiet.next_working(moment)
+
+
 def _next_boundary(moment: datetime, end: time) -> datetime:
     """The next time the clock shows `end` (when quiet hours stop)."""
     today_end = moment.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)

@@ -71,3 +71,9 @@ def _render(node: dict[str, dict]) -> str:
         # The word may stop here or go on; greedy "?" prefers going on (the longer word).
         return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
     return body
+
+
+def first_line(text: str, limit: int = 80) -> str:
+    """The first line with something on it, cut to `limit` characters (marked with … when cut)."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"

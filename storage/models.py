@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so Alembic batch migrations on SQLite can find them again.
@@ -206,6 +207,16 @@ class Notice(Base):
         Index("ix_notices_band_1", "band_1"),
         Index("ix_notices_band_2", "band_2"),
         Index("ix_notices_band_3", "band_3"),
+        # The inbox reads only this index for the thousands of notices of a person's groups
+        # (unread check, filters, sort keys), then loads the few rows of one page.
+        Index("ix_notices_inbox", "chat_id", "message_id", "deadline_at", "posted_at", "duplicate_of", "department_id"),
+        # Copies of a notice ("also in N groups", reading every copy at once). Partial: an index
+        # holding the many NULLs would tempt SQLite's planner to answer "duplicate_of IS NULL"
+        # in duplicate detection from it instead of from the fingerprint (40 ms instead of 2).
+        Index(
+            "ix_notices_duplicate_of", "duplicate_of",
+            sqlite_where=sql_text("duplicate_of IS NOT NULL"), postgresql_where=sql_text("duplicate_of IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

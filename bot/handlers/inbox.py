@@ -14,6 +14,7 @@ from bot.handlers._common import command, command_text, in_private, language_for
 from bot.handlers.notices import refresh_counter
 from bot.i18n import Html
 from policies.departments import normalize_name
+from policies.text import first_line
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.notices import InboxItem, InboxRepository, NoticeRepository, ReadRepository
 
@@ -66,6 +67,9 @@ async def render(context: JianfuContext, session: AsyncSession, person_id: int, 
     if total == 0:
         return catalog.raw(language, "inbox.empty_all" if view.include_read else "inbox.empty"), None
     pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+    if not items and view.page >= pages:
+        # The page emptied (its last notice was just read): show the last page there is.
+        return await render(context, session, person_id, View(view.include_read, view.department_id, pages - 1), language)
     lines = [catalog.text(language, "inbox.header", total=total, page=view.page + 1, pages=pages)]
     rows: list[list[InlineKeyboardButton]] = []
     for number, item in enumerate(items, start=view.page * PAGE_SIZE + 1):
@@ -85,7 +89,7 @@ def _item_line(context: JianfuContext, language: str, number: int, item: InboxIt
     return deps.catalog.text(
         language, "inbox.item",
         number=number, group=item.chat_title, department=item.department_name or "—", deadline=deadline,
-        first_line=notice.text.splitlines()[0][:80], read=Html("✅" if item.read else ""), also=Html(also),
+        first_line=first_line(notice.text), read=Html("✅" if item.read else ""), also=Html(also),
     )
 
 
@@ -133,8 +137,6 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
         await actions.call("answerCallbackQuery", user, query.answer(context.deps.catalog.raw(language, "error.stale_button")))
         return
     text, buttons = await render(context, session, user, view, language)
-    if not buttons and view.page > 0:  # the last item of the last page was read: show the previous page
-        text, buttons = await render(context, session, user, View(view.include_read, view.department_id, view.page - 1), language)
     await actions.call("answerCallbackQuery", user, query.answer())
     await actions.edit(context.bot, query.message.chat.id, query.message.message_id, text, buttons)
 

@@ -12,13 +12,14 @@ from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandl
 
 from bot import actions, convert
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
+from bot.handlers._common import allowed, command, in_group, language_for, reply, transactional
 from bot.i18n import Html
 from policies.actions import Button, Say
 from policies.deadlines import find_deadline
 from policies.duplicates import bands, fingerprint
 from policies.quiet import QuietHours, parse_clock
 from policies.received import Judgement
+from policies.text import first_line
 from policies.types import Message
 from storage.models import Notice, Task
 from storage.repositories.chats import ChatRepository
@@ -57,14 +58,15 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
         # An ack that reads like a demand ("确认收到") is an answer, not a notice.
         return
-    chat = await ChatRepository(session).snapshot(message.chat.id)
     kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)
+    sender_id = message.sender.id if message.sender else None
+    department_id = await actions.Executor(context.deps, context.bot, session).department_for(message.chat.id, sender_id)
     stored = await NoticeRepository(session).add(
         with_duplicate_keys(Notice(
             chat_id=message.chat.id,
             message_id=message.message_id,
-            sender_id=message.sender.id if message.sender else None,
-            department_id=chat.department_id if chat else None,
+            sender_id=sender_id,
+            department_id=department_id,
             text=message.text,
             kind=kind.value,
             urgent=judgement.urgent.hit,
@@ -74,7 +76,7 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
             deadline_at=find_deadline(message.text, message.date.astimezone(context.deps.settings.tz)),
         ))
     )
-    await after_posting(context, session, stored)
+    await after_posting(context.deps, context.bot, session, stored)
 
 
 def with_duplicate_keys(notice: Notice) -> Notice:
@@ -84,10 +86,9 @@ def with_duplicate_keys(notice: Notice) -> Notice:
     return notice
 
 
-async def link_duplicate(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
+async def link_duplicate(deps: Deps, bot: ExtBot[None], session: AsyncSession, notice: Notice) -> None:
     """Point a copy at the first notice it repeats; a data request copied across departments
     is counted for the digest."""
-    deps = context.deps
     since = notice.posted_at - timedelta(days=deps.settings.notices.duplicate_window_days)
     original = await NoticeRepository(session).find_original(notice, since)
     if original is None:
@@ -96,19 +97,18 @@ async def link_duplicate(context: JianfuContext, session: AsyncSession, notice: 
     await session.flush()
     if notice.kind == "data_request" and original.department_id != notice.department_id:
         key = f"duplicate_data_request:{notice.chat_id}:{notice.message_id}"
-        await actions.Executor(deps, context.bot, session).record_event(
+        await actions.Executor(deps, bot, session).record_event(
             "duplicate_data_request", notice.chat_id, key=key, sender_id=notice.sender_id
         )
 
 
-async def after_posting(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
+async def after_posting(deps: Deps, bot: ExtBot[None], session: AsyncSession, notice: Notice) -> None:
     """Link copies, count a notice sent in quiet hours, schedule the reminder before its deadline."""
-    deps = context.deps
     if notice.duplicate_of is None and notice.fingerprint is not None:
-        await link_duplicate(context, session, notice)
+        await link_duplicate(deps, bot, session, notice)
     quiet = await quiet_hours(deps, session, notice.chat_id)
     if not notice.urgent and quiet is not None and quiet.contains(notice.posted_at.astimezone(deps.settings.tz)):
-        await actions.Executor(deps, context.bot, session).record_event(
+        await actions.Executor(deps, bot, session).record_event(
             "after_hours_notice", notice.chat_id, key=f"after_hours:{notice.chat_id}:{notice.message_id}", sender_id=notice.sender_id
         )
     if notice.deadline_at is not None:
@@ -136,13 +136,13 @@ async def schedule_deadline_reminder(deps: Deps, session: AsyncSession, notice: 
 
 
 async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Privately remind every known member who has not read the notice; each person once."""
+    """Privately remind every known member but its sender who has not read the notice; each once."""
     async with deps.db.transaction() as session:
         notice = await NoticeRepository(session).get(task.payload["notice_id"])
         # Compared as instants: the payload may carry another UTC offset than the database returns.
         if notice is None or notice.deadline_at != datetime.fromisoformat(task.payload["deadline_at"]):
             return True
-        members = set(await ChatRepository(session).known_member_ids(notice.chat_id))
+        members = set(await ChatRepository(session).known_member_ids(notice.chat_id)) - {notice.sender_id}
         unread = members - await ReadRepository(session).readers(notice.chat_id, notice.message_id)
         chat = await ChatRepository(session).get(notice.chat_id)
         executor = actions.Executor(deps, bot, session)
@@ -150,21 +150,20 @@ async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             key = f"deadline_reminded:{notice.id}:{person}"
             if await executor.record_event("deadline_reminder", notice.chat_id, key=key) is actions.Outcome.DONE:
                 deadline = notice.deadline_at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
-                params = {"title": chat.title if chat else "", "first_line": notice.text.splitlines()[0][:80], "deadline": deadline}
+                params = {"title": chat.title if chat else "", "first_line": first_line(notice.text), "deadline": deadline}
                 await executor.run_one(Say(person, "notices.deadline_reminder", params))
     return True
 
 
-async def publish_tracked(context: JianfuContext, session: AsyncSession, source: Notice) -> Notice | None:
+async def publish_tracked(deps: Deps, bot: ExtBot[None], session: AsyncSession, source: Notice) -> tuple[actions.Outcome, Notice | None]:
     """Repost a notice as the bot's own message with a Read button and a read counter."""
-    deps = context.deps
-    language = await actions.Executor(deps, context.bot, session).language_of(source.chat_id)
-    body = await tracked_text(context, session, source, reads=0, language=language)
-    executor = actions.Executor(deps, context.bot, session)
-    outcome, sent = await actions.send(context.bot, source.chat_id, body, buttons=executor.keyboard(_read_button(0), language))
+    executor = actions.Executor(deps, bot, session)
+    language = await executor.language_of(source.chat_id)
+    body = await tracked_text(deps, session, source, reads=0, language=language)
+    outcome, sent = await actions.send(bot, source.chat_id, body, buttons=executor.keyboard(_read_button(0), language))
     await executor.note(source.chat_id, outcome)
     if sent is None:
-        return None
+        return outcome, None
     tracked = await NoticeRepository(session).add(
         with_duplicate_keys(Notice(
             chat_id=source.chat_id, message_id=sent.message_id, sender_id=source.sender_id,
@@ -176,20 +175,20 @@ async def publish_tracked(context: JianfuContext, session: AsyncSession, source:
     # Whoever already acknowledged the original has read the repost.
     await ReadRepository(session).carry_over(source.chat_id, source.message_id, sent.message_id)
     # The button carries the notice id, known only now: set it, with the carried-over count.
-    await edit_counter(context, session, tracked)
-    return tracked
+    await edit_counter(deps, bot, session, tracked)
+    return outcome, tracked
 
 
 def _read_button(notice_id: int) -> tuple[Button, ...]:
     return (Button("notices.button_read", f"{READ_PREFIX}{notice_id}"),)
 
 
-async def tracked_text(context: JianfuContext, session: AsyncSession, notice: Notice, *, reads: int, language: str) -> str:
+async def tracked_text(deps: Deps, session: AsyncSession, notice: Notice, *, reads: int, language: str) -> str:
     sender = await PeopleRepository(session).get(notice.sender_id) if notice.sender_id else None
     chat = await ChatRepository(session).get(notice.chat_id)
     # The total is the group's member count, less the bot itself.
     total = max((chat.member_count or 0) - 1, reads) if chat else reads
-    return context.deps.catalog.text(
+    return deps.catalog.text(
         language, "notices.tracked", sender=sender.display_name if sender else "", text=notice.text, read=reads, total=total or "?"
     )
 
@@ -234,16 +233,16 @@ async def refresh_counter(context: JianfuContext, session: AsyncSession, notice:
     if notice.counter_edited_at is not None and now - notice.counter_edited_at < throttle:
         _schedule_refresh(context, notice, notice.counter_edited_at + throttle - now)
         return
-    await edit_counter(context, session, notice)
+    await edit_counter(deps, context.bot, session, notice)
 
 
-async def edit_counter(context: JianfuContext, session: AsyncSession, notice: Notice) -> None:
-    language = await actions.Executor(context.deps, context.bot, session).language_of(notice.chat_id)
+async def edit_counter(deps: Deps, bot: ExtBot[None], session: AsyncSession, notice: Notice) -> None:
+    executor = actions.Executor(deps, bot, session)
+    language = await executor.language_of(notice.chat_id)
     reads = await ReadRepository(session).count(notice.chat_id, notice.message_id)
-    text = await tracked_text(context, session, notice, reads=reads, language=language)
-    keyboard = actions.Executor(context.deps, context.bot, session).keyboard(_read_button(notice.id), language)
-    await actions.edit(context.bot, notice.chat_id, notice.message_id, text, keyboard)
-    await NoticeRepository(session).mark_counter_edited(notice.id, context.deps.clock())
+    text = await tracked_text(deps, session, notice, reads=reads, language=language)
+    await actions.edit(bot, notice.chat_id, notice.message_id, text, executor.keyboard(_read_button(notice.id), language))
+    await NoticeRepository(session).mark_counter_edited(notice.id, deps.clock())
 
 
 def _schedule_refresh(context: JianfuContext, notice: Notice, delay: timedelta) -> None:
@@ -258,37 +257,7 @@ async def deferred_refresh(context: JianfuContext) -> None:
     async with context.deps.db.transaction() as session:
         notice = await NoticeRepository(session).get(context.job.data)
         if notice is not None:
-            await edit_counter(context, session, notice)
-
-
-MAX_NOTICE_CHARS = 3000
-
-
-@transactional
-async def notice_command(update: Update, context: JianfuContext, session: AsyncSession) -> None:
-    """/notice TEXT: the bot reposts TEXT as a tracked notice and removes the command."""
-    if not await in_group(update, context, session):
-        return
-    text = command_text(update)
-    if not text:
-        await reply(update, context, session, "notices.usage")
-        return
-    if len(text) > MAX_NOTICE_CHARS:
-        await reply(update, context, session, "error.too_long", max=MAX_NOTICE_CHARS)
-        return
-    deps, raw = context.deps, update.effective_message
-    rule = deps.received_rule
-    chat = await ChatRepository(session).snapshot(raw.chat.id)
-    source = Notice(
-        chat_id=raw.chat.id, message_id=raw.message_id, sender_id=update.effective_user.id,
-        department_id=chat.department_id if chat else None, text=text, kind=rule.notices.kind_of(text).value,
-        urgent=rule.urgency.judge(text).hit, ack_demand=False, tracked=True, posted_at=deps.clock(),
-        deadline_at=find_deadline(text, deps.clock().astimezone(deps.settings.tz)),
-    )
-    tracked = await publish_tracked(context, session, source)
-    if tracked is not None:
-        await actions.delete(context.bot, raw.chat.id, raw.message_id)
-        await after_posting(context, session, tracked)
+            await edit_counter(context.deps, context.bot, session, notice)
 
 
 @transactional
@@ -305,13 +274,14 @@ async def readers(update: Update, context: JianfuContext, session: AsyncSession)
     if notice.sender_id != user and not await allowed(update, context, session, "readers"):
         return
     read = await ReadRepository(session).readers(notice.chat_id, notice.message_id)
-    members = set(await ChatRepository(session).known_member_ids(notice.chat_id))
+    # The sender has not "not read" their own notice.
+    members = set(await ChatRepository(session).known_member_ids(notice.chat_id)) - {notice.sender_id}
     people = PeopleRepository(session)
     names = await people.names(read | members)
     language = await actions.Executor(context.deps, context.bot, session).language_of(user)
     text = context.deps.catalog.text(
         language, "notices.readers",
-        first_line=notice.text.splitlines()[0][:60],
+        first_line=first_line(notice.text, 60),
         read=Html(_name_list(context, language, names, read)),
         unread=Html(_name_list(context, language, names, members - read)),
         read_count=len(read), unread_count=len(members - read),
@@ -329,7 +299,6 @@ def _name_list(context: JianfuContext, language: str, names: dict[int, str], ids
 
 def register(app: Application, deps: Deps) -> None:
     deps.register_task(DEADLINE_TASK, remind_deadline)
-    app.add_handler(command("notice", notice_command))
     app.add_handler(command("readers", readers))
     app.add_handler(MessageHandler(GROUP_TEXT & ~filters.COMMAND, collect), group=COLLECT_GROUP)
     # "/urgent TEXT" is a command to Telegram but an urgent notice to Jianfu.

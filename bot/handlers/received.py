@@ -149,7 +149,7 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
         # A second press (or a second replica): it was converted already.
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.converted")))
         return
-    tracked = await publish_tracked(context, session, notice)
+    _outcome, tracked = await publish_tracked(context.deps, context.bot, session, notice)
     if tracked is None:
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_failed"), show_alert=True))
         return

@@ -25,6 +25,7 @@ from policies.lifecycle import (
     steps_from,
     until_due,
 )
+from policies.text import first_line
 from storage.models import Chat, Task
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
@@ -299,7 +300,7 @@ async def _summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id
     total = max((chat.member_count or 1) - 1, 1)
     for notice in await NoticeRepository(session).of_chat(chat_id):
         count = reads.get(notice.message_id, 0)
-        line = deps.catalog.text(language, "temp.summary_item", first_line=notice.text.splitlines()[0][:60], read=count, total=total)
+        line = deps.catalog.text(language, "temp.summary_item", first_line=first_line(notice.text, 60), read=count, total=total)
         if notice.deadline_at is not None and notice.deadline_at > deps.clock():
             line += deps.catalog.text(language, "temp.summary_open_deadline", deadline=_local(deps, notice.deadline_at))
         lines.append(line)

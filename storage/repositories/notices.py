@@ -141,26 +141,27 @@ class InboxItem:
 
 
 class InboxRepository:
-    """A person's notices from every group they are in, soonest deadline first."""
+    """A person's notices from every group they are in, soonest deadline first.
+
+    A page is found in two steps: a narrow query over the ids and sort keys of all the
+    person's notices (answered from the ix_notices_inbox index alone, the total counted in
+    the same pass), then the full rows of the few notices on the page.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _query(self, person_id: int, *, include_read: bool, department_id: int | None) -> Any:
-        read = and_(Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id)
+    def _visible(self, person_id: int, *, include_read: bool, department_id: int | None) -> Any:
+        """Filters over Membership joined to Notice: what the inbox holds for this person."""
+        present = and_(Membership.person_id == person_id, Membership.status.in_(PRESENT))
         # From the person's memberships outwards: the person's groups select a small share of
-        # all notices, which the (chat_id, posted_at) index then finds directly.
-        query = (
-            select(Notice, Chat.title, Department.name, Read.person_id.is_not(None))
-            .select_from(Membership)
-            .join(Notice, Notice.chat_id == Membership.chat_id)
-            .join(Chat, Chat.id == Notice.chat_id)
-            .outerjoin(Department, Department.id == Notice.department_id)
-            .outerjoin(Read, read)
-            .where(Membership.person_id == person_id, Membership.status.in_(PRESENT))
-        )
+        # all notices, which the index then finds directly.
+        query = select().select_from(Membership).join(Notice, Notice.chat_id == Membership.chat_id).where(present)
         if not include_read:
-            query = query.where(Read.person_id.is_(None))
+            read = select(Read.person_id).where(
+                Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id
+            )
+            query = query.where(~read.exists())
         # A copy of a notice the person sees in another of their groups is shown once, there.
         original = aliased(Notice)
         seen_elsewhere = (
@@ -168,7 +169,7 @@ class InboxRepository:
             .join(Membership, and_(Membership.chat_id == original.chat_id, Membership.person_id == person_id))
             .where(original.id == Notice.duplicate_of, Membership.status.in_(PRESENT))
         )
-        query = query.where(~seen_elsewhere.exists())
+        query = query.where(or_(Notice.duplicate_of.is_(None), ~seen_elsewhere.exists()))
         if department_id is not None:
             query = query.where(Notice.department_id == department_id)
         return query
@@ -177,13 +178,39 @@ class InboxRepository:
         self, person_id: int, *, include_read: bool, department_id: int | None, offset: int, limit: int
     ) -> tuple[list[InboxItem], int]:
         """One page of the inbox and the number of notices in it altogether."""
-        query = self._query(person_id, include_read=include_read, department_id=department_id)
-        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
-        ordered = query.order_by(Notice.deadline_at.asc().nulls_last(), Notice.posted_at.desc(), Notice.id.desc())
-        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).all()
-        notices = NoticeRepository(self.session)
-        items = [
-            InboxItem(notice, title, department, bool(read), len(await notices.copies_in_chats_of(notice.id, person_id)))
-            for notice, title, department, read in rows
-        ]
-        return items, int(total or 0)
+        visible = self._visible(person_id, include_read=include_read, department_id=department_id)
+        ordered = visible.add_columns(Notice.id, func.count().over()).order_by(*INBOX_ORDER).offset(offset).limit(limit)
+        rows = (await self.session.execute(ordered)).all()
+        # Past the last page the window count has no row to ride on: count on its own.
+        total = int(rows[0][1]) if rows else int(await self.session.scalar(visible.add_columns(func.count())) or 0)
+        return await self._items(person_id, [notice_id for notice_id, _total in rows]), total
+
+    async def _items(self, person_id: int, ids: list[int]) -> list[InboxItem]:
+        """The page's notices with their group, department, read mark and copies, in `ids` order."""
+        if not ids:
+            return []
+        read = and_(Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id)
+        query = (
+            select(Notice, Chat.title, Department.name, Read.person_id.is_not(None))
+            .join(Chat, Chat.id == Notice.chat_id)
+            .outerjoin(Department, Department.id == Notice.department_id)
+            .outerjoin(Read, read)
+            .where(Notice.id.in_(ids))
+        )
+        rows = {notice.id: (notice, title, department, bool(seen)) for notice, title, department, seen in (await self.session.execute(query)).all()}
+        copies = await self._copy_counts(person_id, ids)
+        return [InboxItem(*rows[notice_id], copies.get(notice_id, 0)) for notice_id in ids if notice_id in rows]
+
+    async def _copy_counts(self, person_id: int, ids: list[int]) -> dict[int, int]:
+        """In how many of the person's other groups each notice was posted again, in one query."""
+        query = (
+            select(Notice.duplicate_of, func.count())
+            .join(Membership, and_(Membership.chat_id == Notice.chat_id, Membership.person_id == person_id))
+            .where(Notice.duplicate_of.in_(ids), Membership.status.in_(PRESENT))
+            .group_by(Notice.duplicate_of)
+        )
+        return {original: int(count) for original, count in (await self.session.execute(query)).all()}
+
+
+# Soonest deadline first (none last), then newest; the id settles ties so pages never overlap.
+INBOX_ORDER = (Notice.deadline_at.asc().nulls_last(), Notice.posted_at.desc(), Notice.id.desc())

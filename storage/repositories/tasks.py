@@ -66,6 +66,42 @@ class TaskRepository:
     async def fail(self, task: Task, now: datetime, error: str) -> bool:
         return await self._settle(task, state=FAILED, done_at=now, lease_until=None, last_error=error[:255])
 
+    async def get(self, task_id: int) -> Task | None:
+        # populate_existing: a compare-and-set earlier in the session changed the row behind the ORM.
+        query = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+        return (await self.session.scalars(query)).first()
+
+    async def change_pending(self, task_id: int, **values: Any) -> bool:
+        """Change a task no worker has claimed yet (compare-and-set on the pending state): a
+        person's choice and the sweep never both win. False when it was claimed or settled."""
+        statement = (
+            update(Task)
+            .where(Task.id == task_id, Task.state == PENDING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).rowcount == 1
+
+    async def reopen(self, task_id: int) -> bool:
+        """Undo a settle made earlier in the same transaction (the work could not be done now)."""
+        statement = (
+            update(Task)
+            .where(Task.id == task_id, Task.state == DONE)
+            .values(state=PENDING, done_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).rowcount == 1
+
+    async def postpone(self, key: str, due_at: datetime) -> bool:
+        """Move a pending task to another time (e.g. keep a message until something happens)."""
+        task = await self.get_by_key(key)
+        return task is not None and await self.change_pending(task.id, due_at=due_at)
+
+    async def set_payload(self, task_id: int, payload: dict[str, Any]) -> None:
+        """Replace what a task carries (its runner forgetting text it no longer needs)."""
+        statement = update(Task).where(Task.id == task_id).values(payload=payload).execution_options(synchronize_session=False)
+        await self.session.execute(statement)
+
     async def get_by_key(self, key: str) -> Task | None:
         return (await self.session.scalars(select(Task).where(Task.key == key))).first()
 

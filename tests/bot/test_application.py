@@ -21,6 +21,7 @@ from bot.testing.updates import as_json
 from storage.db import Database
 from storage.models import Base
 from tests.bot.conftest import MEMBER, SUPERVISOR, Harness, build_world, make_settings
+from tests.storage.test_migrations import HEAD
 
 
 def test_allowed_updates_list_every_type_the_features_need() -> None:
@@ -162,10 +163,10 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys) -> None:
     assert cli.main(["--config", str(path), "db", "current"]) == 0
     assert "empty" in capsys.readouterr().out
     assert cli.main(["--config", str(path), "db", "upgrade"]) == 0
-    assert "revision 0005" in capsys.readouterr().out
+    assert f"revision {HEAD}" in capsys.readouterr().out
     assert (tmp_path / "jianfu.db").exists()
     assert cli.main(["--config", str(path), "db", "current"]) == 0
-    assert capsys.readouterr().out.strip() == "0004"
+    assert capsys.readouterr().out.strip() == HEAD
 
 
 def run_captured(monkeypatch, method: str) -> dict:
@@ -201,8 +202,12 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
     out = capsys.readouterr().out
     if language == "en":
         assert "Jianfu has joined" in out and "is now registered with" in out and "Sorry, only supervisors" in out
+        assert "Inbox: 1 notice(s)" in out and "Read (1): Zhang San" in out  # the inbox and /readers
+        assert "It is quiet hours" in out and "Your notice has been published" in out  # a held /notice
     else:
         assert "减负助手已加入" in out and "本群已登记到「民政局」" in out and "抱歉，这个命令只有督导可以使用" in out
+        assert "收件箱：1 条" in out and "已读（1）：张三" in out
+        assert "免打扰时段" in out and "你的通知已发布到" in out
     assert "deletes message" in out
     assert "makes" in out and "read-only" in out and "leaves" in out  # the temporary group closes
     assert out.rstrip().splitlines()[-1].startswith("Done:")

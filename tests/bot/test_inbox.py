@@ -162,3 +162,19 @@ async def test_a_malformed_inbox_button_changes_nothing_and_says_so(harness: Har
     assert harness.fake.calls_to("answerCallbackQuery")[-1]["text"] == "这个按钮已失效，请重新发送命令。"
     async with harness.session() as session:
         assert list(await session.scalars(select(Read))) == []
+
+
+async def test_reading_the_last_notice_of_the_last_page_shows_the_page_before(harness: Harness) -> None:
+    await setup_groups(harness)
+    for number in range(6):
+        await post(harness, GROUP, f"#通知 第{number}号通知")
+    await harness.private(MEMBER, "/inbox")
+    message = harness.fake.sent(MEMBER)[-1]
+    next_page = message["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"]
+    await harness.send(harness.updates.callback(MEMBER, MEMBER, message["message_id"], next_page))
+    page_two = harness.fake.message(MEMBER, message["message_id"])
+    assert "第 2/2 页" in page_two["text"]
+    read = page_two["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await harness.send(harness.updates.callback(MEMBER, MEMBER, message["message_id"], read))
+    shown = harness.fake.message(MEMBER, message["message_id"])
+    assert "5 条（第 1/1 页）" in shown["text"] and shown["text"].count("号通知") == 5

@@ -56,6 +56,8 @@ async def seed(db: Database, count: int, rng: random.Random) -> None:
                     "posted_at": NOW - timedelta(minutes=number % 20000), "fingerprint": fingerprint(text),
                     "band_0": keys[0], "band_1": keys[1], "band_2": keys[2], "band_3": keys[3],
                     "deadline_at": NOW + timedelta(hours=rng.randint(-100, 400)) if rng.random() < 0.6 else None,
+                    # One in ten repeats an earlier notice (ids start at 1 and follow `number`).
+                    "duplicate_of": rng.randint(1, number) if number and rng.random() < 0.1 else None,
                 })
                 if chat > -1000 - GROUPS and rng.random() < 0.5:
                     reads.append({"chat_id": chat, "message_id": number, "person_id": PERSON, "via": "button", "read_at": NOW})

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from policies.quiet import QuietHours, parse_clock
+from policies.quiet import QuietHours, hold_until, parse_clock
 
 TZ = ZoneInfo("Asia/Shanghai")
 QUIET = QuietHours()
@@ -47,3 +47,20 @@ def test_a_daytime_quiet_window_and_no_weekends() -> None:
     assert lunch.contains(at(28, 12, 30)) and not lunch.contains(at(28, 13))
     assert lunch.next_working(at(28, 12, 30)) == at(28, 13)
     assert parse_clock("7:30") == time(7, 30) and parse_clock("21") == time(21, 0)
+
+
+@pytest.mark.parametrize(
+    ("quiet", "moment", "urgent", "expected"),
+    [
+        (QUIET, at(23, 9), False, None),  # working time: published now
+        (QUIET, at(23, 22), False, at(24, 7, 30)),  # a weekday evening: next morning
+        (QUIET, at(24, 0, 15), False, at(24, 7, 30)),  # after midnight: the same morning
+        (QUIET, at(27, 21, 5), False, at(30, 7, 30)),  # Friday night: Monday morning
+        (QUIET, at(29, 15), False, at(30, 7, 30)),  # Sunday afternoon
+        (QUIET, at(23, 22), True, None),  # urgent: never held
+        (None, at(23, 22), False, None),  # quiet hours off in this group
+        (QuietHours(time(22, 0), time(7, 0), weekends=False), at(28, 23), False, at(29, 7)),
+    ],
+)
+def test_hold_until(quiet: QuietHours | None, moment: datetime, urgent: bool, expected: datetime | None) -> None:
+    assert hold_until(quiet, moment, urgent=urgent) == expected

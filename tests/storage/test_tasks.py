@@ -114,3 +114,38 @@ async def test_two_workers_on_one_database_never_claim_the_same_task(database_ur
     finally:
         await first.dispose()
         await second.dispose()
+
+
+async def test_a_pending_task_changes_only_until_a_worker_claims_it(db: Database) -> None:
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        await tasks.schedule("held", "h1", NOW + timedelta(hours=1), {"text": "x", "confirmed": False})
+        await tasks.schedule("delete_message", "d1", NOW + timedelta(minutes=10))
+        task = await tasks.get_by_key("h1")
+        assert await tasks.change_pending(task.id, payload={"text": "x", "confirmed": True})
+        assert (await tasks.get(task.id)).payload["confirmed"] is True  # seen at once in the same session
+        assert await tasks.postpone("d1", NOW + timedelta(hours=1))
+        assert await tasks.postpone("missing", NOW) is False
+    async with db.transaction() as session:
+        assert (await TaskRepository(session).get_by_key("d1")).due_at == NOW + timedelta(hours=1)
+        assert await TaskRepository(session).claim_due(NOW + timedelta(hours=1), limit=10, lease=LEASE)
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        # Claimed: a late choice loses, and so does a postponement.
+        assert await tasks.change_pending(task.id, state=DONE) is False
+        assert await tasks.postpone("d1", NOW + timedelta(days=1)) is False
+        assert (await tasks.get(task.id)).state == RUNNING
+
+
+async def test_a_settle_is_undone_by_reopen_within_its_transaction(db: Database) -> None:
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        await tasks.schedule("held", "h1", NOW, {"text": "x"})
+        task = await tasks.get_by_key("h1")
+        assert await tasks.change_pending(task.id, state=DONE, done_at=NOW)
+        assert await tasks.reopen(task.id)
+        assert await tasks.reopen(task.id) is False  # pending again: nothing to undo
+        await tasks.set_payload(task.id, {"outcome": "kept"})
+    async with db.transaction() as session:
+        task = await TaskRepository(session).get_by_key("h1")
+    assert (task.state, task.done_at, task.payload) == (PENDING, None, {"outcome": "kept"})

@@ -1,0 +1,99 @@
+"""The inbox query on real databases: order, totals, pages past the end, copies and filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from storage.db import Database
+from storage.models import Chat, Department, Membership, Notice, Person, Read
+from storage.repositories.notices import InboxRepository
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+PERSON, MINE, ALSO_MINE, NOT_MINE, LEFT = 1, -101, -102, -103, -104
+
+
+async def seed(db: Database) -> dict[str, int]:
+    """Four groups (the person left the last one) and notices named by what they test."""
+    async with db.transaction() as session:
+        session.add(Person(id=PERSON, display_name="p", first_seen_at=NOW, last_seen_at=NOW))
+        session.add(Department(id=7, name="民政局", code="MZ", created_at=NOW))
+        for chat in (MINE, ALSO_MINE, NOT_MINE, LEFT):
+            session.add(Chat(id=chat, title=f"群{-chat}", type="supergroup", joined_at=NOW))
+        await session.flush()
+        for chat, status in ((MINE, "member"), (ALSO_MINE, "administrator"), (LEFT, "left")):
+            session.add(Membership(chat_id=chat, person_id=PERSON, status=status, last_seen_at=NOW))
+        await session.flush()
+        ids: dict[str, int] = {}
+        rows = [
+            ("late", MINE, 1, NOW + timedelta(days=5), None, None),
+            ("soon", MINE, 2, NOW + timedelta(days=1), 7, None),
+            ("no_deadline_old", MINE, 3, None, None, None),
+            ("no_deadline_new", ALSO_MINE, 4, None, 7, None),
+            ("read", MINE, 5, NOW + timedelta(hours=1), None, None),
+            ("in_a_group_left", LEFT, 6, NOW, None, None),
+            ("original_elsewhere", NOT_MINE, 7, NOW + timedelta(days=2), None, None),
+        ]
+        for offset, (name, chat, message, deadline, department, _dup) in enumerate(rows):
+            notice = Notice(chat_id=chat, message_id=message, text=name, posted_at=NOW + timedelta(minutes=offset),
+                            deadline_at=deadline, department_id=department)
+            session.add(notice)
+            await session.flush()
+            ids[name] = notice.id
+        # A copy of "soon" in the person's other group, and a copy of a notice from a group the
+        # person is not in: the first is shown once (under "soon"), the second is shown.
+        for name, chat, message, original in (("copy_of_soon", ALSO_MINE, 8, "soon"), ("copy_of_elsewhere", ALSO_MINE, 9, "original_elsewhere")):
+            notice = Notice(chat_id=chat, message_id=message, text=name, posted_at=NOW + timedelta(minutes=10),
+                            deadline_at=NOW + timedelta(days=2), duplicate_of=ids[original])
+            session.add(notice)
+            await session.flush()
+            ids[name] = notice.id
+        await session.execute(insert(Read).values(chat_id=MINE, message_id=5, person_id=PERSON, via="button", read_at=NOW))
+    return ids
+
+
+async def page(db: Database, **options) -> tuple[list[str], int, dict[str, int]]:
+    values = {"include_read": False, "department_id": None, "offset": 0, "limit": 10, **options}
+    async with db.transaction() as session:
+        items, total = await InboxRepository(session).page(PERSON, **values)
+    return [item.notice.text for item in items], total, {item.notice.text: item.also_in for item in items if item.also_in}
+
+
+async def test_unread_notices_of_present_groups_in_deadline_order_copies_once(db: Database) -> None:
+    await seed(db)
+    texts, total, copies = await page(db)
+    assert texts == ["soon", "copy_of_elsewhere", "late", "no_deadline_new", "no_deadline_old"]
+    assert total == 5
+    assert copies == {"soon": 1}
+
+
+async def test_all_includes_read_ones_marked_and_pages_add_up(db: Database) -> None:
+    await seed(db)
+    texts, total, _ = await page(db, include_read=True)
+    assert texts[0] == "read" and total == 6
+    pages = [await page(db, include_read=True, offset=offset, limit=4) for offset in (0, 4)]
+    assert [text for texts, _total, _copies in pages for text in texts] == texts
+    assert {total for _texts, total, _copies in pages} == {6}
+    async with db.transaction() as session:
+        items, _ = await InboxRepository(session).page(PERSON, include_read=True, department_id=None, offset=0, limit=1)
+    assert items[0].read and items[0].chat_title == "群101"
+
+
+async def test_a_page_past_the_end_is_empty_but_keeps_the_total(db: Database) -> None:
+    await seed(db)
+    assert await page(db, offset=20, limit=5) == ([], 5, {})
+
+
+async def test_department_filter(db: Database) -> None:
+    await seed(db)
+    texts, total, _ = await page(db, department_id=7)
+    assert texts == ["soon", "no_deadline_new"] and total == 2
+    async with db.transaction() as session:
+        items, _ = await InboxRepository(session).page(PERSON, include_read=False, department_id=7, offset=0, limit=1)
+    assert items[0].department_name == "民政局"
+
+
+async def test_an_empty_inbox(db: Database) -> None:
+    async with db.transaction() as session:
+        assert await InboxRepository(session).page(PERSON, include_read=True, department_id=None, offset=0, limit=5) == ([], 0)
