@@ -9,8 +9,21 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import access, menus
 from bot.context import BotData, Deps, JianfuContext
-from bot.handlers import departments, errors, fallback, inbox, membership, notices, received, roles, start, temporary
+from bot.handlers import (
+    departments,
+    digest,
+    errors,
+    fallback,
+    inbox,
+    membership,
+    notices,
+    received,
+    roles,
+    start,
+    temporary,
+)
 from bot.handlers._common import UPDATE_SESSION
+from bot.jobs import digest as digest_jobs
 from bot.jobs import sweep
 from bot.ratelimit import SendingRateLimiter
 from bot.settings import Settings
@@ -27,7 +40,7 @@ ALLOWED_UPDATES = [
 ]
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, start, roles, departments, notices, received, temporary, inbox, fallback)
+FEATURES = (membership, start, roles, departments, notices, received, temporary, inbox, digest, fallback)
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with one database session (one transaction) per update."""
@@ -68,6 +81,7 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
     for feature in FEATURES:
         feature.register(app, deps)
     sweep.register(app, deps)
+    digest_jobs.register(app, deps)
     app.add_error_handler(errors.on_error)
     return app
 

@@ -36,6 +36,7 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
     "revoke": frozenset({Role.SUPERVISOR}),
     "dept": frozenset({Role.SUPERVISOR}),
     "groups": frozenset({Role.SUPERVISOR}),
+    "digest": frozenset({Role.SUPERVISOR}),
     "register": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "lang_group": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "set": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),

@@ -187,3 +187,14 @@ class InboxRepository:
             for notice, title, department, read in rows
         ]
         return items, int(total or 0)
+
+    async def unread_with_deadlines(
+        self, person_id: int, *, since: datetime, until: datetime, limit: int
+    ) -> tuple[int, list[InboxItem]]:
+        """How many notices the person has not read, and the unread ones due in [since, until),
+        soonest first (the personal weekly digest)."""
+        query = self._query(person_id, include_read=False, department_id=None)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
+        due = query.where(Notice.deadline_at >= since, Notice.deadline_at < until)
+        rows = (await self.session.execute(due.order_by(Notice.deadline_at, Notice.id).limit(limit))).all()
+        return int(total or 0), [InboxItem(notice, title, department, False) for notice, title, department, _read in rows]
