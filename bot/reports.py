@@ -209,7 +209,7 @@ def _details(deps: Deps, language: str, row: Row, *, weighted_only: bool) -> str
     shown = [
         catalog.raw(language, "digest.detail").format(label=catalog.raw(language, source.short_label), value=number(row.value(source.name)))
         for source in FIGURE_SOURCES
-        if row.value(source.name) and (source.spec.weight or not weighted_only)
+        if round(row.value(source.name)) and (source.spec.weight or not weighted_only)
     ]
     return catalog.raw(language, "list_separator").join(shown) or "—"
 
