@@ -91,7 +91,8 @@ def _stack(figure, axes, bars: Sequence[Bar], labels: tuple[str, ...], text: Cha
         if any(widths):
             axes.barh(rows, widths, left=left, label=name)
         left = [start + width for start, width in zip(left, widths, strict=True)]
-    axes.set_yticks(rows, labels, fontproperties=font)
+    # Names are plain text: "$" in one must not start matplotlib's math mode.
+    axes.set_yticks(rows, labels, fontproperties=font, parse_math=False)
     axes.set_xlabel(text.axis, fontproperties=font)
     axes.set_title(text.title, fontproperties=font)
     axes.grid(axis="x", alpha=0.3)

@@ -8,18 +8,35 @@ import asyncio
 import html
 import logging
 import re
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
 from bot import actions, chart
 from bot.context import Deps
 from bot.i18n import Html
-from policies.digest import IsoWeek, Row, Scoreboard, Window, build_scoreboard, number, signed, window_for
+from bot.settings import Settings
+from policies.clock import system_clock
+from policies.commands import ParseError
+from policies.digest import (
+    IsoWeek,
+    Row,
+    Scoreboard,
+    Window,
+    build_scoreboard,
+    number,
+    parse_week_choice,
+    signed,
+    window_for,
+)
 from storage.repositories.digest import CHAT, FIGURE_SOURCES, SPECS, DigestRepository, FigureSource
 from storage.repositories.notices import InboxRepository
 
@@ -28,10 +45,10 @@ log = logging.getLogger(__name__)
 # Every supervisor's digest of a week is the same: computed once, kept this long (clock time).
 MEMO_TTL = timedelta(minutes=10)
 MESSAGE_BUDGET = 3800
-CAPTION_BUDGET = 1000
 # The personal reminder lists unread notices due within this time, at most this many.
 DEADLINE_HORIZON = timedelta(days=7)
 DEADLINES_SHOWN = 5
+EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)
@@ -137,7 +154,7 @@ async def supervisors_digest(deps: Deps, session: AsyncSession, window: Window, 
     picture = await chart_of(deps, board, window, language)
     if picture is not None:
         caption = _title(deps, language, "digest.chart_caption", window, note_html, count=len(picture.labels))
-        parts.insert(0, Photo("chart", picture.png, caption[:CAPTION_BUDGET], ("chart_file", window.week, window.end_at, language)))
+        parts.insert(0, Photo("chart", picture.png, caption, ("chart_file", window.week, window.end_at, language)))
     return parts
 
 
@@ -160,7 +177,7 @@ def _figure_line(deps: Deps, language: str, source: FigureSource, now: dict, bef
 
 def _estimate_note(deps: Deps, language: str) -> str:
     seconds = deps.settings.digest.seconds_per_message
-    return deps.catalog.text(language, "digest.estimate_note", seconds=number(seconds))
+    return deps.catalog.text(language, "digest.estimate_note", seconds=f"{seconds:g}")
 
 
 def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
@@ -348,3 +365,46 @@ async def send_part(deps: Deps, bot: ExtBot[None], chat_id: int, part: Part) -> 
 def plain(html_text: str) -> str:
     """Telegram HTML as terminal text (for `jianfu digest`)."""
     return html.unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+async def render_offline(settings: Settings, week_text: str, *, language: str, out: Path | None) -> int:
+    """`jianfu digest`: the supervisors' digest on stdout and, with `out`, its chart as a PNG file."""
+    now = system_clock()
+    today = now.astimezone(settings.tz).date()
+    choice = parse_week_choice(week_text, today)
+    if isinstance(choice, ParseError):
+        print(f"jianfu: --week {week_text!r}: write a week like 2026-W47 (not a future one), or 'this'", file=sys.stderr)
+        return EXIT_USAGE
+    if _missing_sqlite_file(settings.database.url):
+        print("jianfu: there is no database yet; run `jianfu db upgrade` (or `jianfu run`) first.", file=sys.stderr)
+        return EXIT_USAGE
+    deps = Deps.create(settings)
+    window = week_window(deps, choice.resolve(today), now=now)
+    try:
+        async with deps.db.transaction() as session:
+            parts = await supervisors_digest(deps, session, window, language, note_html=note(deps, language, window))
+    except DBAPIError:
+        print("jianfu: the database is not ready; run `jianfu db upgrade` first.", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await deps.db.dispose()
+    print("\n\n".join(plain(part.html) for part in parts if isinstance(part, Text)))
+    return _write_chart(parts, out)
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    """Opening a missing SQLite file would create an empty one: a report should not."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and bool(parsed.database) and not Path(parsed.database).exists()
+
+
+def _write_chart(parts: list[Part], out: Path | None) -> int:
+    if out is None:
+        return 0
+    photo = next((part for part in parts if isinstance(part, Photo)), None)
+    if photo is None:
+        print("jianfu: no chart: no department added burden that week.", file=sys.stderr)
+        return 1
+    out.write_bytes(photo.png)
+    print(f"chart written to {out}", file=sys.stderr)
+    return 0

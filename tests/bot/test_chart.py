@@ -17,9 +17,9 @@ def size(png: bytes) -> tuple[int, int]:
 
 
 def test_a_valid_png_with_the_departments_heaviest_first() -> None:
-    bars = [chart.Bar("Civil Affairs", 1, (5, 8)), chart.Bar("Transport", 2, (3, 0)), chart.Bar("Health", 3, (1, 0))]
+    bars = [chart.Bar("Civil Affairs", 1, (5, 8)), chart.Bar("Transport", 2, (3, 0)), chart.Bar("$x$ & <Health>", 3, (1, 0))]
     drawn = chart.render(bars, EN, EN)
-    assert drawn.labels == ("Civil Affairs", "Transport", "Health")
+    assert drawn.labels == ("Civil Affairs", "Transport", "$x$ & <Health>")
     width, height = size(drawn.png)
     assert width == 900 and 300 < height < 600
     taller = chart.render([*bars, *(chart.Bar(f"D{n}", n, (1, 1)) for n in range(4, 16))], EN, EN)

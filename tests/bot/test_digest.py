@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from bot import cli
 from bot.jobs.digest import SEND_TASK, plan_due_digest
 from bot.jobs.sweep import run_due_tasks
 from bot.testing.fake_telegram import BAD_GATEWAY, TIMEOUT, too_many_requests
-from storage.models import Chat, Person, Task
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Chat, Department, Event, Person, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 
 ALL_RIGHTS = dict.fromkeys(
@@ -256,3 +260,37 @@ async def test_a_quiet_group_gets_no_summary_and_a_kicked_one_is_marked(harness:
     assert outcomes[f"digest:2026-W48:group:{GROUP}"] == "unreachable"
     async with harness.session() as session:
         assert (await session.get(Chat, GROUP)).bot_status == "kicked"
+
+
+async def seed_past_week(url: str) -> None:
+    """A department with ack demands in 2024-W10 (4 to 10 March 2024), on a migrated database."""
+    db = Database.from_url(url)
+    await upgrade(db.engine)
+    moment = datetime(2024, 3, 5, 2, 0, tzinfo=UTC)
+    async with db.engine.begin() as connection:
+        await connection.execute(insert(Department), [{"id": 1, "name": "Civil <Affairs>", "code": "CA", "internal_units": 1, "created_at": moment}])
+        await connection.execute(insert(Event), [{"kind": "ack_demand", "day": moment.date(), "department_id": 1, "chat_id": -1, "at": moment}] * 3)
+    await db.dispose()
+
+
+def test_jianfu_digest_renders_a_week_and_its_chart(tmp_path: Path, capsys) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'jianfu.db'}"
+    asyncio.run(seed_past_week(url))
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
+    chart_file = tmp_path / "chart.png"
+    assert cli.main(["--config", str(config), "digest", "--week", "2024-W10", "--out", str(chart_file), "--language", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "Burden digest · 2024-W10 (03-04 to 03-10)" in out
+    assert "1. Civil <Affairs> — burden 6 (+6): ack demands 3" in out  # terminal text: unescaped, no tags
+    assert chart_file.read_bytes().startswith(PNG)
+
+
+def test_jianfu_digest_explains_bad_input_and_a_missing_database(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "none.db"}"\n', encoding="utf-8")
+    assert cli.main(["--config", str(config), "digest", "--week", "W47"]) == 2
+    assert "write a week like 2026-W47" in capsys.readouterr().err
+    assert cli.main(["--config", str(config), "digest"]) == 2
+    assert "jianfu db upgrade" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
