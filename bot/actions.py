@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
@@ -99,6 +99,18 @@ async def send(
         )
     except TelegramError as error:
         return _failed("sendMessage", chat_id, error), None
+    return Outcome.DONE, sent
+
+
+async def send_photo(
+    bot: ExtBot[None], chat_id: int, photo: bytes | str, caption: str, *, filename: str = "chart.png"
+) -> tuple[Outcome, Message | None]:
+    """sendPhoto with an HTML caption: PNG bytes to upload, or the file id of one sent before."""
+    upload = InputFile(photo, filename=filename) if isinstance(photo, bytes) else photo
+    try:
+        sent = await bot.send_photo(chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
+    except TelegramError as error:
+        return _failed("sendPhoto", chat_id, error), None
     return Outcome.DONE, sent
 
 

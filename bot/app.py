@@ -11,6 +11,7 @@ from bot import access, menus
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
     departments,
+    digest,
     errors,
     fallback,
     inbox,
@@ -25,6 +26,7 @@ from bot.handlers import (
     whistle_review,
 )
 from bot.handlers._common import UPDATE_SESSION
+from bot.jobs import digest as digest_jobs
 from bot.jobs import sweep
 from bot.ratelimit import SendingRateLimiter
 from bot.settings import Settings
@@ -41,7 +43,7 @@ ALLOWED_UPDATES = [
 ]
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, whistle, start, roles, departments, notices, notice_command, received, temporary, inbox, whistle_review, fallback)
+FEATURES = (membership, whistle, start, roles, departments, notices, notice_command, received, temporary, inbox, whistle_review, digest, fallback)
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with one database session (one transaction) per update."""
@@ -82,6 +84,7 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
     for feature in FEATURES:
         feature.register(app, deps)
     sweep.register(app, deps)
+    digest_jobs.register(app, deps)
     app.add_error_handler(errors.on_error)
     return app
 

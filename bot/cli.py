@@ -1,4 +1,4 @@
-"""The `jianfu` command: run | demo | db upgrade | --version."""
+"""The `jianfu` command: run | demo | explain | digest | db upgrade | --version."""
 
 from __future__ import annotations
 
@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="one JSON object per line")
     explain.add_argument("--sender", default="", help="the sender's display name (so '王芳收到' from 王芳 counts)")
     explain.set_defaults(handler=_explain)
+
+    digest = commands.add_parser("digest", help="render the supervisors' weekly digest from the configured database")
+    digest.add_argument("--week", default="", help="e.g. 2026-W47, or 'this' for this week so far (default: last week)")
+    digest.add_argument("--out", type=Path, help="write the chart to this PNG file")
+    digest.add_argument("--language", choices=["zh-CN", "en"], default=None, help="default: bot.toml's language")
+    digest.set_defaults(handler=_digest)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -145,6 +151,13 @@ def _explain(args: argparse.Namespace) -> int:
     for line in explain_lines(rule, messages, as_json=args.json, sender=args.sender):
         print(line)
     return 0
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from bot.reports import render_offline
+
+    settings = settings_from(args)
+    return asyncio.run(render_offline(settings, args.week, language=args.language or settings.language, out=args.out))
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

@@ -44,6 +44,9 @@ class Deps:
     # (tip key, person) -> when this process last gave or claimed that tip: a repeat acker
     # costs no database round trip (the database claim stays the authority across replicas).
     recently_tipped: dict[tuple[str, int], datetime] = field(default_factory=dict)
+    # Results worth computing once for many recipients (a week's scoreboard, its chart), with
+    # the time they were computed; see bot.reports.
+    memo: dict[tuple[Any, ...], tuple[datetime, Any]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, **overrides: Any) -> Deps:

@@ -14,6 +14,7 @@ from telegram import Update
 
 from bot.app import build_application
 from bot.context import Deps
+from bot.jobs.digest import plan_due_digest
 from bot.jobs.sweep import run_due_tasks
 from bot.settings import load_settings
 from bot.testing.fake_telegram import Call, FakeTelegram
@@ -24,6 +25,8 @@ from storage.migrate import upgrade
 
 SUPERVISOR, ADMIN, MEMBER, NEWCOMER = 1001, 2001, 3001, 3002
 GROUP = -1001234500001
+# The civil affairs bureau's own chat, where its weekly card goes.
+DEPARTMENT_CHAT = -1001234500009
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 ALL_RIGHTS = dict.fromkeys(
     ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"), True
@@ -74,6 +77,8 @@ def describe_call(demo: Demo, call: Call) -> str | None:
     if call.method == "sendMessage":
         buttons = _buttons(params.get("reply_markup"))
         return f"→ {chat}: {_plain(params['text'])}{buttons}"
+    if call.method == "sendPhoto":
+        return f"🖼 → {chat}: a chart (PNG) with the caption: {_plain(params.get('caption', ''))}"
     if call.method == "editMessageText":
         return f"✎ edits its message in {chat}: {_plain(params['text'])}{_buttons(params.get('reply_markup'))}"
     if call.method == "deleteMessage":
@@ -116,6 +121,7 @@ def _world(fake: FakeTelegram, english: bool) -> None:
         fake.add_user(user_id, name, language_code=language)
     title = "Chaoyang Community Work Group" if english else "朝阳社区工作群"
     fake.add_group(GROUP, title, creator_id=ADMIN, members=[MEMBER])
+    fake.add_group(DEPARTMENT_CHAT, "Civil Affairs Bureau" if english else "民政局工作联络群", creator_id=SUPERVISOR)
 
 
 async def _script(demo: Demo) -> None:
@@ -159,6 +165,21 @@ async def _script(demo: Demo) -> None:
     await _notices(demo)
     await _held_notice(demo)
     await _temporary_group(demo)
+    await _weekly_digest(demo)
+
+
+async def _weekly_digest(demo: Demo) -> None:
+    say = demo.say
+    print("\n== The weekly digest: a supervisor previews this week so far ==")
+    await say(SUPERVISOR, SUPERVISOR, f"/dept contact 民政局 {DEPARTMENT_CHAT}")
+    await say(SUPERVISOR, SUPERVISOR, "/digest this")
+    # From Thursday's close to Monday 30 November, 09:00 in Shanghai: the digest is due.
+    demo.clock.advance(timedelta(days=4))
+    print("\n⏰ Monday 09:00: the digest of last week goes out (supervisors, the department's chat, people with unread notices)")
+    await plan_due_digest(demo.deps)
+    for _round in range(2):  # the first sweep plans one delivery per recipient, the second sends them
+        await run_due_tasks(demo.deps, demo.app.bot)
+    demo.narrate()
 
 
 async def _notices(demo: Demo) -> None:

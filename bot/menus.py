@@ -25,7 +25,7 @@ COMMAND_MENUS: dict[str, tuple[str, ...]] = {
     "private": ("start", "inbox", "whistle", "help", "lang"),
     "group": ("help", "notice", "rules", "status"),
     "group_admin": ("help", "notice", "readers", "rules", "set", "register", "lang", "temp", "done", "reopen", "extend", "status"),
-    "supervisor": ("start", "inbox", "whistle", "help", "lang", "dept", "groups", "whistles", "grant", "revoke"),
+    "supervisor": ("start", "inbox", "whistle", "help", "lang", "dept", "groups", "whistles", "digest", "grant", "revoke"),
 }
 
 

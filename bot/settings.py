@@ -193,6 +193,31 @@ class WhistleSettings(_Section):
         return tuple(time.fromisoformat(value.zfill(5)) for value in self.batch_times)
 
 
+class DigestSettings(_Section):
+    """The weekly digest: when it goes out and to whom."""
+
+    enabled: bool = True
+    # In `timezone`; the digest reports the last complete week (Monday to Sunday).
+    weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    time: str = Field("09:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    # A supervisors' group gets the scoreboard instead of each supervisor privately (0: none).
+    supervisors_chat_id: int = 0
+    departments: bool = True
+    personal: bool = True
+    # The saved-time estimate: seconds a member spends on one "received" message.
+    seconds_per_message: float = Field(5, ge=0, le=600)
+    chart_departments: int = Field(15, ge=1, le=100)
+    # A TrueType/OpenType font with Chinese glyphs for the chart ("": look for an installed one).
+    chart_font: str = ""
+
+    @field_validator("chart_font")
+    @classmethod
+    def _font_exists(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError("must be the path of a font file (.ttf, .otf, .ttc) that exists, or empty")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole deployment configuration."""
 
@@ -215,6 +240,7 @@ class Settings(BaseSettings):
     temporary: TemporarySettings = TemporarySettings()
     quotas: QuotaSettings = QuotaSettings()
     whistle: WhistleSettings = WhistleSettings()
+    digest: DigestSettings = DigestSettings()
 
     @field_validator("timezone")
     @classmethod

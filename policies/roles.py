@@ -37,6 +37,7 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
     "dept": frozenset({Role.SUPERVISOR}),
     "groups": frozenset({Role.SUPERVISOR}),
     "whistles": frozenset({Role.SUPERVISOR}),
+    "digest": frozenset({Role.SUPERVISOR}),
     "register": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "lang_group": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),
     "set": frozenset({Role.GROUP_ADMIN, Role.SUPERVISOR}),

@@ -14,6 +14,7 @@ from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
 from bot.handlers.notices import GROUP_TEXT, classified, publish_tracked, refresh_counter
 from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
+from policies.digest import parse_switch
 from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target, asks_for_data, looks_like_question
 from policies.types import Message
 from storage.models import Chat
@@ -180,20 +181,34 @@ async def rules(update: Update, context: JianfuContext, session: AsyncSession) -
 
 @transactional
 async def set_rule(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """/set received|quiet|digest VALUE: one of the group's own settings."""
     if not await in_group(update, context, session) or not await allowed(update, context, session, "set"):
         return
     words = command_text(update).split()
-    if len(words) == 2 and words[0].lower() in ("quiet", "免打扰"):
-        await _set_quiet(update, context, session, words[1])
+    setter = SETTERS.get(words[0].lower()) if len(words) == 2 else None
+    if setter is None:
+        await reply(update, context, session, "received.set_usage")
         return
-    mode = MODE_WORDS.get(words[1].lower()) if len(words) == 2 and words[0].lower() in ("received", "收到") else None
+    await setter(update, context, session, words[1])
+
+
+async def _store_setting(update: Update, context: JianfuContext, session: AsyncSession, name: str, value: str) -> None:
+    """Keep the choice in the group's settings and the audit log."""
+    chat_id, chats = update.effective_chat.id, ChatRepository(session)
+    # The group may predate the bot's records of it.
+    await chats.ensure(chat_id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock())
+    chat = await chats.get(chat_id)
+    await chats.set_fields(chat_id, settings={**(chat.settings or {}), name: value})
+    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"{name}={value}")
+
+
+async def _set_received(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:
+    """/set received off|record|remove: this group's "received" rule."""
+    mode = MODE_WORDS.get(value.lower())
     if mode is None:
         await reply(update, context, session, "received.set_usage")
         return
-    chat_id = update.effective_chat.id
-    chat = await ChatRepository(session).get(chat_id)
-    await ChatRepository(session).set_fields(chat_id, settings={**(chat.settings or {}), RULE: mode.value})
-    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"{RULE}={mode.value}")
+    await _store_setting(update, context, session, RULE, mode.value)
     language = await language_for(update, context, session)
     await reply(update, context, session, "received.set_done", mode=context.deps.catalog.raw(language, f"received.mode_{mode.value}"))
 
@@ -207,11 +222,25 @@ async def _set_quiet(update: Update, context: JianfuContext, session: AsyncSessi
     if choice != "off" and not QUIET_RANGE.match(choice):
         await reply(update, context, session, "received.set_usage")
         return
-    chat_id = update.effective_chat.id
-    chat = await ChatRepository(session).get(chat_id)
-    await ChatRepository(session).set_fields(chat_id, settings={**(chat.settings or {}), "quiet": choice})
-    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"quiet={choice}")
+    await _store_setting(update, context, session, "quiet", choice)
     await reply(update, context, session, "received.quiet_set", value=choice)
+
+
+async def _set_digest(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:
+    """/set digest on|off: a short summary of the group's week, every week."""
+    wanted = parse_switch(value)
+    if wanted is None:
+        await reply(update, context, session, "received.set_usage")
+        return
+    await _store_setting(update, context, session, "digest", "on" if wanted else "off")
+    await reply(update, context, session, "digest.set_on" if wanted else "digest.set_off")
+
+
+SETTERS = {
+    "received": _set_received, "收到": _set_received,
+    "quiet": _set_quiet, "免打扰": _set_quiet,
+    "digest": _set_digest, "周报": _set_digest,
+}
 
 
 def register(app: Application, deps: Deps) -> None:

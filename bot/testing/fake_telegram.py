@@ -441,6 +441,8 @@ class FakeTelegram(BaseRequest):
         self.allowed_updates: list[str] | None = None
         self.callback_queries: set[str] = set()
         self.answered_callbacks: dict[str, JSONDict] = {}
+        # Files the bot uploaded, in order: (method, chat_id, filename, content).
+        self.uploads: list[tuple[str, Any, str, bytes]] = []
         self._log: list[StoredMessage] = []
         self._injections: list[_Injection] = []
         self._rng = random.Random(bot_id)  # Deterministic links and file ids across runs.
@@ -476,11 +478,18 @@ class FakeTelegram(BaseRequest):
         params = _decode(request_data.parameters if request_data else {})
         call = Call(name, params)
         self.calls.append(call)
+        if request_data is not None and request_data.contains_files:
+            self._record_uploads(name, params, request_data)
         try:
             result = self._dispatch(call)
         except _Reject as rejected:
             return rejected.error.response()
         return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def _record_uploads(self, method: str, params: JSONDict, request_data: RequestData) -> None:
+        for filename, content, _mime in request_data.multipart_data.values():
+            data = content if isinstance(content, bytes) else content.read()
+            self.uploads.append((method, params.get("chat_id"), filename or "", data))
 
     def _dispatch(self, call: Call) -> Any:
         self._raise_injected(call)

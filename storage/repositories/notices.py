@@ -212,5 +212,22 @@ class InboxRepository:
         return {original: int(count) for original, count in (await self.session.execute(query)).all()}
 
 
+    async def unread_with_deadlines(
+        self, person_id: int, *, since: datetime, until: datetime, limit: int
+    ) -> tuple[int, list[InboxItem]]:
+        """How many notices the person has not read, and the unread ones due in [since, until),
+        soonest first (the personal weekly digest)."""
+        visible = self._visible(person_id, include_read=False, department_id=None)
+        total = await self.session.scalar(visible.add_columns(func.count()))
+        due = (
+            visible.add_columns(Notice.id)
+            .where(Notice.deadline_at >= since, Notice.deadline_at < until)
+            .order_by(Notice.deadline_at, Notice.id)
+            .limit(limit)
+        )
+        ids = [notice_id for (notice_id,) in (await self.session.execute(due)).all()]
+        return int(total or 0), await self._items(person_id, ids)
+
+
 # Soonest deadline first (none last), then newest; the id settles ties so pages never overlap.
 INBOX_ORDER = (Notice.deadline_at.asc().nulls_last(), Notice.posted_at.desc(), Notice.id.desc())

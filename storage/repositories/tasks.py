@@ -102,6 +102,17 @@ class TaskRepository:
         statement = update(Task).where(Task.id == task_id).values(payload=payload).execution_options(synchronize_session=False)
         await self.session.execute(statement)
 
+    async def save_progress(self, task: Task, payload: dict[str, Any]) -> bool:
+        """Keep a running task's progress in its payload, so a retry resumes there instead of
+        repeating what was done; only its current owner may. False when it lost the claim."""
+        statement = (
+            update(Task)
+            .where(Task.id == task.id, Task.state == RUNNING, Task.attempts == task.attempts)
+            .values(payload=payload)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).rowcount == 1
+
     async def get_by_key(self, key: str) -> Task | None:
         return (await self.session.scalars(select(Task).where(Task.key == key))).first()
 

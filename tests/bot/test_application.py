@@ -210,6 +210,8 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
         assert "免打扰时段" in out and "你的通知已发布到" in out
     assert "deletes message" in out
     assert "makes" in out and "read-only" in out and "leaves" in out  # the temporary group closes
+    weekly = "Burden digest · 2026-W48" if language == "en" else "减负周报 · 2026-W48"
+    assert out.count(weekly) >= 4 and "a chart (PNG)" in out  # preview and Monday's, each a chart and a text
     assert out.rstrip().splitlines()[-1].startswith("Done:")
 
 

@@ -1,0 +1,410 @@
+"""The digest's contents, rendered in one language: the supervisors' scoreboard with its chart,
+a department's card, a group's summary and a person's reminder. Shared by the weekly delivery
+(bot.jobs.digest), /digest and `jianfu digest`."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram.ext import ExtBot
+
+from bot import actions, chart
+from bot.context import Deps
+from bot.i18n import Html
+from bot.settings import Settings
+from policies.clock import system_clock
+from policies.commands import ParseError
+from policies.digest import (
+    IsoWeek,
+    Row,
+    Scoreboard,
+    Window,
+    build_scoreboard,
+    number,
+    parse_week_choice,
+    signed,
+    window_for,
+)
+from storage.repositories.digest import CHAT, FIGURE_SOURCES, SPECS, DigestRepository, FigureSource
+from storage.repositories.notices import InboxRepository
+
+log = logging.getLogger(__name__)
+
+# Every supervisor's digest of a week is the same: computed once, kept this long (clock time).
+MEMO_TTL = timedelta(minutes=10)
+MESSAGE_BUDGET = 3800
+# The personal reminder lists unread notices due within this time, at most this many.
+DEADLINE_HORIZON = timedelta(days=7)
+DEADLINES_SHOWN = 5
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message of the digest; `key` names it in a delivery's progress."""
+
+    key: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    """The chart, with its caption; the file id of its first upload is remembered under `memo_key`."""
+
+    key: str
+    png: bytes
+    caption: str
+    memo_key: tuple[Any, ...]
+
+
+Part = Text | Photo
+
+
+# Memo -----------------------------------------------------------------------------------------
+
+
+async def remembered(deps: Deps, key: tuple[Any, ...], compute: Callable[[], Awaitable[Any]]) -> Any:
+    """The value computed for `key` less than MEMO_TTL ago, else a fresh one."""
+    now = deps.clock()
+    entry = deps.memo.get(key)
+    if entry is not None and now - entry[0] < MEMO_TTL:
+        return entry[1]
+    value = await compute()
+    for old in [old for old, (at, _value) in deps.memo.items() if now - at >= MEMO_TTL]:
+        del deps.memo[old]
+    deps.memo[key] = (now, value)
+    return value
+
+
+# Figures --------------------------------------------------------------------------------------
+
+
+def week_window(deps: Deps, week: IsoWeek, *, now: datetime | None = None) -> Window:
+    return window_for(
+        week,
+        deps.settings.tz,
+        now=now,
+        seconds_per_message=deps.settings.digest.seconds_per_message,
+        idle_days=deps.settings.temporary.idle_days,
+    )
+
+
+async def scoreboard(deps: Deps, session: AsyncSession, window: Window) -> Scoreboard:
+    """Every department's figures for the window and the whole week before, ranked."""
+
+    async def compute() -> Scoreboard:
+        repository = DigestRepository(session)
+        previous = week_window(deps, window.week.previous())
+        return build_scoreboard(
+            SPECS, await repository.department_names(), await repository.figures(window), await repository.figures(previous)
+        )
+
+    return await remembered(deps, ("scoreboard", window.week, window.end_at), compute)
+
+
+# Notes under a title ----------------------------------------------------------------------------
+
+
+def note(deps: Deps, language: str, window: Window, *, late_since: datetime | None = None, preview: bool = False) -> str:
+    """What the title adds: a week still in progress, a late delivery, a preview."""
+    catalog, parts = deps.catalog, []
+    if window.partial:
+        parts.append(catalog.text(language, "digest.so_far", until=_local(deps, window.end_at)))
+    if late_since is not None:
+        parts.append(catalog.text(language, "digest.late", scheduled=_local(deps, late_since)))
+    if preview:
+        parts.append(catalog.raw(language, "digest.preview"))
+    return "".join(parts)
+
+
+def _local(deps: Deps, moment: datetime) -> str:
+    return moment.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
+
+
+def _title(deps: Deps, language: str, key: str, window: Window, note_html: str, **params: Any) -> str:
+    week = window.week
+    return deps.catalog.text(
+        language, key, week=str(week), start=week.monday.strftime("%m-%d"), end=week.sunday.strftime("%m-%d"),
+        note=Html(note_html), **params,
+    )
+
+
+# The supervisors' scoreboard --------------------------------------------------------------------
+
+
+async def supervisors_digest(deps: Deps, session: AsyncSession, window: Window, language: str, *, note_html: str = "") -> list[Part]:
+    """The chart (when any department added burden), then the scoreboard in as few messages as fit."""
+    board = await scoreboard(deps, session, window)
+    lines = [_title(deps, language, "digest.title", window, note_html), *_totals(deps, language, board)]
+    lines += _top_three(deps, language, board)
+    lines += _department_lines(deps, language, board)
+    parts: list[Part] = [Text(f"text:{index}", text) for index, text in enumerate(chunk(lines, MESSAGE_BUDGET))]
+    picture = await chart_of(deps, board, window, language)
+    if picture is not None:
+        caption = _title(deps, language, "digest.chart_caption", window, note_html, count=len(picture.labels))
+        parts.insert(0, Photo("chart", picture.png, caption, ("chart_file", window.week, window.end_at, language)))
+    return parts
+
+
+def _totals(deps: Deps, language: str, board: Scoreboard) -> list[str]:
+    catalog = deps.catalog
+    lines = [catalog.raw(language, "digest.totals_header")]
+    lines += [_figure_line(deps, language, source, board.totals, board.previous_totals) for source in FIGURE_SOURCES]
+    lines.append(_estimate_note(deps, language))
+    return lines
+
+
+def _figure_line(deps: Deps, language: str, source: FigureSource, now: dict, before: dict | None) -> str:
+    value = now.get(source.name, 0)
+    label = deps.catalog.raw(language, source.label)
+    if before is None:
+        return deps.catalog.text(language, "digest.figure_value", label=label, value=number(value))
+    change = signed(value - before.get(source.name, 0))
+    return deps.catalog.text(language, "digest.figure_line", label=label, value=number(value), change=change)
+
+
+def _estimate_note(deps: Deps, language: str) -> str:
+    seconds = deps.settings.digest.seconds_per_message
+    return deps.catalog.text(language, "digest.estimate_note", seconds=f"{seconds:g}")
+
+
+def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
+    catalog = deps.catalog
+    top = board.top(3)
+    if not top:
+        return ["", catalog.raw(language, "digest.top_none")]
+    lines = ["", catalog.raw(language, "digest.top_header")]
+    for rank, row in enumerate(top, start=1):
+        lines.append(catalog.text(
+            language, "digest.top_line", rank=rank, name=row.name, burden=number(row.burden),
+            change=signed(row.burden_change), details=_details(deps, language, row, weighted_only=True),
+        ))
+    lines.append(_formula(deps, language))
+    return lines
+
+
+def _formula(deps: Deps, language: str) -> str:
+    """How the burden index adds up, from the sources' weights (a new source shows here by itself)."""
+    catalog = deps.catalog
+    terms = [
+        catalog.text(language, "digest.formula_term", weight=source.spec.weight, label=catalog.raw(language, source.short_label))
+        for source in FIGURE_SOURCES
+        if source.spec.weight
+    ]
+    return catalog.text(language, "digest.formula", terms=" + ".join(terms))
+
+
+def _department_lines(deps: Deps, language: str, board: Scoreboard) -> list[str]:
+    catalog = deps.catalog
+    if not board.rows:
+        return ["", catalog.raw(language, "digest.no_departments")]
+    lines = ["", catalog.raw(language, "digest.departments_header")]
+    for rank, row in enumerate(board.rows, start=1):
+        key = "digest.department_line" if row.department_id is not None else "digest.unregistered_line"
+        lines.append(catalog.text(
+            language, key, rank=rank, name=row.name, burden=number(row.burden), change=signed(row.burden_change),
+            details=_details(deps, language, row, weighted_only=False),
+        ))
+    return lines
+
+
+def _details(deps: Deps, language: str, row: Row, *, weighted_only: bool) -> str:
+    """The department's non-zero figures, short: 'notices 20, data 8'."""
+    catalog = deps.catalog
+    shown = [
+        catalog.raw(language, "digest.detail").format(label=catalog.raw(language, source.short_label), value=number(row.value(source.name)))
+        for source in FIGURE_SOURCES
+        if round(row.value(source.name)) and (source.spec.weight or not weighted_only)
+    ]
+    return catalog.raw(language, "list_separator").join(shown) or "—"
+
+
+def chunk(lines: Sequence[str], budget: int) -> list[str]:
+    """Messages of whole lines (cutting one could split an HTML entity), each within `budget`."""
+    messages: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if current and sum(len(part) + 1 for part in current) + len(line) > budget:
+            messages.append("\n".join(current).strip("\n"))
+            current = []
+        current.append(line)
+    if current:
+        messages.append("\n".join(current).strip("\n"))
+    return messages
+
+
+# The chart --------------------------------------------------------------------------------------
+
+
+async def chart_of(deps: Deps, board: Scoreboard, window: Window, language: str) -> chart.Chart | None:
+    """The heaviest departments' burden by figure; None when no department added any."""
+    rows = [row for row in board.rows if row.department_id is not None and row.burden > 0]
+    rows = rows[: deps.settings.digest.chart_departments]
+    if not rows:
+        return None
+    weighted = [source for source in FIGURE_SOURCES if source.spec.weight]
+    bars = [
+        chart.Bar(row.name, rank, tuple(source.spec.weight * row.value(source.name) for source in weighted))
+        for rank, row in enumerate(rows, start=1)
+    ]
+    words, english = _chart_text(deps, language, window, weighted), _chart_text(deps, "en", window, weighted)
+
+    async def render() -> chart.Chart:
+        # Rendering takes a few hundred milliseconds of CPU: off the event loop.
+        return await asyncio.to_thread(chart.render, bars, words, english, font_file=deps.settings.digest.chart_font)
+
+    return await remembered(deps, ("chart", window.week, window.end_at, language), render)
+
+
+def _chart_text(deps: Deps, language: str, window: Window, weighted: list[FigureSource]) -> chart.ChartText:
+    catalog = deps.catalog
+    # Plain text for the picture, not HTML: the templates are formatted without escaping.
+    return chart.ChartText(
+        title=catalog.raw(language, "digest.chart_title").format(week=window.week),
+        axis=catalog.raw(language, "digest.chart_axis"),
+        series=tuple(catalog.raw(language, source.short_label) for source in weighted),
+    )
+
+
+# A department's card, a group's summary, a person's reminder ------------------------------------
+
+
+async def department_card(
+    deps: Deps, session: AsyncSession, window: Window, department_id: int, language: str, *, note_html: str = ""
+) -> list[Part]:
+    """The department's own figures against last week, and where it ranks."""
+    board = await scoreboard(deps, session, window)
+    row = board.row(department_id)
+    if row is None:
+        return []  # removed since the digest was planned
+    catalog = deps.catalog
+    lines = [
+        _title(deps, language, "digest.card_title", window, note_html, name=row.name),
+        catalog.text(
+            language, "digest.card_rank", burden=number(row.burden), change=signed(row.burden_change),
+            rank=board.rank_of(department_id) or "—", count=board.departments,
+        ),
+    ]
+    lines += [_figure_line(deps, language, source, dict(row.current), dict(row.previous)) for source in FIGURE_SOURCES]
+    lines.append(_estimate_note(deps, language))
+    return [Text("card", "\n".join(lines))]
+
+
+async def group_summary(
+    deps: Deps, session: AsyncSession, window: Window, chat_id: int, language: str, *, note_html: str = ""
+) -> list[Part]:
+    """A short summary of the group's own week; nothing when nothing happened."""
+
+    async def compute() -> dict:
+        return await DigestRepository(session).figures(window, CHAT)
+
+    figures = (await remembered(deps, ("chat_figures", window.week, window.end_at), compute)).get(chat_id, {})
+    if not any(figures.values()):
+        return []
+    lines = [_title(deps, language, "digest.group_title", window, note_html)]
+    lines += [_figure_line(deps, language, source, figures, None) for source in FIGURE_SOURCES if source.per_group]
+    lines.append(deps.catalog.raw(language, "digest.group_footer"))
+    return [Text("summary", "\n".join(lines))]
+
+
+async def personal_digest(deps: Deps, session: AsyncSession, person_id: int, language: str) -> list[Part]:
+    """The person's unread notices and the deadlines of the coming days; nothing when all is read."""
+    now = deps.clock()
+    unread, due = await InboxRepository(session).unread_with_deadlines(
+        person_id, since=now, until=now + DEADLINE_HORIZON, limit=DEADLINES_SHOWN
+    )
+    if unread == 0:
+        return []
+    catalog = deps.catalog
+    lines = [catalog.text(language, "digest.personal", unread=unread)]
+    if due:
+        lines.append(catalog.raw(language, "digest.personal_deadlines"))
+        lines += [
+            catalog.text(
+                language, "digest.personal_deadline", deadline=_local(deps, item.notice.deadline_at),
+                first_line=item.notice.text.splitlines()[0][:80], group=item.chat_title,
+            )
+            for item in due
+        ]
+    lines.append(catalog.raw(language, "digest.personal_footer"))
+    return [Text("personal", "\n".join(lines))]
+
+
+# Sending ----------------------------------------------------------------------------------------
+
+
+async def send_part(deps: Deps, bot: ExtBot[None], chat_id: int, part: Part) -> actions.Outcome:
+    """Send one part; the chart is uploaded once and re-sent by its file id to later recipients."""
+    if isinstance(part, Text):
+        outcome, _sent = await actions.send(bot, chat_id, part.html)
+        return outcome
+    remembered_id = deps.memo.get(part.memo_key)
+    if remembered_id is not None:
+        outcome, _sent = await actions.send_photo(bot, chat_id, remembered_id[1], part.caption)
+        if outcome is not actions.Outcome.FAILED:
+            return outcome
+        # Telegram no longer knows the file id: upload the picture again.
+    outcome, sent = await actions.send_photo(bot, chat_id, part.png, part.caption)
+    if sent is not None and sent.photo:
+        deps.memo[part.memo_key] = (deps.clock(), sent.photo[-1].file_id)
+    return outcome
+
+
+def plain(html_text: str) -> str:
+    """Telegram HTML as terminal text (for `jianfu digest`)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+async def render_offline(settings: Settings, week_text: str, *, language: str, out: Path | None) -> int:
+    """`jianfu digest`: the supervisors' digest on stdout and, with `out`, its chart as a PNG file."""
+    now = system_clock()
+    today = now.astimezone(settings.tz).date()
+    choice = parse_week_choice(week_text, today)
+    if isinstance(choice, ParseError):
+        print(f"jianfu: --week {week_text!r}: write a week like 2026-W47 (not a future one), or 'this'", file=sys.stderr)
+        return EXIT_USAGE
+    if _missing_sqlite_file(settings.database.url):
+        print("jianfu: there is no database yet; run `jianfu db upgrade` (or `jianfu run`) first.", file=sys.stderr)
+        return EXIT_USAGE
+    deps = Deps.create(settings)
+    window = week_window(deps, choice.resolve(today), now=now)
+    try:
+        async with deps.db.transaction() as session:
+            parts = await supervisors_digest(deps, session, window, language, note_html=note(deps, language, window))
+    except DBAPIError:
+        print("jianfu: the database is not ready; run `jianfu db upgrade` first.", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await deps.db.dispose()
+    print("\n\n".join(plain(part.html) for part in parts if isinstance(part, Text)))
+    return _write_chart(parts, out)
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    """Opening a missing SQLite file would create an empty one: a report should not."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and bool(parsed.database) and not Path(parsed.database).exists()
+
+
+def _write_chart(parts: list[Part], out: Path | None) -> int:
+    if out is None:
+        return 0
+    photo = next((part for part in parts if isinstance(part, Photo)), None)
+    if photo is None:
+        print("jianfu: no chart: no department added burden that week.", file=sys.stderr)
+        return 1
+    out.write_bytes(photo.png)
+    print(f"chart written to {out}", file=sys.stderr)
+    return 0
