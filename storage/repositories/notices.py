@@ -40,8 +40,8 @@ class NoticeRepository:
         return await self.session.get(Notice, notice_id)
 
     async def by_message(self, chat_id: int, message_id: int) -> Notice | None:
-        query = select(Notice).where(Notice.chat_id == chat_id, Notice.message_id == message_id)
-        return (await self.session.scalars(query)).first()
+        query = cached_statement(self.session, "notices.by_message", _by_message)
+        return (await self.session.scalars(query, {"chat_id": chat_id, "message_id": message_id})).first()
 
     async def of_chat(self, chat_id: int) -> list[Notice]:
         """The group's notices, oldest first (a tracked repost stands for its original)."""
@@ -82,17 +82,25 @@ class NoticeRepository:
         await self.session.delete(notice)
 
     async def latest_since(self, chat_id: int, since: datetime) -> Notice | None:
-        """The newest notice posted in the chat at or after `since`."""
-        query = (
-            select(Notice)
-            .where(Notice.chat_id == chat_id, Notice.posted_at >= since)
-            .order_by(Notice.posted_at.desc(), Notice.id.desc())
-            .limit(1)
-        )
-        return (await self.session.scalars(query)).first()
+        """The newest notice posted in the chat at or after `since` (every unreplied ack asks)."""
+        query = cached_statement(self.session, "notices.latest_since", _latest_since)
+        return (await self.session.scalars(query, {"chat_id": chat_id, "since": since})).first()
 
     async def mark_counter_edited(self, notice_id: int, at: datetime) -> None:
         await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
+
+
+def _by_message(_session: AsyncSession) -> Any:
+    return select(Notice).where(Notice.chat_id == bindparam("chat_id"), Notice.message_id == bindparam("message_id"))
+
+
+def _latest_since(_session: AsyncSession) -> Any:
+    return (
+        select(Notice)
+        .where(Notice.chat_id == bindparam("chat_id"), Notice.posted_at >= bindparam("since"))
+        .order_by(Notice.posted_at.desc(), Notice.id.desc())
+        .limit(1)
+    )
 
 
 class ReadRepository:
