@@ -53,12 +53,13 @@ class NoticeRepository:
     async def find_original(self, notice: Notice, since: datetime) -> Notice | None:
         """The earliest other-group notice since `since` that `notice` copies: the same text, or
         (for data requests) a near-copy. Follows links, so everything points at the first."""
-        candidates = select(Notice).where(
-            Notice.id != notice.id, Notice.chat_id != notice.chat_id, Notice.posted_at >= since, Notice.duplicate_of.is_(None)
-        )
-        same = (await self.session.scalars(candidates.where(Notice.fingerprint == notice.fingerprint).order_by(Notice.posted_at, Notice.id).limit(1))).first()
+        # Every notice stored asks for an exact copy: that statement is built once.
+        exact = cached_statement(self.session, "notices.same_text", _same_text)
+        parameters = {"id": notice.id, "chat_id": notice.chat_id, "since": since, "fingerprint": notice.fingerprint}
+        same = (await self.session.scalars(exact, parameters)).first()
         if same is not None or notice.kind != "data_request":
             return same
+        candidates = _copy_candidates(notice.id, notice.chat_id, since)
         banded = candidates.where(
             Notice.kind == "data_request",
             or_(Notice.band_0 == notice.band_0, Notice.band_1 == notice.band_1, Notice.band_2 == notice.band_2, Notice.band_3 == notice.band_3),
@@ -88,6 +89,18 @@ class NoticeRepository:
 
     async def mark_counter_edited(self, notice_id: int, at: datetime) -> None:
         await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
+
+
+def _copy_candidates(notice_id: Any, chat_id: Any, since: Any) -> Any:
+    """Notices of other groups since `since` that are not copies themselves."""
+    return select(Notice).where(
+        Notice.id != notice_id, Notice.chat_id != chat_id, Notice.posted_at >= since, Notice.duplicate_of.is_(None)
+    )
+
+
+def _same_text(_session: AsyncSession) -> Any:
+    candidates = _copy_candidates(bindparam("id"), bindparam("chat_id"), bindparam("since"))
+    return candidates.where(Notice.fingerprint == bindparam("fingerprint")).order_by(Notice.posted_at, Notice.id).limit(1)
 
 
 def _by_message(_session: AsyncSession) -> Any:
