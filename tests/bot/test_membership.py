@@ -30,6 +30,19 @@ async def test_a_group_message_records_person_group_membership_and_activity(harn
     assert await memberships(harness) == {MEMBER: "member"}
 
 
+async def test_a_person_seen_in_a_second_group_within_the_minute_joins_it_too(harness: Harness) -> None:
+    other = -1009999000002
+    harness.fake.add_group(other, "第二网格群", creator_id=ADMIN, members=[MEMBER])
+    await harness.send(harness.updates.message(GROUP, MEMBER, "大家好"))
+    harness.clock.advance(timedelta(seconds=10))
+    await harness.send(harness.updates.message(other, MEMBER, "大家好"))
+    async with harness.session() as session:
+        rows = await session.execute(select(Membership.chat_id).where(Membership.person_id == MEMBER))
+        chat = await session.get(Chat, other)
+    assert set(rows.scalars()) == {GROUP, other}
+    assert chat is not None and chat.title == "第二网格群"
+
+
 async def test_reactions_and_member_updates_teach_membership(harness: Harness) -> None:
     said = harness.updates.message(GROUP, MEMBER, "通知")
     await harness.send(said)
