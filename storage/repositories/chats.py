@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import CACHE_KEY
@@ -276,7 +276,9 @@ def _seen_member(session: AsyncSession) -> Any:
     columns = Membership.__table__.c
     values = {name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "person_id", "status", "last_seen_at")}
     statement = insert_for(session, Membership).values(values)
-    back = case((Membership.status.in_(("left", "kicked")), "member"), else_=Membership.status)
+    # Two comparisons, not IN: an IN list is expanded at every execution, this is not.
+    gone = or_(Membership.status == "left", Membership.status == "kicked")
+    back = case((gone, "member"), else_=Membership.status)
     return statement.on_conflict_do_update(
         index_elements=["chat_id", "person_id"], set_={"last_seen_at": statement.excluded.last_seen_at, "status": back}
     )
