@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,15 @@ from storage.models import Chat, Department, Membership, Notice, Read
 from storage.repositories._sql import cached_statement, core_execute, insert_for
 
 PRESENT = ("creator", "administrator", "member", "restricted")
+
+
+class RecentNotice(NamedTuple):
+    """What an unreplied ack needs to know about the latest notice before it."""
+
+    message_id: int
+    text: str
+    urgent: bool
+    tracked: bool
 
 
 class NoticeRepository:
@@ -82,10 +91,12 @@ class NoticeRepository:
     async def remove(self, notice: Notice) -> None:
         await self.session.delete(notice)
 
-    async def latest_since(self, chat_id: int, since: datetime) -> Notice | None:
-        """The newest notice posted in the chat at or after `since` (every unreplied ack asks)."""
+    async def latest_since(self, chat_id: int, since: datetime) -> RecentNotice | None:
+        """The newest notice posted in the chat at or after `since`. Every unreplied ack asks,
+        so it is a plain row of what the "received" rule needs, not an ORM object."""
         query = cached_statement(self.session, "notices.latest_since", _latest_since)
-        return (await self.session.scalars(query, {"chat_id": chat_id, "since": since})).first()
+        row = (await core_execute(self.session, query, {"chat_id": chat_id, "since": since})).first()
+        return RecentNotice(*row) if row is not None else None
 
     async def mark_counter_edited(self, notice_id: int, at: datetime) -> None:
         await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
@@ -109,7 +120,7 @@ def _by_message(_session: AsyncSession) -> Any:
 
 def _latest_since(_session: AsyncSession) -> Any:
     return (
-        select(Notice)
+        select(Notice.message_id, Notice.text, Notice.urgent, Notice.tracked)
         .where(Notice.chat_id == bindparam("chat_id"), Notice.posted_at >= bindparam("since"))
         .order_by(Notice.posted_at.desc(), Notice.id.desc())
         .limit(1)
