@@ -50,14 +50,20 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
 
     async def process_update(self, update: object) -> None:
         deps = self.bot_data.deps
-        async with deps.db.transaction() as session:
-            token = UPDATE_SESSION.set(session)
-            try:
-                await super().process_update(update)
-            finally:
-                UPDATE_SESSION.reset(token)
-            if session.info.get(FAILED_KEY):
-                # The update rolls back: forget what this process believes it wrote.
+        rolled_back = True
+        try:
+            async with deps.db.transaction() as session:
+                token = UPDATE_SESSION.set(session)
+                try:
+                    await super().process_update(update)
+                finally:
+                    UPDATE_SESSION.reset(token)
+                failed = bool(session.info.get(FAILED_KEY))
+            rolled_back = failed
+        finally:
+            if rolled_back:
+                # A handler failed or the commit did: forget what this process believes it
+                # wrote (a group or person it would otherwise not write again for a minute).
                 deps.recently_observed.clear()
 
 

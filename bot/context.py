@@ -39,7 +39,8 @@ class Deps:
     task_runners: dict[str, TaskRunner] = field(default_factory=dict)
     # Task kinds retried until they succeed, never given up after max_attempts.
     persistent_tasks: set[str] = field(default_factory=set)
-    # (chat, person) -> when this process last wrote their membership; see handlers.membership.
+    # (chat, person), (0, person) or (chat, 0) -> when this process last wrote that membership,
+    # person or group on seeing them; see handlers.membership.
     recently_observed: dict[tuple[int, int], datetime] = field(default_factory=dict)
     # (tip key, person) -> when this process last gave or claimed that tip: a repeat acker
     # costs no database round trip (the database claim stays the authority across replicas).

@@ -155,6 +155,9 @@ class UrgencyRule:
         for compound in URGENT_COMPOUNDS:
             squeezed = squeezed.replace(compound, "")
         for marker in self._markers:
+            if marker not in squeezed:
+                # Most messages carry no marker: skip the search for each occurrence.
+                continue
             for found in re.finditer(re.escape(marker), squeezed):
                 before = squeezed[max(0, found.start() - 3) : found.start()]
                 if not any(before.endswith(negation) for negation in URGENT_NEGATIONS):

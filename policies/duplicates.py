@@ -45,7 +45,7 @@ def bands(text: str) -> tuple[int, ...]:
     if not grams:
         return (0,) * BANDS
     hashes = [_hash64(gram) for gram in grams]
-    minimums = [min((value ^ _mix(seed)) for value in hashes) for seed in _SEEDS]
+    minimums = [min([value ^ mix for value in hashes]) for mix in _MIXES]
     return tuple(_band_key(minimums[band * ROWS : (band + 1) * ROWS]) for band in range(BANDS))
 
 
@@ -55,6 +55,10 @@ def _hash64(text: str) -> int:
 
 def _mix(seed: int) -> int:
     return struct.unpack("<Q", hashlib.blake2b(seed.to_bytes(2, "little"), digest_size=8).digest())[0]
+
+
+# One mask per MinHash function, worked out once: every notice stored needs all of them.
+_MIXES = tuple(_mix(seed) for seed in _SEEDS)
 
 
 def _band_key(values: Iterable[int]) -> int:

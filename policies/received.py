@@ -34,6 +34,8 @@ RULE = "received"
 DELETE_LIMIT = timedelta(hours=48)
 TIP_PERIOD = timedelta(days=7)
 CONVERT_PREFIX = "rcv:notice:"
+# Texts of answered messages whose traits ReceivedRule keeps (a bound on memory, not a tuning knob).
+REMEMBERED_TARGETS = 4096
 _QUESTION_ENDINGS = ("吗", "嗎", "么", "麼", "呢", "没有", "了没", "否")
 # Words that make a notice ask for an answer even without a question mark: a "1" or "是" under
 # "请报告辖区内是否有独居老人" or "需要几份" is an answer, not an ack.
@@ -110,6 +112,7 @@ class ReceivedRule:
         self.demands = DemandRule()
         self.urgency = UrgencyRule(config.urgent_markers)
         self.notices = NoticeRule(config.notice_tags)
+        self._remembered: dict[str, tuple[bool, bool, bool, bool]] = {}
 
     def classify(self, message: Message) -> Judgement:
         """The verdicts alone, without a group: what `jianfu explain` prints."""
@@ -130,13 +133,26 @@ class ReceivedRule:
 
     def target_of(self, message_id: int, text: str, *, is_notice: bool = False) -> Target:
         """Describe a message an ack might answer, from its text."""
+        is_question, is_urgent, expects_ack, data = self._traits(text)
         return Target(
             message_id=message_id,
-            is_question=looks_like_question(text),
-            is_urgent=self.urgency.judge(text).hit,
-            expects_ack=is_notice or self.notices.judge(text).hit or self.demands.judge(text).hit,
-            asks_for_data=asks_for_data(text),
+            is_question=is_question,
+            is_urgent=is_urgent,
+            expects_ack=is_notice or expects_ack,
+            asks_for_data=data,
         )
+
+    def _traits(self, text: str) -> tuple[bool, bool, bool, bool]:
+        """Question, urgent, expects an ack, asks for data: remembered per text, since every
+        member's ack to a notice asks about the same (often long) notice."""
+        traits = self._remembered.get(text)
+        if traits is None:
+            expects_ack = self.notices.judge(text).hit or self.demands.judge(text).hit
+            traits = (looks_like_question(text), self.urgency.judge(text).hit, expects_ack, asks_for_data(text))
+            if len(self._remembered) >= REMEMBERED_TARGETS:
+                self._remembered.clear()
+            self._remembered[text] = traits
+        return traits
 
     def judge(self, message: Message, group: GroupContext, classified: Judgement | None = None) -> Judgement:
         """The verdicts and the actions for a group message (`classified`: verdicts known already)."""

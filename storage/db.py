@@ -10,6 +10,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.sqlite_driver import connect_inline
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -27,6 +29,7 @@ def create_engine(url: str, *, echo: bool = False, **engine_options: Any) -> Asy
         # extra ROLLBACK on check-in is a wasted trip through aiosqlite's thread.
         engine_options.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(url, echo=echo, **engine_options)
+        event.listen(engine.sync_engine, "do_connect", connect_inline)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine_options.setdefault("pool_pre_ping", True)

@@ -6,7 +6,8 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Update
+from telegram import Chat as TgChat
+from telegram import Update, User
 from telegram.error import TelegramError
 from telegram.ext import Application, ChatMemberHandler, MessageHandler, TypeHandler, filters
 
@@ -28,6 +29,9 @@ OBSERVE_GROUP = -10
 # and skipping the writes keeps busy groups cheap.
 OBSERVE_INTERVAL = timedelta(seconds=60)
 MAX_REMEMBERED = 200_000
+# Keys of recently_observed besides (chat, person): (PERSON, person) and (chat, GROUP).
+# Telegram never uses 0 as a chat or user id.
+PERSON = GROUP = 0
 
 
 @transactional
@@ -37,29 +41,37 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
     if user is None or chat is None or user.is_bot:
         return
     now = context.deps.clock()
-    if chat.type in ("group", "supergroup") and update.chat_member is None and _recent(context, chat.id, user.id, now):
+    if chat.type in ("group", "supergroup") and update.chat_member is None:
+        await _observe_in_group(context, session, user, chat, now)
         return
     await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
-    if chat.type == "private":
+    if chat.type == "private" and update.message is not None:
         # Anyone who writes to the bot privately has a private chat it can use.
-        if update.message is not None:
-            await PeopleRepository(session).set_private_chat(user.id, True)
+        await PeopleRepository(session).set_private_chat(user.id, True)
+
+
+async def _observe_in_group(context: JianfuContext, session: AsyncSession, user: User, chat: TgChat, now: datetime) -> None:
+    """The person, the group and the membership, each written at most once per OBSERVE_INTERVAL:
+    a person active in several groups, or a busy group, is not written for every message."""
+    if _recent(context, (chat.id, user.id), now):
         return
-    if chat.type in ("group", "supergroup") and update.chat_member is None:
-        chats = ChatRepository(session)
+    if not _recent(context, (PERSON, user.id), now):
+        await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
+    chats = ChatRepository(session)
+    if not _recent(context, (chat.id, GROUP), now):
         await chats.ensure(chat.id, chat.title or "", chat.type, now)
-        await chats.observe_member(chat.id, user.id, now)
+    await chats.observe_member(chat.id, user.id, now)
 
 
-def _recent(context: JianfuContext, chat_id: int, user_id: int, now: datetime) -> bool:
-    """True when this process recorded the member less than OBSERVE_INTERVAL ago; else remember now."""
+def _recent(context: JianfuContext, key: tuple[int, int], now: datetime) -> bool:
+    """True when this process wrote `key` less than OBSERVE_INTERVAL ago; else remember now."""
     remembered = context.deps.recently_observed
-    last = remembered.get((chat_id, user_id))
+    last = remembered.get(key)
     if last is not None and timedelta(0) <= now - last < OBSERVE_INTERVAL:
         return True
     if len(remembered) >= MAX_REMEMBERED:
         remembered.clear()
-    remembered[(chat_id, user_id)] = now
+    remembered[key] = now
     return False
 
 

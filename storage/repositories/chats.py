@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import CACHE_KEY
 from storage.models import Chat, Department, Membership
-from storage.repositories._sql import upsert
+from storage.repositories._sql import cached_statement, core_execute, insert_for, upsert
 
 ADMIN_STATUSES = ("creator", "administrator")
 PRESENT_STATUSES = ("creator", "administrator", "member", "restricted")
@@ -230,24 +230,14 @@ class ChatRepository:
         self, chat_id: int, person_id: int, now: datetime, status: str | None = None
     ) -> None:
         """Record that the person is in the group; a given status overrides the stored one."""
-        values = {
-            "chat_id": chat_id,
-            "person_id": person_id,
-            "status": status or "member",
-            "last_seen_at": now,
-        }
-        changed = ["last_seen_at", "status"] if status else ["last_seen_at"]
-        await upsert(
-            self.session, Membership, values, keys=["chat_id", "person_id"], update=changed
-        )
-        if status is None:
-            # Someone recorded as gone who speaks again is back (their join may predate the bot).
-            back = update(Membership).where(
-                Membership.chat_id == chat_id,
-                Membership.person_id == person_id,
-                Membership.status.in_(("left", "kicked")),
-            )
-            await self.session.execute(back.values(status="member"))
+        values = {"chat_id": chat_id, "person_id": person_id, "status": status or "member", "last_seen_at": now}
+        if status is not None:
+            await upsert(self.session, Membership, values, keys=["chat_id", "person_id"], update=["last_seen_at", "status"])
+            return
+        # One statement on the per-message path: someone recorded as gone who speaks again is
+        # back (their join may predate the bot); any other stored status stays.
+        statement = cached_statement(self.session, "memberships.seen", _seen_member)
+        await core_execute(self.session, statement, values)
 
     async def member_status(self, chat_id: int, person_id: int) -> str | None:
         membership = await self.session.get(Membership, (chat_id, person_id))
@@ -280,3 +270,15 @@ class ChatRepository:
             Membership.chat_id == chat_id, Membership.status.in_(PRESENT_STATUSES)
         )
         return list(await self.session.scalars(query))
+
+
+def _seen_member(session: AsyncSession) -> Any:
+    columns = Membership.__table__.c
+    values = {name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "person_id", "status", "last_seen_at")}
+    statement = insert_for(session, Membership).values(values)
+    # Two comparisons, not IN: an IN list is expanded at every execution, this is not.
+    gone = or_(Membership.status == "left", Membership.status == "kicked")
+    back = case((gone, "member"), else_=Membership.status)
+    return statement.on_conflict_do_update(
+        index_elements=["chat_id", "person_id"], set_={"last_seen_at": statement.excluded.last_seen_at, "status": back}
+    )

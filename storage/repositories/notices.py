@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,15 @@ from storage.models import Chat, Department, Membership, Notice, Read
 from storage.repositories._sql import cached_statement, core_execute, insert_for
 
 PRESENT = ("creator", "administrator", "member", "restricted")
+
+
+class RecentNotice(NamedTuple):
+    """What an unreplied ack needs to know about the latest notice before it."""
+
+    message_id: int
+    text: str
+    urgent: bool
+    tracked: bool
 
 
 class NoticeRepository:
@@ -40,8 +49,8 @@ class NoticeRepository:
         return await self.session.get(Notice, notice_id)
 
     async def by_message(self, chat_id: int, message_id: int) -> Notice | None:
-        query = select(Notice).where(Notice.chat_id == chat_id, Notice.message_id == message_id)
-        return (await self.session.scalars(query)).first()
+        query = cached_statement(self.session, "notices.by_message", _by_message)
+        return (await self.session.scalars(query, {"chat_id": chat_id, "message_id": message_id})).first()
 
     async def of_chat(self, chat_id: int) -> list[Notice]:
         """The group's notices, oldest first (a tracked repost stands for its original)."""
@@ -53,12 +62,13 @@ class NoticeRepository:
     async def find_original(self, notice: Notice, since: datetime) -> Notice | None:
         """The earliest other-group notice since `since` that `notice` copies: the same text, or
         (for data requests) a near-copy. Follows links, so everything points at the first."""
-        candidates = select(Notice).where(
-            Notice.id != notice.id, Notice.chat_id != notice.chat_id, Notice.posted_at >= since, Notice.duplicate_of.is_(None)
-        )
-        same = (await self.session.scalars(candidates.where(Notice.fingerprint == notice.fingerprint).order_by(Notice.posted_at, Notice.id).limit(1))).first()
+        # Every notice stored asks for an exact copy: that statement is built once.
+        exact = cached_statement(self.session, "notices.same_text", _same_text)
+        parameters = {"id": notice.id, "chat_id": notice.chat_id, "since": since, "fingerprint": notice.fingerprint}
+        same = (await self.session.scalars(exact, parameters)).first()
         if same is not None or notice.kind != "data_request":
             return same
+        candidates = _copy_candidates(notice.id, notice.chat_id, since)
         banded = candidates.where(
             Notice.kind == "data_request",
             or_(Notice.band_0 == notice.band_0, Notice.band_1 == notice.band_1, Notice.band_2 == notice.band_2, Notice.band_3 == notice.band_3),
@@ -81,18 +91,40 @@ class NoticeRepository:
     async def remove(self, notice: Notice) -> None:
         await self.session.delete(notice)
 
-    async def latest_since(self, chat_id: int, since: datetime) -> Notice | None:
-        """The newest notice posted in the chat at or after `since`."""
-        query = (
-            select(Notice)
-            .where(Notice.chat_id == chat_id, Notice.posted_at >= since)
-            .order_by(Notice.posted_at.desc(), Notice.id.desc())
-            .limit(1)
-        )
-        return (await self.session.scalars(query)).first()
+    async def latest_since(self, chat_id: int, since: datetime) -> RecentNotice | None:
+        """The newest notice posted in the chat at or after `since`. Every unreplied ack asks,
+        so it is a plain row of what the "received" rule needs, not an ORM object."""
+        query = cached_statement(self.session, "notices.latest_since", _latest_since)
+        row = (await core_execute(self.session, query, {"chat_id": chat_id, "since": since})).first()
+        return RecentNotice(*row) if row is not None else None
 
     async def mark_counter_edited(self, notice_id: int, at: datetime) -> None:
         await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
+
+
+def _copy_candidates(notice_id: Any, chat_id: Any, since: Any) -> Any:
+    """Notices of other groups since `since` that are not copies themselves."""
+    return select(Notice).where(
+        Notice.id != notice_id, Notice.chat_id != chat_id, Notice.posted_at >= since, Notice.duplicate_of.is_(None)
+    )
+
+
+def _same_text(_session: AsyncSession) -> Any:
+    candidates = _copy_candidates(bindparam("id"), bindparam("chat_id"), bindparam("since"))
+    return candidates.where(Notice.fingerprint == bindparam("fingerprint")).order_by(Notice.posted_at, Notice.id).limit(1)
+
+
+def _by_message(_session: AsyncSession) -> Any:
+    return select(Notice).where(Notice.chat_id == bindparam("chat_id"), Notice.message_id == bindparam("message_id"))
+
+
+def _latest_since(_session: AsyncSession) -> Any:
+    return (
+        select(Notice.message_id, Notice.text, Notice.urgent, Notice.tracked)
+        .where(Notice.chat_id == bindparam("chat_id"), Notice.posted_at >= bindparam("since"))
+        .order_by(Notice.posted_at.desc(), Notice.id.desc())
+        .limit(1)
+    )
 
 
 class ReadRepository:

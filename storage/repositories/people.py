@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Person
-from storage.repositories._sql import upsert
+from storage.repositories._sql import cached_statement, core_execute, upsert
 
 
 class PeopleRepository:
@@ -45,16 +46,9 @@ class PeopleRepository:
 
     async def claim_tip(self, user_id: int, now: datetime, period: timedelta) -> bool:
         """Take the right to tip this person now: True at most once per `period`, across replicas."""
-        statement = (
-            update(Person)
-            .where(
-                Person.id == user_id,
-                Person.has_private_chat.is_(True),
-                or_(Person.ack_tip_at.is_(None), Person.ack_tip_at <= now - period),
-            )
-            .values(ack_tip_at=now)
-        )
-        return (await self.session.execute(statement)).rowcount == 1
+        statement = cached_statement(self.session, "people.claim_tip", _claim_tip)
+        parameters = {"user_id": user_id, "now": now, "since": now - period}
+        return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
     async def with_private_chat(self, user_ids: set[int]) -> list[int]:
         """Those of `user_ids` the bot can write to, in id order."""
@@ -73,3 +67,16 @@ class PeopleRepository:
         await self.session.execute(
             update(Person).where(Person.id == user_id).values(language=language)
         )
+
+
+def _claim_tip(_session: AsyncSession) -> Any:
+    since = bindparam("since", type_=Person.ack_tip_at.type)
+    return (
+        update(Person)
+        .where(
+            Person.id == bindparam("user_id"),
+            Person.has_private_chat.is_(True),
+            or_(Person.ack_tip_at.is_(None), Person.ack_tip_at <= since),
+        )
+        .values(ack_tip_at=bindparam("now", type_=Person.ack_tip_at.type))
+    )

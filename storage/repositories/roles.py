@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import RoleGrant
+from storage.repositories._sql import cached_statement, core_execute
 
 SUPERVISOR = "supervisor"
 CONTACT = "contact"
@@ -51,10 +53,9 @@ class RoleRepository:
         return await self._find(person_id, SUPERVISOR, None) is not None
 
     async def contact_department_ids(self, person_id: int) -> set[int]:
-        query = select(RoleGrant.department_id).where(
-            RoleGrant.person_id == person_id, RoleGrant.role == CONTACT
-        )
-        return {department_id for department_id in await self.session.scalars(query) if department_id}
+        query = cached_statement(self.session, "roles.contact_departments", _contact_departments)
+        rows = await core_execute(self.session, query, {"person_id": person_id})
+        return {department_id for (department_id,) in rows if department_id}
 
     async def drop_department(self, department_id: int) -> None:
         await self.session.execute(delete(RoleGrant).where(RoleGrant.department_id == department_id))
@@ -66,3 +67,8 @@ class RoleRepository:
         else:
             query = query.where(RoleGrant.department_id == department_id)
         return (await self.session.scalars(query)).first()
+
+
+def _contact_departments(_session: AsyncSession) -> Any:
+    """Asked for every recorded ack demand: built once."""
+    return select(RoleGrant.department_id).where(RoleGrant.person_id == bindparam("person_id"), RoleGrant.role == CONTACT)

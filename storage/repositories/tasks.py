@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Task
-from storage.repositories._sql import dialect_name, insert_for
+from storage.repositories._sql import cached_statement, core_execute, dialect_name, insert_for
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 
@@ -22,13 +22,9 @@ class TaskRepository:
         self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
     ) -> bool:
         """Add the task unless one with the same key exists; True when it was added."""
-        statement = (
-            insert_for(self.session, Task)
-            .values(kind=kind, key=key, payload=payload or {}, due_at=due_at, state=PENDING)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(Task.id)
-        )
-        return (await self.session.execute(statement)).first() is not None
+        statement = cached_statement(self.session, "tasks.schedule", _schedule)
+        parameters = {"kind": kind, "key": key, "payload": payload or {}, "due_at": due_at}
+        return (await core_execute(self.session, statement, parameters)).first() is not None
 
     async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[Task]:
         """Take up to `limit` due tasks for this worker; no other worker gets the same ones.
@@ -124,3 +120,11 @@ class TaskRepository:
             .execution_options(synchronize_session=False)
         )
         return (await self.session.execute(statement)).rowcount == 1
+
+
+def _schedule(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT (key) DO NOTHING RETURNING id, built once: every expiring message schedules one."""
+    columns = Task.__table__.c
+    values = {name: bindparam(name, type_=columns[name].type) for name in ("kind", "key", "payload", "due_at")}
+    values["state"] = literal(PENDING, type_=columns["state"].type)
+    return insert_for(session, Task).values(values).on_conflict_do_nothing(index_elements=["key"]).returning(Task.id)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from storage.models import AuditEntry, Chat, Department, Membership, Person
@@ -28,6 +31,19 @@ async def test_a_group_message_records_person_group_membership_and_activity(harn
     assert person.display_name == "张三" and person.has_private_chat is False
     assert chat.title == "朝阳社区工作群" and chat.last_activity_at == harness.clock()
     assert await memberships(harness) == {MEMBER: "member"}
+
+
+async def test_a_person_seen_in_a_second_group_within_the_minute_joins_it_too(harness: Harness) -> None:
+    other = -1009999000002
+    harness.fake.add_group(other, "第二网格群", creator_id=ADMIN, members=[MEMBER])
+    await harness.send(harness.updates.message(GROUP, MEMBER, "大家好"))
+    harness.clock.advance(timedelta(seconds=10))
+    await harness.send(harness.updates.message(other, MEMBER, "大家好"))
+    async with harness.session() as session:
+        rows = await session.execute(select(Membership.chat_id).where(Membership.person_id == MEMBER))
+        chat = await session.get(Chat, other)
+    assert set(rows.scalars()) == {GROUP, other}
+    assert chat is not None and chat.title == "第二网格群"
 
 
 async def test_reactions_and_member_updates_teach_membership(harness: Harness) -> None:
@@ -87,3 +103,25 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_registration(harness: 
     assert gone.bot_status == "migrated"
     assert MEMBER in members
     assert audits.count("chat.migrate") == 1
+
+
+async def test_after_a_failed_commit_the_group_and_member_are_written_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = AsyncSession.commit
+
+    async def failing_commit(self: AsyncSession) -> None:
+        monkeypatch.setattr(AsyncSession, "commit", real_commit)
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    other = -1009999000003
+    harness.fake.add_group(other, "第三网格群", creator_id=ADMIN, members=[MEMBER])
+    monkeypatch.setattr(AsyncSession, "commit", failing_commit)
+    with pytest.raises(OperationalError):
+        await harness.send(harness.updates.message(other, MEMBER, "大家好"))
+    harness.clock.advance(timedelta(seconds=5))
+    # Nothing of the first message was kept, so the second writes the group and the membership.
+    await harness.send(harness.updates.message(other, MEMBER, "在吗"))
+    async with harness.session() as session:
+        assert await session.get(Chat, other) is not None
+        assert await session.get(Membership, (other, MEMBER)) is not None

@@ -1,8 +1,14 @@
-"""Benchmark: group messages per second through the real application, on SQLite.
+"""Benchmark: group messages per second through the real application, end to end.
 
-Each message goes update in -> observation -> notice collection -> "received" rule ->
-database writes -> deleteMessage out, against the in-memory Bot API double. The rate
-limiter is off: it models Telegram's limits, not Jianfu's own speed.
+Each message goes update JSON in -> Update.de_json -> observation -> notice collection ->
+"received" rule -> database writes -> deleteMessage (or a reminder) out, against the in-memory
+Bot API double. The traffic is a busy deployment's: many groups, members who sit in several of
+them (first sightings included, so membership writes are paid for), notices and ack demands from
+each group's admins, acks that reply to a notice or follow it, and ordinary chat. Some members and
+admins have started the bot (tips and reminders go privately), the others get the short group
+reply; one group has not given the bot the delete right (reads recorded, admins told once).
+The rate limiter is off: it models Telegram's limits, not Jianfu's own speed. Only the updates'
+processing is timed; building them (the Telegram side) is not.
 
 Run: python tests/perf/bench_received_e2e.py [COUNT] [--database postgresql+asyncpg://…]
 (prints JSON; target >= 1,000/s on SQLite). A PostgreSQL run uses a scratch schema it drops.
@@ -19,14 +25,16 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+from telegram import Update
 
-from bot.app import build_application
+from bot.app import JianfuApplication, build_application
 from bot.context import Deps
 from bot.settings import load_settings
 from bot.testing.fake_telegram import FakeTelegram
@@ -34,57 +42,95 @@ from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
 from storage.db import Database, create_engine
 from storage.migrate import upgrade
+from storage.models import Event, Read
 from tests.perf.corpus import ACKS, CHAT, DEMANDS, NOTICES
 
 TARGET = 1_000
-GROUP, ADMIN = -1001000000001, 100
-MEMBERS = list(range(1000, 1030))
+GROUPS, PEOPLE, MEMBERS_PER_GROUP = 20, 400, 30
+# Simulated time between two messages of the whole deployment (20 groups: one message a
+# second in each), so the minute-long membership throttle meets the traffic it is built for.
+SPACING = timedelta(milliseconds=50)
 RIGHTS = dict.fromkeys(
     ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"), True
 )
 
 
-def script(count: int, seed: int = 11) -> list[tuple[int, str, bool]]:
-    """(sender, text, replies to the latest notice) for each message, busy-group proportions."""
-    rng = random.Random(seed)
+@dataclass
+class World:
+    """Groups with their admin and members; who has a private chat with the bot."""
+
+    admins: dict[int, int] = field(default_factory=dict)
+    members: dict[int, list[int]] = field(default_factory=dict)
+    without_delete_right: int = 0
+
+
+def build_world(fake: FakeTelegram, rng: random.Random) -> World:
+    world = World()
+    people = list(range(1000, 1000 + PEOPLE))
+    for person in people:
+        fake.add_user(person, f"成员{person}")
+        if rng.random() < 0.3:
+            fake.start_private_chat(person)
+    for number in range(GROUPS):
+        group, admin = -1001000000001 - number, 100 + number
+        fake.add_user(admin, f"管理员{number}")
+        if number % 2 == 0:
+            fake.start_private_chat(admin)
+        members = rng.sample(people, MEMBERS_PER_GROUP)
+        fake.add_group(group, f"工作群{number}", creator_id=admin, members=members)
+        world.admins[group], world.members[group] = admin, members
+    world.without_delete_right = -1001000000001 - (GROUPS - 1)
+    return world
+
+
+def script(world: World, count: int, rng: random.Random) -> list[tuple[int, int, str, bool]]:
+    """(group, sender, text, replies to the group's latest notice), busy-group proportions."""
+    groups = list(world.admins)
+    # Some groups are busier than others.
+    weights = [1 + (index % 5) for index in range(len(groups))]
     plan = []
-    for _ in range(count):
+    for group in rng.choices(groups, weights, k=count):
         roll = rng.random()
         if roll < 0.05:
-            plan.append((ADMIN, rng.choice(NOTICES), False))
+            plan.append((group, world.admins[group], rng.choice(NOTICES), False))
         elif roll < 0.08:
-            plan.append((ADMIN, rng.choice(DEMANDS), False))
+            plan.append((group, world.admins[group], rng.choice(DEMANDS), False))
         elif roll < 0.45:
-            plan.append((rng.choice(MEMBERS), rng.choice(ACKS), rng.random() < 0.7))
+            plan.append((group, rng.choice(world.members[group]), rng.choice(ACKS), rng.random() < 0.7))
         else:
-            plan.append((rng.choice(MEMBERS), rng.choice(CHAT), False))
+            plan.append((group, rng.choice(world.members[group]), rng.choice(CHAT), False))
     return plan
 
 
-async def run(count: int, database: str | None = None) -> dict[str, object]:
+async def run(count: int, database: str | None = None, seed: int = 11) -> dict[str, object]:
     clock = FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
     fake = FakeTelegram(clock=clock)
-    fake.add_user(ADMIN, "管理员")
-    for member in MEMBERS:
-        fake.add_user(member, f"成员{member}")
-    fake.add_group(GROUP, "压力测试群", creator_id=ADMIN, members=MEMBERS)
+    rng = random.Random(seed)
+    world = build_world(fake, rng)
     with tempfile.TemporaryDirectory() as directory:
         async with scratch_database(database, Path(directory)) as url:
-            elapsed = await drive(url, fake, clock, count)
+            elapsed, stored = await drive(url, fake, clock, world, script(world, count, rng))
     return {
         "benchmark": "received_rule_end_to_end",
         "database": "postgresql" if database else "sqlite",
         "messages": count,
+        "groups": GROUPS,
+        "people": PEOPLE,
         "seconds": round(elapsed, 3),
         "messages_per_second": round(count / elapsed),
         "acks_deleted": len(fake.calls_to("deleteMessage")),
+        "reads_recorded": stored["reads"],
+        "events_recorded": stored["events"],
+        "messages_sent": len(fake.calls_to("sendMessage")),
         "target_per_second": TARGET,
         "meets_target": count / elapsed >= TARGET,
     }
 
 
-async def drive(url: str, fake: FakeTelegram, clock: FakeClock, count: int) -> float:
-    """Build the real application on `url` and time `count` scripted group messages through it."""
+async def drive(
+    url: str, fake: FakeTelegram, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]]
+) -> tuple[float, dict[str, int]]:
+    """Build the real application on `url` and time the scripted group messages through it."""
     settings = load_settings(None, telegram={"token": "1:bench", "rate_limit": {"enabled": False}}, database={"url": url})
     db = Database.from_url(url)
     await upgrade(db.engine)
@@ -92,20 +138,38 @@ async def drive(url: str, fake: FakeTelegram, clock: FakeClock, count: int) -> f
     try:
         async with app:
             updates = UpdateFactory(fake, app.bot)
-            await app.process_update(updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=RIGHTS))
-            prepared, latest_notice = [], None
-            for sender, text, replies in script(count):
-                update = updates.message(GROUP, sender, text, reply_to=latest_notice if replies else None)
-                if sender == ADMIN:
-                    latest_notice = update.message.message_id
-                prepared.append(update)
-            started = time.perf_counter()
-            for update in prepared:
-                clock.advance(timedelta(milliseconds=50))
-                await app.process_update(update)
-            return time.perf_counter() - started
+            for group, admin in world.admins.items():
+                rights = {} if group == world.without_delete_right else RIGHTS
+                await app.process_update(updates.my_chat_member(group, admin, old="left", new="administrator", rights=rights))
+            elapsed = await _timed(app, updates, clock, world, plan)
+            return elapsed, await _stored(db)
     finally:
         await db.dispose()
+
+
+async def _timed(
+    app: JianfuApplication, updates: UpdateFactory, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]]
+) -> float:
+    """Only the application's work is timed: JSON to Update, then process_update."""
+    elapsed, latest_notice = 0.0, {}
+    for group, sender, message_text, replies in plan:
+        clock.advance(SPACING)
+        # Telegram's side: the message exists and arrives as JSON (a webhook body, a getUpdates item).
+        update = updates.message(group, sender, message_text, reply_to=latest_notice.get(group) if replies else None)
+        if sender == world.admins[group]:
+            latest_notice[group] = update.message.message_id
+        data = update.to_dict()
+        started = time.perf_counter()
+        await app.process_update(Update.de_json(data, app.bot))
+        elapsed += time.perf_counter() - started
+    return elapsed
+
+
+async def _stored(db: Database) -> dict[str, int]:
+    async with db.transaction() as session:
+        reads = await session.scalar(select(func.count()).select_from(Read))
+        events = await session.scalar(select(func.count()).select_from(Event))
+    return {"reads": int(reads or 0), "events": int(events or 0)}
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage.db import Database
-from storage.models import Chat
+from storage.models import Chat, Membership
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.departments import DepartmentRepository, DuplicateDepartment
@@ -72,6 +72,23 @@ async def test_observe_member_keeps_status_unless_given(db: Database) -> None:
         assert await chats.member_status(-5, 7) == "administrator"
         await chats.observe_member(-5, 7, NOW, status="left")
         assert await chats.member_status(-5, 7) == "left"
+
+
+async def test_a_member_recorded_as_gone_who_speaks_again_is_back(db: Database) -> None:
+    async with db.transaction() as session:
+        await PeopleRepository(session).observe(7, "p", None, NOW)
+        chats = ChatRepository(session)
+        await chats.ensure(-5, "g", "group", NOW)
+        for gone in ("left", "kicked"):
+            await chats.observe_member(-5, 7, NOW, status=gone)
+            await chats.observe_member(-5, 7, NOW + timedelta(minutes=2))
+            assert await chats.member_status(-5, 7) == "member"
+        await chats.observe_member(-5, 7, NOW, status="restricted")
+        await chats.observe_member(-5, 7, NOW + timedelta(minutes=3))
+        assert await chats.member_status(-5, 7) == "restricted"
+        membership = await session.get(Membership, (-5, 7))
+        await session.refresh(membership)
+        assert membership.last_seen_at == NOW + timedelta(minutes=3)
 
 
 async def test_departments_unique_names_and_codes(db: Database) -> None:

@@ -1,0 +1,164 @@
+"""aiosqlite with statements run on the event loop's own thread, and lock waits as asyncio sleeps.
+
+aiosqlite runs every sqlite3 call on a worker thread. A trip there and back is two thread
+wake-ups (about 0.1 ms on a small virtual machine), more than a typical Jianfu statement takes
+(an indexed insert or lookup: tens of microseconds), and SQLAlchemy's adapter makes up to four
+trips per statement (open a cursor, execute, fetch, close). Here a statement runs in one call on
+the loop's thread and its rows are kept, as the adapter keeps them anyway (it fetches eagerly;
+Jianfu never streams results). Two things must not stall the loop:
+
+- Waiting for another connection's write lock. The sqlite3 connection's own busy timeout is 0;
+  "database is locked" is retried after an asyncio sleep until the configured timeout, as
+  SQLite's busy handler would retry it. In WAL mode that is always safe: writers never deadlock,
+  and a transaction whose snapshot went stale (SQLITE_BUSY_SNAPSHOT) fails at once, as it does
+  with the busy handler.
+- A slow statement (a large inbox page). One that ever takes longer than SLOW_SECONDS runs on
+  the worker thread from then on, in a single trip.
+
+Commits and rollbacks run inline: a commit is a WAL append (synchronous=NORMAL: no fsync), and
+the occasional checkpoint it triggers is passive. It relies on the internals of aiosqlite 0.22
+that SQLAlchemy's own adapter relies on too: `Connection._execute` and `Connection._conn`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+# Primary and extended result codes worth waiting for; anything else (SQLITE_BUSY_SNAPSHOT) fails.
+RETRYABLE = frozenset({5, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY
+SLOW_SECONDS = 0.005
+MAX_SLOW_STATEMENTS = 1000
+FIRST_WAIT, LONGEST_WAIT = 0.001, 0.05
+
+
+def _statement(connection: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> tuple[list[Any], Any, int, int | None]:
+    """One statement, its rows and what the cursor knows afterwards."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return rows, cursor.description, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class InlineCursor:
+    """The part of aiosqlite's Cursor that SQLAlchemy uses; results are held in memory."""
+
+    def __init__(self, connection: InlineConnection) -> None:
+        self._connection = connection
+        self._rows: deque[Any] = deque()
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def execute(self, sql: str, parameters: Any = None) -> InlineCursor:
+        return await self._run(sql, () if parameters is None else parameters, many=False)
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
+        return await self._run(sql, list(parameters), many=True)
+
+    async def _run(self, sql: str, parameters: Any, *, many: bool) -> InlineCursor:
+        outcome = await self._connection.run(_statement, sql, parameters, many, statement=sql)
+        rows, self.description, self.rowcount, self.lastrowid = outcome
+        self._rows = deque(rows)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = min(self.arraysize if size is None else size, len(self._rows))
+        return [self._rows.popleft() for _ in range(count)]
+
+    async def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
+
+    async def close(self) -> None:
+        # The sqlite3 cursor is closed already, right after its statement.
+        self._rows.clear()
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection that keeps its worker thread for slow statements only."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int, lock_timeout: float) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self.lock_timeout = lock_timeout
+        self.slow: set[str] = set()
+
+    def cursor(self) -> InlineCursor:  # type: ignore[override]
+        # SQLAlchemy enters the cursor (`await cursor.__aenter__()`); there is nothing to wait for.
+        return InlineCursor(self)
+
+    async def commit(self) -> None:
+        await self.run(sqlite3.Connection.commit)
+
+    async def rollback(self) -> None:
+        # Never waits for a lock: it only drops this connection's own changes.
+        self._conn.rollback()
+
+    async def run(self, function: Callable[..., Any], *args: Any, statement: str | None = None) -> Any:
+        """`function(sqlite3 connection, *args)`, waiting out other connections' write locks."""
+        deadline, wait = None, FIRST_WAIT
+        while True:
+            try:
+                return await self._once(function, args, statement)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode not in RETRYABLE:
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.lock_timeout
+                if now >= deadline:
+                    raise
+                await asyncio.sleep(min(wait, deadline - now))
+                wait = min(wait * 2, LONGEST_WAIT)
+
+    async def _once(self, function: Callable[..., Any], args: tuple[Any, ...], statement: str | None) -> Any:
+        if statement is not None and statement in self.slow:
+            return await self._execute(function, self._conn, *args)
+        started = time.perf_counter()
+        result = function(self._conn, *args)
+        if statement is not None and time.perf_counter() - started > SLOW_SECONDS and len(self.slow) < MAX_SLOW_STATEMENTS:
+            self.slow.add(statement)
+        return result
+
+
+def connect(database: str | bytes | Path, *, iter_chunk_size: int = 64, timeout: float = 5.0, **kwargs: Any) -> InlineConnection:
+    """aiosqlite.connect's signature (SQLAlchemy passes the same arguments), for InlineConnection.
+
+    `timeout` becomes the asyncio wait for locks; sqlite3 itself never waits.
+    """
+    location = database.decode() if isinstance(database, bytes) else str(database)
+    # Opened on the worker thread, used on the loop's: never by both at once (the adapter
+    # awaits each call), so sqlite3's same-thread check would only get in the way.
+    kwargs["check_same_thread"] = False
+    connection = InlineConnection(lambda: sqlite3.connect(location, timeout=0, **kwargs), iter_chunk_size, timeout)
+    # As SQLAlchemy does for aiosqlite: the worker thread never keeps the process alive.
+    connection._thread.daemon = True
+    return connection
+
+
+def connect_inline(dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> Any:
+    """The engine's `do_connect` hook: the dialect's usual connection, made by `connect` above."""
+    return dialect.dbapi.connect(*cargs, async_creator_fn=connect, **cparams)
