@@ -98,6 +98,7 @@ def week_window(deps: Deps, week: IsoWeek, *, now: datetime | None = None) -> Wi
         now=now,
         seconds_per_message=deps.settings.digest.seconds_per_message,
         idle_days=deps.settings.temporary.idle_days,
+        whistle_open_days=deps.settings.whistle.open_days_flag,
     )
 
 

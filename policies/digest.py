@@ -81,9 +81,19 @@ class Window:
     # Parameters some figures need: the saved-time estimate and when a temporary group is idle.
     seconds_per_message: float = 0
     idle_days: int = 7
+    # A whistle report open longer than this is "open too long".
+    whistle_open_days: int = 14
 
 
-def window_for(week: IsoWeek, tz: tzinfo, *, now: datetime | None = None, seconds_per_message: float = 0, idle_days: int = 7) -> Window:
+def window_for(
+    week: IsoWeek,
+    tz: tzinfo,
+    *,
+    now: datetime | None = None,
+    seconds_per_message: float = 0,
+    idle_days: int = 7,
+    whistle_open_days: int = 14,
+) -> Window:
     """The week's window in the time zone `tz`, cut at `now` when the week is not over yet."""
     start_day, end_day = week.monday, week.monday + timedelta(days=7)
     start_at, end_at = _local_midnight(start_day, tz), _local_midnight(end_day, tz)
@@ -91,7 +101,7 @@ def window_for(week: IsoWeek, tz: tzinfo, *, now: datetime | None = None, second
     if partial:
         end_at = max(now, start_at)
         end_day = end_at.astimezone(tz).date() + timedelta(days=1)
-    return Window(week, start_day, end_day, start_at, end_at, partial, seconds_per_message, idle_days)
+    return Window(week, start_day, end_day, start_at, end_at, partial, seconds_per_message, idle_days, whistle_open_days)
 
 
 def _local_midnight(day: date, tz: tzinfo) -> datetime:

@@ -122,15 +122,20 @@ def hash_code(code: str, cost: ScryptCost = ScryptCost(), salt: bytes | None = N
     return "$".join(["scrypt", str(cost.n), str(cost.r), str(cost.p), _b64(salt), _b64(derived)])
 
 
+# A stored cost above this is not one Jianfu wrote: refuse it rather than spend the memory.
+MAX_SCRYPT_N = 2**20
+
+
 def verify_code(code: str, stored: str) -> bool:
+    """Whether `code` is the one behind `stored`; a damaged stored value simply does not match."""
     try:
         scheme, n, r, p, salt, _hash = stored.split("$")
-    except ValueError:
+        cost = ScryptCost(int(n), int(r), int(p))
+        if scheme != "scrypt" or not 1 < cost.n <= MAX_SCRYPT_N:
+            return False
+        return hmac.compare_digest(hash_code(code, cost, _unb64(salt)), stored)
+    except ValueError:  # a cost or salt scrypt or base64 refuses (binascii.Error is one)
         return False
-    if scheme != "scrypt":
-        return False
-    cost = ScryptCost(int(n), int(r), int(p))
-    return hmac.compare_digest(hash_code(code, cost, _unb64(salt)), stored)
 
 
 def _b64(data: bytes) -> str:

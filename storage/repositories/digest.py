@@ -3,7 +3,8 @@
 Adding a figure is adding a source to FIGURE_SOURCES, with its catalog labels
 (`digest.figure.NAME`, `digest.short.NAME`) in both locale files: the scoreboard, the
 department cards, the group summaries and the chart pick it up from there. Whistle reports
-(new, open, rectified, open too long) join this way once their tables exist.
+(new, open, rectified, open too long) are sources like the others: counts per department only,
+never anything about who reported.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import Float, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.digest import FigureSpec, Window
-from storage.models import Chat, Department, Event, Notice, Person
+from storage.models import Chat, Department, Event, Notice, Person, Whistle, WhistleResponse
 
 By = Literal["department", "chat"]
 DEPARTMENT: By = "department"
@@ -126,6 +127,52 @@ def _closed(window: Window) -> Any:
     return and_(Chat.kind == "temporary", Chat.closed_at >= window.start_at, Chat.closed_at < window.end_at)
 
 
+def _whistles_new(window: Window, by: By) -> Any:
+    """Whistle reports submitted in the window (their date is all that is kept of the time)."""
+    return (
+        select(Whistle.department_id, func.count())
+        .where(Whistle.created_on >= window.start_day, Whistle.created_on < window.end_day)
+        .group_by(Whistle.department_id)
+    )
+
+
+def _settled_by(window: Window) -> Any:
+    """The report was rectified or rejected before the window's end."""
+    return (
+        select(WhistleResponse.id)
+        .where(
+            WhistleResponse.whistle_id == Whistle.id,
+            WhistleResponse.kind.in_(("rectified", "rejected")),
+            WhistleResponse.at < window.end_at,
+        )
+        .exists()
+    )
+
+
+def _whistles_open(*, too_long: bool) -> Query:
+    """Reports open at the window's end: submitted before it and not settled by then; with
+    `too_long`, only those open for more than the configured days."""
+
+    def query(window: Window, by: By) -> Any:
+        last_day = window.end_day - timedelta(days=window.whistle_open_days + 1) if too_long else window.end_day
+        return (
+            select(Whistle.department_id, func.count())
+            .where(Whistle.created_on < last_day, ~_settled_by(window))
+            .group_by(Whistle.department_id)
+        )
+
+    return query
+
+
+def _whistles_rectified(window: Window, by: By) -> Any:
+    return (
+        select(Whistle.department_id, func.count())
+        .join(WhistleResponse, WhistleResponse.whistle_id == Whistle.id)
+        .where(WhistleResponse.kind == "rectified", WhistleResponse.at >= window.start_at, WhistleResponse.at < window.end_at)
+        .group_by(Whistle.department_id)
+    )
+
+
 # In display order. Weights: how much one unit adds to a department's burden index.
 FIGURE_SOURCES: tuple[FigureSource, ...] = (
     FigureSource(FigureSpec("notices", 1), _notices("notice", "meeting")),
@@ -139,6 +186,12 @@ FIGURE_SOURCES: tuple[FigureSource, ...] = (
     FigureSource(FigureSpec("temp_overdue", 3), _groups(_overdue), per_group=False),
     FigureSource(FigureSpec("temp_closed", 0), _groups(_closed), per_group=False),
     FigureSource(FigureSpec("quota_overruns", 3), _events("quota_overrun")),
+    # A report is grassroots workers saying a department burdens them; leaving it open is not
+    # the department's doing, so only new reports weigh.
+    FigureSource(FigureSpec("whistles_new", 3), _whistles_new, per_group=False),
+    FigureSource(FigureSpec("whistles_open", 0), _whistles_open(too_long=False), per_group=False),
+    FigureSource(FigureSpec("whistles_overdue", 0), _whistles_open(too_long=True), per_group=False),
+    FigureSource(FigureSpec("whistles_rectified", 0), _whistles_rectified, per_group=False),
 )
 SPECS = tuple(source.spec for source in FIGURE_SOURCES)
 
