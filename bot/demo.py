@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from telegram import Update
 
 from bot.app import build_application
 from bot.context import Deps
+from bot.handlers.whistle_review import ensure_batch_scheduled
 from bot.jobs.digest import plan_due_digest
 from bot.jobs.sweep import run_due_tasks
 from bot.settings import load_settings
@@ -165,6 +167,7 @@ async def _script(demo: Demo) -> None:
     await _notices(demo)
     await _held_notice(demo)
     await _temporary_group(demo)
+    await _whistle(demo)
     await _weekly_digest(demo)
 
 
@@ -173,13 +176,51 @@ async def _weekly_digest(demo: Demo) -> None:
     print("\n== The weekly digest: a supervisor previews this week so far ==")
     await say(SUPERVISOR, SUPERVISOR, f"/dept contact 民政局 {DEPARTMENT_CHAT}")
     await say(SUPERVISOR, SUPERVISOR, "/digest this")
-    # From Thursday's close to Monday 30 November, 09:00 in Shanghai: the digest is due.
-    demo.clock.advance(timedelta(days=4))
+    # Monday 30 November, 09:00 in Shanghai: the digest is due.
+    demo.clock.set(datetime(2026, 11, 30, 1, 0, tzinfo=UTC))
     print("\n⏰ Monday 09:00: the digest of last week goes out (supervisors, the department's chat, people with unread notices)")
     await plan_due_digest(demo.deps)
     for _round in range(2):  # the first sweep plans one delivery per recipient, the second sends them
         await run_due_tasks(demo.deps, demo.app.bot)
     demo.narrate()
+
+
+async def _whistle(demo: Demo) -> None:
+    english, say = demo.english, demo.say
+    print("\n== Whistle (吹哨): an anonymous report on a department, followed up by its receipt code ==")
+    await say(NEWCOMER, NEWCOMER, "/start whistle")
+    await _press(demo, NEWCOMER, "民政局")
+    await _press(demo, NEWCOMER, "data_request")
+    description = "民政局每周让各网格重复填报同一张独居老人台账，这个月已经第三次了。"
+    if english:
+        description = "The civil affairs bureau has us fill in the same elderly-visit form every week: third time this month."
+    await say(NEWCOMER, NEWCOMER, description)
+    await _press(demo, NEWCOMER, ":e")
+    await _press(demo, NEWCOMER, ":s")
+    code = re.search(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}", demo.fake.sent(NEWCOMER)[-1]["text"]).group(0)
+    print("\n⏰ Supervisors hear of it at the next batch time (09:00 or 15:00), never the moment it arrives")
+    local = demo.clock().astimezone(demo.deps.settings.tz)
+    demo.clock.set(datetime.combine(local.date(), time(15, 0), tzinfo=demo.deps.settings.tz).astimezone(UTC))
+    for _round in range(2):  # the batch, then one notification per supervisor
+        await run_due_tasks(demo.deps, demo.app.bot)
+    demo.narrate()
+    await say(SUPERVISOR, SUPERVISOR, "/whistles")
+    await _press(demo, SUPERVISOR, "ws:o:")
+    await _press(demo, SUPERVISOR, "ws:r:")
+    answer = "已约谈民政局，下周起台账只报一次，由街道统一汇总。"
+    if english:
+        answer = "We met the bureau: from next week the form is filed once and the sub-district compiles it."
+    await say(SUPERVISOR, SUPERVISOR, answer)
+    await say(NEWCOMER, NEWCOMER, f"/status {code}")
+
+
+async def _press(demo: Demo, user: int, wanted: str) -> None:
+    """Press the button in the user's latest keyboard whose label or data contains `wanted`."""
+    message = next(m for m in reversed(demo.fake.sent(user)) if m.get("reply_markup"))
+    buttons = [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
+    button = next(b for b in buttons if wanted in b["text"] or wanted in b.get("callback_data", ""))
+    print(f"\n👤 {demo.name(user)} presses [{button['text']}]")
+    await demo.deliver(demo.updates.callback(user, user, message["message_id"], button["callback_data"]))
 
 
 async def _notices(demo: Demo) -> None:
@@ -256,6 +297,17 @@ async def _received_rule(demo: Demo) -> None:
 
 async def run_demo(language: str | None = None) -> int:
     english = language == "en"
+    # The narration is the demo's output; the jobs' progress lines would only interrupt it.
+    bot_logger = logging.getLogger("bot")
+    level = bot_logger.level
+    bot_logger.setLevel(logging.WARNING)
+    try:
+        return await _run_demo(english)
+    finally:
+        bot_logger.setLevel(level)
+
+
+async def _run_demo(english: bool) -> int:
     clock = FakeClock(START)
     fake = FakeTelegram(clock=clock)
     _world(fake, english)
@@ -272,6 +324,8 @@ async def run_demo(language: str | None = None) -> int:
         await upgrade(db.engine)
         deps = Deps.create(settings, db=db, clock=clock, request=fake)
         app = build_application(settings, deps)
+        # A running bot schedules its first whistle batch at start-up; the demo does it here.
+        await ensure_batch_scheduled(deps)
         print("Jianfu demo: the real bot against an in-memory Telegram; nothing leaves this machine.")
         try:
             async with app:
