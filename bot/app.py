@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from telegram import Update
@@ -32,6 +33,8 @@ from bot.ratelimit import SendingRateLimiter
 from bot.settings import Settings
 from storage.db import FAILED_KEY
 
+log = logging.getLogger(__name__)
+
 ALLOWED_UPDATES = [
     Update.MESSAGE,
     Update.EDITED_MESSAGE,
@@ -60,6 +63,12 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
                     UPDATE_SESSION.reset(token)
                 failed = bool(session.info.get(FAILED_KEY))
             rolled_back = failed
+        except Exception as error:
+            # The commit failed (a lost connection, a lock timeout, a constraint at flush). PTB's
+            # update fetcher would die with the exception and the bot would silently stop: log
+            # it (type and place only) and go on with the next update.
+            update_id = update.update_id if isinstance(update, Update) else None
+            log.error("update %s could not be committed: %s", update_id, errors.describe(error))
         finally:
             if rolled_back:
                 # A handler failed or the commit did: forget what this process believes it

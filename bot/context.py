@@ -75,8 +75,8 @@ class Deps:
         whistle = self.settings.whistle
         return WhistleMemory(
             expire_after=timedelta(minutes=whistle.flow_expire_minutes),
-            reports=RotatingLimiter(whistle.reports_per_day, timedelta(days=1)),
-            code_attempts=RotatingLimiter(whistle.code_attempts_per_hour, timedelta(hours=1)),
+            reports=RotatingLimiter(whistle.reports_per_day, timedelta(days=1), self.settings.tz),
+            code_attempts=RotatingLimiter(whistle.code_attempts_per_hour, timedelta(hours=1), self.settings.tz),
         )
 
     def register_task(self, kind: str, runner: TaskRunner, *, persistent: bool = False) -> None:

@@ -37,6 +37,7 @@ from policies.digest import (
     signed,
     window_for,
 )
+from policies.text import first_line
 from storage.repositories.digest import CHAT, FIGURE_SOURCES, SPECS, DigestRepository, FigureSource
 from storage.repositories.notices import InboxRepository
 
@@ -298,7 +299,11 @@ async def department_card(
             rank=board.rank_of(department_id) or "—", count=board.departments,
         ),
     ]
-    lines += [_figure_line(deps, language, source, dict(row.current), dict(row.previous)) for source in FIGURE_SOURCES]
+    lines += [
+        _figure_line(deps, language, source, dict(row.current), dict(row.previous))
+        for source in FIGURE_SOURCES
+        if source.on_department_card
+    ]
     lines.append(_estimate_note(deps, language))
     return [Text("card", "\n".join(lines))]
 
@@ -335,7 +340,7 @@ async def personal_digest(deps: Deps, session: AsyncSession, person_id: int, lan
         lines += [
             catalog.text(
                 language, "digest.personal_deadline", deadline=_local(deps, item.notice.deadline_at),
-                first_line=item.notice.text.splitlines()[0][:80], group=item.chat_title,
+                first_line=first_line(item.notice.text, 80), group=item.chat_title,
             )
             for item in due
         ]

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from policies.verdict import Verdict
@@ -149,6 +149,9 @@ def _unb64(text: str) -> bytes:
 # --- rate limits ---------------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 @dataclass
 class RotatingLimiter:
     """At most `limit` hits per person per period, counted under a keyed HMAC of their id.
@@ -160,6 +163,8 @@ class RotatingLimiter:
 
     limit: int
     period: timedelta
+    # Periods start at local midnight (a "day" is the whistleblower's day, not UTC's).
+    zone: tzinfo = UTC
     _key: bytes = field(default=b"", repr=False)
     _period_index: int = -1
     _counts: dict[bytes, int] = field(default_factory=dict, repr=False)
@@ -173,7 +178,8 @@ class RotatingLimiter:
         self._counts[tag] = self._counts.get(tag, 0) + 1
 
     def _tag(self, user_id: int, now: datetime) -> bytes:
-        index = int(now.timestamp() // self.period.total_seconds())
+        local = now.astimezone(self.zone).replace(tzinfo=None)
+        index = int((local - _EPOCH).total_seconds() // self.period.total_seconds())
         if index != self._period_index:
             self._key, self._period_index, self._counts = secrets.token_bytes(32), index, {}
         return hmac.new(self._key, str(user_id).encode(), hashlib.sha256).digest()

@@ -44,10 +44,23 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
     if chat.type in ("group", "supergroup") and update.chat_member is None:
         await _observe_in_group(context, session, user, chat, now)
         return
+    if chat.type == "private":
+        if update.my_chat_member is not None:
+            # Opening the bot (a deep link to /whistle included) is not a sighting: writing a
+            # first-seen time here would date the moment someone started a report.
+            return
+        # Private activity is dated to the day only, for the same reason.
+        now = _start_of_local_day(context, now)
     await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
     if chat.type == "private" and update.message is not None:
         # Anyone who writes to the bot privately has a private chat it can use.
         await PeopleRepository(session).set_private_chat(user.id, True)
+
+
+def _start_of_local_day(context: JianfuContext, now: datetime) -> datetime:
+    zone = context.deps.settings.tz
+    local = now.astimezone(zone)
+    return datetime.combine(local.date(), datetime.min.time(), tzinfo=zone).astimezone(now.tzinfo)
 
 
 async def _observe_in_group(context: JianfuContext, session: AsyncSession, user: User, chat: TgChat, now: datetime) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -53,6 +54,7 @@ WHISTLE_GROUP = -20
 PREFIX = "wh:"
 DEPARTMENT_BUTTONS = 30
 DEEP_LINK = r"^/start(@\w+)?\s+whistle\s*$"
+RECEIPT_ATTEMPTS = 3
 
 Callback = Callable[[Update, JianfuContext], Awaitable[Any]]
 
@@ -82,6 +84,12 @@ async def say(context: JianfuContext, chat_id: int, language: str, key: str, /, 
     """Send a catalog message to the whistleblower. Outcomes are not recorded: recording that a
     person blocked the bot would write their id next to a moment they were reporting."""
     await actions.send(context.bot, chat_id, context.deps.catalog.text(language, key, **params), buttons=buttons)
+
+
+def full_text(text: str) -> Html:
+    """The whistleblower's or a supervisor's words in full, escaped: catalog parameters are cut
+    at 200 characters, which would hide most of a report."""
+    return Html(html.escape(text, quote=False))
 
 
 def _button(context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any) -> InlineKeyboardButton:
@@ -165,7 +173,7 @@ async def show_review(context: JianfuContext, user_id: int, draft: Draft) -> Non
     await say(
         context, user_id, language, "whistle.review", buttons=buttons,
         department=draft.department_label, category=catalog.raw(language, f"whistle.category.{draft.category}"),
-        description=draft.description, evidence=len(draft.evidence),
+        description=full_text(draft.description or ""), evidence=len(draft.evidence),
     )  # fmt: skip
 
 
@@ -256,6 +264,15 @@ def evidence_of(message: Message) -> NewEvidence | None:
     return None
 
 
+@transactional
+async def edited(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """An edit is not read (the report takes what was sent); say so, and record nothing."""
+    deps, user_id = context.deps, update.effective_user.id
+    draft, _expired = deps.whistle_memory.draft(user_id, deps.clock())
+    if draft is not None:
+        await say(context, user_id, draft.language, "whistle.edit_ignored")
+
+
 # --- buttons ---------------------------------------------------------------------------------
 
 
@@ -281,7 +298,7 @@ async def _apply_button(context: JianfuContext, session: AsyncSession, user_id: 
     if kind == "x":
         await cancel_draft(context, user_id, draft)
     elif kind == "b":
-        await ask_department(context, session, user_id, draft)
+        await ask_department(context, session, user_id, _start_over(context, user_id, draft))
     elif kind == "d" and draft.step is Step.DEPARTMENT:
         await _chose_department(context, session, user_id, draft, argument)
     elif kind == "k" and draft.step is Step.DEPARTMENT and draft.typed_department:
@@ -296,6 +313,13 @@ async def _apply_button(context: JianfuContext, session: AsyncSession, user_id: 
         await submit(context, session, user_id, draft)
     else:
         await say(context, user_id, draft.language, "error.stale_button")
+
+
+def _start_over(context: JianfuContext, user_id: int, draft: Draft) -> Draft:
+    """A fresh draft: nothing of the old one stays, least of all a file someone meant to drop."""
+    fresh = Draft(language=draft.language, touched_at=draft.touched_at)
+    context.deps.whistle_memory.drafts[user_id] = fresh
+    return fresh
 
 
 async def _chose_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, argument: str) -> None:
@@ -316,29 +340,55 @@ async def cancel_draft(context: JianfuContext, user_id: int, draft: Draft) -> No
 async def submit(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
     deps = context.deps
     memory: WhistleMemory = deps.whistle_memory
-    memory.drafts.pop(user_id, None)
     now = deps.clock()
     if not memory.reports.allows(user_id, now):
+        memory.drafts.pop(user_id, None)
         await say(context, user_id, draft.language, "whistle.limit", limit=deps.settings.whistle.reports_per_day)
         return
     code = new_receipt_code()
     # scrypt is slow on purpose: off the event loop, so other chats are not held up.
     code_hash = await asyncio.to_thread(hash_code, code)
-    await WhistleRepository(session).add(
-        department_id=draft.department_id,
-        department_name=None if draft.department_id else draft.department_label,
-        category=draft.category or "other",
-        description=draft.description or "",
-        evidence=draft.evidence,
-        code_bucket=code_bucket(code),
-        code_hash=code_hash,
-        today=now.astimezone(deps.settings.tz).date(),
-    )
+    # Stored and committed before the code is shown: a code must never stand for nothing.
+    async with deps.db.transaction() as own:
+        await WhistleRepository(own).add(
+            department_id=draft.department_id,
+            department_name=None if draft.department_id else draft.department_label,
+            category=draft.category or "other",
+            description=draft.description or "",
+            evidence=draft.evidence,
+            code_bucket=code_bucket(code),
+            code_hash=code_hash,
+            today=now.astimezone(deps.settings.tz).date(),
+        )
+    memory.drafts.pop(user_id, None)
     memory.reports.hit(user_id, now)
-    await say(context, user_id, draft.language, "whistle.submitted", code=code)
+    await show_receipt(context, user_id, draft.language, code)
+
+
+async def show_receipt(context: JianfuContext, user_id: int, language: str, code: str) -> None:
+    """The code exists nowhere else, so a send Telegram asks to retry is tried again."""
+    text = context.deps.catalog.text(language, "whistle.submitted", code=code)
+    for _attempt in range(RECEIPT_ATTEMPTS):
+        outcome, _sent = await actions.send(context.bot, user_id, text)
+        if outcome is not actions.Outcome.RETRY_LATER:
+            return
 
 
 # --- /cancel and /status CODE ------------------------------------------------------------------
+
+# Telegram's limit is 4,096 characters per message; paragraphs are never cut.
+MESSAGE_LIMIT = 4000
+
+
+def split_message(text: str) -> list[str]:
+    """Paragraphs packed into messages under Telegram's limit (a paragraph is at most ~2,100)."""
+    parts: list[str] = []
+    for paragraph in text.split("\n\n"):
+        if parts and len(parts[-1]) + 2 + len(paragraph) <= MESSAGE_LIMIT:
+            parts[-1] += "\n\n" + paragraph
+        else:
+            parts.append(paragraph)
+    return parts
 
 
 @transactional
@@ -373,7 +423,8 @@ async def status(update: Update, context: JianfuContext, session: AsyncSession) 
         attempts.hit(user_id, now)
         await say(context, user_id, language, "whistle.status_not_found")
         return
-    await say(context, user_id, language, "raw", text=Html(await status_text(context, session, whistle_id, language)))
+    for part in split_message(await status_text(context, session, whistle_id, language)):
+        await say(context, user_id, language, "raw", text=Html(part))
 
 
 async def find_by_code(session: AsyncSession, typed: str) -> int | None:
@@ -399,7 +450,7 @@ async def status_text(context: JianfuContext, session: AsyncSession, whistle_id:
     for response in await repository.responses(whistle_id, visible_only=True):
         lines.append(catalog.text(
             language, f"whistle.response.{response.kind}",
-            day=response.at.astimezone(zone).date().isoformat(), text=response.text or "",
+            day=response.at.astimezone(zone).date().isoformat(), text=full_text(response.text or ""),
         ))  # fmt: skip
     return "\n\n".join(lines)
 
@@ -414,6 +465,8 @@ def register(app: Application, deps: Deps) -> None:
     app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=WHISTLE_GROUP)
     app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=WHISTLE_GROUP)
     app.add_handler(MessageHandler(private_message & in_draft & ~filters.COMMAND, anonymous(draft_message)), group=WHISTLE_GROUP)
+    private_edit = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE & in_draft
+    app.add_handler(MessageHandler(private_edit, anonymous(edited)), group=WHISTLE_GROUP)
 
 
 class _InDraft(filters.MessageFilter):

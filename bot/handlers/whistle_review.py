@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandl
 from bot import access, actions
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_private, language_for, reply, transactional
+from bot.handlers.whistle import full_text, split_message
 from bot.i18n import Html
 from bot.whistle_memory import PendingAnswer, WhistleMemory
 from policies.actions import Button, Say
@@ -77,8 +78,10 @@ async def whistles(update: Update, context: JianfuContext, session: AsyncSession
 
 async def render_list(context: JianfuContext, session: AsyncSession, chosen: Filter, page: int, language: str) -> tuple[str, InlineKeyboardMarkup | None]:
     deps, catalog = context.deps, context.deps.catalog
+    # Only reports already announced in a batch: listing them on arrival would date them.
     rows, total = await WhistleRepository(session).page(
-        open_only=chosen.open_only, department_id=chosen.department_id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
+        open_only=chosen.open_only, department_id=chosen.department_id, offset=page * PAGE_SIZE, limit=PAGE_SIZE,
+        announced_only=True,
     )
     if total == 0:
         return catalog.raw(language, "whistles.empty_open" if chosen.open_only else "whistles.empty"), None
@@ -136,7 +139,7 @@ async def _apply(context: JianfuContext, session: AsyncSession, message: Message
         return None
     whistle_id = int(argument)
     row = await WhistleRepository(session).get(whistle_id)
-    if row is None:
+    if row is None or not row.whistle.announced:  # supervisors see a report from its batch on
         return context.deps.catalog.raw(language, "whistles.gone")
     if kind == "o":
         await open_report(context, session, user_id, language, row)
@@ -156,7 +159,10 @@ async def open_report(context: JianfuContext, session: AsyncSession, user_id: in
         await WhistleRepository(session).respond(whistle.id, "review", None, deps.clock())
         await _audit(context, session, user_id, "whistle.review", whistle.id)
         whistle.status = Status.REVIEW
-    await actions.send(context.bot, user_id, await card_text(context, session, row, language), buttons=card_buttons(context, language, whistle))
+    parts = split_message(await card_text(context, session, row, language))
+    for number, part in enumerate(parts, start=1):
+        buttons = card_buttons(context, language, whistle) if number == len(parts) else None
+        await actions.send(context.bot, user_id, part, buttons=buttons)
     for item in await WhistleRepository(session).evidence(whistle.id):
         await send_evidence(context.bot, user_id, item)
 
@@ -168,12 +174,12 @@ async def card_text(context: JianfuContext, session: AsyncSession, row: WhistleR
         language, "whistles.card", id=whistle.id, department=row.department_label,
         category=catalog.raw(language, f"whistle.category.{whistle.category}"),
         status=catalog.raw(language, f"whistle.state.{whistle.status}"), created_on=whistle.created_on.isoformat(),
-        description=whistle.description, evidence=len(evidence),
+        description=full_text(whistle.description), evidence=len(evidence),
     )]  # fmt: skip
     for response in await WhistleRepository(session).responses(whistle.id, visible_only=False):
         lines.append(catalog.text(
             language, f"whistle.response.{response.kind}",
-            day=response.at.astimezone(deps.settings.tz).date().isoformat(), text=response.text or "",
+            day=response.at.astimezone(deps.settings.tz).date().isoformat(), text=full_text(response.text or ""),
         ))  # fmt: skip
     return "\n\n".join(lines)
 
@@ -231,7 +237,7 @@ async def _deliver(context: JianfuContext, session: AsyncSession, chat_id: int, 
     catalog, whistle = context.deps.catalog, row.whistle
     text = catalog.text(
         language, "whistles.forward_card", department=row.department_label, created_on=whistle.created_on.isoformat(),
-        category=catalog.raw(language, f"whistle.category.{whistle.category}"), description=whistle.description,
+        category=catalog.raw(language, f"whistle.category.{whistle.category}"), description=full_text(whistle.description),
     )  # fmt: skip
     outcome, _sent = await actions.send(context.bot, chat_id, text)
     await executor.note(chat_id, outcome)
@@ -322,7 +328,10 @@ async def run_batch(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             payload = {"new": [r.whistle.id for r in new], "overdue": [r.whistle.id for r in overdue]}
             tasks = TaskRepository(session)
             for supervisor in sorted(await access.supervisor_ids(deps, session)):
-                await tasks.schedule(NOTIFY_TASK, f"{NOTIFY_TASK}:{task.key}:{supervisor}", deps.clock(), payload | {"to": supervisor})
+                # The attempt is in the key: a batch run again after a lost lease takes newer
+                # reports, and their notifications must not collide with the first run's.
+                key = f"{NOTIFY_TASK}:{task.key}:{task.attempts}:{supervisor}"
+                await tasks.schedule(NOTIFY_TASK, key, deps.clock(), payload | {"to": supervisor})
         await schedule_next_batch(deps, session, task.due_at)
     return True
 

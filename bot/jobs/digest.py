@@ -106,7 +106,7 @@ async def deliver(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             sent.append(part.key)
             await _save(deps, task, {**progress, "sent": sent})
         else:
-            log.warning("digest part %s to %s not sent: %s", part.key, chat_id, outcome.value)
+            log.warning("digest part %s to %s not sent: %s", part.key, _where(chat_id), outcome.value)
     return await _finish(deps, task, {**progress, "sent": sent}, "delivered")
 
 
@@ -135,7 +135,7 @@ async def _note(deps: Deps, bot: ExtBot[None], chat_id: int, outcome: actions.Ou
     """A person who blocked the bot is no longer planned for; a group that removed it is marked."""
     async with deps.db.transaction() as session:
         await actions.Executor(deps, bot, session).note(chat_id, outcome)
-    log.info("digest to %s skipped: %s", chat_id, outcome.value)
+    log.info("digest to %s skipped: %s", _where(chat_id), outcome.value)
 
 
 async def _save(deps: Deps, task: Task, payload: dict) -> None:
@@ -159,3 +159,8 @@ def register(app: Application, deps: Deps) -> None:
     deps.register_task(SEND_TASK, deliver, persistent=True)
     # first=0: a digest missed while the bot was down is planned right at start.
     app.job_queue.run_repeating(digest_schedule, interval=deps.settings.jobs.sweep_seconds, first=0, name="digest_schedule")
+
+
+def _where(chat_id: int) -> int | str:
+    """A group's id, but never a person's: a private chat's id is their user id."""
+    return chat_id if chat_id < 0 else "a private chat"

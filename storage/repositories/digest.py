@@ -37,6 +37,8 @@ class FigureSource:
     query: Query
     # Whether it also counts per group, for a group's own weekly summary.
     per_group: bool = True
+    # Whether a department's own card shows it (whistle figures are for supervisors only).
+    on_department_card: bool = True
 
     @property
     def name(self) -> str:
@@ -127,11 +129,17 @@ def _closed(window: Window) -> Any:
     return and_(Chat.kind == "temporary", Chat.closed_at >= window.start_at, Chat.closed_at < window.end_at)
 
 
+def _whistle_last_day(window: Window) -> Any:
+    """The day after the last one whose reports count. A week in progress leaves out today:
+    a supervisor polling `/digest this` must not learn of a report before its batch."""
+    return window.end_day - timedelta(days=1) if window.partial else window.end_day
+
+
 def _whistles_new(window: Window, by: By) -> Any:
     """Whistle reports submitted in the window (their date is all that is kept of the time)."""
     return (
         select(Whistle.department_id, func.count())
-        .where(Whistle.created_on >= window.start_day, Whistle.created_on < window.end_day)
+        .where(Whistle.created_on >= window.start_day, Whistle.created_on < _whistle_last_day(window))
         .group_by(Whistle.department_id)
     )
 
@@ -154,7 +162,7 @@ def _whistles_open(*, too_long: bool) -> Query:
     `too_long`, only those open for more than the configured days."""
 
     def query(window: Window, by: By) -> Any:
-        last_day = window.end_day - timedelta(days=window.whistle_open_days + 1) if too_long else window.end_day
+        last_day = _whistle_last_day(window) - timedelta(days=window.whistle_open_days + 1 if too_long else 0)
         return (
             select(Whistle.department_id, func.count())
             .where(Whistle.created_on < last_day, ~_settled_by(window))
@@ -186,12 +194,17 @@ FIGURE_SOURCES: tuple[FigureSource, ...] = (
     FigureSource(FigureSpec("temp_overdue", 3), _groups(_overdue), per_group=False),
     FigureSource(FigureSpec("temp_closed", 0), _groups(_closed), per_group=False),
     FigureSource(FigureSpec("quota_overruns", 3), _events("quota_overrun")),
-    # A report is grassroots workers saying a department burdens them; leaving it open is not
-    # the department's doing, so only new reports weigh.
-    FigureSource(FigureSpec("whistles_new", 3), _whistles_new, per_group=False),
-    FigureSource(FigureSpec("whistles_open", 0), _whistles_open(too_long=False), per_group=False),
-    FigureSource(FigureSpec("whistles_overdue", 0), _whistles_open(too_long=True), per_group=False),
-    FigureSource(FigureSpec("whistles_rectified", 0), _whistles_rectified, per_group=False),
+    # Whistle figures weigh nothing and stay off the departments' own cards: a department that
+    # saw its index or a count move in a quiet week could guess who reported it.
+    *(
+        FigureSource(FigureSpec(name, 0), query, per_group=False, on_department_card=False)
+        for name, query in (
+            ("whistles_new", _whistles_new),
+            ("whistles_open", _whistles_open(too_long=False)),
+            ("whistles_overdue", _whistles_open(too_long=True)),
+            ("whistles_rectified", _whistles_rectified),
+        )
+    ),
 )
 SPECS = tuple(source.spec for source in FIGURE_SOURCES)
 

@@ -86,10 +86,10 @@ class WhistleRepository:
         return list(await self.session.scalars(query.order_by(WhistleResponse.at, WhistleResponse.id)))
 
     async def page(
-        self, *, open_only: bool, department_id: int | None, offset: int, limit: int
+        self, *, open_only: bool, department_id: int | None, offset: int, limit: int, announced_only: bool = False
     ) -> tuple[list[WhistleRow], int]:
         """Reports newest first, with the total matching the filter."""
-        conditions = []
+        conditions = [Whistle.announced.is_(True)] if announced_only else []
         if open_only:
             conditions.append(Whistle.status.in_(OPEN))
         if department_id is not None:

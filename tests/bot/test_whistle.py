@@ -146,16 +146,23 @@ async def test_an_exact_typed_department_is_taken_at_once(harness: Harness) -> N
 
 async def test_starting_over_from_the_review_keeps_nothing_from_before(harness: Harness) -> None:
     await registered(harness, "民政局", "卫健委")
-    await write_report(harness)
+    await harness.private(WHISTLER, "/whistle")
+    await press(harness, WHISTLER, "民政局")
+    await press(harness, WHISTLER, "其他")
+    await harness.private(WHISTLER, "民政局每周让我们重复填报同一张独居老人台账，已经第三次了。")
+    await harness.send(harness.updates.document(WHISTLER, WHISTLER, file_name="张三的台账.xlsx"))
+    await press(harness, WHISTLER, "完成")
     await press(harness, WHISTLER, "重新填写")
     await press(harness, WHISTLER, "卫健委")
     await press(harness, WHISTLER, "会议")
     await harness.private(WHISTLER, "卫健委一周开了五次视频会，每次都要求全员签到截图。")
     await press(harness, WHISTLER, "跳过")
     await press(harness, WHISTLER, "提交")
+    assert "证据：0 件" in harness.texts(WHISTLER)[-2]  # the file attached before is gone too
     async with harness.session() as session:
         whistle = (await session.scalars(select(Whistle))).one()
-    assert whistle.category == "meetings" and whistle.description.startswith("卫健委")
+        evidence = await scalar(session, select(func.count()).select_from(WhistleEvidence))
+    assert whistle.category == "meetings" and whistle.description.startswith("卫健委") and evidence == 0
 
 
 # --- bad input ---------------------------------------------------------------------------------------
@@ -365,10 +372,16 @@ async def test_nothing_stored_or_logged_identifies_the_whistleblower(harness: Ha
     await registered(harness, "民政局")
     distinctive = 987654321987
     harness.fake.add_user(distinctive, "Qiuyue", last_name="Zhuangxiao", username="zx_qiuyue_77", language_code="zh-hans")
+    # Opening the deep link for the first time: Telegram first says the person started the bot.
+    await harness.send(harness.updates.my_chat_member(distinctive, distinctive, old="left", new="member"))
     await harness.private(distinctive, "/start whistle")
     await press(harness, distinctive, "民政局")
     await press(harness, distinctive, "重复")
-    await harness.private(distinctive, "民政局每周让我们重复填报同一张独居老人台账，已经第三次了。")
+    description = harness.updates.private(distinctive, "民政局每周让我们重复填报同一张独居老人台账，已经第三次了。")
+    await harness.send(description)
+    # An edit while writing is answered, not recorded.
+    await harness.send(harness.updates.edited(distinctive, description.message.message_id, "民政局每周都要台账，第三次了。", user_id=distinctive))
+    assert "重新发一遍" in harness.last_text(distinctive)
     # Evidence forwarded from themselves: Telegram names them as its author; only content is kept.
     await harness.send(harness.updates.forwarded(distinctive, distinctive, "请各社区再报一次", author_id=distinctive))
     await harness.send(harness.updates.document(distinctive, distinctive, file_name="台账.xlsx"))

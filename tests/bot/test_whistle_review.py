@@ -27,7 +27,19 @@ async def report_with_evidence(harness: Harness) -> str:
     await press(harness, WHISTLER, "提交")
     from tests.bot.test_whistle import CODE
 
-    return CODE.search(harness.last_text(WHISTLER)).group(0)
+    code = CODE.search(harness.last_text(WHISTLER)).group(0)
+    await announce(harness)
+    return code
+
+
+async def announce(harness: Harness) -> None:
+    """Run the next whistle batch: supervisors see reports only from their batch on."""
+    await ensure_batch_scheduled(harness.deps)
+    async with harness.session() as session:
+        due = min(await session.scalars(select(Task.due_at).where(Task.kind == BATCH_TASK, Task.state == "pending")))
+    harness.clock.set(max(due, harness.clock()))
+    await harness.sweep()
+    await harness.sweep()
 
 
 async def whistle(harness: Harness) -> Whistle:
@@ -138,6 +150,22 @@ async def test_a_supervisor_who_blocked_the_bot_is_recorded_and_the_others_still
 # --- /whistles and the card ------------------------------------------------------------------------------
 
 
+async def test_a_report_is_not_listed_or_opened_before_its_batch(harness: Harness) -> None:
+    await registered(harness, "民政局")
+    await submit_report(harness)
+    await harness.private(SUPERVISOR, "/whistles all")
+    assert "还没有匿名反映" in harness.last_text(SUPERVISOR)
+    await harness.private(SUPERVISOR, "/digest this")
+    assert any("新的匿名反映（吹哨）：0" in t for t in harness.texts(SUPERVISOR))
+    message_id = harness.fake.sent(SUPERVISOR)[-1]["message_id"]
+    await harness.send(harness.updates.callback(SUPERVISOR, SUPERVISOR, message_id, "ws:o:1"))
+    assert "不存在" in harness.fake.calls_to("answerCallbackQuery")[-1]["text"]
+    assert (await whistle(harness)).status == "new"
+    await announce(harness)
+    await harness.private(SUPERVISOR, "/whistles all")
+    assert "匿名反映：1 条" in harness.last_text(SUPERVISOR)
+
+
 async def test_opening_a_report_puts_it_under_review_and_resends_its_evidence(harness: Harness) -> None:
     await registered(harness, "民政局")
     code = await report_with_evidence(harness)
@@ -155,6 +183,21 @@ async def test_opening_a_report_puts_it_under_review_and_resends_its_evidence(ha
     async with harness.session() as session:
         audit = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "whistle.review")))
     assert [(a.actor_id, a.target) for a in audit] == [(SUPERVISOR, "whistle:1")]
+
+
+async def test_a_long_report_is_shown_in_full(harness: Harness) -> None:
+    await registered(harness, "民政局")
+    long_description = "台账" * 500 + "（完）"
+    await harness.private(WHISTLER, "/whistle")
+    await press(harness, WHISTLER, "民政局")
+    await press(harness, WHISTLER, "其他")
+    await harness.private(WHISTLER, long_description)
+    await press(harness, WHISTLER, "跳过")
+    assert long_description in harness.last_text(WHISTLER)
+    await press(harness, WHISTLER, "提交")
+    await announce(harness)
+    await open_first(harness)
+    assert any(long_description in t for t in harness.texts(SUPERVISOR))
 
 
 async def test_a_response_reaches_the_whistleblower_through_the_code(harness: Harness) -> None:
@@ -248,6 +291,7 @@ async def test_whistles_filters_by_department_and_pages(harness: Harness) -> Non
         await submit_report(harness, department="民政局", category="其他")
     harness.clock.advance(timedelta(days=1))
     await submit_report(harness, department="卫健委", category="其他")
+    await announce(harness)
     await harness.private(SUPERVISOR, "/whistles 卫健委")
     assert "匿名反映：1 条" in harness.last_text(SUPERVISOR) and "卫健委" in harness.last_text(SUPERVISOR)
     await harness.private(SUPERVISOR, "/whistles 不存在的部门")

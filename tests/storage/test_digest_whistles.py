@@ -69,3 +69,19 @@ async def test_whistle_figures_are_not_counted_per_group(seeded: Database) -> No
     async with seeded.transaction() as session:
         found = await DigestRepository(session).figures(window_for(WEEK, TZ), "chat")
     assert not any(key.startswith("whistles") for figures in found.values() for key in figures)
+
+
+async def test_a_week_in_progress_leaves_out_todays_reports(seeded: Database) -> None:
+    # Friday 20 November, 10:00: report 4 was submitted today and waits for its batch.
+    window = window_for(WEEK, TZ, now=local(20, 10), whistle_open_days=14)
+    async with seeded.transaction() as session:
+        found = await DigestRepository(session).figures(window, "department")
+    assert found[WJ]["whistles_new"] == 1 and "whistles_new" not in found.get(MZ, {})
+
+
+def test_whistle_figures_weigh_nothing_and_stay_off_department_cards() -> None:
+    from storage.repositories.digest import FIGURE_SOURCES
+
+    whistles = [source for source in FIGURE_SOURCES if source.name.startswith("whistles")]
+    assert len(whistles) == 4
+    assert all(source.spec.weight == 0 and not source.on_department_card and not source.per_group for source in whistles)
