@@ -16,7 +16,9 @@ Jianfu never streams results). Two things must not stall the loop:
   the worker thread from then on, in a single trip.
 
 Commits and rollbacks run inline: a commit is a WAL append (synchronous=NORMAL: no fsync), and
-the occasional checkpoint it triggers is passive. It relies on the internals of aiosqlite 0.22
+the occasional checkpoint it triggers is passive (it does fsync the database file, a short stall
+on a slow disk: the price of the inline path). A statement still running on the worker thread
+after its caller was cancelled is waited for before anything else runs on the connection. It relies on the internals of aiosqlite 0.22
 that SQLAlchemy's own adapter relies on too: `Connection._execute` and `Connection._conn`.
 """
 
@@ -106,6 +108,9 @@ class InlineConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size)
         self.lock_timeout = lock_timeout
         self.slow: set[str] = set()
+        # A statement on the worker thread whose awaiting task may have been cancelled: the
+        # worker still runs it, so nothing may run inline on the connection until it is over.
+        self._in_flight: asyncio.Future[Any] | None = None
 
     def cursor(self) -> InlineCursor:  # type: ignore[override]
         # SQLAlchemy enters the cursor (`await cursor.__aenter__()`); there is nothing to wait for.
@@ -115,8 +120,15 @@ class InlineConnection(aiosqlite.Connection):
         await self.run(sqlite3.Connection.commit)
 
     async def rollback(self) -> None:
-        # Never waits for a lock: it only drops this connection's own changes.
+        # Never waits for a lock: it only drops this connection's own changes, including those
+        # of a cancelled statement still finishing on the worker thread.
+        await self._settle_in_flight()
         self._conn.rollback()
+
+    async def _settle_in_flight(self) -> None:
+        if self._in_flight is not None and not self._in_flight.done():
+            await asyncio.wait([self._in_flight])
+        self._in_flight = None
 
     async def run(self, function: Callable[..., Any], *args: Any, statement: str | None = None) -> Any:
         """`function(sqlite3 connection, *args)`, waiting out other connections' write locks."""
@@ -135,8 +147,12 @@ class InlineConnection(aiosqlite.Connection):
                 wait = min(wait * 2, LONGEST_WAIT)
 
     async def _once(self, function: Callable[..., Any], args: tuple[Any, ...], statement: str | None) -> Any:
+        await self._settle_in_flight()
         if statement is not None and statement in self.slow:
-            return await self._execute(function, self._conn, *args)
+            self._in_flight = asyncio.ensure_future(self._execute(function, self._conn, *args))
+            # Shielded: a cancelled caller leaves the statement to finish, and the next call
+            # (a rollback, usually) waits for it above.
+            return await asyncio.shield(self._in_flight)
         started = time.perf_counter()
         result = function(self._conn, *args)
         if statement is not None and time.perf_counter() - started > SLOW_SECONDS and len(self.slow) < MAX_SLOW_STATEMENTS:

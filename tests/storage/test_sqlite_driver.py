@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -126,4 +127,32 @@ async def test_sqlite_itself_never_waits(tmp_path: Path) -> None:
     connection = await sqlite_driver.connect(tmp_path / "x.db", timeout=30)
     assert connection.lock_timeout == 30
     assert await connection.run(lambda raw: raw.execute("PRAGMA busy_timeout").fetchone()[0]) == 0
+    await connection.close()
+
+
+async def test_a_rollback_waits_for_a_cancelled_statement_still_on_the_worker(tmp_path: Path) -> None:
+    """A cancelled caller leaves its slow write running on the worker thread; the rollback must
+    come after it, or the write would open a new transaction that outlives the session."""
+    connection = await sqlite_driver.connect(tmp_path / "x.db", timeout=5)
+    await connection.run(lambda raw: raw.execute("CREATE TABLE t (v TEXT)"))
+    await connection.commit()
+    started, finished, go = asyncio.Event(), asyncio.Event(), threading.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_insert(raw: sqlite3.Connection) -> None:
+        loop.call_soon_threadsafe(started.set)
+        go.wait(5)  # held until the rollback has begun
+        raw.execute("INSERT INTO t VALUES ('late')")
+        loop.call_soon_threadsafe(finished.set)
+
+    statement = "INSERT INTO t VALUES ('late')"
+    connection.slow.add(statement)
+    caller = asyncio.create_task(connection.run(slow_insert, statement=statement))
+    await started.wait()
+    caller.cancel()
+    loop.call_soon(go.set)  # runs once the rollback below is waiting
+    await connection.rollback()
+    await finished.wait()
+    assert not connection._conn.in_transaction
+    assert await connection.run(lambda raw: raw.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
     await connection.close()
