@@ -161,8 +161,7 @@ async def _script(demo: Demo) -> None:
 
     print("\n== Ten minutes later: the bot's own group messages expire, keeping the group quiet ==")
     demo.clock.advance(timedelta(minutes=10))
-    await run_due_tasks(demo.deps, demo.app.bot)
-    demo.narrate()
+    await _sweep(demo)
 
     await _notices(demo)
     await _held_notice(demo)
@@ -180,9 +179,7 @@ async def _weekly_digest(demo: Demo) -> None:
     demo.clock.set(datetime(2026, 11, 30, 1, 0, tzinfo=UTC))
     print("\n⏰ Monday 09:00: the digest of last week goes out (supervisors, the department's chat, people with unread notices)")
     await plan_due_digest(demo.deps)
-    for _round in range(2):  # the first sweep plans one delivery per recipient, the second sends them
-        await run_due_tasks(demo.deps, demo.app.bot)
-    demo.narrate()
+    await _sweep(demo, rounds=2)  # the first plans one delivery per recipient, the second sends them
 
 
 async def _whistle(demo: Demo) -> None:
@@ -201,9 +198,7 @@ async def _whistle(demo: Demo) -> None:
     print("\n⏰ Supervisors hear of it at the next batch time (09:00 or 15:00), never the moment it arrives")
     local = demo.clock().astimezone(demo.deps.settings.tz)
     demo.clock.set(datetime.combine(local.date(), time(15, 0), tzinfo=demo.deps.settings.tz).astimezone(UTC))
-    for _round in range(2):  # the batch, then one notification per supervisor
-        await run_due_tasks(demo.deps, demo.app.bot)
-    demo.narrate()
+    await _sweep(demo, rounds=2)  # the batch, then one notification per supervisor
     await say(SUPERVISOR, SUPERVISOR, "/whistles")
     await _press(demo, SUPERVISOR, "ws:o:")
     await _press(demo, SUPERVISOR, "ws:r:")
@@ -212,6 +207,13 @@ async def _whistle(demo: Demo) -> None:
         answer = "We met the bureau: from next week the form is filed once and the sub-district compiles it."
     await say(SUPERVISOR, SUPERVISOR, answer)
     await say(NEWCOMER, NEWCOMER, f"/status {code}")
+
+
+async def _sweep(demo: Demo, rounds: int = 1) -> None:
+    """Run the due work (what the sweep job does every few seconds) and narrate it."""
+    for _round in range(rounds):
+        await run_due_tasks(demo.deps, demo.app.bot)
+    demo.narrate()
 
 
 async def _press(demo: Demo, user: int, wanted: str) -> None:
@@ -252,8 +254,7 @@ async def _held_notice(demo: Demo) -> None:
     await demo.deliver(demo.updates.callback(ADMIN, ADMIN, question["message_id"], confirm))
     demo.clock.advance(timedelta(hours=9, minutes=30))
     print("\n⏰ 07:30 the next morning, the start of the working period")
-    await run_due_tasks(demo.deps, demo.app.bot)
-    demo.narrate()
+    await _sweep(demo)
 
 
 async def _temporary_group(demo: Demo) -> None:
@@ -264,8 +265,7 @@ async def _temporary_group(demo: Demo) -> None:
     for days, what in ((2, "two days later: the 24-hour reminder"), (1, "the third day: the close")):
         demo.clock.advance(timedelta(days=days))
         print(f"\n⏰ {what}")
-        await run_due_tasks(demo.deps, demo.app.bot)
-        demo.narrate()
+        await _sweep(demo)
 
 
 async def _received_rule(demo: Demo) -> None:
