@@ -9,7 +9,7 @@ import html
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,7 +37,7 @@ from policies.digest import (
     signed,
     window_for,
 )
-from policies.text import first_line
+from policies.text import first_line, pack
 from storage.repositories.digest import CHAT, FIGURE_SOURCES, SPECS, DigestRepository, FigureSource
 from storage.repositories.notices import InboxRepository
 
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 # Every supervisor's digest of a week is the same: computed once, kept this long (clock time).
 MEMO_TTL = timedelta(minutes=10)
-MESSAGE_BUDGET = 3800
 # The personal reminder lists unread notices due within this time, at most this many.
 DEADLINE_HORIZON = timedelta(days=7)
 DEADLINES_SHOWN = 5
@@ -152,7 +151,7 @@ async def supervisors_digest(deps: Deps, session: AsyncSession, window: Window, 
     lines = [_title(deps, language, "digest.title", window, note_html), *_totals(deps, language, board)]
     lines += _top_three(deps, language, board)
     lines += _department_lines(deps, language, board)
-    parts: list[Part] = [Text(f"text:{index}", text) for index, text in enumerate(chunk(lines, MESSAGE_BUDGET))]
+    parts: list[Part] = [Text(f"text:{index}", text) for index, text in enumerate(pack(lines))]
     picture = await chart_of(deps, board, window, language)
     if picture is not None:
         caption = _title(deps, language, "digest.chart_caption", window, note_html, count=len(picture.labels))
@@ -231,20 +230,6 @@ def _details(deps: Deps, language: str, row: Row, *, weighted_only: bool) -> str
         if round(row.value(source.name)) and (source.spec.weight or not weighted_only)
     ]
     return catalog.raw(language, "list_separator").join(shown) or "—"
-
-
-def chunk(lines: Sequence[str], budget: int) -> list[str]:
-    """Messages of whole lines (cutting one could split an HTML entity), each within `budget`."""
-    messages: list[str] = []
-    current: list[str] = []
-    for line in lines:
-        if current and sum(len(part) + 1 for part in current) + len(line) > budget:
-            messages.append("\n".join(current).strip("\n"))
-            current = []
-        current.append(line)
-    if current:
-        messages.append("\n".join(current).strip("\n"))
-    return messages
 
 
 # The chart --------------------------------------------------------------------------------------

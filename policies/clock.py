@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 Clock = Callable[[], datetime]
+
+
+def start_of_day(day: date, zone: tzinfo) -> datetime:
+    """Local midnight of `day`, as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=zone)
 
 
 def system_clock() -> datetime:

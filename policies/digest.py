@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from policies.clock import start_of_day
 from policies.commands import ParseError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -96,16 +97,12 @@ def window_for(
 ) -> Window:
     """The week's window in the time zone `tz`, cut at `now` when the week is not over yet."""
     start_day, end_day = week.monday, week.monday + timedelta(days=7)
-    start_at, end_at = _local_midnight(start_day, tz), _local_midnight(end_day, tz)
+    start_at, end_at = start_of_day(start_day, tz).astimezone(UTC), start_of_day(end_day, tz).astimezone(UTC)
     partial = now is not None and now < end_at
     if partial:
         end_at = max(now, start_at)
         end_day = end_at.astimezone(tz).date() + timedelta(days=1)
     return Window(week, start_day, end_day, start_at, end_at, partial, seconds_per_message, idle_days, whistle_open_days)
-
-
-def _local_midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def latest_occurrence(now: datetime, tz: tzinfo, weekday: str, at: time) -> datetime:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
+from policies.clock import start_of_day
 from policies.commands import ParseError, split_args
 
 MAX_PURPOSE = 100
@@ -92,11 +93,6 @@ def parse_extend(text: str, max_days: int) -> Extend | ParseError:
     if len(reason) > MAX_REASON:
         return ParseError("temp.error.reason_too_long", {"max": MAX_REASON})
     return Extend(int(days), reason.strip())
-
-
-def start_of_day(day: date, zone: tzinfo) -> datetime:
-    """Local midnight of `day`, as an aware datetime."""
-    return datetime.combine(day, time.min, tzinfo=zone)
 
 
 def until_due(until: date, zone: tzinfo) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 # Zero-width characters, variation selectors and emoji skin tones: invisible to a reader.
 _INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u180e\u00ad\ufe0e\ufe0f\U0001F3FB-\U0001F3FF]")
@@ -77,3 +77,22 @@ def first_line(text: str, limit: int = 80) -> str:
     """The first line with something on it, cut to `limit` characters (marked with … when cut)."""
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# Telegram rejects a message over 4,096 characters; this leaves room for a header or a caption.
+MESSAGE_BUDGET = 3800
+
+
+def pack(pieces: Sequence[str], budget: int = MESSAGE_BUDGET, separator: str = "\n") -> list[str]:
+    """Messages of whole pieces (lines or paragraphs) joined by `separator`, each within `budget`
+    where a piece allows: cutting one could split an HTML tag or entity."""
+    messages: list[str] = []
+    current: list[str] = []
+    for piece in pieces:
+        if current and sum(len(part) + len(separator) for part in current) + len(piece) > budget:
+            messages.append(separator.join(current).strip("\n"))
+            current = []
+        current.append(piece)
+    if current:
+        messages.append(separator.join(current).strip("\n"))
+    return messages

@@ -26,6 +26,7 @@ from policies.actions import Say
 from policies.departments import DepartmentRef, match_department, normalize_name
 from policies.lifecycle import quota_for
 from policies.roles import may_run
+from policies.text import pack
 from storage.models import Department
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository, GroupOverview
@@ -34,8 +35,6 @@ from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import RoleRepository
 
 REGISTER_PREFIX = "reg:"
-# Telegram rejects messages over 4096 characters; stay below with room for the header.
-MESSAGE_BUDGET = 3800
 
 
 # /dept ------------------------------------------------------------------------------------
@@ -288,13 +287,8 @@ def _local_time(context: JianfuContext, moment: datetime | None) -> str:
 
 async def _reply_in_chunks(update: Update, context: JianfuContext, session: AsyncSession, lines: list[str]) -> None:
     """Send long listings as several messages, never cutting a line."""
-    chunk: list[str] = []
-    for line in lines:
-        if chunk and sum(len(part) + 1 for part in chunk) + len(line) > MESSAGE_BUDGET:
-            await reply(update, context, session, "raw", text=Html("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    await reply(update, context, session, "raw", text=Html("\n".join(chunk)))
+    for message in pack(lines):
+        await reply(update, context, session, "raw", text=Html(message))
 
 
 def register(app: Application, deps: Deps) -> None:

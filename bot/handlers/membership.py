@@ -15,6 +15,7 @@ from bot import access, actions, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers import temporary
 from bot.handlers._common import transactional
+from policies.clock import start_of_day
 from policies.join import on_bot_membership
 from policies.types import MemberChange
 from storage.repositories.audit import AuditRepository
@@ -50,17 +51,12 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
             # first-seen time here would date the moment someone started a report.
             return
         # Private activity is dated to the day only, for the same reason.
-        now = _start_of_local_day(context, now)
+        zone = context.deps.settings.tz
+        now = start_of_day(now.astimezone(zone).date(), zone)
     await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
     if chat.type == "private" and update.message is not None:
         # Anyone who writes to the bot privately has a private chat it can use.
         await PeopleRepository(session).set_private_chat(user.id, True)
-
-
-def _start_of_local_day(context: JianfuContext, now: datetime) -> datetime:
-    zone = context.deps.settings.tz
-    local = now.astimezone(zone)
-    return datetime.combine(local.date(), datetime.min.time(), tzinfo=zone).astimezone(now.tzinfo)
 
 
 async def _observe_in_group(context: JianfuContext, session: AsyncSession, user: User, chat: TgChat, now: datetime) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import html
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,7 @@ from bot.handlers.errors import describe
 from bot.i18n import Html
 from bot.whistle_memory import Draft, Step, WhistleMemory
 from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
+from policies.text import pack
 from policies.whistle import (
     CATEGORIES,
     EVIDENCE_TEXT_MAX,
@@ -44,6 +45,7 @@ from policies.whistle import (
     normalize_code,
     verify_code,
 )
+from storage.models import WhistleResponse
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.whistles import NewEvidence, WhistleRepository
 
@@ -81,8 +83,9 @@ def anonymous(callback: Callback) -> Callback:
 
 
 async def say(context: JianfuContext, chat_id: int, language: str, key: str, /, buttons: InlineKeyboardMarkup | None = None, **params: Any) -> None:
-    """Send a catalog message to the whistleblower. Outcomes are not recorded: recording that a
-    person blocked the bot would write their id next to a moment they were reporting."""
+    """Send a catalog message in a private chat without recording the outcome: for a
+    whistleblower, recording that they blocked the bot would write their id next to a moment
+    they were reporting."""
     await actions.send(context.bot, chat_id, context.deps.catalog.text(language, key, **params), buttons=buttons)
 
 
@@ -376,19 +379,9 @@ async def show_receipt(context: JianfuContext, user_id: int, language: str, code
 
 # --- /cancel and /status CODE ------------------------------------------------------------------
 
-# Telegram's limit is 4,096 characters per message; paragraphs are never cut.
-MESSAGE_LIMIT = 4000
-
-
 def split_message(text: str) -> list[str]:
-    """Paragraphs packed into messages under Telegram's limit (a paragraph is at most ~2,100)."""
-    parts: list[str] = []
-    for paragraph in text.split("\n\n"):
-        if parts and len(parts[-1]) + 2 + len(paragraph) <= MESSAGE_LIMIT:
-            parts[-1] += "\n\n" + paragraph
-        else:
-            parts.append(paragraph)
-    return parts
+    """Paragraphs packed into messages under Telegram's limit (one paragraph is at most ~2,100)."""
+    return pack(text.split("\n\n"), separator="\n\n")
 
 
 @transactional
@@ -438,7 +431,7 @@ async def find_by_code(session: AsyncSession, typed: str) -> int | None:
 
 
 async def status_text(context: JianfuContext, session: AsyncSession, whistle_id: int, language: str) -> str:
-    repository, catalog, zone = WhistleRepository(session), context.deps.catalog, context.deps.settings.tz
+    repository, catalog = WhistleRepository(session), context.deps.catalog
     row = await repository.get(whistle_id)
     assert row is not None
     whistle = row.whistle
@@ -447,17 +440,25 @@ async def status_text(context: JianfuContext, session: AsyncSession, whistle_id:
         category=catalog.raw(language, f"whistle.category.{whistle.category}"),
         status=catalog.raw(language, f"whistle.state.{whistle.status}"),
     )]  # fmt: skip
-    for response in await repository.responses(whistle_id, visible_only=True):
-        lines.append(catalog.text(
+    lines += response_lines(context, await repository.responses(whistle_id, visible_only=True), language)
+    return "\n\n".join(lines)
+
+
+def response_lines(context: JianfuContext, responses: list[WhistleResponse], language: str) -> list[str]:
+    """What supervisors did, a paragraph each, dated to the day."""
+    catalog, zone = context.deps.catalog, context.deps.settings.tz
+    return [
+        catalog.text(
             language, f"whistle.response.{response.kind}",
             day=response.at.astimezone(zone).date().isoformat(), text=full_text(response.text or ""),
-        ))  # fmt: skip
-    return "\n\n".join(lines)
+        )
+        for response in responses
+    ]  # fmt: skip
 
 
 def register(app: Application, deps: Deps) -> None:
     private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    in_draft = _InDraft(deps.whistle_memory)
+    in_draft = FromUserIn(deps.whistle_memory.drafts, "in_whistle_draft")
     app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=WHISTLE_GROUP)
     app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=WHISTLE_GROUP)
@@ -469,12 +470,12 @@ def register(app: Application, deps: Deps) -> None:
     app.add_handler(MessageHandler(private_edit, anonymous(edited)), group=WHISTLE_GROUP)
 
 
-class _InDraft(filters.MessageFilter):
-    """Messages from someone who is writing a report (live or just expired)."""
+class FromUserIn(filters.MessageFilter):
+    """Messages from a person the whistle memory holds something for (a draft, a pending answer)."""
 
-    def __init__(self, memory: WhistleMemory) -> None:
-        super().__init__(name="in_whistle_draft")
-        self.memory = memory
+    def __init__(self, held: Mapping[int, object], name: str) -> None:
+        super().__init__(name=name)
+        self.held = held
 
     def filter(self, message: Message) -> bool:
-        return message.from_user is not None and message.from_user.id in self.memory.drafts
+        return message.from_user is not None and message.from_user.id in self.held

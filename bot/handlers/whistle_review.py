@@ -14,9 +14,9 @@ from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandl
 from bot import access, actions
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_private, language_for, reply, transactional
-from bot.handlers.whistle import full_text, split_message
+from bot.handlers.whistle import FromUserIn, full_text, response_lines, say, split_message
 from bot.i18n import Html
-from bot.whistle_memory import PendingAnswer, WhistleMemory
+from bot.whistle_memory import PendingAnswer
 from policies.actions import Button, Say
 from policies.departments import normalize_name
 from policies.whistle import DESCRIPTION_MAX, Status, may_move, next_batch_at, open_too_long
@@ -159,28 +159,24 @@ async def open_report(context: JianfuContext, session: AsyncSession, user_id: in
         await WhistleRepository(session).respond(whistle.id, "review", None, deps.clock())
         await _audit(context, session, user_id, "whistle.review", whistle.id)
         whistle.status = Status.REVIEW
-    parts = split_message(await card_text(context, session, row, language))
+    evidence = await WhistleRepository(session).evidence(whistle.id)
+    parts = split_message(await card_text(context, session, row, language, len(evidence)))
     for number, part in enumerate(parts, start=1):
         buttons = card_buttons(context, language, whistle) if number == len(parts) else None
         await actions.send(context.bot, user_id, part, buttons=buttons)
-    for item in await WhistleRepository(session).evidence(whistle.id):
+    for item in evidence:
         await send_evidence(context.bot, user_id, item)
 
 
-async def card_text(context: JianfuContext, session: AsyncSession, row: WhistleRow, language: str) -> str:
-    deps, whistle, catalog = context.deps, row.whistle, context.deps.catalog
-    evidence = await WhistleRepository(session).evidence(whistle.id)
+async def card_text(context: JianfuContext, session: AsyncSession, row: WhistleRow, language: str, evidence: int) -> str:
+    whistle, catalog = row.whistle, context.deps.catalog
     lines = [catalog.text(
         language, "whistles.card", id=whistle.id, department=row.department_label,
         category=catalog.raw(language, f"whistle.category.{whistle.category}"),
         status=catalog.raw(language, f"whistle.state.{whistle.status}"), created_on=whistle.created_on.isoformat(),
-        description=full_text(whistle.description), evidence=len(evidence),
+        description=full_text(whistle.description), evidence=evidence,
     )]  # fmt: skip
-    for response in await WhistleRepository(session).responses(whistle.id, visible_only=False):
-        lines.append(catalog.text(
-            language, f"whistle.response.{response.kind}",
-            day=response.at.astimezone(deps.settings.tz).date().isoformat(), text=full_text(response.text or ""),
-        ))  # fmt: skip
+    lines += response_lines(context, await WhistleRepository(session).responses(whistle.id, visible_only=False), language)
     return "\n\n".join(lines)
 
 
@@ -214,21 +210,21 @@ async def forward(context: JianfuContext, session: AsyncSession, user_id: int, l
     """Send the report's content (never anything about who sent it) to the department's contact chat."""
     deps, whistle = context.deps, row.whistle
     if not may_move(whistle.status, Status.FORWARDED).hit:
-        await _say(context, user_id, language, "whistles.cannot", status=deps.catalog.raw(language, f"whistle.state.{whistle.status}"))
+        await say(context, user_id, language, "whistles.cannot", status=deps.catalog.raw(language, f"whistle.state.{whistle.status}"))
         return
     department = await DepartmentRepository(session, normalize_name).get(whistle.department_id) if whistle.department_id else None
     if department is None or department.contact_chat_id is None:
         key = "whistles.forward_no_contact" if department else "whistles.forward_no_department"
-        await _say(context, user_id, language, key, department=row.department_label)
+        await say(context, user_id, language, key, department=row.department_label)
         return
     if not await _deliver(context, session, department.contact_chat_id, row):
-        await _say(context, user_id, language, "whistles.forward_failed", department=department.name)
+        await say(context, user_id, language, "whistles.forward_failed", department=department.name)
         return
     repository = WhistleRepository(session)
     if await repository.move(whistle.id, whistle.status, Status.FORWARDED, deps.clock()):
         await repository.respond(whistle.id, "forwarded", None, deps.clock())
         await _audit(context, session, user_id, "whistle.forward", whistle.id, department=department.id)
-    await _say(context, user_id, language, "whistles.forwarded", department=department.name)
+    await say(context, user_id, language, "whistles.forwarded", department=department.name)
 
 
 async def _deliver(context: JianfuContext, session: AsyncSession, chat_id: int, row: WhistleRow) -> bool:
@@ -251,10 +247,10 @@ async def _deliver(context: JianfuContext, session: AsyncSession, chat_id: int, 
 async def ask_answer(context: JianfuContext, session: AsyncSession, user_id: int, language: str, row: WhistleRow, action: str) -> None:
     target = ANSWER_STATUS[action]
     if target is not None and not may_move(row.whistle.status, target).hit:
-        await _say(context, user_id, language, "whistles.cannot", status=context.deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
+        await say(context, user_id, language, "whistles.cannot", status=context.deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
         return
     context.deps.whistle_memory.pending[user_id] = PendingAnswer(action, row.whistle.id, language, context.deps.clock())
-    await _say(context, user_id, language, f"whistles.ask_{action}", id=row.whistle.id)
+    await say(context, user_id, language, f"whistles.ask_{action}", id=row.whistle.id)
 
 
 # --- the supervisor's typed answer ---------------------------------------------------------------
@@ -269,10 +265,10 @@ async def answer(update: Update, context: JianfuContext, session: AsyncSession) 
         return
     text = (message.text or "").strip()
     if not text:
-        await _say(context, user_id, pending.language, "whistles.text_expected")
+        await say(context, user_id, pending.language, "whistles.text_expected")
         return
     if len(text) > DESCRIPTION_MAX:
-        await _say(context, user_id, pending.language, "error.too_long", max=DESCRIPTION_MAX)
+        await say(context, user_id, pending.language, "error.too_long", max=DESCRIPTION_MAX)
         return
     del deps.whistle_memory.pending[user_id]
     await settle(context, session, user_id, pending, text)
@@ -282,20 +278,16 @@ async def settle(context: JianfuContext, session: AsyncSession, user_id: int, pe
     deps, repository, language = context.deps, WhistleRepository(session), pending.language
     row = await repository.get(pending.whistle_id)
     if row is None:
-        await _say(context, user_id, language, "whistles.gone")
+        await say(context, user_id, language, "whistles.gone")
         return
     target = ANSWER_STATUS[pending.action]
     if target is not None and not await repository.move(row.whistle.id, row.whistle.status, target, deps.clock()):
         # Someone else settled it meanwhile, or it was never in a status that allows this.
-        await _say(context, user_id, language, "whistles.cannot", status=deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
+        await say(context, user_id, language, "whistles.cannot", status=deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
         return
     await repository.respond(row.whistle.id, pending.action, text, deps.clock())
     await _audit(context, session, user_id, f"whistle.{pending.action}", row.whistle.id)
-    await _say(context, user_id, language, f"whistles.done_{pending.action}", id=row.whistle.id)
-
-
-async def _say(context: JianfuContext, chat_id: int, language: str, key: str, /, **params: Any) -> None:
-    await actions.send(context.bot, chat_id, context.deps.catalog.text(language, key, **params))
+    await say(context, user_id, language, f"whistles.done_{pending.action}", id=row.whistle.id)
 
 
 async def _audit(context: JianfuContext, session: AsyncSession, actor: int, action: str, whistle_id: int, **detail: Any) -> None:
@@ -372,19 +364,10 @@ async def _ensure_job(context: JianfuContext) -> None:
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(command("whistles", whistles))
     app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
-    awaiting = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND & _AwaitingAnswer(deps.whistle_memory)
+    awaiting = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND & FromUserIn(deps.whistle_memory.pending, "awaiting_whistle_answer")
     app.add_handler(MessageHandler(awaiting, answer))
     deps.register_task(BATCH_TASK, run_batch, persistent=True)
     deps.register_task(NOTIFY_TASK, notify)
     app.job_queue.run_once(_ensure_job, when=0, name="whistle-batch-schedule")
 
 
-class _AwaitingAnswer(filters.MessageFilter):
-    """Private messages from a supervisor the bot asked for a response, a note or a reason."""
-
-    def __init__(self, memory: WhistleMemory) -> None:
-        super().__init__(name="awaiting_whistle_answer")
-        self.memory = memory
-
-    def filter(self, message: Message) -> bool:
-        return message.from_user is not None and message.from_user.id in self.memory.pending
