@@ -20,6 +20,7 @@ from policies.whistle import RotatingLimiter
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.pipeline import Pipeline
     from storage.models import Task
 
 # A task runner returns True when the task is finished, False to retry it later.
@@ -48,6 +49,8 @@ class Deps:
     # Results worth computing once for many recipients (a week's scoreboard, its chart), with
     # the time they were computed; see bot.reports.
     memo: dict[tuple[Any, ...], tuple[datetime, Any]] = field(default_factory=dict)
+    # Record, commit, act: set by the composition root once the bot exists.
+    pipeline: Pipeline = field(default=None)  # type: ignore[assignment]
 
     @classmethod
     def create(cls, settings: Settings, **overrides: Any) -> Deps:

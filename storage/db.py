@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from storage.sqlite_driver import connect_inline
 
@@ -56,6 +57,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 CACHE_KEY = "jianfu.cache"
 # session.info key: set it to True and the transaction rolls back instead of committing.
 FAILED_KEY = "jianfu.failed"
+# session.info key: (update id, now) of the Telegram update this transaction handles. Its id is claimed as the
+# transaction begins (see UpdateSession), so a second delivery changes nothing.
+UPDATE_ID_KEY = "jianfu.update_id"
+# session.info key: set when the update turned out to be handled before.
+HANDLED_BEFORE_KEY = "jianfu.handled_before"
+
+
+class AlreadyHandled(Exception):
+    """The update's effects were committed before (a retry, a replica, a redelivery)."""
+
+
+class UpdateSession(Session):
+    """A Session that claims its update's id in the first statement of its transaction.
+
+    Claiming at the start, not at the end, means a replica handling the same update waits for
+    the first one's commit (PostgreSQL's unique index) instead of repeating its work, and an
+    update handled before stops at its first database access.
+    """
+
+
+def _claim_update(session: Session, _transaction: object, connection: object) -> None:
+    claim = session.info.get(UPDATE_ID_KEY)
+    if claim is None:
+        return
+    from storage.repositories.outbox import claim_update
+
+    update_id, now = claim
+    if not claim_update(connection, update_id, now):
+        session.info[FAILED_KEY] = True
+        session.info[HANDLED_BEFORE_KEY] = True
+        raise AlreadyHandled(update_id)
+
+
+event.listen(UpdateSession, "after_begin", _claim_update)
 
 
 class Database:
@@ -63,7 +98,7 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=UpdateSession)
         # Short-lived copies of hot rows (a group's settings), evicted by this process's
         # writes and expiring quickly so other replicas' writes show up soon.
         self.cache: dict[str, dict] = {}

@@ -195,6 +195,49 @@ class Task(Base):
     done_at: Mapped[datetime | None]
 
 
+class OutboxAction(Base):
+    """A Telegram action that must not be lost, written with the facts that cause it.
+
+    The process that wrote it performs it right after the commit; the sweep takes it over when
+    that process died (its lease ran out) or Telegram asked to try later.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # What it is (send, delete, pin…) and where: for the log, the audit trail and ordering.
+    kind: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The action and its follow-ups, encoded by bot/outbox.py.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending | sending | done | uncertain | failed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[datetime]
+    # Until then the process that wrote or claimed it owns it; afterwards the sweep may take it.
+    lease_until: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class HandledUpdate(Base):
+    """A Telegram update whose effects are committed (or that was set aside): never again.
+
+    Polling after a crash and webhook retries deliver an update again, and replicas may both
+    receive it; the first transaction to insert its id wins, the others change nothing.
+    """
+
+    __tablename__ = "handled_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # done | failing (tried and failed `attempts` times) | set_aside (given up)
+    state: Mapped[str] = mapped_column(String(16), default="done")
+    attempts: Mapped[int] = mapped_column(default=0)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Notice(Base):
     """A notice posted in a group: the only message text Jianfu stores."""
 
@@ -221,7 +264,9 @@ class Notice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
-    message_id: Mapped[int] = mapped_column(BigInteger)
+    # None while a tracked notice waits to be posted: its row (and the id its Read button
+    # carries) exists before the message does.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
     sender_id: Mapped[int | None] = mapped_column(BigInteger)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import traceback
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
+from telegram.ext import ApplicationHandlerStop
 
 from bot.context import JianfuContext
+from storage.db import HANDLED_BEFORE_KEY, AlreadyHandled
 
 log = logging.getLogger("jianfu.errors")
 
@@ -19,6 +22,14 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__module__}.{type(error).__qualname__} at {where or 'unknown'}"
 
 
+def already_handled(session: AsyncSession) -> bool:
+    """The update's effects were committed before: nothing was done now, and nothing is wrong."""
+    return bool(session.info.get(HANDLED_BEFORE_KEY))
+
+
 async def on_error(update: object, context: JianfuContext) -> None:
+    if isinstance(context.error, AlreadyHandled):
+        # A redelivered update: its first delivery did the work; the remaining handlers stop too.
+        raise ApplicationHandlerStop
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("update %s failed: %s", update_id, describe(context.error) if context.error else "unknown error")

@@ -11,10 +11,10 @@ from telegram import Update, User
 from telegram.error import TelegramError
 from telegram.ext import Application, ChatMemberHandler, MessageHandler, TypeHandler, filters
 
-from bot import access, actions, convert
+from bot import access, convert
 from bot.context import Deps, JianfuContext
 from bot.handlers import temporary
-from bot.handlers._common import transactional
+from bot.handlers._common import emit, transactional
 from policies.clock import start_of_day
 from policies.join import on_bot_membership
 from policies.types import MemberChange
@@ -120,7 +120,7 @@ async def _announce(context: JianfuContext, session: AsyncSession, change: Membe
         actor_has_private_chat=bool(adder and adder.has_private_chat),
         group_language=chat.language if chat else None,
     )
-    await actions.Executor(context.deps, context.bot, session).run(decided)
+    emit(*decided)
 
 
 async def _member_count(context: JianfuContext, change: MemberChange) -> int | None:

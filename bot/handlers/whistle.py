@@ -27,12 +27,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot import actions
+from bot.actions import rows_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import command_text, is_group, language_for, reply, transactional
+from bot.handlers._common import answer, command_text, emit, is_group, language_for, reply, transactional
 from bot.handlers.errors import describe
 from bot.i18n import Html
 from bot.whistle_memory import Draft, Step, WhistleMemory
+from policies.actions import Edit, Send
 from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
 from policies.text import pack
 from policies.whistle import (
@@ -45,6 +46,7 @@ from policies.whistle import (
     normalize_code,
     verify_code,
 )
+from storage.db import AlreadyHandled
 from storage.models import WhistleResponse
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.whistles import NewEvidence, WhistleRepository
@@ -72,6 +74,8 @@ def anonymous(callback: Callback) -> Callback:
     async def wrapper(update: Update, context: JianfuContext) -> None:
         try:
             await callback(update, context)
+        except AlreadyHandled:
+            pass  # delivered again: its first delivery did the work
         except Exception as error:
             log.error("a whistle update failed: %s", describe(error))
         raise ApplicationHandlerStop
@@ -83,10 +87,11 @@ def anonymous(callback: Callback) -> Callback:
 
 
 async def say(context: JianfuContext, chat_id: int, language: str, key: str, /, buttons: InlineKeyboardMarkup | None = None, **params: Any) -> None:
-    """Send a catalog message in a private chat without recording the outcome: for a
-    whistleblower, recording that they blocked the bot would write their id next to a moment
-    they were reporting."""
-    await actions.send(context.bot, chat_id, context.deps.catalog.text(language, key, **params), buttons=buttons)
+    """Send a catalog message in a private chat, kept nowhere (no outbox row) and without
+    recording the outcome: for a whistleblower, recording that they blocked the bot would write
+    their id next to a moment they were reporting."""
+    text = context.deps.catalog.text(language, key, **params)
+    emit(Send(chat_id, text, rows_of(buttons), durable=False, anonymous=True))
 
 
 def full_text(text: str) -> Html:
@@ -288,11 +293,11 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     if draft is None or draft.token != token:
         language = await language_for(update, context, session)
         key = "whistle.expired" if expired else "error.stale_button"
-        await actions.call("answerCallbackQuery", user_id, query.answer(deps.catalog.raw(language, key), show_alert=True))
+        answer(update, deps.catalog.raw(language, key), alert=True)
         return
-    await actions.call("answerCallbackQuery", user_id, query.answer())
+    answer(update)
     # The keyboard has done its job; removing it keeps an old prompt from being pressed again.
-    await actions.call("editMessageReplyMarkup", user_id, query.edit_message_reply_markup(None))
+    emit(Edit(user_id, query.message.message_id, None, durable=False))
     await _apply_button(context, session, user_id, draft, action)
 
 
@@ -351,30 +356,27 @@ async def submit(context: JianfuContext, session: AsyncSession, user_id: int, dr
     code = new_receipt_code()
     # scrypt is slow on purpose: off the event loop, so other chats are not held up.
     code_hash = await asyncio.to_thread(hash_code, code)
-    # Stored and committed before the code is shown: a code must never stand for nothing.
-    async with deps.db.transaction() as own:
-        await WhistleRepository(own).add(
-            department_id=draft.department_id,
-            department_name=None if draft.department_id else draft.department_label,
-            category=draft.category or "other",
-            description=draft.description or "",
-            evidence=draft.evidence,
-            code_bucket=code_bucket(code),
-            code_hash=code_hash,
-            today=now.astimezone(deps.settings.tz).date(),
-        )
+    # Stored with the update, and the code shown only after its commit (record, commit, then
+    # act): a code must never stand for nothing.
+    await WhistleRepository(session).add(
+        department_id=draft.department_id,
+        department_name=None if draft.department_id else draft.department_label,
+        category=draft.category or "other",
+        description=draft.description or "",
+        evidence=draft.evidence,
+        code_bucket=code_bucket(code),
+        code_hash=code_hash,
+        today=now.astimezone(deps.settings.tz).date(),
+    )
     memory.drafts.pop(user_id, None)
     memory.reports.hit(user_id, now)
     await show_receipt(context, user_id, draft.language, code)
 
 
 async def show_receipt(context: JianfuContext, user_id: int, language: str, code: str) -> None:
-    """The code exists nowhere else, so a send Telegram asks to retry is tried again."""
+    """The code exists nowhere else (never in the outbox), so a send Telegram asks to retry is tried again."""
     text = context.deps.catalog.text(language, "whistle.submitted", code=code)
-    for _attempt in range(RECEIPT_ATTEMPTS):
-        outcome, _sent = await actions.send(context.bot, user_id, text)
-        if outcome is not actions.Outcome.RETRY_LATER:
-            return
+    emit(Send(user_id, text, durable=False, anonymous=True, attempts=RECEIPT_ATTEMPTS))
 
 
 # --- /cancel and /status CODE ------------------------------------------------------------------

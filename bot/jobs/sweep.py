@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from telegram.ext import Application, ExtBot
 
-from bot import actions
+from bot import records
 from bot.context import Deps, JianfuContext
 from bot.handlers.errors import describe
+from policies.actions import Delete
 from storage.models import Task
 from storage.repositories.tasks import TaskRepository
 
@@ -21,14 +22,14 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 async def run_due_tasks(deps: Deps, bot: ExtBot[None]) -> int:
-    """Run every task that is due now; returns how many were claimed."""
+    """Run every task that is due now, then the outbox actions nobody is performing; how many were claimed."""
     settings = deps.settings.jobs
     lease = timedelta(seconds=settings.lease_seconds)
     async with deps.db.transaction() as session:
         claimed = await TaskRepository(session).claim_due(deps.clock(), limit=settings.batch_size, lease=lease)
     for task in claimed:
         await _run_one(deps, bot, task)
-    return len(claimed)
+    return len(claimed) + await deps.pipeline.resume_due(limit=settings.batch_size)
 
 
 async def _run_one(deps: Deps, bot: ExtBot[None], task: Task) -> None:
@@ -60,9 +61,10 @@ async def _settle(deps: Deps, tasks: TaskRepository, task: Task, finished: bool,
 
 
 async def delete_expired_message(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Delete one of the bot's own expiring group messages; anything but 'retry later' is final."""
-    outcome = await actions.delete(bot, task.payload["chat_id"], task.payload["message_id"])
-    return outcome.final
+    """Delete one of the bot's own expiring group messages (an outbox action, retried if need be)."""
+    async with deps.pipeline.unit() as unit:
+        unit.emit(Delete(task.payload["chat_id"], task.payload["message_id"], "quiet_group", "expired"))
+    return True
 
 
 async def sweep(context: JianfuContext) -> None:
@@ -70,6 +72,6 @@ async def sweep(context: JianfuContext) -> None:
 
 
 def register(app: Application, deps: Deps) -> None:
-    deps.register_task(actions.DELETE_MESSAGE_TASK, delete_expired_message)
+    deps.register_task(records.DELETE_MESSAGE_TASK, delete_expired_message)
     # first=0: work that fell due while the bot was down runs right at start.
     app.job_queue.run_repeating(sweep, interval=deps.settings.jobs.sweep_seconds, first=0, name="sweep")

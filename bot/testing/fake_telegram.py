@@ -1193,6 +1193,18 @@ class FakeTelegram(BaseRequest):
         keys = ("name", "expire_date", "member_limit", "creates_join_request")
         return {key: params[key] for key in keys if key in params}
 
+    def add_bot_invite_link(self, chat_id: int) -> str:
+        """An invite link the bot made earlier (whatever its rights are now); its URL."""
+        url = self._new_link()
+        self._group(chat_id).invite_links[url] = {
+            "invite_link": url, "creator": self.bot_user, "creates_join_request": False,
+            "is_primary": False, "is_revoked": False,
+        }  # fmt: skip
+        return url
+
+    def invite_link_revoked(self, chat_id: int, url: str) -> bool:
+        return bool(self._group(chat_id).invite_links[url]["is_revoked"])
+
     def _api_create_chat_invite_link(self, params: JSONDict) -> JSONDict:
         chat = self._chat_param(params)
         self._require(chat, "can_invite_users", INVITE_RIGHTS)

@@ -98,6 +98,16 @@ class NoticeRepository:
         row = (await core_execute(self.session, query, {"chat_id": chat_id, "since": since})).first()
         return RecentNotice(*row) if row is not None else None
 
+    async def set_message(self, notice_id: int, message_id: int) -> bool:
+        """Tie a tracked notice to its posted message, once (the post's answer, or a press on it)."""
+        statement = (
+            update(Notice)
+            .where(Notice.id == notice_id, Notice.message_id.is_(None))
+            .values(message_id=message_id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return (await self.session.execute(statement)).rowcount == 1
+
     async def mark_counter_edited(self, notice_id: int, at: datetime) -> None:
         await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
 
@@ -122,6 +132,8 @@ def _latest_since(_session: AsyncSession) -> Any:
     return (
         select(Notice.message_id, Notice.text, Notice.urgent, Notice.tracked)
         .where(Notice.chat_id == bindparam("chat_id"), Notice.posted_at >= bindparam("since"))
+        # A tracked notice still being posted has no message an ack could answer yet.
+        .where(Notice.message_id.is_not(None))
         .order_by(Notice.posted_at.desc(), Notice.id.desc())
         .limit(1)
     )

@@ -176,7 +176,7 @@ async def test_retry_later_resumes_without_repeating_what_was_sent(harness: Harn
     await busy_week(harness)
     await next_monday(harness)
     harness.fake.fail_next("sendMessage", too_many_requests(5), chat_id=SUPERVISOR)
-    harness.fake.fail_next("sendMessage", TIMEOUT, chat_id=CONTACT_CHAT)
+    harness.fake.fail_next("sendMessage", BAD_GATEWAY, chat_id=CONTACT_CHAT)
     await deliver(harness)
     assert len(photos(harness, SUPERVISOR)) == 1 and digests(harness, SUPERVISOR) == []
     assert digests(harness, CONTACT_CHAT) == []
@@ -188,6 +188,23 @@ async def test_retry_later_resumes_without_repeating_what_was_sent(harness: Harn
     assert len(digests(harness, CONTACT_CHAT)) == 1
     # Later recipients of the same chart get it by file id, not a second upload.
     assert len(harness.fake.uploads) == 1
+    outcomes = {key: payload["outcome"] for key, payload in (await deliveries(harness)).items()}
+    assert outcomes[f"digest:2026-W48:supervisor:{SUPERVISOR}"] == "delivered"
+
+
+async def test_a_digest_whose_send_timed_out_is_not_sent_again(harness: Harness) -> None:
+    """After a timeout Telegram may have delivered it: a supervisor never reads the same digest twice."""
+    await busy_week(harness)
+    await next_monday(harness)
+    harness.fake.fail_next("sendMessage", TIMEOUT, chat_id=CONTACT_CHAT)
+    await deliver(harness)
+    for _ in range(3):
+        harness.clock.advance(timedelta(hours=1))
+        await harness.sweep()
+    assert digests(harness, CONTACT_CHAT) == []
+    outcomes = {key: payload["outcome"] for key, payload in (await deliveries(harness)).items()}
+    [contact] = [key for key in outcomes if ":department:" in key]
+    assert outcomes[contact] == "uncertain"
 
 
 async def test_a_supervisors_group_replaces_private_scoreboards(harness: Harness) -> None:
