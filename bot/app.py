@@ -8,7 +8,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import access, menus
+from bot import access, loads, menus
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
     departments,
@@ -69,6 +69,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         deps = self.bot_data.deps
         update_id = update.update_id if isinstance(update, Update) else None
         committed, planned = False, []
+        loaded = loads.CURRENT_LOADS.set(await loads.prefetch(deps, self.bot, update))
         try:
             async with deps.db.transaction() as session:
                 if update_id is not None:
@@ -89,6 +90,8 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
             # it (type and place only) and go on with the next update.
             log.error("update %s could not be committed: %s", update_id, errors.describe(error))
             committed, planned = False, []
+        finally:
+            loads.CURRENT_LOADS.reset(loaded)
         if not committed:
             # A handler failed or the commit did: forget what this process believes it
             # wrote (a group or person it would otherwise not write again for a minute).

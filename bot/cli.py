@@ -118,21 +118,9 @@ def redact(text: str, settings: Settings) -> str:
 
 
 def _serve(app: object, settings: Settings) -> None:
-    from bot.app import ALLOWED_UPDATES
+    from bot.runner import serve
 
-    telegram = settings.telegram
-    if telegram.mode == "webhook":
-        hook = telegram.webhook
-        app.run_webhook(
-            listen=hook.listen,
-            port=hook.port,
-            url_path=hook.path,
-            webhook_url=f"{hook.url.rstrip('/')}/{hook.path}",
-            secret_token=hook.secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    else:
-        app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    asyncio.run(serve(app, settings))
 
 
 def _demo(args: argparse.Namespace) -> int:

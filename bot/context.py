@@ -54,7 +54,11 @@ class Deps:
 
     @classmethod
     def create(cls, settings: Settings, **overrides: Any) -> Deps:
-        overrides.setdefault("db", Database.from_url(settings.database.url, echo=settings.database.echo))
+        database = settings.database
+        overrides.setdefault("db", Database.from_url(
+            database.url, echo=database.echo, lock_timeout=database.lock_timeout_seconds,
+            statement_timeout=database.statement_timeout_seconds,
+        ))
         return cls(settings=settings, **overrides)
 
     @functools.cached_property

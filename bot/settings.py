@@ -72,6 +72,9 @@ class TelegramSettings(_Section):
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///jianfu.db"
     echo: bool = False
+    # One stuck update must not stall the others: its transaction gives up and is tried again.
+    lock_timeout_seconds: float = Field(5, gt=0, le=600)
+    statement_timeout_seconds: float = Field(30, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -100,6 +103,14 @@ class RolesSettings(_Section):
     @property
     def admin_cache(self) -> timedelta:
         return timedelta(minutes=self.admin_cache_minutes)
+
+
+class UpdateSettings(_Section):
+    """How updates come in: chats handled at once, tries before one is set aside, long polling."""
+
+    concurrent_chats: int = Field(32, ge=1, le=1000)
+    attempts: int = Field(3, ge=1, le=20)
+    poll_timeout_seconds: int = Field(30, ge=0, le=50)
 
 
 class JobSettings(_Section):
@@ -235,6 +246,7 @@ class Settings(BaseSettings):
     roles: RolesSettings = RolesSettings()
     group_messages: GroupMessageSettings = GroupMessageSettings()
     jobs: JobSettings = JobSettings()
+    updates: UpdateSettings = UpdateSettings()
     received: ReceivedSettings = ReceivedSettings()
     notices: NoticeSettings = NoticeSettings()
     temporary: TemporarySettings = TemporarySettings()

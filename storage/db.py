@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,14 +19,28 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False, **engine_options: Any) -> AsyncEngine:
+# How long a statement may wait for another transaction's lock, and run at most: one stuck
+# update must not stall the others (its transaction fails, and it is tried again).
+LOCK_TIMEOUT, STATEMENT_TIMEOUT = 5.0, 30.0
+
+
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    lock_timeout: float = LOCK_TIMEOUT,
+    statement_timeout: float = STATEMENT_TIMEOUT,
+    **engine_options: Any,
+) -> AsyncEngine:
     """An AsyncEngine configured for the backend behind the URL."""
     # Echoed SQL shows statements, never their values: those are user ids, names and notices.
     engine_options.setdefault("hide_parameters", True)
     if is_sqlite(url):
         # Several connections (and replicas in tests) share one file: wait for locks instead
         # of failing at once, and let SQLite enforce foreign keys as PostgreSQL does.
-        engine_options.setdefault("connect_args", {}).setdefault("timeout", 30)
+        connect_args = engine_options.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", lock_timeout)
+        connect_args.setdefault("statement_timeout", statement_timeout)
         # Every session here ends in COMMIT or ROLLBACK (Database.transaction), so the pool's
         # extra ROLLBACK on check-in is a wasted trip through aiosqlite's thread.
         engine_options.setdefault("pool_reset_on_return", None)
@@ -35,13 +50,17 @@ def create_engine(url: str, *, echo: bool = False, **engine_options: Any) -> Asy
         return engine
     engine_options.setdefault("pool_pre_ping", True)
     url_object = make_url(url)
+    server_settings = engine_options.setdefault("connect_args", {}).setdefault("server_settings", {})
+    server_settings.setdefault("lock_timeout", f"{int(lock_timeout * 1000)}")
+    server_settings.setdefault("statement_timeout", f"{int(statement_timeout * 1000)}")
+    # A transaction left open (a process stalled mid-update) gives its row locks back.
+    server_settings.setdefault("idle_in_transaction_session_timeout", f"{int(max(statement_timeout * 2, 60) * 1000)}")
     schema = url_object.query.get("search_path")
     if schema:
         # asyncpg has no URL parameter for the schema: `?search_path=NAME` is Jianfu's own,
         # turned into a server setting so every pooled connection lands in that schema.
         url_object = url_object.difference_update_query(["search_path"])
-        connect_args = engine_options.setdefault("connect_args", {})
-        connect_args.setdefault("server_settings", {})["search_path"] = str(schema)
+        server_settings["search_path"] = str(schema)
     return create_async_engine(url_object, echo=echo, **engine_options)
 
 
@@ -92,6 +111,35 @@ def _claim_update(session: Session, _transaction: object, connection: object) ->
 
 event.listen(UpdateSession, "after_begin", _claim_update)
 
+# Sessions with a transaction open on a connection, and the asyncio task that opened each:
+# lets tests prove that no Telegram call is made while the calling task holds a transaction.
+_OPEN: dict[int, object] = {}
+
+
+def _opened(session: Session, _transaction: object, _connection: object) -> None:
+    try:
+        _OPEN[id(session)] = asyncio.current_task()
+    except RuntimeError:  # no running loop: a synchronous use (migrations)
+        pass
+
+
+def _closed(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        _OPEN.pop(id(session), None)
+
+
+def transaction_open_in_this_task() -> bool:
+    """Whether the current asyncio task holds an open database transaction."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return False
+    return task is not None and any(owner is task for owner in _OPEN.values())
+
+
+event.listen(UpdateSession, "after_begin", _opened)
+event.listen(UpdateSession, "after_transaction_end", _closed)
+
 
 class Database:
     """The engine plus a session factory; one AsyncSession per update or job."""
@@ -104,8 +152,10 @@ class Database:
         self.cache: dict[str, dict] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, echo: bool = False) -> Database:
-        return cls(create_engine(url, echo=echo))
+    def from_url(
+        cls, url: str, *, echo: bool = False, lock_timeout: float = LOCK_TIMEOUT, statement_timeout: float = STATEMENT_TIMEOUT
+    ) -> Database:
+        return cls(create_engine(url, echo=echo, lock_timeout=lock_timeout, statement_timeout=statement_timeout))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

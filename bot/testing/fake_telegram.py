@@ -443,6 +443,8 @@ class FakeTelegram(BaseRequest):
         self.answered_callbacks: dict[str, JSONDict] = {}
         # Files the bot uploaded, in order: (method, chat_id, filename, content).
         self.uploads: list[tuple[str, Any, str, bytes]] = []
+        # Called with each method's name before it is answered (tests check what the caller holds).
+        self.before_call: Callable[[str], None] | None = None
         self._log: list[StoredMessage] = []
         self._injections: list[_Injection] = []
         self._rng = random.Random(bot_id)  # Deterministic links and file ids across runs.
@@ -475,6 +477,8 @@ class FakeTelegram(BaseRequest):
     ) -> tuple[int, bytes]:
         """Answer one Bot API call from the in-memory world."""
         name = url.rstrip("/").rsplit("/", 1)[-1]
+        if self.before_call is not None:
+            self.before_call(name)
         params = _decode(request_data.parameters if request_data else {})
         call = Call(name, params)
         self.calls.append(call)

@@ -113,6 +113,24 @@ class OutboxRepository:
         )
         return list((await self.session.scalars(statement)).all())
 
+    async def take_over_leases(self, now: datetime) -> int:
+        """The process that owned these rows is gone (only one may poll a token): free them now
+        instead of when their leases run out; a send it may have begun stays uncertain."""
+        sending = (
+            update(OutboxAction)
+            .where(OutboxAction.state == SENDING)
+            .values(state=UNCERTAIN, outcome="interrupted", done_at=now, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(sending)
+        pending = (
+            update(OutboxAction)
+            .where(OutboxAction.state == PENDING, OutboxAction.lease_until.is_not(None))
+            .values(lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(pending)).rowcount
+
     async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """How many rows are due and the oldest due time (health and metrics)."""
         query = select(OutboxAction.due_at).where(OutboxAction.state.in_((PENDING, SENDING)), OutboxAction.due_at <= now)

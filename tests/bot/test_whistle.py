@@ -355,18 +355,6 @@ async def dump_database(harness: Harness) -> str:
     return "\n".join(values)
 
 
-@pytest.fixture
-def debug_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Everything at DEBUG, with the library limits `jianfu run -v` applies."""
-    libraries = [logging.getLogger(name) for name in ("httpx", "telegram", "aiosqlite", "asyncpg")]
-    levels = [logger.level for logger in libraries]
-    keep_content_out_of_library_logs(logging.DEBUG)
-    caplog.set_level(logging.DEBUG)
-    yield caplog
-    for logger, level in zip(libraries, levels, strict=True):
-        logger.setLevel(level)
-
-
 async def test_nothing_stored_or_logged_identifies_the_whistleblower(harness: Harness, debug_logging: pytest.LogCaptureFixture) -> None:
     caplog = debug_logging
     await registered(harness, "民政局")
