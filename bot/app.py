@@ -35,6 +35,7 @@ from bot.ratelimit import SendingRateLimiter
 from bot.settings import Settings
 from policies.actions import SetMenu
 from storage.db import UPDATE_ID_KEY
+from storage.repositories.outbox import Replicas
 
 log = logging.getLogger(__name__)
 
@@ -138,4 +139,10 @@ async def _post_init(app: JianfuApplication) -> None:
 
 
 async def _post_shutdown(app: JianfuApplication) -> None:
-    await app.bot_data.deps.db.dispose()
+    deps = app.bot_data.deps
+    try:
+        async with deps.db.transaction() as session:
+            await Replicas(session).leave(deps.replica_id)
+    except Exception as error:  # the database may be what failed; the row ages out anyway
+        log.info("could not say goodbye to the other replicas: %s", type(error).__name__)
+    await deps.db.dispose()

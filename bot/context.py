@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +52,8 @@ class Deps:
     memo: dict[tuple[Any, ...], tuple[datetime, Any]] = field(default_factory=dict)
     # Record, commit, act: set by the composition root once the bot exists.
     pipeline: Pipeline = field(default=None)  # type: ignore[assignment]
+    # This process among the bot's replicas (they share Telegram's sending limits).
+    replica_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     @classmethod
     def create(cls, settings: Settings, **overrides: Any) -> Deps:

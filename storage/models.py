@@ -238,6 +238,15 @@ class HandledUpdate(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
+class Replica(Base):
+    """A running process of this bot: replicas share Telegram's per-bot sending limits."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Notice(Base):
     """A notice posted in a group: the only message text Jianfu stores."""
 

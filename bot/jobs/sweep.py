@@ -10,8 +10,10 @@ from telegram.ext import Application, ExtBot
 from bot import records
 from bot.context import Deps, JianfuContext
 from bot.handlers.errors import describe
+from bot.ratelimit import SendingRateLimiter
 from policies.actions import Delete
 from storage.models import Task
+from storage.repositories.outbox import Replicas
 from storage.repositories.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,23 @@ async def sweep(context: JianfuContext) -> None:
     await run_due_tasks(context.deps, context.bot)
 
 
+def beat_interval(deps: Deps) -> timedelta:
+    return timedelta(seconds=min(deps.settings.jobs.sweep_seconds, 10))
+
+
+async def replica_beat(context: JianfuContext) -> None:
+    """Tell the other replicas this one is alive, and take this process's share of the sending limits."""
+    deps = context.deps
+    interval = beat_interval(deps)
+    async with deps.db.transaction() as session:
+        alive = await Replicas(session).beat(deps.replica_id, deps.clock(), alive_within=interval * 3)
+    limiter = context.bot.rate_limiter
+    if isinstance(limiter, SendingRateLimiter):
+        limiter.share(alive)
+
+
 def register(app: Application, deps: Deps) -> None:
     deps.register_task(records.DELETE_MESSAGE_TASK, delete_expired_message)
     # first=0: work that fell due while the bot was down runs right at start.
     app.job_queue.run_repeating(sweep, interval=deps.settings.jobs.sweep_seconds, first=0, name="sweep")
+    app.job_queue.run_repeating(replica_beat, interval=beat_interval(deps), first=0, name="replica_beat")

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import HandledUpdate, OutboxAction
+from storage.models import HandledUpdate, OutboxAction, Replica
 from storage.repositories._sql import cached_statement, core_execute, dialect_name, insert_for
 
 PENDING, SENDING, DONE, UNCERTAIN, FAILED = "pending", "sending", "done", "uncertain", "failed"
@@ -199,6 +199,24 @@ def claim_update(connection: Any, update_id: int, now: datetime) -> bool:
     if statement is None:
         statement = _CLAIMS[dialect] = _claim_statement(dialect)
     return connection.execute(statement, {"update_id": update_id, "now": now}).first() is not None
+
+
+class Replicas:
+    """The processes running this bot, by heartbeat: they divide Telegram's per-bot limits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def beat(self, replica_id: str, now: datetime, *, alive_within: timedelta) -> int:
+        """Say this process is alive; how many are (itself included). Long-silent ones are forgotten."""
+        statement = insert_for(self.session, Replica).values(id=replica_id, seen_at=now)
+        await self.session.execute(statement.on_conflict_do_update(index_elements=["id"], set_={"seen_at": now}))
+        await self.session.execute(delete(Replica).where(Replica.seen_at < now - alive_within * 10))
+        alive = select(func.count()).select_from(Replica).where(Replica.seen_at >= now - alive_within)
+        return max(int(await self.session.scalar(alive) or 0), 1)
+
+    async def leave(self, replica_id: str) -> None:
+        await self.session.execute(delete(Replica).where(Replica.id == replica_id))
 
 
 def _add_one(session: AsyncSession) -> Any:

@@ -1,4 +1,4 @@
-"""outbox and handled updates: record, commit, then act
+"""outbox, handled updates and replicas: record, commit, then act
 
 Revision ID: 0007
 Revises: 0006
@@ -46,6 +46,14 @@ def upgrade() -> None:
     with op.batch_alter_table('handled_updates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_handled_updates_at'), ['at'], unique=False)
 
+    op.create_table('replicas',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('seen_at', storage.models.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_replicas'))
+    )
+    with op.batch_alter_table('replicas', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_replicas_seen_at'), ['seen_at'], unique=False)
+
     # A tracked notice's row exists before its message does.
     with op.batch_alter_table('notices', schema=None) as batch_op:
         batch_op.alter_column('message_id', existing_type=sa.BigInteger(), nullable=True)
@@ -54,6 +62,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('notices', schema=None) as batch_op:
         batch_op.alter_column('message_id', existing_type=sa.BigInteger(), nullable=False)
+    with op.batch_alter_table('replicas', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_replicas_seen_at'))
+    op.drop_table('replicas')
     with op.batch_alter_table('handled_updates', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_handled_updates_at'))
     op.drop_table('handled_updates')
