@@ -58,6 +58,8 @@ CANT_INITIATE = FakeError(403, "Forbidden: bot can't initiate conversation with 
 BAD_GATEWAY = FakeError(502, "Bad Gateway")
 SERVER_ERROR = FakeError(500, "Internal Server Error")
 TIMEOUT = "timeout"
+# The call is carried out, and then its answer is lost (the client times out): the hard case.
+TIMEOUT_AFTER_ACTING = "timeout after acting"
 
 
 def too_many_requests(retry_after: int) -> FakeError:
@@ -496,12 +498,15 @@ class FakeTelegram(BaseRequest):
             self.uploads.append((method, params.get("chat_id"), filename or "", data))
 
     def _dispatch(self, call: Call) -> Any:
-        self._raise_injected(call)
+        lost_answer = self._raise_injected(call)
         handler = self._handlers.get(call.method.lower())
         if handler is None:
             self.unknown_calls.append(call)
             raise _Reject(bad_request(f"method not implemented by FakeTelegram: {call.method}"))
-        return handler(call.params)
+        result = handler(call.params)
+        if lost_answer:
+            raise TimedOut()
+        return result
 
     # --- failure injection -------------------------------------------------------------------
 
@@ -509,11 +514,12 @@ class FakeTelegram(BaseRequest):
         self, method: str, error: FakeError | str, *, times: int = 1, chat_id: int | str | None = None
     ) -> None:
         """Answer the next `times` calls of `method` (optionally only for `chat_id`) with `error`."""
-        if isinstance(error, str) and error != TIMEOUT:
-            raise ValueError(f"error must be a FakeError or {TIMEOUT!r}, got {error!r}")
+        if isinstance(error, str) and error not in (TIMEOUT, TIMEOUT_AFTER_ACTING):
+            raise ValueError(f"error must be a FakeError, {TIMEOUT!r} or {TIMEOUT_AFTER_ACTING!r}, got {error!r}")
         self._injections.append(_Injection(method.lower(), error, times, chat_id))
 
-    def _raise_injected(self, call: Call) -> None:
+    def _raise_injected(self, call: Call) -> bool:
+        """Raise the injected failure for this call; True when it is to act and then lose its answer."""
         for injection in self._injections:
             if injection.method != call.method.lower():
                 continue
@@ -522,9 +528,12 @@ class FakeTelegram(BaseRequest):
             injection.times -= 1
             if injection.times <= 0:
                 self._injections.remove(injection)
+            if injection.error == TIMEOUT_AFTER_ACTING:
+                return True
             if injection.error == TIMEOUT:
                 raise TimedOut()
             raise _Reject(injection.error)  # type: ignore[arg-type]
+        return False
 
     # --- world building ----------------------------------------------------------------------
 
