@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import outbox, records
 from bot.actions import Result, Telegram
 from bot.context import Deps
+from bot.group_commit import GroupCommit
 from policies.actions import (
     AnswerCallback,
     Button,
@@ -119,6 +120,8 @@ class Pipeline:
     def __init__(self, deps: Deps, telegram: Telegram) -> None:
         self.deps = deps
         self.telegram = telegram
+        # Outcomes of many actions in flight share one commit.
+        self.outcomes = GroupCommit(deps.db)
         self.facts: dict[type, FactApplier] = {
             RecordRead: _apply_read,
             RecordEvent: _apply_event,
@@ -259,10 +262,12 @@ class Pipeline:
             await self._retry_later(item, result)
             return result
         follow = self._follow_ups(action, outcome, result)
-        async with self.deps.db.transaction() as session:
+
+        async def record_outcome(session: AsyncSession) -> list[Planned]:
             owned = await self._settle(session, item, outcome)
-            planned = await self.record(session, follow) if owned else []
-        await self.act(planned)
+            return await self.record(session, follow) if owned else []
+
+        await self.act(await self.outcomes.run(record_outcome))
         return dataclasses.replace(result, outcome=outcome)
 
     async def _call(self, action: Any) -> Result:
@@ -296,8 +301,10 @@ class Pipeline:
         return follow
 
     async def _mark_sending(self, item: Planned) -> bool:
-        async with self.deps.db.transaction() as session:
-            marked = await OutboxRepository(session).mark_sending(item.row_id, item.attempts, self.deps.clock(), self.lease)
+        async def mark(session: AsyncSession) -> bool:
+            return await OutboxRepository(session).mark_sending(item.row_id, item.attempts, self.deps.clock(), self.lease)
+
+        marked = await self.outcomes.run(mark)
         if marked:
             item.attempts += 1
         return marked
@@ -315,8 +322,12 @@ class Pipeline:
         if item.row_id is None:
             return
         backoff = min(BASE_BACKOFF * 2 ** min(item.attempts, 12), MAX_BACKOFF)
-        async with self.deps.db.transaction() as session:
-            await OutboxRepository(session).retry_at(item.row_id, item.attempts, self.deps.clock() + backoff, result.error or "retry")
+        due = self.deps.clock() + backoff
+
+        async def retry(session: AsyncSession) -> bool:
+            return await OutboxRepository(session).retry_at(item.row_id, item.attempts, due, result.error or "retry")
+
+        await self.outcomes.run(retry)
 
     # Recovery (the sweep) --------------------------------------------------------------------
 

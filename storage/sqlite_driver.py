@@ -12,7 +12,8 @@ Jianfu never streams results). Two things must not stall the loop:
   SQLite's busy handler would retry it. In WAL mode that is always safe: writers never deadlock,
   and a transaction whose snapshot went stale (SQLITE_BUSY_SNAPSHOT) fails at once, as it does
   with the busy handler.
-- A slow statement (a large inbox page). One that ever takes longer than SLOW_SECONDS runs on
+- A slow statement (a large inbox page). One that ever takes longer than SLOW_SECONDS of this
+  thread's CPU time (not wall time: on a busy machine any statement may wait for a core) runs on
   the worker thread from then on, in a single trip.
 
 Writers queue in this process instead of polling: SQLite admits one writer at a time, and with
@@ -220,9 +221,9 @@ class InlineConnection(aiosqlite.Connection):
             # Shielded: a cancelled caller leaves the statement to finish, and the next call
             # (a rollback, usually) waits for it above.
             return await asyncio.shield(self._in_flight)
-        started = time.perf_counter()
+        started = time.thread_time()
         result = function(self._conn, *args)
-        if statement is not None and time.perf_counter() - started > SLOW_SECONDS and len(self.slow) < MAX_SLOW_STATEMENTS:
+        if statement is not None and time.thread_time() - started > SLOW_SECONDS and len(self.slow) < MAX_SLOW_STATEMENTS:
             self.slow.add(statement)
         return result
 
