@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.actions import Outcome, classify
-from bot.cli import TokenFilter
+from bot.logs import PlainFormatter, Redactor
 from bot.testing.fake_telegram import (
     BAD_GATEWAY,
     BLOCKED,
@@ -133,10 +133,12 @@ async def test_classify_maps_real_error_shapes(harness: Harness, failure, outcom
     assert classify(caught.value) is outcome
 
 
-def test_token_filter_redacts_the_token_from_any_log_line() -> None:
+def test_the_formatter_redacts_the_token_from_any_log_line() -> None:
+    redactor = Redactor()
+    redactor.add_token(TOKEN)
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None)
-    assert TokenFilter(TOKEN).filter(record) is True
-    assert record.getMessage() == "POST https://api.telegram.org/bot<token>/getMe"
+    line = PlainFormatter(verbose=False, redact=redactor).format(record)
+    assert line.endswith("httpx: POST https://api.telegram.org/bot<token>/getMe")
 
 
 async def test_with_no_cached_admins_and_telegram_failing_privileged_commands_are_refused(harness: Harness) -> None:
