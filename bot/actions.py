@@ -14,6 +14,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
+from bot import metrics
 from bot.context import Deps
 from policies.actions import Action, Button, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
 from policies.language import pick_language
@@ -98,8 +99,8 @@ async def send(
             link_preview_options=NO_PREVIEW,
         )
     except TelegramError as error:
-        return _failed("sendMessage", chat_id, error), None
-    return Outcome.DONE, sent
+        return _outcome("sendMessage", chat_id, error), None
+    return _outcome("sendMessage", chat_id), sent
 
 
 async def send_photo(
@@ -110,16 +111,16 @@ async def send_photo(
     try:
         sent = await bot.send_photo(chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
     except TelegramError as error:
-        return _failed("sendPhoto", chat_id, error), None
-    return Outcome.DONE, sent
+        return _outcome("sendPhoto", chat_id, error), None
+    return _outcome("sendPhoto", chat_id), sent
 
 
 async def delete(bot: ExtBot[None], chat_id: int, message_id: int) -> Outcome:
     try:
         await bot.delete_message(chat_id, message_id)
     except TelegramError as error:
-        return _failed("deleteMessage", chat_id, error)
-    return Outcome.DONE
+        return _outcome("deleteMessage", chat_id, error)
+    return _outcome("deleteMessage", chat_id)
 
 
 async def edit(
@@ -135,8 +136,8 @@ async def edit(
             link_preview_options=NO_PREVIEW,
         )
     except TelegramError as error:
-        return _failed("editMessageText", chat_id, error)
-    return Outcome.DONE
+        return _outcome("editMessageText", chat_id, error)
+    return _outcome("editMessageText", chat_id)
 
 
 async def call(method: str, chat_id: int, coroutine: Any) -> Outcome:
@@ -144,16 +145,19 @@ async def call(method: str, chat_id: int, coroutine: Any) -> Outcome:
     try:
         await coroutine
     except TelegramError as error:
-        return _failed(method, chat_id, error)
-    return Outcome.DONE
+        return _outcome(method, chat_id, error)
+    return _outcome(method, chat_id)
 
 
-def _failed(method: str, chat_id: int, error: TelegramError) -> Outcome:
-    outcome = classify(error)
-    # The error's type and outcome only: descriptions may quote user content. A private chat's
-    # id is the person's user id, so it is not logged (a whistleblower's chat must leave no trace).
-    where = chat_id if chat_id < 0 else "a private chat"
-    log.info("%s to %s: %s -> %s", method, where, type(error).__name__, outcome.value)
+def _outcome(method: str, chat_id: int, error: TelegramError | None = None) -> Outcome:
+    """The one place a Bot API call's outcome is classified, logged (failures) and counted."""
+    outcome = Outcome.DONE if error is None else classify(error)
+    metrics.record_call(method, outcome.value, error)
+    if error is not None:
+        # The error's type and outcome only: descriptions may quote user content. A private chat's
+        # id is the person's user id, so it is not logged (a whistleblower's chat must leave no trace).
+        where = chat_id if chat_id < 0 else "a private chat"
+        log.info("%s to %s: %s -> %s", method, where, type(error).__name__, outcome.value)
     return outcome
 
 

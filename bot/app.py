@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import access, menus
+from bot import access, health, menus, metrics, startup
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
     departments,
@@ -54,6 +55,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
     async def process_update(self, update: object) -> None:
         deps = self.bot_data.deps
         rolled_back = True
+        started = time.perf_counter()
         try:
             async with deps.db.transaction() as session:
                 token = UPDATE_SESSION.set(session)
@@ -74,6 +76,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
                 # A handler failed or the commit did: forget what this process believes it
                 # wrote (a group or person it would otherwise not write again for a minute).
                 deps.recently_observed.clear()
+            metrics.record_update(update, seconds=time.perf_counter() - started, at=deps.clock())
 
 
 def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApplication:
@@ -108,8 +111,11 @@ async def _post_init(app: JianfuApplication) -> None:
     deps = app.bot_data.deps
     async with deps.db.transaction() as session:
         supervisors = await access.supervisor_ids(deps, session)
+    startup.announce(deps.settings, app.bot.bot, len(supervisors))
+    app.bot_data.health = await health.start(deps, receiving=lambda: bool(app.updater and app.updater.running))
     await menus.publish_commands(app.bot, deps, supervisors)
 
 
 async def _post_shutdown(app: JianfuApplication) -> None:
+    await health.stop(app.bot_data.health)
     await app.bot_data.deps.db.dispose()

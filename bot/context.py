@@ -20,6 +20,7 @@ from policies.whistle import RotatingLimiter
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.health import HealthServer
     from storage.models import Task
 
 # A task runner returns True when the task is finished, False to retry it later.
@@ -91,6 +92,8 @@ class BotData:
     """The application's bot_data: typed, holding the dependencies."""
 
     deps: Deps
+    # /healthz and /metrics while the application runs (bot.health).
+    health: HealthServer | None = None
 
 
 class JianfuContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

@@ -93,6 +93,8 @@ def make_settings(**overrides: Any):
     values: dict[str, Any] = {
         "telegram": {"token": TOKEN, "rate_limit": {"enabled": False}},
         "roles": {"supervisors": [SUPERVISOR]},
+        # Tests that serve /healthz start it themselves, on a free port.
+        "health": {"port": 0},
     }
     values.update(overrides)
     return load_settings(None, **values)
