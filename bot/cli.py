@@ -20,6 +20,8 @@ from bot.startup import EXIT_CONFIG, EXIT_FAILURE, StartupFailure
 
 T = TypeVar("T")
 DEFAULT_CONFIG = Path("bot.toml")
+CONFIG_HELP = "path to bot.toml (default: ./bot.toml when it exists)"
+VERBOSE_HELP = "log debug details, and show tracebacks (secrets redacted)"
 
 NO_TOKEN = """No Telegram bot token is configured, so Jianfu cannot connect.
 
@@ -49,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupFailure as failure:
         return _fail(str(failure), failure.exit_code, failure, verbose=args.verbose)
     except Exception as error:
-        message = f"stopped by an unexpected error: {logs.brief(error)}" + ("" if args.verbose else " (jianfu -v shows the traceback)")
+        hint = "" if args.verbose else " (jianfu -v shows the traceback)"
+        message = f"stopped by an unexpected error: {logs.brief(error)}{hint}"
         return _fail(message, EXIT_FAILURE, error, verbose=args.verbose)
 
 
@@ -69,30 +72,36 @@ def _parser() -> argparse.ArgumentParser:
     # --config and -v work before the command and after it (`jianfu run --config FILE`); the
     # subcommands' copies default to SUPPRESS so they never overwrite a value given before.
     shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="path to bot.toml (default: ./bot.toml when it exists)")
-    shared.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details and tracebacks")
+    shared.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
+    shared.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     parser = argparse.ArgumentParser(prog="jianfu", description="Jianfu (减负): less fingertip formalism in work groups.")
     parser.add_argument("--version", action="version", version=f"jianfu {__version__}")
-    parser.add_argument("--config", type=Path, default=None, help="path to bot.toml (default: ./bot.toml when it exists)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details and tracebacks")
+    parser.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", parents=[shared], help="run the bot (polling, or webhook when configured)")
     run.set_defaults(handler=_run)
 
-    demo = commands.add_parser("demo", parents=[shared], help="run the real bot offline against the in-memory Telegram double")
+    demo = commands.add_parser(
+        "demo", parents=[shared], help="run the real bot offline against the in-memory Telegram double"
+    )
     demo.add_argument("--language", choices=["zh-CN", "en"], default=None, help="language of the scripted people")
     demo.set_defaults(handler=_demo)
 
     explain = commands.add_parser(
-        "explain", parents=[shared], help="show how the \"received\" rule judges messages (arguments, or one per line on stdin)"
+        "explain",
+        parents=[shared],
+        help="show how the \"received\" rule judges messages (arguments, or one per line on stdin)",
     )
     explain.add_argument("messages", nargs="*", help="messages to judge; none means read stdin")
     explain.add_argument("--json", action="store_true", help="one JSON object per line")
     explain.add_argument("--sender", default="", help="the sender's display name (so '王芳收到' from 王芳 counts)")
     explain.set_defaults(handler=_explain)
 
-    digest = commands.add_parser("digest", parents=[shared], help="render the supervisors' weekly digest from the configured database")
+    digest = commands.add_parser(
+        "digest", parents=[shared], help="render the supervisors' weekly digest from the configured database"
+    )
     digest.add_argument("--week", default="", help="e.g. 2026-W47, or 'this' for this week so far (default: last week)")
     digest.add_argument("--out", type=Path, help="write the chart to this PNG file")
     digest.add_argument("--language", choices=["zh-CN", "en"], default=None, help="default: bot.toml's language")
@@ -145,7 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         hook = settings.telegram.webhook
         if settings.telegram.mode != "webhook":
             raise
-        raise startup.listen_failure("Telegram's webhook", hook.listen, hook.port, error, "[telegram.webhook] port") from error
+        failure = startup.listen_failure("Telegram's webhook", hook.listen, hook.port, error, "[telegram.webhook] port")
+        raise failure from error
     return 0
 
 
@@ -229,14 +239,16 @@ def _db_downgrade(args: argparse.Namespace) -> int:
     current = asyncio.run(_with_engine(settings, current_revision))
     undone = revisions_between(args.revision, current)
     if undone is None:
-        print(f"jianfu: {args.revision!r} is not a revision this version knows; `jianfu db history` lists them", file=sys.stderr)
+        known = "`jianfu db history` lists them"
+        print(f"jianfu: {args.revision!r} is not a revision this version knows; {known}", file=sys.stderr)
         return EXIT_CONFIG
     if not undone:
         print(f"database is at revision {current or 'empty'}: nothing to undo")
         return 0
     steps = "\n".join(f"  {revision}  {title}" for revision, title in undone)
     if not args.yes:
-        print(f"This would undo, newest first:\n{steps}\nBack up the database first (README: backups), then run again with --yes.")
+        print(f"This would undo, newest first:\n{steps}")
+        print("Back up the database first (README: backups), then run again with --yes.")
         return EXIT_CONFIG
     asyncio.run(_with_engine(settings, lambda engine: downgrade(engine, args.revision)))
     print(f"undid:\n{steps}\ndatabase is at revision {args.revision}")

@@ -52,7 +52,9 @@ class HealthServer:
         try:
             sockets = bind_sockets(port, address=listen)
         except OSError as error:
-            raise startup.listen_failure("/healthz and /metrics", listen, port, error, "[health] port (0 turns it off)") from error
+            raise startup.listen_failure(
+                "/healthz and /metrics", listen, port, error, "[health] port (0 turns it off)"
+            ) from error
         routes = [(r"/healthz", _Healthz, {"server": self}), (r"/metrics", _Metrics, {"server": self})]
         self._http = HTTPServer(Application(routes, log_function=_log_failures_only))
         self._http.add_sockets(sockets)

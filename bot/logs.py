@@ -72,7 +72,9 @@ def protect_secrets(settings: Settings, redactor: Redactor = REDACT) -> None:
 def brief(error: BaseException) -> str:
     """An exception by type and the places it passed, never its message."""
     frames = traceback.extract_tb(error.__traceback__)
-    where = " <- ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in reversed(frames[-6:]))
+    where = " <- ".join(
+        f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in reversed(frames[-6:])
+    )
     return f"{type(error).__module__}.{type(error).__qualname__} at {where or 'unknown'}"
 
 
@@ -99,7 +101,7 @@ class PlainFormatter(_ExceptionRendering, logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.verbose, self.redact = verbose, redact
 
-    def formatException(self, ei: ExcInfo) -> str:  # noqa: N802 (logging's name)
+    def formatException(self, ei: ExcInfo) -> str:
         return self.render_exception(ei)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -165,7 +167,9 @@ def configure(*, verbose: bool = False, level: str = "INFO", format: str = "plai
 
 def uses_json() -> bool:
     """Whether Jianfu's handler writes JSON lines (so a fatal message is one too)."""
-    return any(isinstance(h, _StderrHandler) and isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
+    return any(
+        isinstance(h, _StderrHandler) and isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers
+    )
 
 
 def keep_content_out_of_library_logs(level: int) -> None:

@@ -28,7 +28,16 @@ from prometheus_client import (
     Histogram,
 )
 from telegram import Update
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 if TYPE_CHECKING:
     from storage.models import Task
@@ -44,9 +53,14 @@ UPDATE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
-LAST_UPDATE = Gauge("jianfu_last_update_timestamp_seconds", "When the last update was processed (Unix time).", registry=REGISTRY)
+LAST_UPDATE = Gauge(
+    "jianfu_last_update_timestamp_seconds", "When the last update was processed (Unix time).", registry=REGISTRY
+)
 ACTIONS = Counter(
-    "jianfu_actions", "Bot API calls Jianfu made, by method and what came of them.", ["kind", "outcome"], registry=REGISTRY
+    "jianfu_actions",
+    "Bot API calls Jianfu made, by method and what came of them.",
+    ["kind", "outcome"],
+    registry=REGISTRY,
 )
 TELEGRAM_ERRORS = Counter(
     "jianfu_telegram_errors",
@@ -63,8 +77,12 @@ CLAIM_LAG = Histogram(
     registry=REGISTRY,
 )
 DUE_BACKLOG = Gauge("jianfu_due_work_backlog", "Tasks due now that no worker is doing.", registry=REGISTRY)
-DUE_LAG = Gauge("jianfu_due_work_lag_seconds", "How long the oldest due task has waited (0 when none waits).", registry=REGISTRY)
-DATABASE_UP = Gauge("jianfu_database_up", "1 when the last health or metrics check reached the database.", registry=REGISTRY)
+DUE_LAG = Gauge(
+    "jianfu_due_work_lag_seconds", "How long the oldest due task has waited (0 when none waits).", registry=REGISTRY
+)
+DATABASE_UP = Gauge(
+    "jianfu_database_up", "1 when the last health or metrics check reached the database.", registry=REGISTRY
+)
 
 _UPDATE_TYPES = tuple(str(kind) for kind in Update.ALL_TYPES)
 

@@ -76,7 +76,9 @@ ClockTime = Annotated[str, AfterValidator(_clock_time)]
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]
 Words = Annotated[tuple[str, ...], AfterValidator(_no_blank_words)]
 # "info" and "INFO" both work, as in most tools.
-LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
+]
 
 
 def _required_for_webhook(key: str, what: str) -> PydanticCustomError:
@@ -158,7 +160,8 @@ class TelegramSettings(_Section):
     def _webhook_complete(self) -> TelegramSettings:
         if self.mode == "webhook":
             if not self.webhook.url:
-                raise _required_for_webhook("webhook.url", 'the public https:// address, e.g. "https://bot.example.org"')
+                address = 'the public https:// address, e.g. "https://bot.example.org"'
+                raise _required_for_webhook("webhook.url", address)
             if not self.webhook.secret.get_secret_value():
                 raise _required_for_webhook(
                     "webhook.secret",
@@ -201,7 +204,9 @@ class RolesSettings(_Section):
     @classmethod
     def _user_ids(cls, values: tuple[int, ...]) -> tuple[int, ...]:
         if any(value <= 0 for value in values):
-            raise ValueError("write Telegram user ids, which are positive whole numbers (a person sees theirs with /start)")
+            raise ValueError(
+                "write Telegram user ids, which are positive whole numbers (a person sees theirs with /start)"
+            )
         return values
 
     @property

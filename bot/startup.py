@@ -153,7 +153,9 @@ def telegram_failure(error: TelegramError, settings: Settings) -> StartupFailure
     """What a Telegram error at start means for the operator."""
     server = api_server(settings)
     if isinstance(error, InvalidToken):
-        elsewhere = f" (or {server} is not a Bot API server: check [telegram] base_url)" if settings.telegram.base_url else ""
+        elsewhere = (
+            f" (or {server} is not a Bot API server: check [telegram] base_url)" if settings.telegram.base_url else ""
+        )
         return StartupFailure(
             "Telegram rejected the bot token: check it with @BotFather (/mybots → API Token) and set [telegram] token "
             f"or JIANFU_TELEGRAM__TOKEN again{elsewhere}",

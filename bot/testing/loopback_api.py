@@ -101,7 +101,12 @@ class LoopbackBotApi:
     def _sent(self, params: JSONDict) -> JSONDict:
         chat_id = int(params["chat_id"])
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup", "first_name": "?", "title": "?"}
-        return {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat, "text": params.get("text", "")}
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "text": params.get("text", ""),
+        }
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -115,7 +120,7 @@ def _ok(result: Any) -> tuple[int, JSONDict]:
 
 def _handler_for(api: LoopbackBotApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             params = json.loads(body) if body.startswith("{") else dict(parse_qsl(body))

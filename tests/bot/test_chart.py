@@ -54,7 +54,8 @@ json.dump({"labels": drawn.labels, "font": drawn.font, "warnings": [str(w.messag
 def test_a_fresh_machine_draws_chinese_names_without_missing_glyphs(tmp_path) -> None:
     # A new matplotlib cache and home: nothing installed or cached beyond Jianfu's own dependencies.
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "MPLCONFIGDIR": str(tmp_path / "mpl")}
-    result = subprocess.run([sys.executable, "-c", CLEAN_MACHINE], env=env, capture_output=True, text=True, timeout=120, check=True)
+    command = [sys.executable, "-c", CLEAN_MACHINE]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
     drawn = json.loads(result.stdout)
     assert drawn["labels"] == ["民政局", "卫生健康委员会", "应急管理局"]
     assert drawn["font"].endswith("NotoSansSC-Regular.otf")

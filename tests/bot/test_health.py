@@ -75,7 +75,9 @@ def value(samples: dict, name: str, **labels: str) -> float:
 async def schedule_overdue(harness: Harness, minutes: int) -> None:
     async with harness.session() as session:
         due = harness.clock() - timedelta(minutes=minutes)
-        await TaskRepository(session).schedule(actions.DELETE_MESSAGE_TASK, f"overdue:{minutes}", due, {"chat_id": GROUP, "message_id": 999})
+        await TaskRepository(session).schedule(
+            actions.DELETE_MESSAGE_TASK, f"overdue:{minutes}", due, {"chat_id": GROUP, "message_id": 999}
+        )
 
 
 async def test_a_healthy_bot_answers_200_with_each_check(served: HealthServer) -> None:
@@ -90,7 +92,12 @@ async def test_a_healthy_bot_answers_200_with_each_check(served: HealthServer) -
 async def test_due_work_waiting_too_long_fails_until_the_sweep_takes_it(harness: Harness, served: HealthServer) -> None:
     await schedule_overdue(harness, 10)
     status, body = await healthz(served)
-    assert status == 200 and body["checks"]["due_work"] == {"ok": True, "backlog": 1, "lag_seconds": 600.0, "max_lag_seconds": 900}
+    assert status == 200 and body["checks"]["due_work"] == {
+        "ok": True,
+        "backlog": 1,
+        "lag_seconds": 600.0,
+        "max_lag_seconds": 900,
+    }
     await schedule_overdue(harness, 20)
     status, body = await healthz(served)
     assert status == 503 and body["status"] == "fail"
@@ -130,7 +137,9 @@ async def test_updates_are_counted_by_type_and_the_last_one_dated(harness: Harne
 async def test_no_poller_or_webhook_running_fails(served: HealthServer, receiving: Receiving) -> None:
     receiving.on = False
     status, body = await healthz(served)
-    assert status == 503 and body["checks"]["updates"]["ok"] is False and body["checks"]["updates"]["receiving"] is False
+    assert (
+        status == 503 and body["checks"]["updates"]["ok"] is False and body["checks"]["updates"]["receiving"] is False
+    )
 
 
 async def test_an_unreachable_database_fails_and_reads_as_down(receiving: Receiving, clock) -> None:
@@ -183,7 +192,11 @@ async def test_errors_fetching_updates_are_counted(harness: Harness, served: Hea
     context = JianfuContext.from_error(None, Conflict("terminated by other getUpdates request"), harness.app)
     await errors.on_error(None, context)
     after = await scrape(served)
-    assert value(after, "jianfu_telegram_errors_total", code="409") - value(before, "jianfu_telegram_errors_total", code="409") == 1
+    assert (
+        value(after, "jianfu_telegram_errors_total", code="409")
+        - value(before, "jianfu_telegram_errors_total", code="409")
+        == 1
+    )
 
 
 async def test_metrics_are_jianfus_own_and_carry_no_ids_or_text(harness: Harness, served: HealthServer) -> None:

@@ -98,7 +98,11 @@ def restore_root_logging():
 def test_configure_installs_one_handler_in_the_chosen_format(restore_root_logging, capsys) -> None:
     logs.configure(level="WARNING", format="plain")
     logs.configure(level="INFO", format="json")
-    ours = [handler for handler in logging.getLogger().handlers if isinstance(handler.formatter, PlainFormatter | JsonFormatter)]
+    ours = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler.formatter, PlainFormatter | JsonFormatter)
+    ]
     assert len(ours) == 1 and logs.uses_json()
     logging.getLogger("jianfu.test").info("hello %s", "there")
     entry = json.loads(capsys.readouterr().err.strip().splitlines()[-1])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from bot.settings import ConfigError, Settings, load_settings
@@ -26,6 +27,19 @@ def test_shipped_bot_toml_loads_with_the_documented_defaults() -> None:
     assert settings.telegram.mode == "polling"
     assert settings.database.url == f"sqlite+aiosqlite:///{ROOT / 'jianfu.db'}"
     assert settings.roles.supervisors == ()
+
+
+def test_shipped_bot_toml_documents_every_key_with_its_default() -> None:
+    with (ROOT / "bot.toml").open("rb") as handle:
+        shipped = tomllib.load(handle)
+    for path, field in leaf_keys(Settings):
+        section = shipped
+        for name in path[:-1]:
+            section = section[name]
+        assert path[-1] in section, ".".join(path)
+        default = field.default.get_secret_value() if isinstance(field.default, SecretStr) else field.default
+        written = section[path[-1]]
+        assert (tuple(written) if isinstance(written, list) else written) == default, ".".join(path)
 
 
 def test_no_file_means_defaults() -> None:
@@ -55,8 +69,16 @@ def test_relative_sqlite_file_sits_next_to_the_config(tmp_path: Path) -> None:
     [
         ('timezone = "Mars/Olympus"', "timezone", 'write an IANA time zone name, e.g. "Asia/Shanghai"'),
         ('language = "fr"', "language", 'write "zh-CN" or "en"'),
-        ('[database]\nurl = "sqlite:///x.db"', "database.url", 'write "sqlite+aiosqlite:///FILE" or "postgresql+asyncpg://'),
-        ("[telegram.webhook]\nport = 70000", "telegram.webhook.port", "write a whole number from 1 to 65535, e.g. 8443"),
+        (
+            '[database]\nurl = "sqlite:///x.db"',
+            "database.url",
+            'write "sqlite+aiosqlite:///FILE" or "postgresql+asyncpg://',
+        ),
+        (
+            "[telegram.webhook]\nport = 70000",
+            "telegram.webhook.port",
+            "write a whole number from 1 to 65535, e.g. 8443",
+        ),
         ('[telegram]\nmode = "carrier-pigeon"', "telegram.mode", 'write "polling" or "webhook"'),
         ('[telegram]\nmode = "webhook"', "telegram.webhook.url", "webhook mode needs it: the public https:// address"),
         (
@@ -69,19 +91,35 @@ def test_relative_sqlite_file_sits_next_to_the_config(tmp_path: Path) -> None:
         ("[roles]\nsupervisors = [-5]", "roles.supervisors", "write Telegram user ids, which are positive"),
         ("[roles]\nsupervisers = [1]", "roles.supervisers", "not a known setting"),
         ("[jobs]\nsweep_seconds = 0", "jobs.sweep_seconds", "write a whole number from 1 to 3600, e.g. 30"),
-        ('[notices]\nquiet_start = "25:00"', "notices.quiet_start", 'write a time as HH:MM (24-hour clock), e.g. "21:00"'),
+        (
+            '[notices]\nquiet_start = "25:00"',
+            "notices.quiet_start",
+            'write a time as HH:MM (24-hour clock), e.g. "21:00"',
+        ),
         ('[digest]\ntime = "9am"', "digest.time", 'write a time as HH:MM (24-hour clock), e.g. "09:00"'),
         ('[whistle]\nbatch_times = ["09:00", "9h"]', "whistle.batch_times, item 2", "write a time as HH:MM"),
-        ("[whistle]\nbatch_times = []", "whistle.batch_times", "write at least 1 item, e.g. [\"09:00\", \"15:00\"]"),
-        ("[received]\ndemand_reply_expire_minutes = 0", "received.demand_reply_expire_minutes", "write a number above 0 up to 1440"),
+        ("[whistle]\nbatch_times = []", "whistle.batch_times", 'write at least 1 item, e.g. ["09:00", "15:00"]'),
+        (
+            "[received]\ndemand_reply_expire_minutes = 0",
+            "received.demand_reply_expire_minutes",
+            "write a number above 0 up to 1440",
+        ),
         ('[received]\nextra_ack_words = [" "]', "received.extra_ack_words", "none of them empty"),
-        ('[notices]\ntags = "#通知"', "notices.tags", "write a list in square brackets, e.g. [\"#通知\""),
-        ('[temporary]\nclosed_title_prefix = "' + "长" * 21 + '"', "temporary.closed_title_prefix", "write at most 20 characters"),
+        ('[notices]\ntags = "#通知"', "notices.tags", 'write a list in square brackets, e.g. ["#通知"'),
+        (
+            '[temporary]\nclosed_title_prefix = "' + "长" * 21 + '"',
+            "temporary.closed_title_prefix",
+            "write at most 20 characters",
+        ),
         ('[digest]\nenabled = "maybe"', "digest.enabled", "write true or false, e.g. true"),
         ('[digest]\nchart_font = "/no/such/font.ttf"', "digest.chart_font", "write the path of a font file"),
         ('[telegram]\nbase_url = "https://api.telegram.org/bot"', "telegram.base_url", "without /bot"),
         ('[telegram.webhook]\npath = "a b"', "telegram.webhook.path", "write a URL path"),
-        ('[telegram.webhook]\nlisten = "http://0.0.0.0"', "telegram.webhook.listen", "write an IP address to listen on"),
+        (
+            '[telegram.webhook]\nlisten = "http://0.0.0.0"',
+            "telegram.webhook.listen",
+            "write an IP address to listen on",
+        ),
         ("[health]\nport = 70000", "health.port", "write a whole number from 0 to 65535, e.g. 8090"),
         ('[health]\nlisten = "every interface"', "health.listen", "write an IP address to listen on"),
         ('[logging]\nformat = "xml"', "logging.format", 'write "plain" or "json"'),
@@ -118,7 +156,9 @@ def nested(path: tuple[str, ...], value: object) -> dict:
 REGEX_LEFTOVERS = ("^", "$", "\\d", "[0-5]", "Input should", "String should", "pattern")
 
 
-@pytest.mark.parametrize(("path", "field"), leaf_keys(Settings), ids=lambda value: ".".join(value) if isinstance(value, tuple) else "")
+@pytest.mark.parametrize(
+    ("path", "field"), leaf_keys(Settings), ids=lambda value: ".".join(value) if isinstance(value, tuple) else ""
+)
 def test_every_key_given_the_wrong_kind_of_value_says_what_to_write(path: tuple[str, ...], field: FieldInfo) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(None, **nested(path, {"not": "a value"}))
@@ -140,7 +180,9 @@ def bounded_numbers() -> list[tuple[tuple[str, ...], object]]:
     return cases
 
 
-@pytest.mark.parametrize(("path", "value"), bounded_numbers(), ids=lambda value: ".".join(value) if isinstance(value, tuple) else str(value))
+@pytest.mark.parametrize(
+    ("path", "value"), bounded_numbers(), ids=lambda value: ".".join(value) if isinstance(value, tuple) else str(value)
+)
 def test_every_number_out_of_range_names_the_range_and_an_example(path: tuple[str, ...], value: object) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(None, **nested(path, value))
@@ -152,7 +194,10 @@ def test_every_number_out_of_range_names_the_range_and_an_example(path: tuple[st
 def test_webhook_secret_accepts_exactly_what_telegram_accepts(tmp_path: Path) -> None:
     allowed = "Az09_-" * 40 + "abcdefghijklmnop"  # 256 characters
     assert len(allowed) == 256
-    assert load_settings(None, telegram={"webhook": {"secret": allowed}}).telegram.webhook.secret.get_secret_value() == allowed
+    assert (
+        load_settings(None, telegram={"webhook": {"secret": allowed}}).telegram.webhook.secret.get_secret_value()
+        == allowed
+    )
     for wrong in ("a" * 257, "with space", "slash/", "点", "plus+", "dot."):
         with pytest.raises(ConfigError) as caught:
             load_settings(None, telegram={"webhook": {"secret": wrong}})
@@ -166,7 +211,10 @@ def test_a_malformed_token_is_refused_without_echoing_it() -> None:
             load_settings(None, telegram={"token": wrong})
         assert "telegram.token: write the token exactly as @BotFather gave it" in str(caught.value)
         assert wrong.strip('"') not in str(caught.value)
-    assert load_settings(None, telegram={"token": "123456789:AAE-x_y\n"}).telegram.token.get_secret_value() == "123456789:AAE-x_y"
+    assert (
+        load_settings(None, telegram={"token": "123456789:AAE-x_y\n"}).telegram.token.get_secret_value()
+        == "123456789:AAE-x_y"
+    )
 
 
 def test_log_level_is_case_insensitive_and_health_can_be_turned_off() -> None:

@@ -128,7 +128,9 @@ def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path
     path = config(tmp_path, f'[telegram]\nbase_url = "{bot_api.url}"\n')
     result = jianfu("run", "--config", str(path), cwd=tmp_path, JIANFU_TELEGRAM__TOKEN=TOKEN, JIANFU_DATABASE__URL=url)
     assert result.returncode == 3
-    line = assert_one_line(result, f"jianfu: cannot use the database postgresql+asyncpg://jianfu:***@127.0.0.1:{port}/jianfu")
+    line = assert_one_line(
+        result, f"jianfu: cannot use the database postgresql+asyncpg://jianfu:***@127.0.0.1:{port}/jianfu"
+    )
     assert "connect call failed" in line and "check that PostgreSQL runs" in line
     assert_no_secret(result.stderr)
     assert bot_api.calls == []  # the database is checked first
@@ -145,7 +147,9 @@ def test_a_sqlite_file_in_a_missing_folder_names_the_folder(tmp_path: Path) -> N
 def test_a_webhook_secret_telegram_would_refuse_stops_at_start(tmp_path: Path) -> None:
     path = config(tmp_path, '[telegram]\nmode = "webhook"\n[telegram.webhook]\nurl = "https://bot.example.org"\n')
     wrong = "hook secret with spaces"
-    result = jianfu("run", "--config", str(path), cwd=tmp_path, JIANFU_TELEGRAM__TOKEN=TOKEN, JIANFU_TELEGRAM__WEBHOOK__SECRET=wrong)
+    result = jianfu(
+        "run", "--config", str(path), cwd=tmp_path, JIANFU_TELEGRAM__TOKEN=TOKEN, JIANFU_TELEGRAM__WEBHOOK__SECRET=wrong
+    )
     assert result.returncode == 2
     assert "telegram.webhook.secret: write 1 to 256 characters from A-Z, a-z, 0-9, _ and -" in result.stderr
     assert wrong not in result.stderr and "Traceback" not in result.stderr
@@ -167,7 +171,16 @@ def test_a_database_migrated_by_a_newer_version_says_so(tmp_path: Path, capsys) 
 
 @pytest.mark.parametrize(
     "command",
-    [["run"], ["demo"], ["explain", "收到"], ["digest"], ["db", "upgrade"], ["db", "current"], ["db", "history"], ["db", "downgrade", "0005"]],
+    [
+        ["run"],
+        ["demo"],
+        ["explain", "收到"],
+        ["digest"],
+        ["db", "upgrade"],
+        ["db", "current"],
+        ["db", "history"],
+        ["db", "downgrade", "0005"],
+    ],
     ids=" ".join,
 )
 def test_config_and_verbose_work_before_and_after_the_command(command: list[str]) -> None:
@@ -273,7 +286,10 @@ def start(tmp_path: Path, settings: str, *args: str) -> tuple[subprocess.Popen[s
 
 
 def assert_announced(err: str, mode: str, tmp_path: Path) -> None:
-    assert f"Jianfu started as @{BOT_USERNAME} in {mode} mode; database sqlite+aiosqlite:///{tmp_path / 'jianfu.db'}" in err
+    assert (
+        f"Jianfu started as @{BOT_USERNAME} in {mode} mode; database sqlite+aiosqlite:///{tmp_path / 'jianfu.db'}"
+        in err
+    )
     assert "0 supervisor(s); privacy mode on" in err
     assert "WARNING jianfu.startup: no supervisors are configured" in err
     assert "Traceback" not in err
@@ -307,9 +323,13 @@ def test_webhook_mode_serves_health_and_counts_updates(tmp_path: Path, bot_api: 
     hook = f"http://127.0.0.1:{hook_port}/telegram"
     try:
         wait_for(lambda: httpx.get(f"{health}/healthz", timeout=5).status_code == 200, "/healthz to answer 200")
-        refused = httpx.post(hook, json=message_update(1), headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}, timeout=5)
+        refused = httpx.post(
+            hook, json=message_update(1), headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}, timeout=5
+        )
         assert refused.status_code == 403
-        accepted = httpx.post(hook, json=message_update(2), headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}, timeout=5)
+        accepted = httpx.post(
+            hook, json=message_update(2), headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}, timeout=5
+        )
         assert accepted.status_code == 200
         wait_for(lambda: updates_counted(health) == 1, "the update to be counted")
     finally:

@@ -51,7 +51,9 @@ DOCKERFILE = instructions(DEPLOY / "Dockerfile")
 # --- Dockerfile --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not Path(HADOLINT).exists(), reason="hadolint is installed with the test extras on x86-64 Linux only")
+@pytest.mark.skipif(
+    not Path(HADOLINT).exists(), reason="hadolint is installed with the test extras on x86-64 Linux only"
+)
 def test_the_dockerfile_passes_hadolint() -> None:
     result = subprocess.run([HADOLINT, "--no-color", str(DEPLOY / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -172,7 +174,9 @@ def unit_for_this_machine(tmp_path: Path) -> Path:
 
 @needs_systemd
 def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
-    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit_for_this_machine(tmp_path))], capture_output=True, text=True)
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", str(unit_for_this_machine(tmp_path))], capture_output=True, text=True
+    )
     # verify exits 0 even for unknown keys and bad values: what it prints is the verdict.
     assert result.returncode == 0 and result.stdout.strip() == "" and result.stderr.strip() == "", result.stderr
 
@@ -180,7 +184,9 @@ def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 @needs_systemd
 def test_the_unit_is_hardened(tmp_path: Path) -> None:
     result = subprocess.run(
-        [SYSTEMD_ANALYZE, "security", "--offline=true", str(unit_for_this_machine(tmp_path))], capture_output=True, text=True
+        [SYSTEMD_ANALYZE, "security", "--offline=true", str(unit_for_this_machine(tmp_path))],
+        capture_output=True,
+        text=True,
     )
     exposure = re.search(r"Overall exposure level for jianfu.service: ([\d.]+)", result.stdout)
     assert exposure, result.stdout + result.stderr
