@@ -184,7 +184,7 @@ def announce(settings: Settings, me: User, supervisors: int) -> None:
     """One line an operator can check at a glance, and a warning when nobody supervises."""
     privacy = "off" if me.can_read_all_group_messages else "on (the bot must be an admin to see group messages)"
     log.info(
-        "Jianfu started as @%s in %s mode; database %s; %d supervisor(s); privacy mode %s",
+        "Jianfu starting as @%s in %s mode; database %s; %d supervisor(s); privacy mode %s",
         me.username, settings.telegram.mode, printable_url(settings.database.url), supervisors, privacy,
     )  # fmt: skip
     if supervisors == 0:

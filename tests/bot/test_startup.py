@@ -155,6 +155,25 @@ def test_a_webhook_secret_telegram_would_refuse_stops_at_start(tmp_path: Path) -
     assert wrong not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_taken_webhook_port_is_explained(tmp_path: Path, bot_api: LoopbackBotApi) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = f'[telegram]\nbase_url = "{bot_api.url}"\nmode = "webhook"\n[health]\nport = 0\n'
+        path = config(tmp_path, f'{settings}[telegram.webhook]\nurl = "https://bot.example.org"\nport = {port}\n')
+        variables = {"JIANFU_TELEGRAM__TOKEN": TOKEN, "JIANFU_TELEGRAM__WEBHOOK__SECRET": WEBHOOK_SECRET}
+        result = jianfu("run", "--config", str(path), cwd=tmp_path, **variables)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"jianfu: cannot listen on 127.0.0.1:{port} for Telegram's webhook (address already in use): "
+        "change [telegram.webhook] port"
+    )
+    assert "Traceback" not in result.stderr
+    assert_no_secret(result.stderr)
+
+
 def test_a_database_migrated_by_a_newer_version_says_so(tmp_path: Path, capsys) -> None:
     path = config(tmp_path, "")
     assert cli.main(["db", "upgrade", "--config", str(path)]) == 0
@@ -287,7 +306,7 @@ def start(tmp_path: Path, settings: str, *args: str) -> tuple[subprocess.Popen[s
 
 def assert_announced(err: str, mode: str, tmp_path: Path) -> None:
     assert (
-        f"Jianfu started as @{BOT_USERNAME} in {mode} mode; database sqlite+aiosqlite:///{tmp_path / 'jianfu.db'}"
+        f"Jianfu starting as @{BOT_USERNAME} in {mode} mode; database sqlite+aiosqlite:///{tmp_path / 'jianfu.db'}"
         in err
     )
     assert "0 supervisor(s); privacy mode on" in err
