@@ -66,6 +66,14 @@ def _listen_address(value: str) -> str:
     return value
 
 
+def _secret_shaped(value: SecretStr, shape: re.Pattern[str], advice: str) -> SecretStr:
+    """An empty secret or one of the right shape; the message never echoes the value."""
+    secret = value.get_secret_value()
+    if secret and not shape.fullmatch(secret):
+        raise ValueError(advice)
+    return value
+
+
 def _no_blank_words(words: tuple[str, ...]) -> tuple[str, ...]:
     if any(not word.strip() for word in words):
         raise ValueError("write a list of words in quotes, none of them empty")
@@ -111,14 +119,13 @@ class WebhookSettings(_Section):
     @field_validator("secret")
     @classmethod
     def _telegram_accepts_secret(cls, value: SecretStr) -> SecretStr:
-        secret = value.get_secret_value()
-        if secret and not _WEBHOOK_SECRET.fullmatch(secret):
-            # Telegram refuses setWebhook with any other character; the value itself is never echoed.
-            raise ValueError(
-                "write 1 to 256 characters from A-Z, a-z, 0-9, _ and - (the only ones Telegram accepts); "
-                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one"
-            )
-        return value
+        # Telegram refuses setWebhook with any other character.
+        return _secret_shaped(
+            value,
+            _WEBHOOK_SECRET,
+            "write 1 to 256 characters from A-Z, a-z, 0-9, _ and - (the only ones Telegram accepts); "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one",
+        )
 
 
 class RateLimitSettings(_Section):
@@ -140,14 +147,13 @@ class TelegramSettings(_Section):
     @field_validator("token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
-        token = value.get_secret_value()
-        if token and not _BOT_TOKEN.fullmatch(token):
-            # A quote, a space or a line break copied along is the usual cause; never echo the value.
-            raise ValueError(
-                "write the token exactly as @BotFather gave it: digits, a colon, then letters, digits, _ and - "
-                '(like "123456789:AAE…"), without spaces or quotes inside'
-            )
-        return value
+        # A quote or a space copied along is the usual cause.
+        return _secret_shaped(
+            value,
+            _BOT_TOKEN,
+            "write the token exactly as @BotFather gave it: digits, a colon, then letters, digits, _ and - "
+            '(like "123456789:AAE…"), without spaces or quotes inside',
+        )
 
     @field_validator("base_url")
     @classmethod

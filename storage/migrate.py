@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -26,32 +27,26 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database to `revision`; replicas starting together upgrade one at a time."""
-    url = engine.url.render_as_string(hide_password=False)
-    async with engine.connect() as connection:
-        await connection.run_sync(_upgrade, alembic_config(url), revision)
-        await connection.commit()
-
-
-def _upgrade(connection: Connection, config: Config, revision: str) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UPGRADE_LOCK_ID})
-    config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    await _migrate(engine, command.upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Undo migrations down to `revision` (what an older Jianfu expects), one replica at a time."""
+    await _migrate(engine, command.downgrade, revision)
+
+
+async def _migrate(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
     url = engine.url.render_as_string(hide_password=False)
     async with engine.connect() as connection:
-        await connection.run_sync(_downgrade, alembic_config(url), revision)
+        await connection.run_sync(_locked, step, alembic_config(url), revision)
         await connection.commit()
 
 
-def _downgrade(connection: Connection, config: Config, revision: str) -> None:
+def _locked(connection: Connection, step: Callable[[Config, str], None], config: Config, revision: str) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UPGRADE_LOCK_ID})
     config.attributes["connection"] = connection
-    command.downgrade(config, revision)
+    step(config, revision)
 
 
 def _scripts() -> ScriptDirectory:
