@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from telegram import Bot, User
@@ -73,8 +74,9 @@ async def database_errors(url: str) -> AsyncIterator[None]:
         raise
     except (DBAPIError, OSError, TimeoutError) as error:
         raise database_failure(error, url) from error
-    except Exception as error:
-        if type(error).__module__.startswith("alembic"):
+    except CommandError as error:
+        # The database's alembic_version names a revision this version's migrations do not have.
+        if "Can't locate revision" in str(error):
             raise schema_failure(url) from error
         raise
 
@@ -134,14 +136,10 @@ def api_server(settings: Settings) -> str:
 
 async def check_telegram(settings: Settings) -> User:
     """getMe once: a rejected token or an unreachable Bot API fails here, in one line."""
-    server = settings.telegram.base_url.rstrip("/")
+    server = api_server(settings)
     request = HTTPXRequest(connect_timeout=TELEGRAM_TIMEOUT_SECONDS, read_timeout=TELEGRAM_TIMEOUT_SECONDS)
-    bot = Bot(
-        settings.telegram.token.get_secret_value(),
-        base_url=f"{server}/bot" if server else f"{DEFAULT_API}/bot",
-        base_file_url=f"{server}/file/bot" if server else f"{DEFAULT_API}/file/bot",
-        request=request,
-    )
+    token = settings.telegram.token.get_secret_value()
+    bot = Bot(token, base_url=f"{server}/bot", base_file_url=f"{server}/file/bot", request=request)
     try:
         async with bot:
             return bot.bot
