@@ -30,6 +30,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
+from bot import metrics
 from policies.actions import (
     AnswerCallback,
     Delete,
@@ -145,11 +146,9 @@ class _Lane:
 class Telegram:
     """Performs prepared actions; never raises for a Telegram error."""
 
-    def __init__(self, bot: ExtBot[None], on_call: Callable[[str, Outcome, TelegramError | None], None] | None = None) -> None:
+    def __init__(self, bot: ExtBot[None]) -> None:
         self.bot = bot
         self._lanes: dict[int, _Lane] = {}
-        # Told of every call's outcome (metrics).
-        self.on_call = on_call
         # Actions whose calls live with their feature (menus), by type.
         self.performers: dict[type, Callable[[Telegram, Any], Awaitable[Result]]] = dict(_PERFORMERS)
 
@@ -169,11 +168,9 @@ class Telegram:
         except TelegramError as error:
             outcome = classify(error)
             _log_failure(method, chat_id, error, outcome)
-            if self.on_call:
-                self.on_call(method, outcome, error)
+            metrics.record_call(method, outcome.value, error)
             return Result(outcome, error=type(error).__name__), None
-        if self.on_call:
-            self.on_call(method, Outcome.DONE, None)
+        metrics.record_call(method, Outcome.DONE.value)
         if not isinstance(value, Message):
             return Result(Outcome.DONE), value
         file_id = value.photo[-1].file_id if value.photo else value.document.file_id if value.document else ""

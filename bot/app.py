@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import access, loads, menus
+from bot import access, health, loads, menus, metrics, startup
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
     departments,
@@ -70,6 +71,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         deps = self.bot_data.deps
         update_id = update.update_id if isinstance(update, Update) else None
         committed, planned = False, []
+        started = time.perf_counter()
         loaded = loads.CURRENT_LOADS.set(await loads.prefetch(deps, self.bot, update))
         try:
             async with deps.db.transaction() as session:
@@ -93,6 +95,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
             committed, planned = False, []
         finally:
             loads.CURRENT_LOADS.reset(loaded)
+            metrics.record_update(update, seconds=time.perf_counter() - started, at=deps.clock())
         if not committed:
             # A handler failed or the commit did: forget what this process believes it
             # wrote (a group or person it would otherwise not write again for a minute).
@@ -135,11 +138,14 @@ async def _post_init(app: JianfuApplication) -> None:
     deps = app.bot_data.deps
     async with deps.db.transaction() as session:
         supervisors = await access.supervisor_ids(deps, session)
+    startup.announce(deps.settings, app.bot.bot, len(supervisors))
+    app.bot_data.health = await health.start(deps, receiving=lambda: app.bot_data.receiving)
     await menus.publish_commands(app.bot, deps, supervisors)
 
 
 async def _post_shutdown(app: JianfuApplication) -> None:
     deps = app.bot_data.deps
+    await health.stop(app.bot_data.health)
     try:
         async with deps.db.transaction() as session:
             await Replicas(session).leave(deps.replica_id)

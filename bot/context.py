@@ -21,6 +21,7 @@ from policies.whistle import RotatingLimiter
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.health import HealthServer
     from bot.pipeline import Pipeline
     from storage.models import Task
 
@@ -101,6 +102,10 @@ class BotData:
     """The application's bot_data: typed, holding the dependencies."""
 
     deps: Deps
+    # /healthz and /metrics while the application runs (bot.health).
+    health: HealthServer | None = None
+    # Whether updates are being taken from Telegram (polling, or the webhook server listening).
+    receiving: bool = False
 
 
 class JianfuContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

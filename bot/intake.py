@@ -26,6 +26,7 @@ from typing import Any
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
+from bot import metrics
 from bot.app import ALLOWED_UPDATES, JianfuApplication
 from storage.repositories.outbox import HandledUpdates, OutboxRepository
 
@@ -211,6 +212,7 @@ class Intake:
         return list(call.result() or [])
 
     async def _poll_failed(self, error: TelegramError, backoff: float, stop: asyncio.Event) -> float:
+        metrics.record_fetch_error(error)
         if isinstance(error, Conflict):
             log.warning("another process polls with this token (or a webhook is set): waiting")
         elif isinstance(error, RetryAfter):

@@ -30,11 +30,13 @@ async def serve(app: JianfuApplication, settings: Settings, *, stop: asyncio.Eve
         if app.post_init:
             await app.post_init(app)
         await app.start()
+        app.bot_data.receiving = True
         if settings.telegram.mode == "webhook":
             await _serve_webhook(app, intake, settings, stop)
         else:
             await intake.poll(stop)
     finally:
+        app.bot_data.receiving = False
         await intake.drain()
         if app.running:
             await app.stop()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from telegram.ext import Application, ExtBot
 
-from bot import records
+from bot import metrics, records
 from bot.context import Deps, JianfuContext
 from bot.handlers.errors import describe
 from bot.ratelimit import SendingRateLimiter
@@ -27,8 +27,10 @@ async def run_due_tasks(deps: Deps, bot: ExtBot[None]) -> int:
     """Run every task that is due now, then the outbox actions nobody is performing; how many were claimed."""
     settings = deps.settings.jobs
     lease = timedelta(seconds=settings.lease_seconds)
+    now = deps.clock()
     async with deps.db.transaction() as session:
-        claimed = await TaskRepository(session).claim_due(deps.clock(), limit=settings.batch_size, lease=lease)
+        claimed = await TaskRepository(session).claim_due(now, limit=settings.batch_size, lease=lease)
+    metrics.record_claimed(claimed, now)
     for task in claimed:
         await _run_one(deps, bot, task)
     return len(claimed) + await deps.pipeline.resume_due(limit=settings.batch_size)

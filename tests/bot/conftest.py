@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot.app import build_application
-from bot.cli import keep_content_out_of_library_logs
+from bot.logs import keep_content_out_of_library_logs
 from bot.context import Deps
 from bot.jobs.sweep import run_due_tasks
 from bot.settings import load_settings
@@ -97,6 +97,8 @@ def make_settings(**overrides: Any):
         "roles": {"supervisors": [SUPERVISOR]},
         # The in-process double answers getUpdates at once: no long polling against it.
         "updates": {"poll_timeout_seconds": 0},
+        # Tests that serve /healthz start it themselves, on a free port.
+        "health": {"port": 0},
     }
     values.update(overrides)
     return load_settings(None, **values)

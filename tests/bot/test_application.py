@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from telegram.ext import Application
 
-from bot import cli
+from bot import cli, logs
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.context import Deps
 from bot.menus import publish_commands
 from bot.ratelimit import SendingRateLimiter
 from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.loopback_api import LoopbackBotApi
 from bot.testing.updates import as_json
 from storage.db import Database
 from storage.models import Base
@@ -188,19 +190,27 @@ def run_captured(monkeypatch) -> dict:
     return captured
 
 
-def test_run_migrates_then_serves(tmp_path: Path, monkeypatch) -> None:
+@pytest.fixture
+def bot_api() -> Iterator[LoopbackBotApi]:
+    with LoopbackBotApi().running() as api:
+        yield api
+
+
+def test_run_migrates_then_serves(tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi) -> None:
     captured = run_captured(monkeypatch)
-    path = write_config(tmp_path, '[telegram]\ntoken = "123:ABC"\n')
+    path = write_config(tmp_path, f'[telegram]\ntoken = "123:ABC"\nbase_url = "{bot_api.url}"\n')
     assert cli.main(["--config", str(path), "run"]) == 0
     assert captured["settings"].telegram.mode == "polling"
     assert (tmp_path / "jianfu.db").exists()
 
 
-def test_run_in_webhook_mode_takes_url_and_secret(tmp_path: Path, monkeypatch) -> None:
+def test_run_in_webhook_mode_takes_url_and_secret(tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi) -> None:
     captured = run_captured(monkeypatch)
     monkeypatch.setenv("JIANFU_TELEGRAM__WEBHOOK__SECRET", "from-env")
     path = write_config(
-        tmp_path, '[telegram]\ntoken = "123:ABC"\nmode = "webhook"\n[telegram.webhook]\nurl = "https://bot.example.org/"\nport = 9000\n'
+        tmp_path,
+        f'[telegram]\ntoken = "123:ABC"\nmode = "webhook"\nbase_url = "{bot_api.url}"\n'
+        '[telegram.webhook]\nurl = "https://bot.example.org/"\nport = 9000\n',
     )
     assert cli.main(["--config", str(path), "run"]) == 0
     hook = captured["settings"].telegram.webhook
@@ -231,17 +241,14 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
 
 
 def test_a_rejected_token_is_explained_without_printing_it(tmp_path: Path, monkeypatch, capsys) -> None:
-    from telegram.error import InvalidToken
-
-    async def rejected(app, settings, **kwargs):
-        raise InvalidToken("The token `123:SECRET-ABC` was rejected by the server.")
-
-    monkeypatch.setattr("bot.runner.serve", rejected)
-    path = write_config(tmp_path, '[telegram]\ntoken = "123:SECRET-ABC"\n')
-    assert cli.main(["--config", str(path), "run"]) == 2
+    polled = run_captured(monkeypatch)
+    with LoopbackBotApi(reject_token=True).running() as api:
+        path = write_config(tmp_path, f'[telegram]\ntoken = "123:SECRET-ABC"\nbase_url = "{api.url}"\n')
+        assert cli.main(["--config", str(path), "run"]) == 2
     captured = capsys.readouterr()
     assert "SECRET-ABC" not in captured.err + captured.out
-    assert "rejected the bot token" in captured.err
+    assert "Telegram rejected the bot token" in captured.err
+    assert api.methods() == ["getMe"] and not polled
 
 
 def test_an_unparsable_environment_value_is_explained(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -253,7 +260,7 @@ def test_an_unparsable_environment_value_is_explained(tmp_path: Path, monkeypatc
 def test_debug_logging_never_lets_ptb_log_message_content() -> None:
     import logging
 
-    cli._configure_logging(verbose=True)
+    logs.configure(verbose=True)
     assert logging.getLogger("telegram").getEffectiveLevel() >= logging.INFO
     assert logging.getLogger("telegram.ext.ExtBot").isEnabledFor(logging.DEBUG) is False
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from telegram.error import NetworkError, TimedOut
 
 from bot.actions import Outcome, classify
-from bot.cli import TokenFilter
+from bot.logs import PlainFormatter, Redactor
 from bot.testing.fake_telegram import (
     BAD_GATEWAY,
     BLOCKED,
@@ -160,10 +160,12 @@ def test_transport_failures_say_whether_telegram_may_have_acted(error: Exception
     assert classify(error) is outcome
 
 
-def test_token_filter_redacts_the_token_from_any_log_line() -> None:
+def test_the_formatter_redacts_the_token_from_any_log_line() -> None:
+    redactor = Redactor()
+    redactor.add_token(TOKEN)
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None)
-    assert TokenFilter(TOKEN).filter(record) is True
-    assert record.getMessage() == "POST https://api.telegram.org/bot<token>/getMe"
+    line = PlainFormatter(verbose=False, redact=redactor).format(record)
+    assert line.endswith("httpx: POST https://api.telegram.org/bot<token>/getMe")
 
 
 async def test_with_no_cached_admins_and_telegram_failing_privileged_commands_are_refused(harness: Harness) -> None:

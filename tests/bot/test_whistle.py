@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import keep_content_out_of_library_logs
 from bot.testing.fake_telegram import BLOCKED
 from storage.models import Base, Whistle, WhistleEvidence
 from tests.bot.conftest import ENGLISH, SUPERVISOR, Harness, scalar
