@@ -30,6 +30,7 @@ async def serve(app: JianfuApplication, settings: Settings, *, stop: asyncio.Eve
         if app.post_init:
             await app.post_init(app)
         await app.start()
+        app.create_task(run_jobs_now(app), name="jobs at start")
         app.bot_data.receiving = True
         if settings.telegram.mode == "webhook":
             await _serve_webhook(app, intake, settings, stop)
@@ -43,6 +44,18 @@ async def serve(app: JianfuApplication, settings: Settings, *, stop: asyncio.Eve
         await app.shutdown()
         if app.post_shutdown:
             await app.post_shutdown(app)
+
+
+# Repeating jobs to run once right at start: APScheduler cannot start a job "now" (PTB's
+# JobQueue.run_repeating docs), and work that fell due while the bot was down must not wait
+# a whole interval.
+JOBS_AT_START = ("replica_beat", "sweep", "digest_schedule")
+
+
+async def run_jobs_now(app: JianfuApplication) -> None:
+    for name in JOBS_AT_START:
+        for job in app.job_queue.get_jobs_by_name(name):
+            await job.run(app)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -167,6 +167,6 @@ def register(app: Application, deps: Deps) -> None:
     deps.register_task(SEND_TASK, deliver, persistent=True)
     deps.pipeline.register_fact(Delivered, _apply_delivered)
     deps.pipeline.register_fact(reports.ChartUploaded, reports.apply_chart_uploaded)
-    # first=0: a digest missed while the bot was down is planned right at start.
-    app.job_queue.run_repeating(digest_schedule, interval=deps.settings.jobs.sweep_seconds, first=0, name="digest_schedule")
+    # A digest missed while the bot was down is planned right at start (bot.runner.JOBS_AT_START).
+    app.job_queue.run_repeating(digest_schedule, interval=deps.settings.jobs.sweep_seconds, name="digest_schedule")
 

@@ -92,6 +92,6 @@ async def replica_beat(context: JianfuContext) -> None:
 
 def register(app: Application, deps: Deps) -> None:
     deps.register_task(records.DELETE_MESSAGE_TASK, delete_expired_message)
-    # first=0: work that fell due while the bot was down runs right at start.
-    app.job_queue.run_repeating(sweep, interval=deps.settings.jobs.sweep_seconds, first=0, name="sweep")
-    app.job_queue.run_repeating(replica_beat, interval=beat_interval(deps), first=0, name="replica_beat")
+    # Work that fell due while the bot was down runs right at start (bot.runner.JOBS_AT_START).
+    app.job_queue.run_repeating(sweep, interval=deps.settings.jobs.sweep_seconds, name="sweep")
+    app.job_queue.run_repeating(replica_beat, interval=beat_interval(deps), name="replica_beat")
