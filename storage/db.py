@@ -61,7 +61,28 @@ def create_engine(
         # turned into a server setting so every pooled connection lands in that schema.
         url_object = url_object.difference_update_query(["search_path"])
         server_settings["search_path"] = str(schema)
-    return create_async_engine(url_object, echo=echo, **engine_options)
+    engine = create_async_engine(url_object, echo=echo, **engine_options)
+    event.listen(engine.sync_engine, "before_cursor_execute", _without_nul, retval=True)
+    return engine
+
+
+def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> Any:
+    """PostgreSQL's text refuses NUL characters, which a person can send: they are dropped."""
+    if executemany:
+        return statement, [_clean_row(row) for row in parameters]
+    return statement, _clean_row(parameters)
+
+
+def _clean_row(row: Any) -> Any:
+    if isinstance(row, dict):
+        return {key: _clean_value(value) for key, value in row.items()}
+    if isinstance(row, list | tuple):
+        return type(row)(_clean_value(value) for value in row)
+    return row
+
+
+def _clean_value(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

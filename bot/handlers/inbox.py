@@ -36,7 +36,9 @@ class View:
     @classmethod
     def decode(cls, text: str) -> View:
         include_read, department, page = (int(part) for part in text.split(":"))
-        return cls(bool(include_read), department or None, max(page, 0))
+        if not (0 <= department < 2**31 and 0 <= page < 10**6):
+            raise ValueError(text)  # not what our buttons make
+        return cls(bool(include_read), department or None, page)
 
 
 @transactional
@@ -131,6 +133,8 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     try:
         view = View.decode(encoded)
         if kind == "r":
+            if not notice_id.isdigit() or int(notice_id) >= 2**31:
+                raise ValueError(notice_id)
             await _mark_read(context, session, user, int(notice_id))
     except ValueError:
         # Not data our own buttons make (an old client, a forged press): change nothing.

@@ -134,7 +134,8 @@ def register(app: Application, deps: Deps) -> None:
     # "/urgent TEXT" is a command to Telegram but an urgent notice to Jianfu.
     app.add_handler(MessageHandler(GROUP_TEXT & filters.Regex(URGENT_COMMAND), collect), group=COLLECT_GROUP)
     app.add_handler(CallbackQueryHandler(read_pressed, pattern=f"^{service.READ_PREFIX}"))
-    app.add_handler(MessageReactionHandler(reacted))
+    # A person's reaction; anonymous reaction counts (message_reaction_count) name nobody to credit.
+    app.add_handler(MessageReactionHandler(reacted, message_reaction_types=MessageReactionHandler.MESSAGE_REACTION_UPDATED))
 
 
 # Runs before the "received" rule, so an ack in the same second finds the notice.
