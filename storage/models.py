@@ -261,7 +261,10 @@ class Notice(Base):
         Index("ix_notices_band_3", "band_3"),
         # The inbox reads only this index for the thousands of notices of a person's groups
         # (unread check, filters, sort keys), then loads the few rows of one page.
-        Index("ix_notices_inbox", "chat_id", "message_id", "deadline_at", "posted_at", "duplicate_of", "department_id"),
+        Index(
+            "ix_notices_inbox",
+            "chat_id", "message_id", "deadline_at", "posted_at", "duplicate_of", "department_id", "sender_id",
+        ),
         # Copies of a notice ("also in N groups", reading every copy at once). Partial: an index
         # holding the many NULLs would tempt SQLite's planner to answer "duplicate_of IS NULL"
         # in duplicate detection from it instead of from the fingerprint (40 ms instead of 2).

@@ -25,7 +25,6 @@ from bot.handlers._common import (
     transactional,
 )
 from bot.pipeline import FactResult
-from bot.services.quotas import check_quota
 from policies.actions import (
     SENT,
     Button,
@@ -56,7 +55,6 @@ from policies.text import first_line
 from storage.models import Chat, Task
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
-from storage.repositories.departments import DepartmentRepository
 from storage.repositories.notices import NoticeRepository, ReadRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
@@ -99,9 +97,6 @@ async def temp(update: Update, context: JianfuContext, session: AsyncSession) ->
         due = until_due(parsed.until, deps.settings.tz)
         await TaskRepository(session).schedule(UNTIL_TASK, f"{UNTIL_TASK}:{chat.id}:{parsed.until}", due, {"chat_id": chat.id, "until": parsed.until.isoformat()})
     await _audit(session, deps, update.effective_user.id, "chat.temp", chat.id, {"purpose": parsed.purpose, "until": str(parsed.until or "")})
-    if chat.department_id is not None:
-        department = await DepartmentRepository(session).get(chat.department_id)
-        await check_quota(deps, session, department, chat.id)
     until = parsed.until.isoformat() if parsed.until else "—"
     await reply(update, context, session, "temp.marked", purpose=parsed.purpose or "—", until=until, days=deps.settings.temporary.close_after_days)
 
@@ -225,7 +220,8 @@ async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """The day before the close: once in the group, and privately to its admins."""
     async with deps.pipeline.unit() as unit:
         chat = await _current(unit.session, task)
-        if chat is None:
+        if chat is None or chat.close_at <= deps.clock():
+            # Due while the bot was down and the close time has passed: the close itself says it.
             return True
         params = {"title": chat.title, "close_at": _local(deps, chat.close_at)}
         unit.emit(Say(chat.id, "temp.reminder_group", params, rule=RULE, reason="close tomorrow"))

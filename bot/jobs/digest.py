@@ -24,6 +24,7 @@ from bot.pipeline import FactResult
 from policies.actions import Then
 from policies.digest import STALE_AFTER, IsoWeek, is_late, is_stale, latest_occurrence, parse_clock_time, reported_week
 from storage.models import Task
+from storage.repositories.chats import ChatRepository
 from storage.repositories.digest import DigestRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
@@ -51,6 +52,9 @@ async def plan_due_digest(deps: Deps) -> IsoWeek | None:
         tasks = TaskRepository(session)
         if await tasks.get_by_key(key) is not None:
             return None  # the usual case: a cheap read, no write
+        first_group_at = await ChatRepository(session).first_joined_at()
+        if first_group_at is None or first_group_at >= reports.week_window(deps, week).end_at:
+            return None  # a week before the bot was in any group: nothing to report
         payload = {"week": str(week), "scheduled_at": occurrence.isoformat(), "late": is_late(occurrence, deps.clock())}
         added = await tasks.schedule(PLAN_TASK, key, occurrence, payload)
     if added:

@@ -23,6 +23,7 @@ async def check_quota(deps: Deps, session: AsyncSession, department: Department,
     params = {"name": department.name, "active": active, "quota": quota}
     supervisors = await PeopleRepository(session).with_private_chat(await access.supervisor_ids(deps, session))
     told = tuple(Say(supervisor, "dept.quota_overrun", params, rule="quota", reason="over quota") for supervisor in supervisors)
-    # Keyed by group: this group's overrun is counted and reported once.
-    key = f"quota_overrun:{department.id}:{chat_id}"
+    # Keyed by the overrun itself (this many groups against this quota): counted and reported once,
+    # whichever of the department's groups is registered or looked at.
+    key = f"quota_overrun:{department.id}:{active}:{quota}"
     current_unit().emit(RecordEvent("quota_overrun", chat_id, key, rule="quota", reason="over quota", then=Then(done=told)))

@@ -205,7 +205,9 @@ class InboxRepository:
             read = select(Read.person_id).where(
                 Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id
             )
-            query = query.where(~read.exists())
+            # A person's own notices are never unread to them.
+            own = Notice.sender_id.is_not(None) & (Notice.sender_id == person_id)
+            query = query.where(~read.exists(), ~own)
         # A copy of a notice the person sees in another of their groups is shown once, there.
         original = aliased(Notice)
         seen_elsewhere = (
@@ -235,7 +237,7 @@ class InboxRepository:
             return []
         read = and_(Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id)
         query = (
-            select(Notice, Chat.title, Department.name, Read.person_id.is_not(None))
+            select(Notice, Chat.title, Department.name, Read.person_id.is_not(None) | (Notice.sender_id == person_id))
             .join(Chat, Chat.id == Notice.chat_id)
             .outerjoin(Department, Department.id == Notice.department_id)
             .outerjoin(Read, read)

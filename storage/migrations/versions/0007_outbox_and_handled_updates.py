@@ -54,13 +54,26 @@ def upgrade() -> None:
     with op.batch_alter_table('replicas', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_replicas_seen_at'), ['seen_at'], unique=False)
 
-    # A tracked notice's row exists before its message does.
+    # A tracked notice's row exists before its message does; the inbox index covers the sender
+    # too, so a person's own notices count as read without leaving the index.
     with op.batch_alter_table('notices', schema=None) as batch_op:
         batch_op.alter_column('message_id', existing_type=sa.BigInteger(), nullable=True)
+        batch_op.drop_index('ix_notices_inbox')
+        batch_op.create_index(
+            'ix_notices_inbox',
+            ['chat_id', 'message_id', 'deadline_at', 'posted_at', 'duplicate_of', 'department_id', 'sender_id'],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table('notices', schema=None) as batch_op:
+        batch_op.drop_index('ix_notices_inbox')
+        batch_op.create_index(
+            'ix_notices_inbox',
+            ['chat_id', 'message_id', 'deadline_at', 'posted_at', 'duplicate_of', 'department_id'],
+            unique=False,
+        )
         batch_op.alter_column('message_id', existing_type=sa.BigInteger(), nullable=False)
     with op.batch_alter_table('replicas', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_replicas_seen_at'))
