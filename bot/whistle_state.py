@@ -200,7 +200,8 @@ async def purge(deps: Deps) -> dict[str, int]:
     now = deps.clock()
     async with deps.db.transaction() as session:
         limits = LimitRepository(session)
-        ended = [await limits.delete_ended(kind, window.index(now)) for kind, window in rate_windows(deps.settings).items()]
+        windows = rate_windows(deps.settings).items()
+        ended = [await limits.delete_ended(kind, window.index(now)) for kind, window in windows]
         return {
             "drafts": await DraftRepository(session).delete_expired(now),
             "answers": await PendingAnswerRepository(session).delete_expired(now),

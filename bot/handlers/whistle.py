@@ -506,7 +506,8 @@ def register(app: Application, deps: Deps) -> None:
     app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=WHISTLE_GROUP)
     # Whether a message belongs to a report only the database can say (filters cannot wait for it),
     # so every private message that is no command is offered to the draft first.
-    app.add_handler(MessageHandler(private_message & ~filters.COMMAND, anonymous_when_drafting(draft_message)), group=WHISTLE_GROUP)
+    private_text = private_message & ~filters.COMMAND
+    app.add_handler(MessageHandler(private_text, anonymous_when_drafting(draft_message)), group=WHISTLE_GROUP)
     private_edit = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE
     app.add_handler(MessageHandler(private_edit, anonymous_when_drafting(edited)), group=WHISTLE_GROUP)
     app.job_queue.run_repeating(_purge, interval=deps.settings.jobs.sweep_seconds, first=0, name="whistle_purge")

@@ -23,11 +23,12 @@ class DraftRepository:
 
     async def get(self, name: str) -> tuple[bytes, datetime] | None:
         """The sealed content and expiry of a draft, locked until the transaction ends on PostgreSQL:
-        two replicas handling one person's messages at once take turns instead of losing a step."""
-        query = select(WhistleDraft.sealed, WhistleDraft.expires_at).where(WhistleDraft.name == name)
-        if dialect_name(self.session) == "postgresql":
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).first()
+        two replicas handling one person's messages at once take turns instead of losing a step.
+
+        Every private message asks (is its sender writing a report?), so the statement is built once.
+        """
+        statement = cached_statement(self.session, "whistle_drafts.get", _get_draft)
+        row = (await core_execute(self.session, statement, {"name": name})).first()
         return (row.sealed, row.expires_at) if row else None
 
     async def put(self, name: str, sealed: bytes, expires_at: datetime) -> None:
@@ -41,6 +42,11 @@ class DraftRepository:
     async def delete_expired(self, now: datetime) -> int:
         statement = delete(WhistleDraft).where(WhistleDraft.expires_at < now)
         return (await self.session.execute(statement)).rowcount
+
+
+def _get_draft(session: AsyncSession) -> Any:
+    query = select(WhistleDraft.sealed, WhistleDraft.expires_at).where(WhistleDraft.name == bindparam("name"))
+    return query.with_for_update() if dialect_name(session) == "postgresql" else query
 
 
 class LimitRepository:
@@ -108,10 +114,9 @@ class PendingAnswerRepository:
         )  # fmt: skip
 
     async def get(self, supervisor_id: int) -> Row[Any] | None:
-        """The awaited answer's whistle_id, action, language and expires_at."""
-        answer = WhistlePendingAnswer
-        query = select(answer.whistle_id, answer.action, answer.language, answer.expires_at)
-        return (await self.session.execute(query.where(answer.supervisor_id == supervisor_id))).first()
+        """The awaited answer's whistle_id, action, language and expires_at (asked for every private message)."""
+        statement = cached_statement(self.session, "whistle_pending_answers.get", _get_answer)
+        return (await core_execute(self.session, statement, {"supervisor_id": supervisor_id})).first()
 
     async def delete(self, supervisor_id: int) -> bool:
         statement = delete(WhistlePendingAnswer).where(WhistlePendingAnswer.supervisor_id == supervisor_id)
@@ -120,3 +125,9 @@ class PendingAnswerRepository:
     async def delete_expired(self, now: datetime) -> int:
         statement = delete(WhistlePendingAnswer).where(WhistlePendingAnswer.expires_at < now)
         return (await self.session.execute(statement)).rowcount
+
+
+def _get_answer(_session: AsyncSession) -> Any:
+    answer = WhistlePendingAnswer
+    query = select(answer.whistle_id, answer.action, answer.language, answer.expires_at)
+    return query.where(answer.supervisor_id == bindparam("supervisor_id"))

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from telegram import Update
 
 from bot.cli import keep_content_out_of_library_logs
 from bot.testing.fake_telegram import BLOCKED
@@ -35,16 +34,11 @@ def keyboard(harness: Harness, chat: int) -> tuple[int, list[dict[str, Any]]]:
     raise AssertionError(f"no keyboard in chat {chat}")
 
 
-def button_press(harness: Harness, user: int, label: str) -> Update:
-    """The update of pressing the button labelled `label` in the latest keyboard the person got."""
+async def press(harness: Harness, user: int, label: str) -> None:
     message_id, buttons = keyboard(harness, user)
     matching = [b for b in buttons if label in b["text"]]
     assert matching, f"no button {label!r} among {[b['text'] for b in buttons]}"
-    return harness.updates.callback(user, user, message_id, matching[0]["callback_data"])
-
-
-async def press(harness: Harness, user: int, label: str) -> None:
-    await harness.send(button_press(harness, user, label))
+    await harness.send(harness.updates.callback(user, user, message_id, matching[0]["callback_data"]))
 
 
 async def registered(harness: Harness, *names: str) -> None:

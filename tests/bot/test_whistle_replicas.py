@@ -14,14 +14,13 @@ import pytest
 from sqlalchemy import func, select, update
 from telegram import Update
 
-from bot.whistle_state import CODES, PendingAnswer, PendingAnswers, purge
-from policies.whistle import RateWindow, limit_bucket, period_key
+from bot.whistle_state import CODES, PendingAnswer, PendingAnswers, purge, rate_windows
+from policies.whistle import limit_bucket, period_key
 from storage.models import Person, Whistle, WhistleDraft, WhistleEvidence, WhistleLimit, WhistlePendingAnswer
 from tests.bot.conftest import SUPERVISOR, Harness, scalar
 from tests.bot.test_whistle import (
     CODE,
     WHISTLER,
-    button_press,
     draft_count,
     press,
     registered,
@@ -29,7 +28,7 @@ from tests.bot.test_whistle import (
     whistle_count,
     whistler,  # noqa: F401
 )
-from tests.bot.test_whistle_review import report_with_evidence
+from tests.bot.test_whistle_review import open_first, report_with_evidence
 
 GUESSER = 4001
 DESCRIPTION = "民政局每周让我们重复填报同一张独居老人台账，已经第三次了。"
@@ -135,7 +134,7 @@ async def test_strangers_in_one_bucket_share_its_limit_and_others_do_not(harness
     """The documented trade-off: counts are kept per bucket of people, never per person."""
     code = await submit_report(harness)
     settings = harness.deps.settings
-    period = RateWindow(CODES, settings.whistle.code_attempts_per_hour, timedelta(hours=1), settings.tz).index(harness.clock())
+    period = rate_windows(settings)[CODES].index(harness.clock())
     key = period_key(harness.deps.whistle_keys.limits, CODES, period)
 
     def bucket(user: int) -> int:
@@ -153,12 +152,16 @@ async def test_strangers_in_one_bucket_share_its_limit_and_others_do_not(harness
     assert "你的反映" in harness.last_text(apart)
 
 
-async def test_a_supervisors_answer_typed_on_another_replica_settles_the_report(harness: Harness) -> None:
+async def awaiting_answer(harness: Harness, button: str) -> None:
+    """A report under review, and the supervisor has pressed `button`: the bot waits for their text."""
     await registered(harness, "民政局")
     await report_with_evidence(harness)
-    await harness.private(SUPERVISOR, "/whistles")
-    await press(harness, SUPERVISOR, "查看 #")
-    await press(harness, SUPERVISOR, "标记已整改")
+    await open_first(harness)
+    await press(harness, SUPERVISOR, button)
+
+
+async def test_a_supervisors_answer_typed_on_another_replica_settles_the_report(harness: Harness) -> None:
+    await awaiting_answer(harness, "标记已整改")
     async with harness.replica() as (_deps, other):
         await other.process_update(harness.updates.private(SUPERVISOR, "民政局已取消“收到”要求。"))
     assert "#1" in harness.last_text(SUPERVISOR)
@@ -171,11 +174,7 @@ async def test_a_supervisors_answer_typed_on_another_replica_settles_the_report(
 
 
 async def test_an_awaited_answer_expires_and_the_text_is_not_taken(harness: Harness) -> None:
-    await registered(harness, "民政局")
-    await report_with_evidence(harness)
-    await harness.private(SUPERVISOR, "/whistles")
-    await press(harness, SUPERVISOR, "查看 #")
-    await press(harness, SUPERVISOR, "不予采纳")
+    await awaiting_answer(harness, "不予采纳")
     harness.clock.advance(timedelta(minutes=31))
     await harness.private(SUPERVISOR, "这句话已经不是驳回理由了。")
     async with harness.session() as session:
@@ -244,11 +243,7 @@ async def test_a_supervisor_with_no_awaited_answer_gets_the_ordinary_reply(harne
 
 
 async def test_a_supervisors_awaited_answer_goes_no_further(harness: Harness) -> None:
-    await registered(harness, "民政局")
-    await report_with_evidence(harness)
-    await harness.private(SUPERVISOR, "/whistles")
-    await harness.send(button_press(harness, SUPERVISOR, "查看 #"))
-    await press(harness, SUPERVISOR, "答复")
+    await awaiting_answer(harness, "答复")
     await harness.send(harness.updates.sticker(SUPERVISOR, SUPERVISOR, "👍"))
     assert "请用文字回复" in harness.last_text(SUPERVISOR)
     assert not any("只能读懂文字命令" in text for text in harness.texts(SUPERVISOR))

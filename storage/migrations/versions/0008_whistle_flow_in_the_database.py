@@ -42,7 +42,9 @@ def upgrade() -> None:
     sa.Column('action', sa.String(length=16), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=False),
     sa.Column('expires_at', storage.models.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['whistle_id'], ['whistles.id'], name=op.f('fk_whistle_pending_answers_whistle_id_whistles'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['whistle_id'], ['whistles.id'], name=op.f('fk_whistle_pending_answers_whistle_id_whistles'), ondelete='CASCADE'
+    ),
     sa.PrimaryKeyConstraint('supervisor_id', name=op.f('pk_whistle_pending_answers'))
     )
     with op.batch_alter_table('whistle_pending_answers', schema=None) as batch_op:
