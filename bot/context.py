@@ -6,7 +6,7 @@ import functools
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from telegram.ext import CallbackContext, ExtBot
@@ -14,10 +14,9 @@ from telegram.request import BaseRequest
 
 from bot.i18n import Catalog
 from bot.settings import Settings
-from bot.whistle_memory import WhistleMemory
+from bot.whistle_keys import WhistleKeys
 from policies.clock import Clock, system_clock
 from policies.received import ReceivedRule, config_from
-from policies.whistle import RotatingLimiter
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -81,14 +80,9 @@ class Deps:
         )
 
     @functools.cached_property
-    def whistle_memory(self) -> WhistleMemory:
-        """The whistle flow's in-memory state and its keyed rate limits (never stored)."""
-        whistle = self.settings.whistle
-        return WhistleMemory(
-            expire_after=timedelta(minutes=whistle.flow_expire_minutes),
-            reports=RotatingLimiter(whistle.reports_per_day, timedelta(days=1), self.settings.tz),
-            code_attempts=RotatingLimiter(whistle.code_attempts_per_hour, timedelta(hours=1), self.settings.tz),
-        )
+    def whistle_keys(self) -> WhistleKeys:
+        """The keys that name and seal whistle drafts and key the rate limits, derived once."""
+        return WhistleKeys.from_settings(self.settings)
 
     def register_task(self, kind: str, runner: TaskRunner, *, persistent: bool = False) -> None:
         if kind in self.task_runners:

@@ -284,13 +284,23 @@ class QuotaSettings(_Section):
     groups_per_unit: int = Field(0, ge=0, le=1000)
 
 
+# A shorter whistle secret could be guessed offline from a copy of the database.
+SECRET_MIN = 16
+
+
 class WhistleSettings(_Section):
     """Anonymous reports: how many a person may file, when supervisors hear of them."""
 
-    # Reports one person may submit per day (counted under a keyed HMAC that is replaced daily).
+    # Reports one person may submit per (local) day, and wrong receipt codes per hour before
+    # /status stops answering; counted in the database per bucket of people (policies.whistle).
     reports_per_day: int = Field(5, ge=1, le=100)
-    # Wrong receipt codes one person may try per hour before /status stops answering.
     code_attempts_per_hour: int = Field(10, ge=1, le=1000)
+    # How many buckets those counts are kept in: more means fewer strangers limited together,
+    # fewer means a larger crowd to hide in. About one per 20 to 50 people who could report.
+    limit_buckets: int = Field(64, ge=1, le=2**14)
+    # Names and seals unfinished reports and keys the rate limits; the same on every replica and
+    # never in the database. Empty: derived from the bot token (bot/whistle_keys.py).
+    secret: SecretStr = SecretStr("")
     # Local times at which supervisors are told about new reports, never the moment one arrives.
     batch_times: tuple[ClockTime, ...] = Field(("09:00", "15:00"), min_length=1, max_length=24)
     # A report still open after this many days is flagged to supervisors (again each week).
@@ -299,6 +309,16 @@ class WhistleSettings(_Section):
     flow_expire_minutes: int = Field(30, ge=1, le=24 * 60)
     # Evidence items (photos, documents, forwarded messages) per report.
     max_evidence: int = Field(10, ge=0, le=50)
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if 0 < len(value.get_secret_value()) < SECRET_MIN:
+            raise ValueError(
+                f"write at least {SECRET_MIN} characters (e.g. the output of `openssl rand -hex 32`), "
+                "or leave it empty to derive the keys from the bot token"
+            )
+        return value
 
     def batch_clock_times(self) -> tuple[time, ...]:
         return tuple(time.fromisoformat(value.zfill(5)) for value in self.batch_times)

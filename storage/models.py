@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -386,3 +387,47 @@ class WhistleResponse(Base):
     text: Mapped[str | None] = mapped_column(Text)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     at: Mapped[datetime]
+
+
+class WhistleDraft(Base):
+    """A whistle report being written, between one message and the next (any replica may get the next).
+
+    No Telegram id in clear: the row is named by a keyed HMAC of the person's id, and its content
+    (department, category, description, evidence) is sealed with AES-GCM; both keys come from a
+    secret the database does not hold (bot/whistle_keys.py). Deleted on submit, cancel or expiry.
+    """
+
+    __tablename__ = "whistle_drafts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Idle drafts are deleted once this passes (on the person's next message, or by the purge job).
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WhistleLimit(Base):
+    """Hits against one whistle rate limit in one period, per bucket of people, never per person:
+    see policies.whistle.limit_bucket. Rows of ended periods are deleted."""
+
+    __tablename__ = "whistle_limits"
+
+    # reports | codes
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+class WhistlePendingAnswer(Base):
+    """A supervisor pressed respond / rectified / reject, and the bot waits for their text.
+
+    Supervisors act under their own name (the audit log has them too), so this row simply says who."""
+
+    __tablename__ = "whistle_pending_answers"
+
+    supervisor_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    whistle_id: Mapped[int] = mapped_column(ForeignKey("whistles.id", ondelete="CASCADE"), index=True)
+    # response | rectified | rejected
+    action: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    expires_at: Mapped[datetime] = mapped_column(index=True)

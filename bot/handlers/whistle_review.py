@@ -10,17 +10,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandler, filters
+from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, ExtBot, MessageHandler, filters
 
 from bot import access, records
 from bot.actions import rows_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
 from bot.handlers._common import answer as answer_press
-from bot.handlers.whistle import FromUserIn, full_text, response_lines, say, split_message
+from bot.handlers.whistle import full_text, response_lines, say, split_message
 from bot.i18n import Html
 from bot.pipeline import FactResult
-from bot.whistle_memory import PendingAnswer
+from bot.whistle_state import PendingAnswer, PendingAnswers
 from policies.actions import Button, Edit, Say, Send, SendFile, Then
 from policies.departments import normalize_name
 from policies.whistle import DESCRIPTION_MAX, Status, may_move, next_batch_at, open_too_long
@@ -31,6 +31,9 @@ from storage.repositories.tasks import TaskRepository
 from storage.repositories.whistles import WhistleRepository, WhistleRow
 
 PREFIX = "ws:"
+# After the whistle flow (-20) and observation (-10), before the features (0): an awaited answer
+# is taken here and goes no further, any other private message goes on as before.
+ANSWER_GROUP = -5
 PAGE_SIZE = 8
 BATCH_TASK = "whistle_batch"
 NOTIFY_TASK = "whistle_notify"
@@ -263,7 +266,7 @@ async def ask_answer(context: JianfuContext, session: AsyncSession, user_id: int
     if target is not None and not may_move(row.whistle.status, target).hit:
         await say(context, user_id, language, "whistles.cannot", status=context.deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
         return
-    context.deps.whistle_memory.pending[user_id] = PendingAnswer(action, row.whistle.id, language, context.deps.clock())
+    await PendingAnswers(context.deps, session).ask(user_id, PendingAnswer(action, row.whistle.id, language))
     await say(context, user_id, language, f"whistles.ask_{action}", id=row.whistle.id)
 
 
@@ -271,21 +274,31 @@ async def ask_answer(context: JianfuContext, session: AsyncSession, user_id: int
 
 
 @transactional
-async def answer(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+async def answer(update: Update, context: JianfuContext, session: AsyncSession) -> bool:
+    """The supervisor's awaited answer; False (nothing done) when none is awaited from them."""
     deps, user_id, message = context.deps, update.effective_user.id, update.effective_message
-    pending = deps.whistle_memory.answer_for(user_id, deps.clock())
-    if pending is None or not await access.is_supervisor(deps, session, user_id):
-        deps.whistle_memory.pending.pop(user_id, None)
-        return
+    answers = PendingAnswers(deps, session)
+    pending = await answers.current(user_id)
+    if pending is None:
+        return False
+    if not await access.is_supervisor(deps, session, user_id):  # revoked since pressing the button
+        await answers.drop(user_id)
+        return False
     text = (message.text or "").strip()
     if not text:
         await say(context, user_id, pending.language, "whistles.text_expected")
-        return
+        return True
     if len(text) > DESCRIPTION_MAX:
         await say(context, user_id, pending.language, "error.too_long", max=DESCRIPTION_MAX)
-        return
-    del deps.whistle_memory.pending[user_id]
+        return True
+    await answers.drop(user_id)
     await settle(context, session, user_id, pending, text)
+    return True
+
+
+async def answer_or_pass(update: Update, context: JianfuContext) -> None:
+    if await answer(update, context):
+        raise ApplicationHandlerStop
 
 
 async def settle(context: JianfuContext, session: AsyncSession, user_id: int, pending: PendingAnswer, text: str) -> None:
@@ -376,8 +389,9 @@ async def _ensure_job(context: JianfuContext) -> None:
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(command("whistles", whistles))
     app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
-    awaiting = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND & FromUserIn(deps.whistle_memory.pending, "awaiting_whistle_answer")
-    app.add_handler(MessageHandler(awaiting, answer))
+    # Whether an answer is awaited only the database knows: every private message that is no command asks.
+    private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND
+    app.add_handler(MessageHandler(private_text, answer_or_pass), group=ANSWER_GROUP)
     deps.register_task(BATCH_TASK, run_batch, persistent=True)
     deps.register_task(NOTIFY_TASK, notify)
     deps.pipeline.register_fact(Forwarded, _apply_forwarded)
