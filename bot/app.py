@@ -76,7 +76,9 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         try:
             async with deps.db.transaction() as session:
                 if update_id is not None:
-                    session.info[UPDATE_ID_KEY] = (update_id, deps.clock())
+                    # Kept to the hour only: the row says an update was handled, not exactly when
+                    # (a whistleblower's update must not be dated to the second).
+                    session.info[UPDATE_ID_KEY] = (update_id, deps.clock().replace(minute=0, second=0, microsecond=0))
                 unit = Unit(session)
                 token = CURRENT_UNIT.set(unit)
                 try:

@@ -13,7 +13,7 @@ from bot.handlers.errors import describe
 from bot.ratelimit import SendingRateLimiter
 from policies.actions import Delete
 from storage.models import Task
-from storage.repositories.outbox import Replicas
+from storage.repositories.outbox import HandledUpdates, OutboxRepository, Replicas
 from storage.repositories.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,23 @@ async def delete_expired_message(deps: Deps, bot: ExtBot[None], task: Task) -> b
     return True
 
 
+# Telegram keeps an undelivered update for 24 hours: after that it cannot come again.
+HANDLED_KEPT = timedelta(days=2)
+# Finished outbox rows, kept a while for looking into what happened.
+OUTBOX_KEPT = timedelta(days=7)
+
+
 async def sweep(context: JianfuContext) -> None:
     await run_due_tasks(context.deps, context.bot)
+    await forget_old_records(context.deps)
+
+
+async def forget_old_records(deps: Deps) -> None:
+    """Ids of updates that can no longer come again, and finished outbox rows past their week."""
+    now = deps.clock()
+    async with deps.db.transaction() as session:
+        await HandledUpdates(session).purge(now - HANDLED_KEPT)
+        await OutboxRepository(session).purge(now - OUTBOX_KEPT)
 
 
 def beat_interval(deps: Deps) -> timedelta:

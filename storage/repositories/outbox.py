@@ -165,17 +165,18 @@ class HandledUpdates:
         """One more failed try; the update is set aside once it failed `give_up_after` times."""
         row = await self.session.get(HandledUpdate, update_id, with_for_update=dialect_name(self.session) == "postgresql")
         if row is None:
-            row = HandledUpdate(update_id=update_id, state="failing", attempts=0, at=now)
+            row = HandledUpdate(update_id=update_id, state="failing", attempts=0, at=now.replace(minute=0, second=0, microsecond=0))
             self.session.add(row)
         if row.state == "done":
             return 0
         row.attempts += 1
         row.state = "set_aside" if row.attempts >= give_up_after else "failing"
-        row.at = now
+        row.at = now.replace(minute=0, second=0, microsecond=0)
         await self.session.flush()
         return row.attempts
 
     async def set_aside(self, update_id: int, now: datetime) -> None:
+        now = now.replace(minute=0, second=0, microsecond=0)
         values = {"update_id": update_id, "state": "set_aside", "attempts": 1, "at": now}
         statement = insert_for(self.session, HandledUpdate).values(values)
         statement = statement.on_conflict_do_update(index_elements=["update_id"], set_={"state": "set_aside", "at": now})

@@ -194,3 +194,24 @@ async def test_a_timeout_on_a_delete_is_retried_not_given_up(harness: Harness) -
     harness.clock.advance(timedelta(minutes=1))
     await harness.sweep()
     assert harness.fake.is_deleted(GROUP, message)
+
+
+async def test_old_update_ids_and_finished_actions_are_forgotten(harness: Harness) -> None:
+    from bot.jobs.sweep import forget_old_records
+    from storage.models import HandledUpdate
+
+    await join(harness)
+    async with harness.deps.pipeline.unit() as unit:
+        unit.emit(Delete(GROUP, harness.fake.add_message(GROUP, MEMBER, "收到")["message_id"]))
+    async with harness.session() as session:
+        stamps = [row.at for row in (await session.scalars(select(HandledUpdate))).all()]
+    assert stamps and all(stamp.minute == stamp.second == 0 for stamp in stamps)  # dated to the hour only
+    finished = await count(harness, OutboxAction, OutboxAction.state == "done")
+    assert finished >= 1
+    harness.clock.advance(timedelta(days=3))
+    await forget_old_records(harness.deps)
+    assert await count(harness, HandledUpdate) == 0
+    assert await count(harness, OutboxAction, OutboxAction.state == "done") == finished  # kept a week
+    harness.clock.advance(timedelta(days=5))
+    await forget_old_records(harness.deps)
+    assert await count(harness, OutboxAction) == 0
