@@ -24,6 +24,7 @@ from policies.actions import (
     TipOnce,
 )
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
+from policies.formalism import FormalismRules
 from policies.notices import NoticeKind, NoticeRule, NoticeVerdict
 from policies.text import has_question_mark
 from policies.types import ContentKind, Message
@@ -95,12 +96,28 @@ class Judgement:
     demand: Verdict
     urgent: Verdict
     notice: NoticeVerdict
+    # The formalism rules that fired (checkin, photo_proof, promotion, instant_reply).
+    formalism: tuple[Verdict, ...] = ()
+    emergency: Verdict = Verdict("emergency", False, "not judged")
     actions: tuple[Action, ...] = field(default=())
 
     @property
     def fired(self) -> list[tuple[str, str]]:
-        verdicts = (self.ack, self.demand, self.urgent, self.notice)
+        verdicts = (self.ack, self.demand, self.urgent, self.notice, *self.formalism, self.emergency)
         return [(verdict.rule, verdict.detail) for verdict in verdicts if verdict.hit]
+
+    @property
+    def formalism_kinds(self) -> tuple[str, ...]:
+        return tuple(verdict.rule for verdict in self.formalism)
+
+    @property
+    def formalism_exempt(self) -> Verdict:
+        """Formalism demands are not reminded when the message is urgent or about an emergency."""
+        if self.urgent.hit:
+            return Verdict("exempt", True, "urgent")
+        if self.emergency.hit:
+            return Verdict("exempt", True, self.emergency.detail)
+        return Verdict("exempt", False, "neither urgent nor about an emergency")
 
 
 class ReceivedRule:
@@ -112,6 +129,7 @@ class ReceivedRule:
         self.demands = DemandRule()
         self.urgency = UrgencyRule(config.urgent_markers)
         self.notices = NoticeRule(config.notice_tags)
+        self.formalism = FormalismRules()
         self._remembered: dict[str, tuple[bool, bool, bool, bool]] = {}
 
     def classify(self, message: Message) -> Judgement:
@@ -124,11 +142,14 @@ class ReceivedRule:
         else:
             # A photo or a file captioned "收到" carries the file: never removed as an ack.
             ack = AckVerdict("ack_only", False, f"a {message.kind.value} is kept whatever its caption")
+        formalism = self.formalism.judge(message.text)
         return Judgement(
             ack=ack,
             demand=self.demands.judge(message.text),
             urgent=self.urgency.judge(message.text),
             notice=self.notices.judge(message.text),
+            formalism=formalism,
+            emergency=self.formalism.emergency.judge(message.text) if formalism else Verdict("emergency", False, "no formalism demand"),
         )
 
     def target_of(self, message_id: int, text: str, *, is_notice: bool = False) -> Target:
