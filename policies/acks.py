@@ -51,7 +51,7 @@ WECHAT_CODES = {
     "强": "👍", "ok": "👌", "握手": "🤝", "玫瑰": "🌹", "抱拳": "🙏", "合十": "🙏", "拳头": "✊", "胜利": "✌",
     "爱心": "❤", "鼓掌": "👏", "加油": "💪",
 }
-_WECHAT_CODE = re.compile(r"[\[［](" + "|".join(WECHAT_CODES) + r")[\]］]", re.IGNORECASE)
+WECHAT_CODE = re.compile(r"[\[［](" + "|".join(WECHAT_CODES) + r")[\]］]", re.IGNORECASE)
 
 # After a name or unit only these count: "王芳明白" is ambiguous, "王芳收到" is not.
 PREFIXABLE_WORDS = ("收到", "已收到", "收到了", "收悉", "已收悉", "知悉", "已知悉", "已阅")
@@ -196,7 +196,7 @@ def with_wechat_emoji(text: str) -> str:
     """WeChat's acknowledging codes ("[强]", "[握手]") as the emoji they stand for."""
     if "[" not in text and "［" not in text:
         return text
-    return _WECHAT_CODE.sub(lambda code: WECHAT_CODES[code.group(1).lower()], text)
+    return WECHAT_CODE.sub(lambda code: WECHAT_CODES[code.group(1).lower()], text)
 
 
 @functools.lru_cache(maxsize=4096)

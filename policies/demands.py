@@ -40,8 +40,8 @@ ZH_DEMANDS = (
     rf"{_ASK}{_GAP}{_HOW}{_REPLY}{_AMOUNT}{_WHAT}",
     # 大家扣1 / 各位回复收到
     rf"(?:大家|各位|全体){_HOW}{_REPLY}{_AMOUNT}(?:1+|收到|确认)",
-    # 回复收到，并于周五前报送 (an order that starts its clause)
-    rf"^{_HOW}(?:回复|扣){_AMOUNT}(?:收到|1+|已阅)",
+    # 回复收到，并于周五前报送 / 并回复收到 (an order that starts its clause)
+    rf"^(?:并|并且|同时|再|然后)?{_HOW}(?:回复|扣){_AMOUNT}(?:收到|1+|已阅)",
     # 请确认收到 / 请确认已读
     rf"{_PLEASE}{_WHO}(?:确认|確認)(?:已)?(?:收到|已读|已阅|收悉)",
     # 请接龙 / 收到请接龙 / 接龙确认 (a roll call, 接龙报到, is a check-in: see policies.formalism)
@@ -85,8 +85,8 @@ TRIGGERS = (
     "let me know", "thumbs", "drop a",
 )
 _CONTEXT = 12
-_CLAUSES = re.compile(r"[。！？!?；;，,\n…]+|\.(?:\s|$)")
-_QUOTES = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"|‘[^’]*’|《[^》]*》")
+CLAUSES = re.compile(r"[。！？!?；;，,\n…]+|\.(?:\s|$)")
+QUOTES = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"|‘[^’]*’|《[^》]*》")
 _FULLWIDTH_LETTERS = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
 
 
@@ -117,24 +117,32 @@ class DemandRule:
         """Quoted demands are talked about (“收到请回复”); a quoted ack word is the answer asked for."""
         def replace(match: re.Match[str]) -> str:
             inner = match.group(0)[1:-1]
-            return " " if self._pattern.search(compact(inner)) else inner
+            return " " if self.is_quoted_demand(inner) else inner
 
-        return _QUOTES.sub(replace, text)
+        return QUOTES.sub(replace, text)
 
     def _demand_in(self, clause: str) -> str | None:
         if not clause or has_question_mark(clause):
             return None
-        squeezed = compact(clause)
+        match = self.demand_match(compact(clause))
+        return match.group(0) if match else None
+
+    def demand_match(self, squeezed: str) -> re.Match[str] | None:
+        """The demand phrase in a clause already compacted (no punctuation or spaces), if any."""
         for match in self._pattern.finditer(squeezed):
             # The words before the phrase and those inside it ("请不要回复收到") may negate it.
             before = squeezed[max(0, match.start() - _CONTEXT) : match.end()].replace("分别", "")
             after = squeezed[match.end() :]
             if any(word in before for word in NEGATIONS) or after.startswith(MENTIONS):
                 continue
-            if _needs_clause_end(match.group(0)) and not _harmless_tail(after):
+            if _needs_clause_end(match.group(0)) and not harmless_tail(after):
                 continue
-            return match.group(0)
+            return match
         return None
+
+    def is_quoted_demand(self, quoted: str) -> bool:
+        """A demand inside quotes is talked about (“收到请回复”), not made."""
+        return self._pattern.search(compact(quoted)) is not None
 
 
 def _needs_clause_end(phrase: str) -> bool:
@@ -142,7 +150,8 @@ def _needs_clause_end(phrase: str) -> bool:
     return phrase.endswith(("1", "确认", "確認", "one", "yes", "ok", "okay"))
 
 
-def _harmless_tail(after: str) -> bool:
+def harmless_tail(after: str) -> bool:
+    """What may follow a demand in its clause without adding anything ("即可", "when you see this")."""
     return after in ALLOWED_TAILS or after.startswith(ALLOWED_TAIL_STARTS)
 
 
@@ -153,7 +162,7 @@ def _before_colon(clause: str) -> str:
 
 
 def _clauses(text: str) -> Iterable[str]:
-    return (clause for clause in _CLAUSES.split(text) if clause.strip())
+    return (clause for clause in CLAUSES.split(text) if clause.strip())
 
 
 DEFAULT_URGENT_MARKERS = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
