@@ -14,8 +14,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
+from bot import kept
 from bot.context import Deps
-from policies.actions import Action, Button, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
+from policies.actions import Action, Button, Delete, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce
 from policies.language import pick_language
 from storage.repositories.chats import ChatRepository
 from storage.repositories.events import EventRepository
@@ -182,6 +183,9 @@ class Executor:
             return await self.record_event(action.kind, action.chat_id, key=action.key, sender_id=action.sender_id)
         if isinstance(action, TipOnce):
             return await self._tip(action)
+        if isinstance(action, SayWhenReachable):
+            kept_now = await kept.keep(self.session, self.deps.clock(), action)
+            return Outcome.DONE if kept_now else Outcome.NOT_FOUND
         return await self._tell_admins(action)
 
     async def _say(self, action: Say, language: str | None) -> Outcome:
@@ -248,7 +252,7 @@ class Executor:
 
     async def _tell_admins(self, action: TellAdminsOnce) -> Outcome:
         """Privately, to every admin who opened a chat with the bot; once per chat and reason."""
-        key = f"told:{action.key}:{action.chat_id}"
+        key = f"told:{action.key}:{action.chat_id}" + (f":{action.period}" if action.period else "")
         if await EventRepository(self.session).exists(key):
             return Outcome.NOT_FOUND
         chat = await ChatRepository(self.session).get(action.chat_id)

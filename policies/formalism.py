@@ -288,3 +288,33 @@ class FormalismRules:
             return ()
         lowered = fold(text)
         return tuple(verdict for rule in self.rules if (verdict := rule.judge_folded(lowered)).hit)
+
+
+class Switch(StrEnum):
+    """What a group does with one kind of formalism demand."""
+
+    ON = "on"  # count it and remind the sender privately
+    RECORD = "record"  # count it for the digest only
+    OFF = "off"  # nothing
+
+
+SWITCH_WORDS = {
+    "on": Switch.ON, "开启": Switch.ON, "开": Switch.ON, "提醒": Switch.ON,
+    "record": Switch.RECORD, "仅记录": Switch.RECORD, "记录": Switch.RECORD,
+    "off": Switch.OFF, "关闭": Switch.OFF, "关": Switch.OFF,
+}
+ALL_KINDS = tuple(Kind)
+# The names `/set` accepts for each rule, in both languages; "formalism" sets all four.
+KIND_WORDS: dict[str, tuple[Kind, ...]] = {
+    **dict.fromkeys(("checkin", "打卡", "签到", "报到"), (Kind.CHECKIN,)),
+    **dict.fromkeys(("photo_proof", "photo", "拍照", "留痕"), (Kind.PHOTO_PROOF,)),
+    **dict.fromkeys(("promotion", "推广", "转发", "点赞", "投票"), (Kind.PROMOTION,)),
+    **dict.fromkeys(("instant_reply", "instant", "秒回"), (Kind.INSTANT_REPLY,)),
+    **dict.fromkeys(("formalism", "形式主义"), ALL_KINDS),
+}
+
+
+def parse_setting(name: str, value: str) -> tuple[tuple[Kind, ...], Switch] | None:
+    """`/set checkin off`, `/set 秒回 仅记录`, `/set formalism on`: the kinds and the switch, or None."""
+    kinds, switch = KIND_WORDS.get(name.lower()), SWITCH_WORDS.get(value.lower())
+    return (kinds, switch) if kinds and switch else None

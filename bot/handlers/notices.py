@@ -155,11 +155,15 @@ async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     return True
 
 
-async def publish_tracked(deps: Deps, bot: ExtBot[None], session: AsyncSession, source: Notice) -> tuple[actions.Outcome, Notice | None]:
-    """Repost a notice as the bot's own message with a Read button and a read counter."""
+async def publish_tracked(
+    deps: Deps, bot: ExtBot[None], session: AsyncSession, source: Notice, *, text: str | None = None
+) -> tuple[actions.Outcome, Notice | None]:
+    """Repost a notice as the bot's own message with a Read button and a read counter (with
+    `text` instead of the source's, e.g. without the demand for acks)."""
     executor = actions.Executor(deps, bot, session)
     language = await executor.language_of(source.chat_id)
-    body = await tracked_text(deps, session, source, reads=0, language=language)
+    text = source.text if text is None else text
+    body = await tracked_text(deps, session, source, reads=0, language=language, text=text)
     outcome, sent = await actions.send(bot, source.chat_id, body, buttons=executor.keyboard(_read_button(0), language))
     await executor.note(source.chat_id, outcome)
     if sent is None:
@@ -167,7 +171,7 @@ async def publish_tracked(deps: Deps, bot: ExtBot[None], session: AsyncSession, 
     tracked = await NoticeRepository(session).add(
         with_duplicate_keys(Notice(
             chat_id=source.chat_id, message_id=sent.message_id, sender_id=source.sender_id,
-            department_id=source.department_id, text=source.text, kind=source.kind, urgent=source.urgent,
+            department_id=source.department_id, text=text, kind=source.kind, urgent=source.urgent,
             ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
             deadline_at=source.deadline_at,
         ))
@@ -183,13 +187,14 @@ def _read_button(notice_id: int) -> tuple[Button, ...]:
     return (Button("notices.button_read", f"{READ_PREFIX}{notice_id}"),)
 
 
-async def tracked_text(deps: Deps, session: AsyncSession, notice: Notice, *, reads: int, language: str) -> str:
+async def tracked_text(deps: Deps, session: AsyncSession, notice: Notice, *, reads: int, language: str, text: str | None = None) -> str:
     sender = await PeopleRepository(session).get(notice.sender_id) if notice.sender_id else None
     chat = await ChatRepository(session).get(notice.chat_id)
     # The total is the group's member count, less the bot itself.
     total = max((chat.member_count or 0) - 1, reads) if chat else reads
     return deps.catalog.text(
-        language, "notices.tracked", sender=sender.display_name if sender else "", text=notice.text, read=reads, total=total or "?"
+        language, "notices.tracked", sender=sender.display_name if sender else "", text=notice.text if text is None else text,
+        read=reads, total=total or "?",
     )
 
 

@@ -9,13 +9,16 @@ from telegram import Message as TgMessage
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-from bot import actions, convert
+from bot import actions, convert, kept
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
-from bot.handlers.notices import GROUP_TEXT, classified, publish_tracked, refresh_counter
-from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
+from bot.i18n import Html
+from bot.handlers.notices import GROUP_TEXT, READ_PREFIX, classified, publish_tracked, refresh_counter
+from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce
 from policies.digest import parse_switch
+from policies.formalism import ALL_KINDS, Switch, parse_setting
 from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target, asks_for_data, looks_like_question
+from policies.repost import without_demand
 from policies.types import Message
 from storage.models import Chat
 from storage.repositories.audit import AuditRepository
@@ -44,10 +47,11 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
     if message is None:
         return
     verdicts = classified(context, session, message)
-    if not (verdicts.ack.hit or verdicts.demand.hit):
+    if not (verdicts.ack.hit or verdicts.demand.hit or verdicts.formalism):
         # Most group messages: nothing to load, nothing to do.
         return
-    group = await _context(context, session, message, update.effective_message, needs_sender=verdicts.demand.hit)
+    needs_sender = verdicts.demand.hit or bool(verdicts.formalism)
+    group = await _context(context, session, message, update.effective_message, needs_sender=needs_sender)
     decided = context.deps.received_rule.judge(message, group, verdicts).actions
     await _act(context, session, decided, _bot_posts(context, update.effective_message, group))
 
@@ -69,7 +73,8 @@ async def _context(
     replied = None
     if (target := convert.replied_message(raw)) is not None:
         # Telegram sends the replied-to message along: judge it from its text, no lookup.
-        replied = rule.target_of(target.message_id, target.text or target.caption or "")
+        tracked = _is_tracked_notice(context, target)
+        replied = rule.target_of(target.message_id, target.text or target.caption or "", tracked=tracked)
     recent_target = None
     if replied is None:
         recent = await NoticeRepository(session).latest_since(message.chat.id, deps.clock() - rule.config.notice_window)
@@ -91,7 +96,22 @@ async def _context(
         replied=replied,
         recent_notice=recent_target,
         sender_has_private_chat=bool(sender and sender.has_private_chat),
+        formalism=formalism_switches(chat),
     )
+
+
+def _is_tracked_notice(context: JianfuContext, replied: TgMessage) -> bool:
+    """The bot's own post with a Read button: a tracked notice."""
+    if replied.from_user is None or replied.from_user.id != context.bot.id or replied.reply_markup is None:
+        return False
+    buttons = (button for row in replied.reply_markup.inline_keyboard for button in row)
+    return any(str(button.callback_data or "").startswith(READ_PREFIX) for button in buttons)
+
+
+def formalism_switches(chat: Chat | ChatSnapshot | None) -> dict[str, Switch]:
+    """The group's own choices for the formalism rules (/set checkin off …)."""
+    settings = (chat.settings or {}) if chat else {}
+    return {kind.value: Switch(settings[kind.value]) for kind in ALL_KINDS if kind.value in settings}
 
 
 async def _act(
@@ -101,7 +121,7 @@ async def _act(
     executor = actions.Executor(context.deps, context.bot, session)
     followups = True
     for action in decided:
-        if isinstance(action, TipOnce | Say) and not followups:
+        if isinstance(action, TipOnce | Say | SayWhenReachable) and not followups:
             continue
         outcome = await executor.run_one(action)
         if isinstance(action, Delete):
@@ -144,13 +164,18 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     if notice is None or notice.sender_id != query.from_user.id:
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_gone"), show_alert=True))
         return
+    # The repost drops the demand itself; a message that was nothing but the demand has nothing to repost.
+    text = without_demand(context.deps.received_rule.demands, notice.text)
+    if not text:
+        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_empty"), show_alert=True))
+        return
     executor = actions.Executor(context.deps, context.bot, session)
     claim = f"notice_converted:{notice.chat_id}:{notice.message_id}"
     if await executor.record_event("notice_converted", notice.chat_id, key=claim) is not actions.Outcome.DONE:
         # A second press (or a second replica): it was converted already.
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.converted")))
         return
-    _outcome, tracked = await publish_tracked(context.deps, context.bot, session, notice)
+    _outcome, tracked = await publish_tracked(context.deps, context.bot, session, notice, text=text)
     if tracked is None:
         await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_failed"), show_alert=True))
         return
@@ -176,6 +201,21 @@ async def rules(update: Update, context: JianfuContext, session: AsyncSession) -
         window=received.notice_window_minutes,
         markers=deps.catalog.raw(language, "list_separator").join(received.urgent_markers),
         can_delete=deps.catalog.raw(language, "received.yes" if chat and chat.bot_rights.get("can_delete_messages") else "received.no"),
+        formalism=Html(_formalism_lines(deps, language, chat)),
+    )
+
+
+def _formalism_lines(deps: Deps, language: str, chat: Chat | None) -> str:
+    """One line per formalism rule with this group's switch."""
+    group = GroupContext(Mode.REMOVE, False, deps.clock(), formalism=formalism_switches(chat))
+    rule = deps.received_rule
+    return "\n".join(
+        deps.catalog.text(
+            language, "formalism.rules_line",
+            rule=deps.catalog.raw(language, f"formalism.name.{kind.value}"),
+            switch=deps.catalog.raw(language, f"formalism.switch_{rule.formalism_switch(kind.value, group).value}"),
+        )
+        for kind in ALL_KINDS
     )
 
 
@@ -186,20 +226,37 @@ async def set_rule(update: Update, context: JianfuContext, session: AsyncSession
         return
     words = command_text(update).split()
     setter = SETTERS.get(words[0].lower()) if len(words) == 2 else None
-    if setter is None:
+    formalism = parse_setting(*words) if len(words) == 2 else None
+    if formalism is not None:
+        await _set_formalism(update, context, session, *formalism)
+    elif setter is not None:
+        await setter(update, context, session, words[1])
+    else:
         await reply(update, context, session, "received.set_usage")
-        return
-    await setter(update, context, session, words[1])
 
 
 async def _store_setting(update: Update, context: JianfuContext, session: AsyncSession, name: str, value: str) -> None:
-    """Keep the choice in the group's settings and the audit log."""
+    await _store_settings(update, context, session, {name: value})
+
+
+async def _store_settings(update: Update, context: JianfuContext, session: AsyncSession, values: dict[str, str]) -> None:
+    """Keep the choices in the group's settings and the audit log."""
     chat_id, chats = update.effective_chat.id, ChatRepository(session)
     # The group may predate the bot's records of it.
     await chats.ensure(chat_id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock())
     chat = await chats.get(chat_id)
-    await chats.set_fields(chat_id, settings={**(chat.settings or {}), name: value})
-    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"{name}={value}")
+    await chats.set_fields(chat_id, settings={**(chat.settings or {}), **values})
+    target = ",".join(f"{name}={value}" for name, value in values.items())
+    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=target)
+
+
+async def _set_formalism(update: Update, context: JianfuContext, session: AsyncSession, kinds: tuple[str, ...], switch: Switch) -> None:
+    """/set checkin|photo|promotion|instant|formalism on|record|off: this group's formalism rules."""
+    await _store_settings(update, context, session, dict.fromkeys(kinds, switch.value))
+    language = await language_for(update, context, session)
+    catalog = context.deps.catalog
+    names = catalog.raw(language, "list_separator").join(catalog.raw(language, f"formalism.name.{kind}") for kind in kinds)
+    await reply(update, context, session, "formalism.set_done", rules=names, switch=catalog.raw(language, f"formalism.switch_{switch.value}"))
 
 
 async def _set_received(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:
@@ -244,6 +301,7 @@ SETTERS = {
 
 
 def register(app: Application, deps: Deps) -> None:
+    deps.register_task(kept.KEPT_TASK, kept.forget)
     acks_and_demands = (GROUP_TEXT | (filters.ChatType.GROUPS & filters.Sticker.ALL)) & ~filters.COMMAND
     app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=RULE_GROUP)
     app.add_handler(CallbackQueryHandler(convert_pressed, pattern=f"^{CONVERT_PREFIX}"))

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
-from bot import access
+from bot import access, actions, kept
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
@@ -18,6 +18,7 @@ from bot.handlers._common import (
     transactional,
 )
 from bot.i18n import Html
+from policies.actions import Say
 from policies.language import normalize_language
 from policies.roles import Role, may_run
 from storage.repositories.audit import AuditRepository
@@ -36,6 +37,17 @@ async def start(update: Update, context: JianfuContext, session: AsyncSession) -
     whoami = catalog.text(language, "whoami.text", user_id=update.effective_user.id)
     await reply(update, context, session, "start.private")
     await reply_raw(update, context, session, whoami)
+    await _deliver_kept(update, context, session)
+
+
+async def _deliver_kept(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """Reminders kept while the bot could not write to this person (see bot.kept)."""
+    executor = actions.Executor(context.deps, context.bot, session)
+
+    async def send(message: Say) -> bool:
+        return (await executor.run_one(message)).final
+
+    await kept.deliver(session, update.effective_user.id, context.deps.clock(), send)
 
 
 async def reply_raw(update: Update, context: JianfuContext, session: AsyncSession, html: str) -> None:
