@@ -41,7 +41,8 @@ ORDER = re.compile(
     r"(?:即日|今天|明天|下周一?|本周|下月)起|(?:从|自)\S{1,6}(?:起|开始)|"
     rf"各[\u4e00-\u9fff]{{1,5}}?(?:员|长|人员|干部|同志|社区|村|单位|网格|小区|点位|科室)|要(?:{_VERBS}|在|先)|"
     rf"(?:马上|立即|立刻|及时|全程)(?:{_VERBS})|(?:^|[，,：:])\s*(?:{_VERBS})(?!的(?!时候)|结果|人数|情况|率|量|时间|箱|通道|链接|状态)|"
-    r"please|\bpls\b|\bmust\b|everyone|all staff|^\s*(?:upload|post|share|send|drop|check|sign|like|vote|follow|download|"
+    r"please|\bpls\b|\bmust\b|everyone|all staff|\bfrom (?:tomorrow|today|now on|monday)\b|\b(?:every|each|all) (?:grid|staff|member|worker)|"
+    r"^\s*(?:upload|post|share|send|drop|check|sign|like|vote|follow|download|"
     r"register|repost|stay|be on|reply|answer)\b",
     re.IGNORECASE,
 )
@@ -156,7 +157,7 @@ CHECKIN = FormalismRule(
         r"打卡(?!点|地|机|记录|积分|软件)|打(?:一次|个|一下)卡|签到(?!表|处|簿|本|人数|二维码)|签退|报到(?!处|须知|时间|地点)|报个到|"
         r"报(?:一次|一下|个)?平安|报(?:一次)?岗|报.{0,3}在(?:村|岗|位)情况|"
         r"点名|(?:报告|汇报|上报|报送|报)(?:是否|一下)?在岗|在岗(?:情况|人数|人员|状态)|到岗|上岗|(?:报|说)一声|"
-        r"\bcheck[ -]?in\b|\bsign in\b|\broll call\b|\battendance\b|\bwhen you arrive\b"
+        r"\bchecks? in\b|\bcheck-in\b|\bchecking in\b|\bsigns? in\b|\broll call\b|\battendance\b|\bwhen you arrive\b"
     ),
     triggers=("打卡", "卡", "签到", "签退", "报到", "报个到", "平安", "岗", "情况", "点名", "一声", "check", "sign in", "roll call", "attendance", "arrive"),
     needs=f"{_GROUP}|{_ROUTINE}|上报",
@@ -175,7 +176,7 @@ PHOTO_PROOF = FormalismRule(
     needs=(
         r"发(?:到|在|至|进)?(?:工作|本|该)?群|群里|群内|上传|留痕|佐证|为证|作为证明|以证明|证明已|备查|留档|留存|作为.{0,4}(?:依据|记录)|晒|"
         r"发群(?:里)?检查|供检查|发.{0,4}(?:现场|工作|活动|在岗)?(?:照片|图片|定位|视频|截图|位置)|"
-        r"\bpost\b|\bshare\b|\bupload\b|\bsend\b"
+        r"\bposts?\b|\bshares?\b|\buploads?\b|\bsends?\b"
     ),
     # Documents asked for as data, a photo that tells someone where to act, or a screenshot that
     # proves a promotion task (that is the promotion rule's: "转发朋友圈并截图").
