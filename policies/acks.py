@@ -185,6 +185,8 @@ class AckRule:
                 if not _is_name_unit_or_pronoun(prefix, sender):
                     return AckVerdict("ack_only", False, f"prefix {prefix!r} is not the sender, a unit or a pronoun")
                 return AckVerdict("prefixed_ack", True, f"{prefix!r} then an ack", Strength.STRONG)
+        if not any(part in form for part in sender):
+            return AckVerdict("ack_only", False, "has words that are not acks")
         for cut in range(len(form) - 1, max(0, len(form) - MAX_PREFIX - 1), -1):
             rest, signature = form[:cut], form[cut:]
             if _is_signature(signature, sender) and self._strength_of(rest) is Strength.STRONG:

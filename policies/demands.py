@@ -28,6 +28,9 @@ _AMOUNT = r"(?:一下|个|一个|個)?"
 # Who, when or on what condition, between "请" and the reply it asks for ("请各位组员看到后回复",
 # "请在今晚八点前回复收到"): a few words without a clause break.
 _GAP = r"(?:(?!请)\w){0,12}?"
+# Shorter, between the parts of a like asked for as proof ("请大家看完后点个赞"): two long gaps
+# in one pattern would be tried at every 请.
+_NEAR = r"(?:(?!请)\w){0,6}?"
 _LIKE = r"(?:点|回|发|竖|给个)(?:个|一个|一下)?(?:赞|👍|大拇指)"
 
 ZH_DEMANDS = (
@@ -47,8 +50,8 @@ ZH_DEMANDS = (
     # 请接龙 / 收到请接龙 / 接龙确认 (a roll call, 接龙报到, is a check-in: see policies.formalism)
     rf"(?:(?:{_PLEASE}{_WHO}|{_SEEN}后?)接龙|接龙(?:确认|回复))(?!报到|签到|报平安|报名|统计|签退)",
     # 看到请点赞 / 已阅请点个👍 / 请大家看到后点个赞 / 点赞表示已阅
-    rf"{_SEEN}后?的?{_PLEASE}?{_GAP}{_LIKE}",
-    rf"{_ASK}{_GAP}{_SEEN}后?的?{_GAP}{_LIKE}",
+    rf"{_SEEN}后?的?{_PLEASE}?{_NEAR}{_LIKE}",
+    rf"{_ASK}{_NEAR}{_SEEN}后?的?{_NEAR}{_LIKE}",
     r"点个?赞(?:表示|以示)(?:已经)?(?:已阅|已读|收到|看到|知悉)",
 )
 _EN_TARGET = r"(?:received|receipt|1+|one|ok|okay|noted|gotit|yes|👍)"
@@ -81,13 +84,14 @@ ALLOWED_TAIL_STARTS = (
 )
 TRIGGERS = (
     "回复", "回覆", "回个", "回一", "回1", "回收到", "回确认", "回ok", "请回", "請回", "扣", "接龙", "确认", "確認",
-    "反馈", "反饋", "答复", "回应", "赞", "👍", "大拇指", "reply", "respond", "confirm", "acknowledge", "answer",
+    # Not 👍 itself: it is the commonest ack, and every demand for one has "回个", "点个" or "赞" too.
+    "反馈", "反饋", "答复", "回应", "赞", "点个", "大拇指", "reply", "respond", "confirm", "acknowledge", "answer",
     "let me know", "thumbs", "drop a",
 )
 _CONTEXT = 12
 CLAUSES = re.compile(r"[。！？!?；;，,\n…]+|\.(?:\s|$)")
 QUOTES = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"|‘[^’]*’|《[^》]*》")
-_FULLWIDTH_LETTERS = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
+_FULLWIDTH_LETTERS = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
 
 class DemandRule:
@@ -177,12 +181,18 @@ class UrgencyRule:
 
     def __init__(self, markers: Iterable[str] = DEFAULT_URGENT_MARKERS) -> None:
         self._markers = tuple(dict.fromkeys(normalize(marker) for marker in markers if normalize(marker)))
+        # Each marker's last character survives normalising, so a text without any of them has
+        # no marker: most messages are ruled out without the costly normalisation.
+        self._last_characters = frozenset(marker[-1] for marker in self._markers)
 
     def judge(self, text: str) -> Verdict:
         if not text:
             return Verdict("urgent", False, "empty")
-        if text.lstrip().lower().startswith(URGENT_COMMAND):
+        lowered = fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
+        if lowered.lstrip().startswith(URGENT_COMMAND):
             return Verdict("urgent", True, "sent with /urgent")
+        if not any(character in lowered for character in self._last_characters):
+            return Verdict("urgent", False, "no urgent marker")
         squeezed = normalize(text)
         for compound in URGENT_COMPOUNDS:
             squeezed = squeezed.replace(compound, "")

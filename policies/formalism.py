@@ -31,6 +31,7 @@ class Kind(StrEnum):
 
 
 _SENTENCES = re.compile(r"[。！？!?；;\n]+|\.(?:\s|$)")
+_FULLWIDTH_LETTERS = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
 _CLAUSES = re.compile(r"[，,、：:]")
 _VERBS = "拍|发|上传|截图|转发|关注|下载|注册|投票|点赞|打卡|签到|接龙|报|保持|扫码|动员|帮忙|刷|给"
 # Members are told to do something: "请", "必须", "每人", "各网格员", "要拍照", an imperative.
@@ -103,20 +104,22 @@ class FormalismRule:
         self._order = order
 
     def judge(self, text: str) -> Verdict:
-        return self.judge_folded(fold(text))
+        lowered = lowered_text(text)
+        return self.judge_sentences(lowered, sentences(lowered))
 
-    def judge_folded(self, lowered: str) -> Verdict:
-        """Judge text already folded (lower case, half width)."""
+    def judge_sentences(self, lowered: str, split: list[str]) -> Verdict:
+        """Judge a text already lowered and split into sentences (the four rules share the work)."""
         if self._triggers.search(lowered) is None:
             return Verdict(self.kind.value, False, "none of its words")
-        for sentence in _SENTENCES.split(lowered):
+        for sentence in split:
             found = self._demand_in(sentence)
             if found is not None:
                 return Verdict(self.kind.value, True, f"asks members for it: {found.term!r} in {found.sentence.strip()[:60]!r}")
         return Verdict(self.kind.value, False, "its words, but no demand of members")
 
     def _demand_in(self, sentence: str) -> Found | None:
-        if not sentence.strip() or self._triggers.search(sentence) is None:
+        # The term first: most sentences of a long notice have none, and it is the cheapest test.
+        if self._terms.search(sentence) is None:
             return None
         if has_question_mark(sentence) or _QUESTION_WORDS.search(sentence) or _NOT_AN_ORDER.search(sentence):
             return None
@@ -131,6 +134,16 @@ class FormalismRule:
             if not _negated(found) and not _mentioned(found) and not _reported(found):
                 return found
         return None
+
+
+def lowered_text(text: str) -> str:
+    """Lower case; NFKC folding (costly on a long notice) only when full-width letters need it:
+    the patterns read both widths of punctuation, and \\d reads full-width digits."""
+    return fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
+
+
+def sentences(lowered: str) -> list[str]:
+    return [sentence for sentence in _SENTENCES.split(lowered) if sentence.strip()]
 
 
 def _found(sentence: str, match: re.Match[str]) -> Found:
@@ -159,7 +172,10 @@ CHECKIN = FormalismRule(
         r"点名|(?:报告|汇报|上报|报送|报)(?:是否|一下)?在岗|在岗(?:情况|人数|人员|状态)|到岗|上岗|(?:报|说)一声|"
         r"\bchecks? in\b|\bcheck-in\b|\bchecking in\b|\bsigns? in\b|\broll call\b|\battendance\b|\bwhen you arrive\b"
     ),
-    triggers=("打卡", "卡", "签到", "签退", "报到", "报个到", "平安", "岗", "情况", "点名", "一声", "check", "sign in", "roll call", "attendance", "arrive"),
+    triggers=(
+        "打卡", "打一次卡", "打个卡", "打一下卡", "签到", "签退", "报到", "报个到", "平安", "报岗", "报一次岗", "在岗", "到岗", "上岗",
+        "在村", "在位", "点名", "报一声", "说一声", "check", "sign", "roll call", "attendance", "arrive",
+    ),
     needs=f"{_GROUP}|{_ROUTINE}|上报",
     # A routine, or "在群里报到", is an order by itself ("值班人员每两小时在群里报一次岗").
     order=re.compile(f"{ORDER.pattern}|{_ROUTINE}|在(?:工作)?群(?:里|内)?(?:报|签|打|接龙|说|发)", re.IGNORECASE),
@@ -172,7 +188,10 @@ PHOTO_PROOF = FormalismRule(
         r"(?:工作|在岗|打卡|对比|现场|活动|会场|前后|合)照|留痕|晒|"
         r"\bphotos?\b|\bpictures?\b|\bscreenshots?\b|\blive location\b"
     ),
-    triggers=("拍", "照", "图", "影", "截屏", "视频", "定位", "位置", "水印", "留痕", "晒", "photo", "picture", "screenshot", "location"),
+    triggers=(
+        "拍", "照片", "合照", "工作照", "在岗照", "打卡照", "对比照", "现场照", "活动照", "会场照", "前后照", "图片", "发图", "图文",
+        "影像", "合影", "留影", "截图", "截屏", "视频", "定位", "位置", "水印", "留痕", "晒", "photo", "picture", "screenshot", "location",
+    ),
     needs=(
         r"发(?:到|在|至|进)?(?:工作|本|该)?群|群里|群内|上传|留痕|佐证|为证|作为证明|以证明|证明已|备查|留档|留存|作为.{0,4}(?:依据|记录)|晒|"
         r"发群(?:里)?检查|供检查|发.{0,4}(?:现场|工作|活动|在岗)?(?:照片|图片|定位|视频|截图|位置)|"
@@ -219,8 +238,8 @@ PROMOTION = FormalismRule(
         r"\blike\b|\brepost\b|\bvote\b|\bfollow\b|\bdownload\b|\bmoments\b"
     ),
     triggers=(
-        "朋友圈", "票", "投一下", "赞", "集赞", "助力", "在看", "好评", "播放量", "阅读量", "关注", "扩散", "订阅", "下载", "注册",
-        "安装", "转发", "刷", "like", "repost", "vote", "follow", "download", "moments",
+        "朋友圈", "票", "投一下", "赞", "助力", "在看", "好评", "播放量", "阅读量", "刷量", "评论", "关注", "扩散", "订阅", "下载", "注册", "安装", "转发",
+        "like", "repost", "vote", "follow", "download", "moments",
     ),
     other_purpose=_not_promotion,
 )
@@ -238,8 +257,9 @@ INSTANT_REPLY = FormalismRule(
         r"\bwithin \d+ minutes\b|\bstay online\b|\bon standby\b|\brespond immediately\b|\breply instantly\b|\b24/7\b"
     ),
     triggers=(
-        "秒回", "秒接", "待命", "随叫随到", "全天", "即看即回", "就回", "即回", "开着", "不过夜", "已读不回", "不离身", "小时", "随时", "在线", "第一时间",
-        "立即", "马上", "分钟", "关机", "当天必须", "下班", "夜里", "晚上", "周末", "节假日", "休息", "within", "online", "standby",
+        "秒回", "秒接", "待命", "随叫随到", "全天", "即看即回", "就回", "即回", "开着", "不过夜", "已读不回", "不离身", "小时内",
+        "小时之内", "小时在线", "小时待命", "小时开机", "小时畅通", "小时值守", "随时", "在线", "第一时间", "立即回", "马上回", "及时回",
+        "分钟内", "分钟之内", "分钟不回", "超过", "立刻回", "关机", "开机", "畅通", "值守", "必须", "也要", "都要", "也请", "也得", "within", "online", "standby",
         "immediately", "instantly", "24/7",
     ),
     needs=r"回|响应|在线|待命|随叫随到|开机|畅通|值守|群|消息|\brespond\b|\breply\b|\banswer\b|\bonline\b|\bstandby\b",
@@ -285,10 +305,13 @@ class FormalismRules:
         self._any_trigger = re.compile(trie_pattern({word for rule in rules for word in rule.triggers}))
 
     def judge(self, text: str) -> tuple[Verdict, ...]:
-        if not text or self._any_trigger.search(text.lower()) is None:
+        if not text:
             return ()
-        lowered = fold(text)
-        return tuple(verdict for rule in self.rules if (verdict := rule.judge_folded(lowered)).hit)
+        lowered = lowered_text(text)
+        if self._any_trigger.search(lowered) is None:
+            return ()
+        split = sentences(lowered)
+        return tuple(verdict for rule in self.rules if (verdict := rule.judge_sentences(lowered, split)).hit)
 
 
 class Switch(StrEnum):

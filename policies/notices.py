@@ -22,6 +22,8 @@ _HEADER = re.compile(
     r"|(?:紧急)?(?:会议)?(?:通知|公告|通告)\s*[:：]|notice\s*:|announcement\s*:)",
     re.IGNORECASE,
 )
+# Full-width letters and digits: the one case where a tag's last character shows only once folded.
+_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _MEETING = re.compile(r"会议|开会|参会|例会|meeting", re.IGNORECASE)
 _DATA_REQUEST = re.compile(r"填报|上报|报送|统计表|台账|表格|报表|汇总表|submit the form|fill in the form|spreadsheet", re.IGNORECASE)
 
@@ -39,11 +41,15 @@ class NoticeRule:
 
     def __init__(self, tags: Iterable[str] = DEFAULT_TAGS) -> None:
         self._tags = tuple(fold(tag) for tag in tags if tag)
+        # A text without any tag's last character has no tag: no need to fold it.
+        self._last_characters = frozenset(tag[-1] for tag in self._tags)
 
     def judge(self, text: str) -> NoticeVerdict:
         if not text:
             return NoticeVerdict("notice", False, "empty")
-        folded = fold(text)
+        folded = text.lower()
+        if _FULLWIDTH.search(text) or any(character in folded for character in self._last_characters):
+            folded = fold(text)
         tag = next((tag for tag in self._tags if tag in folded), None)
         header = _HEADER.match(text)
         if tag is None and header is None:
