@@ -105,3 +105,22 @@ def test_random_text_never_crashes(text: str) -> None:
     for verdict in FormalismRules().judge(text):
         assert verdict.hit and verdict.detail
     assert isinstance(EmergencyRule().judge(text).hit, bool)
+
+
+def test_the_trigger_words_are_only_a_shortcut(monkeypatch) -> None:
+    """With every trigger check passing, every line of the corpus and the tables gets the same verdicts."""
+    import re
+
+    from policies.demands import DemandRule
+    from tests.policies.corpus import load
+
+    texts = [line.text for line in load()] + [text for table in (FOUND, LEFT_ALONE) for texts in table.values() for text in texts]
+    rules, demands = FormalismRules(), DemandRule()
+    fast = [([verdict.rule for verdict in rules.judge(text)], demands.judge(text).hit) for text in texts]
+    anything = re.compile("")
+    monkeypatch.setattr(rules, "_any_trigger", anything)
+    monkeypatch.setattr(demands, "_triggers", anything)
+    for rule in rules.rules:
+        monkeypatch.setattr(rule, "_triggers", anything)
+    slow = [([verdict.rule for verdict in rules.judge(text)], demands.judge(text).hit) for text in texts]
+    assert [text for text, one, other in zip(texts, fast, slow, strict=True) if one != other] == []
