@@ -16,7 +16,17 @@ from telegram.ext import ExtBot
 
 from bot import kept
 from bot.context import Deps
-from policies.actions import Action, Button, Delete, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce
+from policies.actions import (
+    Action,
+    Button,
+    Delete,
+    RecordEvent,
+    RecordRead,
+    Say,
+    SayWhenReachable,
+    TellAdminsOnce,
+    TipOnce,
+)
 from policies.language import pick_language
 from storage.repositories.chats import ChatRepository
 from storage.repositories.events import EventRepository

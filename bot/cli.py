@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     explain = commands.add_parser(
-        "explain", help="show how the \"received\" and formalism rules judge messages (arguments, or one per line on stdin)"
+        "explain",
+        help="show how the \"received\" and formalism rules judge messages (arguments, or one per line on stdin)",
     )
     explain.add_argument("messages", nargs="*", help="messages to judge; none means read stdin")
     explain.add_argument("--json", action="store_true", help="one JSON object per line")

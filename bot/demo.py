@@ -120,7 +120,10 @@ def _world(fake: FakeTelegram, english: bool) -> None:
     language = "en" if english else "zh-hans"
     names = {SUPERVISOR: "王主任", ADMIN: "李书记", MEMBER: "张三", NEWCOMER: "王芳", CHIEF: "赵科长"}
     if english:
-        names = {SUPERVISOR: "Director Wang", ADMIN: "Secretary Li", MEMBER: "Zhang San", NEWCOMER: "Wang Fang", CHIEF: "Chief Zhao"}
+        names = {
+            SUPERVISOR: "Director Wang", ADMIN: "Secretary Li", MEMBER: "Zhang San", NEWCOMER: "Wang Fang",
+            CHIEF: "Chief Zhao",
+        }
     for user_id, name in names.items():
         fake.add_user(user_id, name, language_code=language)
     title = "Chaoyang Community Work Group" if english else "朝阳社区工作群"
@@ -303,13 +306,18 @@ async def _formalism(demo: Demo) -> None:
     print("\n== Other formalism demands: check-ins and photo proof, reminded privately, counted for the digest ==")
     demand = "从明天起，各网格员每天早上8点前在群里打卡，走访时拍照发群里。"
     if english:
-        demand = "From tomorrow every grid worker checks in here by 8:00 each morning and posts a photo of each visit in the group."
+        demand = (
+            "From tomorrow every grid worker checks in here by 8:00 each morning "
+            "and posts a photo of each visit in the group."
+        )
     await say(GROUP, ADMIN, demand)
     # A pledge with nothing of its own ("收到，马上安排") is an ack like any other.
     await say(GROUP, MEMBER, "Received, will handle" if english else "收到，马上安排")
 
-    print(f"\n== {demo.name(CHIEF)} has never opened a chat with the bot and demands acks: nobody is corrected in the group ==")
-    demand = "Notice: the form is due Friday. Everyone reply 'received' when you see this." if english else "【通知】周五前报送台账，请各网格员看到后回复收到。"
+    print(f"\n== {demo.name(CHIEF)} never opened a chat with the bot and demands acks: nobody is corrected publicly ==")
+    demand = "【通知】周五前报送台账，请各网格员看到后回复收到。"
+    if english:
+        demand = "Notice: the form is due Friday. Everyone reply 'received' when you see this."
     await say(GROUP, CHIEF, demand)
     print(f"\n👤 {demo.name(CHIEF)} opens a private chat with the bot for the first time")
     await say(CHIEF, CHIEF, "/start")

@@ -40,7 +40,8 @@ async def keep(session: AsyncSession, now: datetime, action: SayWhenReachable) -
         "buttons": [[button.key, button.data] for button in message.buttons],
         "kept_at": now.isoformat(),
     }
-    return await TaskRepository(session).schedule(KEPT_TASK, task_key(message.chat_id, action.key), now + action.keep_for, payload)
+    key = task_key(message.chat_id, action.key)
+    return await TaskRepository(session).schedule(KEPT_TASK, key, now + action.keep_for, payload)
 
 
 async def deliver(session: AsyncSession, person_id: int, now: datetime, send: Send) -> int:

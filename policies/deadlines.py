@@ -27,10 +27,11 @@ _CN_NUMBER = "[零〇一二两三四五六七八九十]{1,3}"
 
 # A clock time: 17:00, 下午3点, 上午9:30, 3点半, 四点, 十点半, 三点一刻, 9am, 5:30 pm.
 _HALF_DAY = r"(?P<half>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上)"
-_TIME_ZH = (
-    rf"(?:{_HALF_DAY}?\s*(?P<h>\d{{1,2}}|{_CN_NUMBER})"
-    rf"(?:[:：](?P<m>\d{{2}})|[点點时時]钟?(?P<mm>半|一刻|三刻|\d{{1,2}}分?|{_CN_NUMBER}分?)?))?"
+_CLOCK_ZH = (
+    rf"{_HALF_DAY}?\s*(?P<h>\d{{1,2}}|{_CN_NUMBER})"
+    rf"(?:[:：](?P<m>\d{{2}})|[点點时時]钟?(?P<mm>半|一刻|三刻|\d{{1,2}}分?|{_CN_NUMBER}分?)?)"
 )
+_TIME_ZH = f"(?:{_CLOCK_ZH})?"
 _TIME_EN = r"(?:\s*(?:at\s*)?(?P<eh>\d{1,2})(?::(?P<em>\d{2}))?\s*(?P<ap>am|pm)?)?"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -38,7 +39,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"(?P<mo>\d{{1,2}})\s*月\s*(?P<d>\d{{1,2}})\s*[日号]\s*{_TIME_ZH}"), "md"),
     (re.compile(rf"(?P<which>本周|这周|下周|下星期|本星期|这星期|星期|周)(?P<wd>[一二三四五六日天1-7])\s*{_TIME_ZH}"), "weekday"),
     (re.compile(rf"(?P<rel>今天|今日|明天|明日|后天|今晚|今早|明早|明晚)\s*{_TIME_ZH}"), "relative_zh"),
-    (re.compile(rf"(?<![\d月日号周期天早晚快慢多少有差提])(?<!星期){_HALF_DAY}?\s*(?P<h>\d{{1,2}}|{_CN_NUMBER})(?:[:：](?P<m>\d{{2}})|[点點时時]钟?(?P<mm>半|一刻|三刻|\d{{1,2}}分?|{_CN_NUMBER}分?)?)(?=\s*(?:之前|以前|前|截止))"), "clock_zh"),
+    # A time alone, when 前 or 截止 follows it ("十点半前"); not a number inside a date or "早一点".
+    (re.compile(rf"(?<![\d月日号周期天早晚快慢多少有差提])(?<!星期){_CLOCK_ZH}(?=\s*(?:之前|以前|前|截止))"), "clock_zh"),
     (re.compile(r"(?P<within>\d{1,3}|[一二两三四五六七八九十])\s*(?:个)?(?:工作)?(?:天|日)内"), "within_zh"),
     (re.compile(r"(?P<eom>本月底|月底|月末)"), "end_of_month"),
     (re.compile(rf"\bby\s+(?P<emo>[a-z]{{3,9}})\.?\s+(?P<ed>\d{{1,2}})(?:st|nd|rd|th)?\b{_TIME_EN}", re.IGNORECASE), "en_md"),
@@ -50,7 +52,9 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 _CLAUSE_END = re.compile(r"[，,。！？!?；;\n]|\.(?:\s|$)")
 # Right after the date: it is a deadline ("12月5日前", "周五之前", "截止").
-_DEADLINE_AFTER = re.compile(r"\s*(?:[(（][^)）]{0,6}[)）])?\s*(?:之前|以前|前(?!往|来|去)|截止|为止|止|以内|内|\bbefore\b|\bdue\b)", re.IGNORECASE)
+_DEADLINE_AFTER = re.compile(
+    r"\s*(?:[(（][^)）]{0,6}[)）])?\s*(?:之前|以前|前(?!往|来|去)|截止|为止|止|以内|内|\bbefore\b|\bdue\b)", re.IGNORECASE
+)
 # Earlier in the clause: the date is when something must be done by ("截止时间：12月5日", "by").
 _DEADLINE_BEFORE = re.compile(r"截止|截至|期限|最迟|最晚|不晚于|\bby\b|\bdue\b|\bdeadline\b|\bbefore\b", re.IGNORECASE)
 # Elsewhere in the clause: the date is when something happens, not a deadline.

@@ -63,7 +63,8 @@ EN_DEMANDS = (
     r"(?:please|pls|plz|kindly)acknowledge$",
     r"(?:confirm|acknowledge)receipt",
     r"letmeknow(?:that)?you(?:have|ve)?(?:seen|read|received)",
-    r"(?:drop|give|leave|send|post)(?:this|it|me|us)?(?:a|an)?(?:👍|thumbsup|like|1)(?:once|when|after|if)(?:you(?:have|ve)?)?(?:seen|read|received)",
+    r"(?:drop|give|leave|send|post)(?:this|it|me|us)?(?:a|an)?(?:👍|thumbsup|like|1)"
+    r"(?:once|when|after|if)(?:you(?:have|ve)?)?(?:seen|read|received)",
 )
 # Just before a phrase, in the same clause: it says the opposite ("no need to reply received").
 NEGATIONS = (

@@ -42,13 +42,17 @@ ORDER = re.compile(
     r"(?:即日|今天|明天|下周一?|本周|下月)起|(?:从|自)\S{1,6}(?:起|开始)|"
     rf"各[\u4e00-\u9fff]{{1,5}}?(?:员|长|人员|干部|同志|社区|村|单位|网格|小区|点位|科室)|要(?:{_VERBS}|在|先)|"
     rf"(?:马上|立即|立刻|及时|全程)(?:{_VERBS})|(?:^|[，,：:])\s*(?:{_VERBS})(?!的(?!时候)|结果|人数|情况|率|量|时间|箱|通道|链接|状态)|"
-    r"please|\bpls\b|\bmust\b|everyone|all staff|\bfrom (?:tomorrow|today|now on|monday)\b|\b(?:every|each|all) (?:grid|staff|member|worker)|"
+    r"please|\bpls\b|\bmust\b|everyone|all staff|\bfrom (?:tomorrow|today|now on|monday)\b|"
+    r"\b(?:every|each|all) (?:grid|staff|member|worker)|"
     r"^\s*(?:upload|post|share|send|drop|check|sign|like|vote|follow|download|"
     r"register|repost|stay|be on|reply|answer)\b",
     re.IGNORECASE,
 )
 # Just before the term, in its clause: it says not to ("不用在群里签到", "取消打卡").
-NEGATIONS = ("不用", "不要", "无需", "無需", "不必", "别", "勿", "取消", "不再", "停止", "免", "没必要", "不需要", "don't", "do not", "no need", "stop")
+NEGATIONS = (
+    "不用", "不要", "无需", "無需", "不必", "别", "勿", "取消", "不再", "停止", "免", "没必要", "不需要",
+    "don't", "do not", "no need", "stop",
+)
 # Around it: it is talked about, not asked for ("这种形式主义", "打卡的要求").
 MENTIONS = ("这种", "這種", "这类", "这样的", "的要求", "的做法", "的规定", "的事", "形式主义", "现象", "的状态", "那一套", "是哪个部门")
 # A report of something done: "已拍照", "照片已经发群里了", "I have posted".
@@ -114,7 +118,8 @@ class FormalismRule:
         for sentence in split:
             found = self._demand_in(sentence)
             if found is not None:
-                return Verdict(self.kind.value, True, f"asks members for it: {found.term!r} in {found.sentence.strip()[:60]!r}")
+                where = found.sentence.strip()[:60]
+                return Verdict(self.kind.value, True, f"asks members for it: {found.term!r} in {where!r}")
         return Verdict(self.kind.value, False, "its words, but no demand of members")
 
     def _demand_in(self, sentence: str) -> Found | None:
@@ -123,8 +128,8 @@ class FormalismRule:
             return None
         if has_question_mark(sentence) or _QUESTION_WORDS.search(sentence) or _NOT_AN_ORDER.search(sentence):
             return None
-        if self._needs is not None and not any(not _negated(_found(sentence, need)) for need in self._needs.finditer(sentence)):
-            return None  # "不用发群里" is no destination
+        if self._needs is not None and all(_negated(_found(sentence, need)) for need in self._needs.finditer(sentence)):
+            return None  # nothing it needs, or only negated ("不用发群里" is no destination)
         if self._other_purpose is not None and self._other_purpose(sentence):
             return None
         if self._order is not None and self._order.search(sentence) is None:
@@ -250,7 +255,8 @@ INSTANT_REPLY = FormalismRule(
         r"秒回|秒接|随时待命|随叫随到|全天候|全天在线|即看即回|看到就回|看到即回|消息不过夜|已读不回|手机不离身|手机.{0,4}开着|"
         r"(?:24|二十四|7×24|7x24)\s*小时.{0,4}(?:在线|待命|开机|畅通|值守)|随时(?:在线|回复|响应|关注|看群|回)|"
         r"保持在线(?!状态)|必须在线|不(?:得|能|许|准)关机|"
-        r"(?:\d+|[一二两三五十半]+)分钟(?:之)?内.{0,6}(?:回复|响应|回|反馈)|(?:[12一两半]|一个|两个|半个)小时(?:之)?内.{0,6}(?:回复|响应|回)|(?:超过|不过).{0,3}分钟不回|不(?:能|得)超过.{0,6}分钟|"
+        r"(?:\d+|[一二两三五十半]+)分钟(?:之)?内.{0,6}(?:回复|响应|回|反馈)|"
+        r"(?:[12一两半]|一个|两个|半个)小时(?:之)?内.{0,6}(?:回复|响应|回)|(?:超过|不过).{0,3}分钟不回|不(?:能|得)超过.{0,6}分钟|"
         r"当天必须回复|(?:下班|夜里|晚上|周末|节假日|休息时间).{0,10}(?:也要|都要|必须|也请|也得).{0,10}(?:回复|回|在线|看群)|"
         r"(?:必须|都要|要做到|一律)(?:马上|立即|立刻|第一时间|及时)回|(?:马上|立即|第一时间)回复.{0,4}不得|"
         r"(?:凡是|所有|以后).{0,14}(?:必须|都要|要)(?:马上|立即|立刻|第一时间|及时)(?:回复|回)|第一时间回复|"
@@ -259,7 +265,8 @@ INSTANT_REPLY = FormalismRule(
     triggers=(
         "秒回", "秒接", "待命", "随叫随到", "全天", "即看即回", "就回", "即回", "开着", "不过夜", "已读不回", "不离身", "小时内",
         "小时之内", "小时在线", "小时待命", "小时开机", "小时畅通", "小时值守", "随时", "在线", "第一时间", "立即回", "马上回", "及时回",
-        "分钟内", "分钟之内", "分钟不回", "超过", "立刻回", "关机", "开机", "畅通", "值守", "必须", "也要", "都要", "也请", "也得", "within", "online", "standby",
+        "分钟内", "分钟之内", "分钟不回", "超过", "立刻回", "关机", "开机", "畅通", "值守", "必须", "也要", "都要", "也请", "也得",
+        "within", "online", "standby",
         "immediately", "instantly", "24/7",
     ),
     needs=r"回|响应|在线|待命|随叫随到|开机|畅通|值守|群|消息|\brespond\b|\breply\b|\banswer\b|\bonline\b|\bstandby\b",

@@ -7,6 +7,7 @@ both sides of the habit and keeps what the sender wanted: who has seen the notic
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from policies.verdict import Verdict
 
 RULE = "received"
 FORMALISM = "formalism"
+NO_EMERGENCY = Verdict("emergency", False, "no formalism demand to exempt")
 # Telegram refuses to delete messages older than this.
 DELETE_LIMIT = timedelta(hours=48)
 TIP_PERIOD = timedelta(days=7)
@@ -105,7 +107,7 @@ class Judgement:
     notice: NoticeVerdict
     # The formalism rules that fired (checkin, photo_proof, promotion, instant_reply).
     formalism: tuple[Verdict, ...] = ()
-    emergency: Verdict = Verdict("emergency", False, "not judged")
+    emergency: Verdict = NO_EMERGENCY
     actions: tuple[Action, ...] = field(default=())
 
     @property
@@ -156,7 +158,7 @@ class ReceivedRule:
             urgent=self.urgency.judge(message.text),
             notice=self.notices.judge(message.text),
             formalism=formalism,
-            emergency=self.formalism.emergency.judge(message.text) if formalism else Verdict("emergency", False, "no formalism demand"),
+            emergency=self.formalism.emergency.judge(message.text) if formalism else NO_EMERGENCY,
         )
 
     def target_of(self, message_id: int, text: str, *, is_notice: bool = False, tracked: bool = False) -> Target:
@@ -195,9 +197,7 @@ class ReceivedRule:
             actions = self._on_demand(message, group)
         if judgement.formalism and not judgement.formalism_exempt.hit:
             actions += self._on_formalism(message, judgement, group)
-        return Judgement(
-            judgement.ack, judgement.demand, judgement.urgent, judgement.notice, judgement.formalism, judgement.emergency, tuple(actions)
-        )
+        return dataclasses.replace(judgement, actions=tuple(actions))
 
     def _on_ack(self, message: Message, ack: AckVerdict, group: GroupContext) -> list[Action]:
         target = self._answered(message, ack, group)
@@ -250,9 +250,8 @@ class ReceivedRule:
             # demand, so an edit of a demand is not reminded twice.)
             return actions
         button = Button("received.button_convert", f"{CONVERT_PREFIX}{chat_id}:{message.message_id}")
-        reminder = Say(
-            sender, "received.demand_private", {"title": message.chat.title}, buttons=(button,), rule=RULE, reason="ack demanded"
-        )
+        params = {"title": message.chat.title}
+        reminder = Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")
         return [*actions, *self._remind(reminder, message, group, "ack_demand")]
 
     def _on_formalism(self, message: Message, judgement: Judgement, group: GroupContext) -> list[Action]:
@@ -261,7 +260,7 @@ class ReceivedRule:
         switches = {kind: self.formalism_switch(kind, group) for kind in judgement.formalism_kinds}
         counted = [kind for kind, switch in switches.items() if switch is not Switch.OFF]
         actions: list[Action] = [
-            RecordEvent(f"formalism_{kind}", chat_id, f"formalism_{kind}:{chat_id}:{message.message_id}", sender, kind, "demanded of members")
+            RecordEvent(f"formalism_{kind}", chat_id, f"formalism_{kind}:{chat_id}:{message.message_id}", sender, kind)
             for kind in counted
         ]
         reminded = tuple(kind for kind in counted if switches[kind] is Switch.ON)
@@ -286,9 +285,8 @@ class ReceivedRule:
             return [reminder]
         week = "{}-W{:02d}".format(*group.now.isocalendar()[:2])
         sender, chat_id = message.sender, message.chat.id
-        kept = SayWhenReachable(
-            reminder, self.config.kept_reminder, f"{subject}:{chat_id}:{sender.id}:{week}", reminder.rule, "sender not reachable yet"
-        )
+        key = f"{subject}:{chat_id}:{sender.id}:{week}"
+        kept = SayWhenReachable(reminder, self.config.kept_reminder, key, reminder.rule, "sender not reachable yet")
         admins = TellAdminsOnce(
             chat_id, "received.admins_unreachable_sender", {"sender": sender.display_name},
             rule=reminder.rule, reason="sender not reachable yet", period=f"{sender.id}:{week}",

@@ -19,7 +19,9 @@ from policies.text import compact, has_question_mark
 _TERMINAL = re.compile(r"[。！!？?…]|\.\s*$")
 # A second order joined to the demand ("并于周五前报送"): it takes over the demand's addressee.
 _JOINED = re.compile(r"^\s*(?:并且|并|同时|然后|再)")
-_ADDRESSEE = re.compile(r"^(?:请|麻烦|烦请)(?:大家|各位|全体[\u4e00-\u9fff]{0,5}?|各[\u4e00-\u9fff]{1,5}?)?(?=回|扣|看|收|阅|分别|及时|在群|于)")
+_ADDRESSEE = re.compile(
+    r"^(?:请|麻烦|烦请)(?:大家|各位|全体[\u4e00-\u9fff]{0,5}?|各[\u4e00-\u9fff]{1,5}?)?(?=回|扣|看|收|阅|分别|及时|在群|于)"
+)
 
 
 @dataclass
@@ -67,7 +69,9 @@ def _quoted_mentions(rule: DemandRule, text: str) -> list[tuple[int, int]]:
     return [quote.span() for quote in QUOTES.finditer(text) if rule.is_quoted_demand(quote.group(0)[1:-1])]
 
 
-def _demand_cut(rule: DemandRule, clause: str, offset: int, mentions: list[tuple[int, int]]) -> tuple[int, int, str] | None:
+def _demand_cut(
+    rule: DemandRule, clause: str, offset: int, mentions: list[tuple[int, int]]
+) -> tuple[int, int, str] | None:
     """Where the demand sits in the clause (start, end) and whom it addressed ("请各社区")."""
     if has_question_mark(clause):
         return None

@@ -187,14 +187,16 @@ def _read_button(notice_id: int) -> tuple[Button, ...]:
     return (Button("notices.button_read", f"{READ_PREFIX}{notice_id}"),)
 
 
-async def tracked_text(deps: Deps, session: AsyncSession, notice: Notice, *, reads: int, language: str, text: str | None = None) -> str:
+async def tracked_text(
+    deps: Deps, session: AsyncSession, notice: Notice, *, reads: int, language: str, text: str | None = None
+) -> str:
     sender = await PeopleRepository(session).get(notice.sender_id) if notice.sender_id else None
     chat = await ChatRepository(session).get(notice.chat_id)
     # The total is the group's member count, less the bot itself.
     total = max((chat.member_count or 0) - 1, reads) if chat else reads
     return deps.catalog.text(
-        language, "notices.tracked", sender=sender.display_name if sender else "", text=notice.text if text is None else text,
-        read=reads, total=total or "?",
+        language, "notices.tracked", sender=sender.display_name if sender else "",
+        text=notice.text if text is None else text, read=reads, total=total or "?",
     )
 
 

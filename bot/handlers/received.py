@@ -12,8 +12,8 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filt
 from bot import actions, convert, kept
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
-from bot.i18n import Html
 from bot.handlers.notices import GROUP_TEXT, READ_PREFIX, classified, publish_tracked, refresh_counter
+from bot.i18n import Html
 from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce
 from policies.digest import parse_switch
 from policies.formalism import ALL_KINDS, Switch, parse_setting
@@ -111,7 +111,8 @@ def _is_tracked_notice(context: JianfuContext, replied: TgMessage) -> bool:
 def formalism_switches(chat: Chat | ChatSnapshot | None) -> dict[str, Switch]:
     """The group's own choices for the formalism rules (/set checkin off …)."""
     settings = (chat.settings or {}) if chat else {}
-    return {kind.value: Switch(settings[kind.value]) for kind in ALL_KINDS if kind.value in settings}
+    choices = {switch.value for switch in Switch}
+    return {kind.value: Switch(settings[kind.value]) for kind in ALL_KINDS if settings.get(kind.value) in choices}
 
 
 async def _act(
@@ -167,7 +168,8 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     # The repost drops the demand itself; a message that was nothing but the demand has nothing to repost.
     text = without_demand(context.deps.received_rule.demands, notice.text)
     if not text:
-        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_empty"), show_alert=True))
+        empty = catalog.raw(language, "received.convert_empty")
+        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(empty, show_alert=True))
         return
     executor = actions.Executor(context.deps, context.bot, session)
     claim = f"notice_converted:{notice.chat_id}:{notice.message_id}"
@@ -239,7 +241,9 @@ async def _store_setting(update: Update, context: JianfuContext, session: AsyncS
     await _store_settings(update, context, session, {name: value})
 
 
-async def _store_settings(update: Update, context: JianfuContext, session: AsyncSession, values: dict[str, str]) -> None:
+async def _store_settings(
+    update: Update, context: JianfuContext, session: AsyncSession, values: dict[str, str]
+) -> None:
     """Keep the choices in the group's settings and the audit log."""
     chat_id, chats = update.effective_chat.id, ChatRepository(session)
     # The group may predate the bot's records of it.
@@ -247,16 +251,21 @@ async def _store_settings(update: Update, context: JianfuContext, session: Async
     chat = await chats.get(chat_id)
     await chats.set_fields(chat_id, settings={**(chat.settings or {}), **values})
     target = ",".join(f"{name}={value}" for name, value in values.items())
-    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=target)
+    await AuditRepository(session).record(
+        "chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=target
+    )
 
 
-async def _set_formalism(update: Update, context: JianfuContext, session: AsyncSession, kinds: tuple[str, ...], switch: Switch) -> None:
+async def _set_formalism(
+    update: Update, context: JianfuContext, session: AsyncSession, kinds: tuple[str, ...], switch: Switch
+) -> None:
     """/set checkin|photo|promotion|instant|formalism on|record|off: this group's formalism rules."""
     await _store_settings(update, context, session, dict.fromkeys(kinds, switch.value))
     language = await language_for(update, context, session)
     catalog = context.deps.catalog
-    names = catalog.raw(language, "list_separator").join(catalog.raw(language, f"formalism.name.{kind}") for kind in kinds)
-    await reply(update, context, session, "formalism.set_done", rules=names, switch=catalog.raw(language, f"formalism.switch_{switch.value}"))
+    names = catalog.raw(language, "list_separator").join(catalog.raw(language, f"formalism.name.{k}") for k in kinds)
+    switched = catalog.raw(language, f"formalism.switch_{switch.value}")
+    await reply(update, context, session, "formalism.set_done", rules=names, switch=switched)
 
 
 async def _set_received(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:

@@ -205,7 +205,8 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
         assert "Inbox: 1 notice(s)" in out and "Read (1): Zhang San" in out  # the inbox and /readers
         assert "It is quiet hours" in out and "Your notice has been published" in out  # a held /notice
         assert "Your receipt code" in out and "New anonymous reports: 1" in out and "Supervisors answered: We met" in out
-        assert "asks members for:" in out and "Kept for you until you started using Jianfu (1)" in out  # formalism, a kept reminder
+        # A formalism reminder, and a reminder kept until its sender's first /start.
+        assert "asks members for:" in out and "Kept for you until you started using Jianfu (1)" in out
     else:
         assert "减负助手已加入" in out and "本群已登记到「民政局」" in out and "抱歉，这个命令只有督导可以使用" in out
         assert "收件箱：1 条" in out and "已读（1）：张三" in out

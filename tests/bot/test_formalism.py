@@ -33,7 +33,9 @@ async def test_a_formalism_demand_is_counted_and_its_sender_reminded_privately_o
     # Edits neither count nor remind again, even one that adds a kind.
     await harness.send(harness.updates.edited(GROUP, message, "从明天起，每天早上8点前在群里打卡，走访时拍照发群，消息必须秒回", user_id=ADMIN))
     assert len(harness.fake.sent(ADMIN)) == before + 1
-    assert await counted(harness) == ["formalism_checkin", "formalism_instant_reply", "formalism_photo_proof", "formalism_reminded"]
+    assert await counted(harness) == [
+        "formalism_checkin", "formalism_instant_reply", "formalism_photo_proof", "formalism_reminded",
+    ]
 
 
 async def test_formalism_demands_count_against_the_department_in_the_digest(harness: Harness) -> None:
@@ -43,8 +45,10 @@ async def test_formalism_demands_count_against_the_department_in_the_digest(harn
     await post(harness, ADMIN, "请大家帮忙给我们社区的作品投票，每天都可以投")
     await post(harness, MEMBER, "请各位随时待命，群消息必须秒回")
     async with harness.session() as session:
-        rows = (await session.execute(select(Event.kind, Event.department_id).where(Event.kind.like("formalism_%")))).all()
-    assert {kind for kind, department in rows if department is not None} >= {"formalism_promotion", "formalism_instant_reply"}
+        query = select(Event.kind, Event.department_id).where(Event.kind.like("formalism_%"))
+        rows = (await session.execute(query)).all()
+    charged = {kind for kind, department in rows if department is not None}
+    assert charged >= {"formalism_promotion", "formalism_instant_reply"}
     await harness.private(SUPERVISOR, "/digest this")
     scoreboard = "\n".join(harness.texts(SUPERVISOR)[-3:])
     assert "摊派转发、点赞、投票、下载：1" in scoreboard and "要求秒回或随时在线：1" in scoreboard
@@ -93,7 +97,8 @@ async def test_group_admins_switch_each_rule(harness: Harness) -> None:
     assert "用法" in harness.last_text(GROUP)
     async with harness.session() as session:
         settings = (await session.get(Chat, GROUP)).settings
-        audited = list(await session.scalars(select(AuditEntry.target).where(AuditEntry.action == "chat.set").order_by(AuditEntry.id)))
+        query = select(AuditEntry.target).where(AuditEntry.action == "chat.set").order_by(AuditEntry.id)
+        audited = list(await session.scalars(query))
     assert settings == {"checkin": "on", "photo_proof": "on", "promotion": "on", "instant_reply": "on"}
     assert audited == ["checkin=off", "instant_reply=record", "checkin=on,photo_proof=on,promotion=on,instant_reply=on"]
 

@@ -217,7 +217,7 @@ async def test_a_sender_who_never_started_the_bot_is_not_corrected_in_the_group(
     assert len(harness.texts(STRANGER)) == len(texts) + 2  # the greeting again, nothing kept
 
 
-async def test_a_kept_reminder_is_forgotten_after_its_days_and_the_admins_hear_again_next_week(harness: Harness) -> None:
+async def test_a_kept_reminder_is_forgotten_after_its_days_and_admins_hear_again_next_week(harness: Harness) -> None:
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     admin_before = len(harness.fake.sent(ADMIN))

@@ -54,7 +54,7 @@ def main() -> None:
         "full_to_ack_and_demand_ratio": round(full / ack_and_demand, 2),
         "target_per_second": TARGET,
         "meets_target": ack_and_demand >= TARGET,
-        "note": "ack + demand verdicts, and the whole classification with the formalism rules; best of 5 rounds, one core",
+        "note": "ack + demand verdicts, and the whole classification with the formalism rules; best of 5, one core",
     }))
 
 

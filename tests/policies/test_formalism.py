@@ -84,7 +84,8 @@ def test_emergencies_and_security_are_recognised(text: str, exempt: bool) -> Non
 
 
 def judged(text: str):
-    message = Message(ChatRef(-1, ChatType.SUPERGROUP), 1, datetime(2026, 11, 23, tzinfo=UTC), Person(1, "王芳"), text=text)
+    chat, sent = ChatRef(-1, ChatType.SUPERGROUP), datetime(2026, 11, 23, tzinfo=UTC)
+    message = Message(chat, 1, sent, Person(1, "王芳"), text=text)
     return ReceivedRule().classify(message)
 
 
@@ -114,7 +115,8 @@ def test_the_trigger_words_are_only_a_shortcut(monkeypatch) -> None:
     from policies.demands import DemandRule
     from tests.policies.corpus import load
 
-    texts = [line.text for line in load()] + [text for table in (FOUND, LEFT_ALONE) for texts in table.values() for text in texts]
+    tables = [text for table in (FOUND, LEFT_ALONE) for texts in table.values() for text in texts]
+    texts = [line.text for line in load()] + tables
     rules, demands = FormalismRules(), DemandRule()
     fast = [([verdict.rule for verdict in rules.judge(text)], demands.judge(text).hit) for text in texts]
     anything = re.compile("")

@@ -21,7 +21,8 @@ def message(text: str, reply_to: int | None = None) -> Message:
 
 
 def group(**values) -> GroupContext:
-    return GroupContext(**{"mode": Mode.REMOVE, "can_delete": True, "now": NOW, "sender_has_private_chat": True, **values})
+    defaults = {"mode": Mode.REMOVE, "can_delete": True, "now": NOW, "sender_has_private_chat": True}
+    return GroupContext(**(defaults | values))
 
 
 def kinds(actions) -> list[str]:
@@ -40,7 +41,7 @@ def test_a_demand_from_a_reachable_sender_is_reminded_privately_with_the_convers
     actions = ReceivedRule().judge(message("收到请回复"), group()).actions
     assert kinds(actions) == ["RecordEvent", "Say"]
     reminder = actions[1]
-    assert reminder.chat_id == 7 and reminder.key == "received.demand_private" and reminder.params == {"title": "朝阳社区工作群"}
+    assert (reminder.chat_id, reminder.key, reminder.params) == (7, "received.demand_private", {"title": "朝阳社区工作群"})
     assert reminder.buttons[0].data == "rcv:notice:-100:50"
 
 
@@ -48,7 +49,8 @@ def test_a_demand_from_an_unreachable_sender_is_kept_and_the_admins_told_once_a_
     actions = ReceivedRule().judge(message("收到请回复"), group(sender_has_private_chat=False)).actions
     assert kinds(actions) == ["RecordEvent", "SayWhenReachable", "TellAdminsOnce"]
     kept, admins = actions[1], actions[2]
-    assert kept == SayWhenReachable(kept.message, timedelta(days=7), "ack_demand:-100:7:2026-W48", "received", "sender not reachable yet")
+    key = "ack_demand:-100:7:2026-W48"
+    assert kept == SayWhenReachable(kept.message, timedelta(days=7), key, "received", "sender not reachable yet")
     assert kept.message.chat_id == 7 and kept.message.key == "received.demand_private"
     assert admins.chat_id == -100 and admins.key == "received.admins_unreachable_sender"
     assert admins.params == {"sender": "王芳"} and admins.period == "7:2026-W48"

@@ -28,7 +28,8 @@ STRONG_ACKS = [
     "Received, will handle",
 ]
 WEAK_ACKS = [
-    "1", "111", "1111", "+1", "1 1 1", "OK", "ok", "okk", "okay", "好的", "好", "好嘞", "嗯", "嗯嗯", "👍", "👍🏻", "👍🏿", "👌", "👌🏽",
+    "1", "111", "1111", "+1", "1 1 1", "OK", "ok", "okk", "okay", "好的", "好", "好嘞", "嗯", "嗯嗯", "👍", "👍🏻", "👍🏿", "👌",
+    "👌🏽",
     "🙏", "✅", "👍👍👍", "好的👌", "OK!", "Ok。",
     # Alone, a pledge or an emoji code answers a notice the way "好的" does.
     "马上安排", "保证完成任务", "好的，这就去办", "好的，马上办", "[强]", "[OK]", "[玫瑰][玫瑰]", "［抱拳］", "On it", "Will do", "Will handle it",
@@ -137,7 +138,8 @@ DEMANDS_EN = [
     "Please reply 'received'", "reply 1 when you see this", "Please confirm receipt.", "Kindly acknowledge.",
     "Meeting at 3pm tomorrow. Please reply with OK.", "pls reply 1", "Please acknowledge receipt of this notice",
     'Reply "received" please', "Everyone reply 1", "Please reply once received",
-    "Kindly reply to confirm you have received this.", "Reply to confirm receipt", "Let me know you have seen this by replying",
+    "Kindly reply to confirm you have received this.", "Reply to confirm receipt",
+    "Let me know you have seen this by replying",
     "Drop a 👍 once you've read this", "Give this a thumbs up when you've read it",
 ]
 NOT_DEMANDS = [

@@ -14,13 +14,15 @@ def main() -> None:
     rule, lines = ReceivedRule(), load()
     for part in (TUNING, HELD_OUT):
         report = evaluate(rule, [line for line in lines if line.part == part])
-        figures = ", ".join(f"{tag} P {report.scores[tag].precision:.3f} R {report.scores[tag].recall:.3f}" for tag in TAGS)
+        scores = report.scores
+        figures = ", ".join(f"{tag} P {scores[tag].precision:.3f} R {scores[tag].recall:.3f}" for tag in TAGS)
         print(f"{part} ({len([line for line in lines if line.part == part])} lines): {figures}")
         if part == TUNING:
             for line, got in report.misses:
                 wanted = " ".join(sorted(line.expected)) or "-"
                 said = " ".join(sorted(got)) or "-"
-                print(f"  want {wanted:<22} got {said:<22} [{line.category}] {line.sender + ': ' if line.sender else ''}{line.text}")
+                sender = f"{line.sender}: " if line.sender else ""
+                print(f"  want {wanted:<22} got {said:<22} [{line.category}] {sender}{line.text}")
 
 
 if __name__ == "__main__":
