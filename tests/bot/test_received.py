@@ -43,6 +43,14 @@ async def events(harness: Harness) -> list[str]:
         return sorted(await session.scalars(select(Event.kind).where(Event.kind != "admins_told")))
 
 
+async def press_convert(harness: Harness) -> dict:
+    """The sender presses the conversion button in the reminder they just got; returns the reminder."""
+    reminder = harness.fake.sent(ADMIN)[-1]
+    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    return reminder
+
+
 async def test_ack_reply_is_removed_silently_and_recorded_as_a_read(harness: Harness) -> None:
     await join(harness, **ALL_RIGHTS)
     notice = await post(harness, ADMIN, "【通知】周五前报送台账")
@@ -258,9 +266,7 @@ async def test_demand_turned_into_a_tracked_notice_with_a_read_counter(harness: 
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     demand = await post(harness, ADMIN, "【通知】周六停水，收到请回复")
-    reminder = harness.fake.sent(ADMIN)[-1]
-    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    reminder = await press_convert(harness)
     assert harness.fake.is_deleted(GROUP, demand)
     [tracked] = after_intro(harness)
     assert "周六停水" in tracked["text"] and "已读 0/4" in tracked["text"]
@@ -401,9 +407,7 @@ async def test_a_removed_ack_under_a_tracked_notice_moves_its_counter(harness: H
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     await post(harness, ADMIN, "【通知】周六停水，收到请回复")
-    reminder = harness.fake.sent(ADMIN)[-1]
-    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    await press_convert(harness)
     tracked = after_intro(harness)[-1]
     harness.clock.advance(timedelta(seconds=10))
     await post(harness, MEMBER, "收到", reply_to=tracked["message_id"])
@@ -511,9 +515,7 @@ async def test_a_converted_demand_is_reposted_without_the_demand_itself(harness:
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     await post(harness, ADMIN, "【通知】周六停水，请各网格提前告知居民，收到请回复。")
-    reminder = harness.fake.sent(ADMIN)[-1]
-    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    await press_convert(harness)
     [tracked] = after_intro(harness)
     assert "请各网格提前告知居民。" in tracked["text"] and "收到请回复" not in tracked["text"]
     async with harness.session() as session:
@@ -525,9 +527,7 @@ async def test_a_message_that_is_only_a_demand_has_nothing_to_convert(harness: H
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     demand = await post(harness, ADMIN, "请大家看到后回复收到")
-    reminder = harness.fake.sent(ADMIN)[-1]
-    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    await press_convert(harness)
     answer = harness.fake.calls_to("answerCallbackQuery")[-1]
     assert answer["show_alert"] is True and "没有可以改为通知发布的正文" in answer["text"]
     assert after_intro(harness) == [] and not harness.fake.is_deleted(GROUP, demand)
