@@ -269,10 +269,11 @@ class Executor:
         admins = await PeopleRepository(self.session).with_private_chat(await ChatRepository(self.session).admin_ids(action.chat_id))
         params = {"title": chat.title if chat else str(action.chat_id), **action.params}
         outcomes = [await self._say(Say(admin, action.key, params), None) for admin in admins]
-        if Outcome.DONE in outcomes:
+        if Outcome.DONE in outcomes or action.period:
+            # A notice bound to a period that no admin could receive is not tried again within
+            # it: it comes with the next period, and an unreachable group costs no lookups meanwhile.
             await self.record_event("admins_told", action.chat_id, key=key)
-            return Outcome.DONE
-        return Outcome.UNREACHABLE
+        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.UNREACHABLE
 
     async def expire_later(self, message: Message, after: timedelta | None = None) -> None:
         """Schedule the bot's own group message for deletion: the group stays quiet."""

@@ -108,11 +108,14 @@ def _is_tracked_notice(context: JianfuContext, replied: TgMessage) -> bool:
     return any(str(button.callback_data or "").startswith(READ_PREFIX) for button in buttons)
 
 
+KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
+SWITCH_NAMES = frozenset(switch.value for switch in Switch)
+
+
 def formalism_switches(chat: Chat | ChatSnapshot | None) -> dict[str, Switch]:
     """The group's own choices for the formalism rules (/set checkin off …)."""
     settings = (chat.settings or {}) if chat else {}
-    choices = {switch.value for switch in Switch}
-    return {kind.value: Switch(settings[kind.value]) for kind in ALL_KINDS if settings.get(kind.value) in choices}
+    return {kind: Switch(settings[kind]) for kind in KIND_NAMES if settings.get(kind) in SWITCH_NAMES}
 
 
 async def _act(

@@ -532,3 +532,15 @@ async def test_a_message_that_is_only_a_demand_has_nothing_to_convert(harness: H
     assert answer["show_alert"] is True and "没有可以改为通知发布的正文" in answer["text"]
     assert after_intro(harness) == [] and not harness.fake.is_deleted(GROUP, demand)
     assert "notice_converted" not in await events(harness)
+
+
+async def test_when_no_admin_can_be_reached_the_week_passes_without_lookups(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, STRANGER, "收到请回复")  # no admin has started the bot: nobody to tell
+    await harness.private(ADMIN, "/start")
+    before = len(harness.fake.sent(ADMIN))
+    await post(harness, STRANGER, "看到请扣1")
+    assert len(harness.fake.sent(ADMIN)) == before
+    harness.clock.advance(timedelta(days=7))
+    await post(harness, STRANGER, "请大家看到后回复收到")
+    assert "路人" in harness.last_text(ADMIN) and len(harness.fake.sent(ADMIN)) == before + 1
