@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from policies.acks import with_wechat_emoji
-from policies.text import compact, fold, has_question_mark, normalize, trie_pattern
+from policies.text import compact, fold, has_fullwidth_alnum, has_question_mark, lowered, normalize, trie_pattern
 from policies.verdict import Verdict
 
 _WHO = r"(?:大家|各位|各单位|各社区|各村|各网格|各部门|全体|所有人|每个人|每人|你们|您|各[\u4e00-\u9fff]{1,4}?)?"
@@ -92,7 +92,6 @@ TRIGGERS = (
 _CONTEXT = 12
 CLAUSES = re.compile(r"[。！？!?；;，,\n…]+|\.(?:\s|$)")
 QUOTES = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"|‘[^’]*’|《[^》]*》")
-_FULLWIDTH_LETTERS = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
 
 class DemandRule:
@@ -107,7 +106,7 @@ class DemandRule:
             return Verdict("ack_demand", False, "empty")
         # The trigger check runs on the raw text: folding is costly and only matters for
         # full-width letters ("ＲＥＰＬＹ"), which are folded first when present.
-        lowered = fold(text) if _FULLWIDTH_LETTERS.search(text) else with_wechat_emoji(text).lower()
+        lowered = fold(text) if has_fullwidth_alnum(text) else with_wechat_emoji(text).lower()
         if self._triggers.search(lowered) is None:
             return Verdict("ack_demand", False, "no reply or confirm words")
         for clause in _clauses(self._unquote(lowered)):
@@ -189,10 +188,10 @@ class UrgencyRule:
     def judge(self, text: str) -> Verdict:
         if not text:
             return Verdict("urgent", False, "empty")
-        lowered = fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
-        if lowered.lstrip().startswith(URGENT_COMMAND):
+        text_lowered = lowered(text)
+        if text_lowered.lstrip().startswith(URGENT_COMMAND):
             return Verdict("urgent", True, "sent with /urgent")
-        if not any(character in lowered for character in self._last_characters):
+        if not any(character in text_lowered for character in self._last_characters):
             return Verdict("urgent", False, "no urgent marker")
         squeezed = normalize(text)
         for compound in URGENT_COMPOUNDS:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from policies.text import fold, has_question_mark, trie_pattern
+from policies.text import fold, has_question_mark, lowered, trie_pattern
 from policies.verdict import Verdict
 
 
@@ -31,7 +31,6 @@ class Kind(StrEnum):
 
 
 _SENTENCES = re.compile(r"[。！？!?；;\n]+|\.(?:\s|$)")
-_FULLWIDTH_LETTERS = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
 _CLAUSES = re.compile(r"[，,、：:]")
 _VERBS = "拍|发|上传|截图|转发|关注|下载|注册|投票|点赞|打卡|签到|接龙|报|保持|扫码|动员|帮忙|刷|给"
 # Members are told to do something: "请", "必须", "每人", "各网格员", "要拍照", an imperative.
@@ -108,12 +107,12 @@ class FormalismRule:
         self._order = order
 
     def judge(self, text: str) -> Verdict:
-        lowered = lowered_text(text)
-        return self.judge_sentences(lowered, sentences(lowered))
+        text = lowered(text)
+        return self.judge_sentences(text, sentences(text))
 
-    def judge_sentences(self, lowered: str, split: list[str]) -> Verdict:
+    def judge_sentences(self, text: str, split: list[str]) -> Verdict:
         """Judge a text already lowered and split into sentences (the four rules share the work)."""
-        if self._triggers.search(lowered) is None:
+        if self._triggers.search(text) is None:
             return Verdict(self.kind.value, False, "none of its words")
         for sentence in split:
             found = self._demand_in(sentence)
@@ -139,12 +138,6 @@ class FormalismRule:
             if not _negated(found) and not _mentioned(found) and not _reported(found):
                 return found
         return None
-
-
-def lowered_text(text: str) -> str:
-    """Lower case; NFKC folding (costly on a long notice) only when full-width letters need it:
-    the patterns read both widths of punctuation, and \\d reads full-width digits."""
-    return fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
 
 
 def sentences(lowered: str) -> list[str]:
@@ -314,11 +307,11 @@ class FormalismRules:
     def judge(self, text: str) -> tuple[Verdict, ...]:
         if not text:
             return ()
-        lowered = lowered_text(text)
-        if self._any_trigger.search(lowered) is None:
+        text = lowered(text)
+        if self._any_trigger.search(text) is None:
             return ()
-        split = sentences(lowered)
-        return tuple(verdict for rule in self.rules if (verdict := rule.judge_sentences(lowered, split)).hit)
+        split = sentences(text)
+        return tuple(verdict for rule in self.rules if (verdict := rule.judge_sentences(text, split)).hit)
 
 
 class Switch(StrEnum):

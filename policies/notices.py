@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from policies.text import fold
+from policies.text import fold, has_fullwidth_alnum
 
 
 class NoticeKind(StrEnum):
@@ -22,8 +22,6 @@ _HEADER = re.compile(
     r"|(?:紧急)?(?:会议)?(?:通知|公告|通告)\s*[:：]|notice\s*:|announcement\s*:)",
     re.IGNORECASE,
 )
-# Full-width letters and digits: the one case where a tag's last character shows only once folded.
-_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _MEETING = re.compile(r"会议|开会|参会|例会|meeting", re.IGNORECASE)
 _DATA_REQUEST = re.compile(r"填报|上报|报送|统计表|台账|表格|报表|汇总表|submit the form|fill in the form|spreadsheet", re.IGNORECASE)
 
@@ -47,8 +45,9 @@ class NoticeRule:
     def judge(self, text: str) -> NoticeVerdict:
         if not text:
             return NoticeVerdict("notice", False, "empty")
+        # Full-width letters are the one case where a tag's last character shows only once folded.
         folded = text.lower()
-        if _FULLWIDTH.search(text) or any(character in folded for character in self._last_characters):
+        if has_fullwidth_alnum(text) or any(character in folded for character in self._last_characters):
             folded = fold(text)
         tag = next((tag for tag in self._tags if tag in folded), None)
         header = _HEADER.match(text)
