@@ -207,8 +207,8 @@ def name_parts(display_name: str) -> tuple[str, ...]:
     the whole, "朝阳社区" and "王芳"; parts shorter than two characters say too little."""
     folded = fold(display_name)
     whole = ack_form(folded).replace(" ", "")
-    parts = [part for part in re.split(r"[\W_]+", folded) if len(part) >= 2]
-    return tuple(sorted({whole, *parts} - {""}, key=len, reverse=True))
+    parts = {whole, *re.split(r"[\W_]+", folded)}
+    return tuple(sorted((part for part in parts if len(part) >= 2), key=len, reverse=True))
 
 
 def _without_names(text: str, sender: tuple[str, ...]) -> str:
