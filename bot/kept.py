@@ -49,7 +49,7 @@ async def deliver(session: AsyncSession, person_id: int, now: datetime, send: Se
 
     A message Telegram could not take now stays kept for the next /start."""
     tasks = TaskRepository(session)
-    kept = await pending_for(session, person_id)
+    kept = await pending_for(session, person_id, now)
     delivered = 0
     for task in kept:
         if not await tasks.change_pending(task.id, state="done", done_at=now):
@@ -64,13 +64,11 @@ async def deliver(session: AsyncSession, person_id: int, now: datetime, send: Se
     return delivered
 
 
-async def pending_for(session: AsyncSession, person_id: int) -> list[Task]:
-    """What is kept for the person now, oldest first (pending tasks are few: no index needed)."""
-    query = (
-        select(Task)
-        .where(Task.state == PENDING, Task.kind == KEPT_TASK, Task.key.like(task_key(person_id) + "%"))
-        .order_by(Task.id)
-    )
+async def pending_for(session: AsyncSession, person_id: int, now: datetime) -> list[Task]:
+    """What is kept for the person and not yet past its days, oldest first (pending tasks are few:
+    the state index finds them)."""
+    mine = Task.key.like(task_key(person_id) + "%")
+    query = select(Task).where(Task.state == PENDING, Task.kind == KEPT_TASK, mine, Task.due_at > now).order_by(Task.id)
     return list(await session.scalars(query))
 
 

@@ -544,3 +544,11 @@ async def test_when_no_admin_can_be_reached_the_week_passes_without_lookups(harn
     harness.clock.advance(timedelta(days=7))
     await post(harness, STRANGER, "请大家看到后回复收到")
     assert "路人" in harness.last_text(ADMIN) and len(harness.fake.sent(ADMIN)) == before + 1
+
+
+async def test_a_reminder_past_its_days_is_not_delivered_before_the_sweep_forgets_it(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, STRANGER, "收到请回复")
+    harness.clock.advance(timedelta(days=7, seconds=1))
+    await harness.private(STRANGER, "/start")
+    assert not any("提醒为你保存着" in text for text in harness.texts(STRANGER))
