@@ -72,10 +72,11 @@ class Deps:
             config_from(
                 mode=received.mode,
                 notice_window_minutes=received.notice_window_minutes,
-                demand_reply_expires_minutes=received.demand_reply_expire_minutes,
+                kept_reminder_days=received.kept_reminder_days,
                 extra_ack_words=received.extra_ack_words,
                 urgent_markers=received.urgent_markers,
                 notice_tags=self.settings.notices.tags,
+                formalism=self.settings.formalism.model_dump(),
             )
         )
 
