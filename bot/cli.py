@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from telegram.error import InvalidToken, TelegramError
+from telegram.request import HTTPXRequest
 
 from bot import __version__
 from bot.settings import ConfigError, Settings, load_settings
@@ -98,8 +99,9 @@ def _run(args: argparse.Namespace) -> int:
     _install_token_filter(settings.telegram.token.get_secret_value())
     asyncio.run(_upgrade(settings))
     from bot.app import build_application
+    from bot.context import Deps
 
-    app = build_application(settings)
+    app = build_application(settings, Deps.create(settings, request=telegram_request(settings)))
     try:
         _serve(app, settings)
     except InvalidToken:
@@ -110,6 +112,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"jianfu: Telegram refused to start the bot: {redact(str(error), settings)}", file=sys.stderr)
         return 1
     return 0
+
+
+def telegram_request(settings: Settings) -> HTTPXRequest:
+    """The Bot API client with bot.toml's timeouts, for every call and for getUpdates."""
+    # One client for both: PTB's pool of 256 connections leaves room for the long poll.
+    return HTTPXRequest(
+        connection_pool_size=256,
+        connect_timeout=settings.telegram.connect_timeout,
+        read_timeout=settings.telegram.read_timeout,
+    )
 
 
 def redact(text: str, settings: Settings) -> str:

@@ -56,6 +56,10 @@ class TelegramSettings(_Section):
     token: SecretStr = SecretStr("")
     base_url: str = ""
     mode: Literal["polling", "webhook"] = "polling"
+    # Seconds to wait for a connection to the Bot API and for its answer (PTB's defaults);
+    # getUpdates waits its long-poll time on top of read_timeout.
+    connect_timeout: float = Field(5.0, gt=0, le=300)
+    read_timeout: float = Field(5.0, gt=0, le=300)
     webhook: WebhookSettings = WebhookSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
 

@@ -183,6 +183,14 @@ def test_run_migrates_then_polls_with_the_allowed_updates(tmp_path: Path, monkey
     assert (tmp_path / "jianfu.db").exists()
 
 
+def test_run_talks_to_telegram_with_the_configured_timeouts(tmp_path: Path, monkeypatch) -> None:
+    seen: dict = {}
+    monkeypatch.setattr(Application, "run_polling", lambda self, **kwargs: seen.update(request=self.bot.request))
+    path = write_config(tmp_path, '[telegram]\ntoken = "123:ABC"\nconnect_timeout = 0.5\nread_timeout = 1.5\n')
+    assert cli.main(["--config", str(path), "run"]) == 0
+    assert seen["request"].read_timeout == 1.5
+
+
 def test_run_in_webhook_mode_passes_url_and_secret(tmp_path: Path, monkeypatch) -> None:
     captured = run_captured(monkeypatch, "run_webhook")
     monkeypatch.setenv("JIANFU_TELEGRAM__WEBHOOK__SECRET", "from-env")

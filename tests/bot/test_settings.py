@@ -24,6 +24,7 @@ def test_shipped_bot_toml_loads_with_the_documented_defaults() -> None:
     assert settings.telegram.mode == "polling"
     assert settings.database.url == f"sqlite+aiosqlite:///{ROOT / 'jianfu.db'}"
     assert settings.roles.supervisors == ()
+    assert (settings.telegram.connect_timeout, settings.telegram.read_timeout) == (5.0, 5.0)
 
 
 def test_no_file_means_defaults() -> None:
@@ -62,6 +63,8 @@ def test_relative_sqlite_file_sits_next_to_the_config(tmp_path: Path) -> None:
         ('[roles]\nsupervisors = ["alice"]', "roles.supervisors.0", "valid integer"),
         ("[roles]\nsupervisers = [1]", "roles.supervisers", "not a known setting"),
         ("[jobs]\nsweep_seconds = 0", "jobs.sweep_seconds", "greater than or equal to 1"),
+        ("[telegram]\nread_timeout = 0", "telegram.read_timeout", "greater than 0"),
+        ("[telegram]\nconnect_timeout = 301", "telegram.connect_timeout", "less than or equal to 300"),
     ],
 )
 def test_wrong_values_fail_naming_the_key(tmp_path: Path, text: str, key: str, expected: str) -> None:
