@@ -218,6 +218,12 @@ class TokenFilter(logging.Filter):
             message = record.getMessage()
             if self.token in message:
                 record.msg, record.args = message.replace(self.token, "<token>"), None
+            if record.exc_info and not record.exc_text:
+                # PTB's InvalidToken quotes the token inside the traceback; the formatter prints
+                # exc_text when it is set, so the redacted text is what gets logged.
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text and self.token in record.exc_text:
+                record.exc_text = record.exc_text.replace(self.token, "<token>")
         return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 from sqlalchemy import func, select
@@ -137,6 +138,18 @@ def test_token_filter_redacts_the_token_from_any_log_line() -> None:
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None)
     assert TokenFilter(TOKEN).filter(record) is True
     assert record.getMessage() == "POST https://api.telegram.org/bot<token>/getMe"
+
+
+def test_token_filter_redacts_the_token_from_a_logged_traceback() -> None:
+    from telegram.error import InvalidToken
+
+    try:
+        raise InvalidToken(f"The token `{TOKEN}` was rejected by the server.")
+    except InvalidToken:
+        record = logging.LogRecord("telegram.ext", logging.ERROR, __file__, 1, "Invalid token", (), sys.exc_info())
+    assert TokenFilter(TOKEN).filter(record) is True
+    logged = logging.Formatter().format(record)
+    assert TOKEN not in logged and "The token `<token>` was rejected" in logged
 
 
 async def test_with_no_cached_admins_and_telegram_failing_privileged_commands_are_refused(harness: Harness) -> None:
