@@ -94,7 +94,8 @@ class HttpTelegram:
         self._next_update_id = 1
         self._calls: list[HttpCall] = []
         self._posted_at: dict[int, float] = {}
-        self._message_posted_at: dict[tuple[int, int], float] = {}
+        self._message_updates: dict[tuple[int, int], int] = {}
+        self._held: list[JSONDict] | None = None
         self._deleted_at: dict[tuple[int, int], float] = {}
         self._poll_generation = 0
         self._poll_arrivals: list[float] = []
@@ -209,7 +210,8 @@ class HttpTelegram:
     def posted_at(self) -> dict[tuple[int, int], float]:
         """(chat, message) -> time.monotonic() when its update became available to the bot."""
         with self.lock:
-            return dict(self._message_posted_at)
+            posted = self._posted_at
+            return {key: posted[update_id] for key, update_id in self._message_updates.items() if update_id in posted}
 
     def pending_updates(self) -> int:
         """Updates not yet confirmed (polling) or delivered (webhook)."""
@@ -298,20 +300,40 @@ class HttpTelegram:
         with self.lock:
             return self._push(dict(update))
 
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Updates made in the block become available at once when it ends: a burst, timed as one."""
+        with self.lock:
+            self._held = []
+        try:
+            yield
+        finally:
+            with self.lock:
+                held, self._held = self._held or [], None
+                self._offer(held)
+
     def _post_message(self, update: JSONDict) -> int:
         message = update["message"]
-        self._message_posted_at[(message["chat"]["id"], message["message_id"])] = time.monotonic()
-        self._push(update)
+        self._message_updates[(message["chat"]["id"], message["message_id"])] = self._push(update)
         return message["message_id"]
 
     def _push(self, update: JSONDict) -> int:
         update_id = self._next_update_id
         self._next_update_id += 1
         update["update_id"] = update_id
-        self._posted_at[update_id] = time.monotonic()
-        self.fake.updates.append(update)
-        self.call_in_loop(self._wake)
+        if self._held is not None:
+            self._held.append(update)
+        else:
+            self._offer([update])
         return update_id
+
+    def _offer(self, updates: list[JSONDict]) -> None:
+        """Make updates available to getUpdates and webhook delivery."""
+        now = time.monotonic()
+        for update in updates:
+            self._posted_at[update["update_id"]] = now
+        self.fake.updates.extend(updates)
+        self.call_in_loop(self._wake)
 
     # --- waiting on the server's loop ----------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 `BotProcess` writes a bot.toml for the test (token, base_url, database, mode, short job intervals,
 short Telegram timeouts), starts `python -m bot.cli --config FILE run`, waits until it polls (or
-its webhook is set and its port answers), and stops it with SIGTERM or SIGKILL. Every wait has a
+its webhook is set and its port answers), and stops it with SIGTERM or SIGKILL. `ChildProcess`
+does the same for any other bot (the benchmark's reference bot). Every wait has a
 deadline; on a deadline, or when the process dies early, the child is killed and an
 AssertionError carries its exit code and the end of its stderr. Each run's stderr goes to a file
 of its own. Every address is 127.0.0.1.
@@ -20,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import bot
 from bot.testing.http_double import HOST, HttpTelegram
@@ -75,7 +76,7 @@ def process_settings(double: HttpTelegram, database_url: str, *, mode: str = "po
             "base_url": double.base_url,
             "mode": mode,
             "connect_timeout": 1.0,
-            "read_timeout": 2.0,
+            "read_timeout": 1.0,
             "webhook": {
                 "listen": HOST, "port": webhook_port or 8443, "url": PUBLIC_URL, "path": WEBHOOK_PATH,
                 "secret": WEBHOOK_SECRET,
@@ -86,35 +87,28 @@ def process_settings(double: HttpTelegram, database_url: str, *, mode: str = "po
     }  # fmt: skip
 
 
-class BotProcess:
-    """One bot deployment (config file, database) that can be started, stopped and killed repeatedly."""
+class ChildProcess:
+    """A bot under test as a process: started, made ready, stopped and killed, each within a deadline.
 
-    def __init__(
-        self,
-        double: HttpTelegram,
-        directory: Path,
-        database_url: str,
-        *,
-        mode: str = "polling",
-        settings: Mapping[str, Any] | None = None,
-        name: str = "bot",
-        route_webhook: bool = True,
-    ) -> None:
+    Subclasses say what to run (`command`); readiness follows the mode: polling means a getUpdates
+    call reached the double, webhook means setWebhook succeeded and the port answers."""
+
+    def __init__(self, double: HttpTelegram, directory: Path, *, mode: str = "polling", name: str = "bot") -> None:
+        if mode not in ("polling", "webhook"):
+            raise ValueError(f"mode must be polling or webhook, not {mode!r}")
         self.double = double
         self.directory = Path(directory)
         self.name = name
         self.mode = mode
         self.webhook_port = free_port() if mode == "webhook" else 0
-        values = process_settings(double, database_url, mode=mode, webhook_port=self.webhook_port)
-        self.settings = merged(values, settings or {})
-        self.config_path = self.directory / f"{name}.toml"
-        self.config_path.write_text(toml_text(self.settings), encoding="utf-8")
-        if mode == "webhook" and route_webhook:
-            double.webhook.route(PUBLIC_URL, self.webhook_backend)
         self.runs: list[Path] = []
         self.process: subprocess.Popen[bytes] | None = None
         self._mark = 0
         self._started_at = 0.0
+
+    def command(self) -> list[str]:
+        """The command line of one run."""
+        raise NotImplementedError
 
     @property
     def webhook_backend(self) -> str:
@@ -128,8 +122,8 @@ class BotProcess:
 
     # --- starting --------------------------------------------------------------------------
 
-    def start(self, *, timeout: float = 60.0, wait: bool = True) -> BotProcess:
-        """Start `jianfu run`; by default wait until it takes updates."""
+    def start(self, *, timeout: float = 60.0, wait: bool = True) -> Self:
+        """Start a run; by default wait until it takes updates."""
         if self.alive:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         log = self.directory / f"{self.name}-run{len(self.runs) + 1}.stderr"
@@ -138,8 +132,7 @@ class BotProcess:
         self._started_at = time.monotonic()
         with log.open("wb") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "--config", str(self.config_path), "run"],
-                cwd=self.directory, env=_child_environment(), stdin=subprocess.DEVNULL,
+                self.command(), cwd=self.directory, env=_child_environment(), stdin=subprocess.DEVNULL,
                 stdout=stderr, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         _LIVE.add(self.process)
@@ -183,7 +176,7 @@ class BotProcess:
         """SIGKILL and wait for the exit code."""
         return self._stop(signal.SIGKILL, timeout)
 
-    def restart(self, *, graceful: bool = True, timeout: float = 60.0) -> BotProcess:
+    def restart(self, *, graceful: bool = True, timeout: float = 60.0) -> Self:
         """Stop (SIGTERM, or SIGKILL when not graceful) and start again."""
         if self.alive:
             self.terminate() if graceful else self.kill()
@@ -210,7 +203,7 @@ class BotProcess:
         if self.alive:
             self.kill()
 
-    def __enter__(self) -> BotProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -248,6 +241,33 @@ class BotProcess:
         if self.process is None:
             raise RuntimeError(f"{self.name} was never started")
         return self.process
+
+
+class BotProcess(ChildProcess):
+    """`jianfu run --config FILE` for one deployment (its bot.toml and database), run as often as needed."""
+
+    def __init__(
+        self,
+        double: HttpTelegram,
+        directory: Path,
+        database_url: str,
+        *,
+        mode: str = "polling",
+        settings: Mapping[str, Any] | None = None,
+        name: str = "bot",
+        route_webhook: bool = True,
+    ) -> None:
+        super().__init__(double, directory, mode=mode, name=name)
+        values = process_settings(double, database_url, mode=mode, webhook_port=self.webhook_port)
+        self.settings = merged(values, settings or {})
+        self.config_path = self.directory / f"{name}.toml"
+        self.config_path.write_text(toml_text(self.settings), encoding="utf-8")
+        if mode == "webhook" and route_webhook:
+            double.webhook.route(PUBLIC_URL, self.webhook_backend)
+
+    def command(self) -> list[str]:
+        """python -m bot.cli --config FILE run."""
+        return [sys.executable, "-m", "bot.cli", "--config", str(self.config_path), "run"]
 
 
 def _child_environment() -> dict[str, str]:
