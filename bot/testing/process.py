@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import bot
+from bot.settings import merge_tables
 from bot.testing.http_double import HOST, HttpTelegram
 
 PUBLIC_URL = "https://jianfu.test"
@@ -55,17 +56,6 @@ def toml_text(values: Mapping[str, Any], prefix: str = "") -> str:
             name = f"{prefix}{key}"
             lines += ["", f"[{name}]", toml_text(value, f"{name}.")]
     return "\n".join(lines).strip("\n") + "\n"
-
-
-def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `extra` laid over it, table by table."""
-    result = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 def process_settings(double: HttpTelegram, database_url: str, *, mode: str = "polling", webhook_port: int = 0) -> dict[str, Any]:
@@ -259,7 +249,7 @@ class BotProcess(ChildProcess):
     ) -> None:
         super().__init__(double, directory, mode=mode, name=name)
         values = process_settings(double, database_url, mode=mode, webhook_port=self.webhook_port)
-        self.settings = merged(values, settings or {})
+        self.settings = merge_tables(values, dict(settings or {}))
         self.config_path = self.directory / f"{name}.toml"
         self.config_path.write_text(toml_text(self.settings), encoding="utf-8")
         if mode == "webhook" and route_webhook:

@@ -8,10 +8,11 @@ admin. Every time is taken in the double: when an update became available to the
 the delete call that removed an ack acted.
 
 (a) Throughput: 2,000 replies to the notices, half of them exactly "收到", offered at once;
-    messages per second from the offer to the last ack's deletion. Each group's last reply is an
-    ack, so its deletion also means every earlier reply of that group was handled.
-(b) Latency: replies offered at 100 messages/s for 30 s (half acks); p50 and p99 from offering an
-    ack to its deletion.
+    messages per second from the offer to the last ack's deletion (the median of --rounds bursts).
+    Each group's last reply is an ack, so its deletion also means every earlier reply of that
+    group was handled.
+(b) Latency: replies offered at 100 messages/s for 30 s in all (split over the rounds; half acks);
+    p50 and p99 from offering an ack to its deletion, over every round's acks.
 
 The reference is tests/perf/minimal_bot.py (PTB defaults, one deleteMessage per exact "收到").
 Jianfu runs with its defaults on SQLite, and on PostgreSQL too when JIANFU_TEST_DATABASE_URL is
@@ -155,24 +156,38 @@ def prepare(c: Contender) -> None:
     wait_deleted(c, acks, "the warm-up acks removed")
 
 
-def throughput(c: Contender, count: int) -> dict[str, Any]:
-    """(a): all replies offered at once; messages/s until the last ack is deleted."""
+@dataclass
+class Burst:
+    """One burst: messages per second until its last ack went, how many acks, non-acks deleted."""
+
+    messages_per_second: float
+    acks: int
+    others_deleted: int
+
+
+@dataclass
+class Paced:
+    """What one paced stretch offered, and how long each of its acks took to go (ms)."""
+
+    messages: int
+    offered_per_second: float
+    delays_ms: list[float]
+    others_deleted: int
+
+
+def burst_rate(c: Contender, count: int) -> Burst:
+    """(a) once: all replies offered at once, timed until the last ack is deleted."""
     with c.double.together():
         offered = [offer(c.double, c.world, reply) for reply in burst(c.world, count, c.rng)]
     acks = [key for key, is_ack in offered if is_ack]
     deleted, posted = wait_deleted(c, acks, "the burst's acks removed"), c.double.posted_at()
     seconds = max(deleted[key] for key in acks) - min(posted[key] for key, _ in offered)
-    return {
-        "messages": len(offered),
-        "acks": len(acks),
-        "seconds": round(seconds, 3),
-        "messages_per_second": round(len(offered) / seconds, 1),
-        "others_deleted": sum(1 for key, is_ack in offered if not is_ack and key in deleted),
-    }
+    others = sum(1 for key, is_ack in offered if not is_ack and key in deleted)
+    return Burst(len(offered) / seconds, len(acks), others)
 
 
-def latency(c: Contender, rate: float, seconds: float) -> dict[str, Any]:
-    """(b): replies offered at `rate` per second; ack-to-deletion percentiles in milliseconds."""
+def paced_delays(c: Contender, rate: float, seconds: float) -> Paced:
+    """(b) once: replies offered at `rate` per second for `seconds`."""
     plan = paced(c.world, round(rate * seconds), c.rng)
     started = time.monotonic()
     offered = []
@@ -183,17 +198,37 @@ def latency(c: Contender, rate: float, seconds: float) -> dict[str, Any]:
         offered.append(offer(c.double, c.world, reply))
     acks = [key for key, is_ack in offered if is_ack]
     deleted, posted = wait_deleted(c, acks, "the paced acks removed"), c.double.posted_at()
-    delays = sorted((deleted[key] - posted[key]) * 1000 for key in acks)
     span = max(posted[key] for key, _ in offered) - min(posted[key] for key, _ in offered)
+    return Paced(
+        messages=len(offered),
+        offered_per_second=(len(offered) - 1) / span if span else 0.0,
+        delays_ms=[(deleted[key] - posted[key]) * 1000 for key in acks],
+        others_deleted=sum(1 for key, is_ack in offered if not is_ack and key in deleted),
+    )
+
+
+def throughput_figures(runs: list[Burst], count: int) -> dict[str, Any]:
+    rates = [run.messages_per_second for run in runs]
+    return {
+        "messages": count,
+        "acks": runs[0].acks,
+        "messages_per_second": round(statistics.median(rates), 1),
+        "runs": [round(rate, 1) for rate in rates],
+        "others_deleted": sum(run.others_deleted for run in runs),
+    }
+
+
+def latency_figures(runs: list[Paced]) -> dict[str, Any]:
+    delays = sorted(delay for run in runs for delay in run.delays_ms)
     cuts = statistics.quantiles(delays, n=100, method="inclusive")
     return {
-        "messages": len(offered),
-        "acks": len(acks),
-        "offered_per_second": round((len(offered) - 1) / span, 1) if span else None,
+        "messages": sum(run.messages for run in runs),
+        "acks": len(delays),
+        "offered_per_second": round(min(run.offered_per_second for run in runs), 1),
         "p50_ms": round(cuts[49], 1),
         "p99_ms": round(cuts[98], 1),
         "max_ms": round(delays[-1], 1),
-        "others_deleted": sum(1 for key, is_ack in offered if not is_ack and key in deleted),
+        "others_deleted": sum(run.others_deleted for run in runs),
     }
 
 
@@ -220,13 +255,23 @@ def running(name: str, database_url: str | None, directory: Path, seed: int) -> 
 
 
 def measure(contenders: list[Contender], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Each phase for every contender in turn, so a change in the machine's load hits them alike."""
-    figures: dict[str, dict[str, Any]] = {c.name: {} for c in contenders}
-    for c in contenders:
-        figures[c.name]["throughput"] = throughput(c, args.messages)
-    for c in contenders:
-        figures[c.name]["latency"] = latency(c, args.rate, args.seconds)
-    return figures
+    """Round by round, each phase for every bot in turn, so a change in the machine's load hits them alike.
+
+    Throughput is the median of the rounds' bursts; latency pools every round's acks."""
+    bursts: dict[str, list[Burst]] = {c.name: [] for c in contenders}
+    stretches: dict[str, list[Paced]] = {c.name: [] for c in contenders}
+    for _round in range(args.rounds):
+        for c in contenders:
+            bursts[c.name].append(burst_rate(c, args.messages))
+        for c in contenders:
+            stretches[c.name].append(paced_delays(c, args.rate, args.seconds / args.rounds))
+    return {
+        c.name: {
+            "throughput": throughput_figures(bursts[c.name], args.messages),
+            "latency": latency_figures(stretches[c.name]),
+        }
+        for c in contenders
+    }
 
 
 @contextlib.contextmanager
@@ -267,6 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "burst_messages": args.messages,
         "offered_per_second": args.rate,
         "offered_seconds": args.seconds,
+        "rounds": args.rounds,
         "bots": figures,
         "ratios": {name: ratios(figures["minimal"], bot) for name, bot in figures.items() if name != "minimal"},
     }
@@ -277,6 +323,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=2000, help="replies in the throughput burst")
     parser.add_argument("--rate", type=float, default=100, help="replies offered per second in the latency phase")
     parser.add_argument("--seconds", type=float, default=30, help="how long the latency phase offers replies")
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per bot; the paced time is split over as many stretches")
     parser.add_argument("--seed", type=int, default=11)
     return parser.parse_args(argv)
 
