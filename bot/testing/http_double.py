@@ -170,9 +170,10 @@ class HttpTelegram:
             await asyncio.wait_for(server.close_all_connections(), 5)
 
     def call_in_loop(self, callback: Callable[[], Any]) -> None:
-        """Run `callback` on the server's loop (from any thread)."""
+        """Run `callback` on the server's loop (from any thread); nothing once the double has stopped."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(callback)
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self._loop.call_soon_threadsafe(callback)
 
     # --- the world, under the server's lock --------------------------------------------------
 
@@ -193,7 +194,7 @@ class HttpTelegram:
 
     @property
     def call_count(self) -> int:
-        """How many HTTP calls arrived so far: a mark for `calls(since=...)`."""
+        """How many calls were answered (or failed) so far: a mark for `calls(since=...)`."""
         with self.lock:
             return len(self._calls)
 
