@@ -81,7 +81,9 @@ def _decode_value(name: str, raw: str) -> Any:
 class HttpTelegram:
     """FakeTelegram on 127.0.0.1:port; use as a context manager (it starts and stops the server thread)."""
 
-    def __init__(self, token: str, fake: FakeTelegram | None = None, *, port: int = 0, hold_seconds: float = 2.0) -> None:
+    def __init__(
+        self, token: str, fake: FakeTelegram | None = None, *, port: int = 0, hold_seconds: float = 2.0
+    ) -> None:
         self.token = token
         self.fake = fake or FakeTelegram()
         self.port = port
@@ -405,7 +407,9 @@ class HttpTelegram:
             await self.hold()
         return None if fault is not None else (status, body)
 
-    def _act(self, method: str, params: JSONDict, files: list[tuple[str, bytes]], fault: Fault | None) -> tuple[int, bytes]:
+    def _act(
+        self, method: str, params: JSONDict, files: list[tuple[str, bytes]], fault: Fault | None
+    ) -> tuple[int, bytes]:
         """Let FakeTelegram answer, under the lock; record the call and any deletions it made."""
         with self.lock:
             targets = self._delete_targets(method, params)

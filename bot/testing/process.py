@@ -50,7 +50,8 @@ def port_answers(port: int) -> bool:
 
 def toml_text(values: Mapping[str, Any], prefix: str = "") -> str:
     """Settings as TOML: scalars and lists first, then each table under its dotted name."""
-    lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in values.items() if not isinstance(value, Mapping)]
+    scalars = {key: value for key, value in values.items() if not isinstance(value, Mapping)}
+    lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in scalars.items()]
     for key, value in values.items():
         if isinstance(value, Mapping):
             name = f"{prefix}{key}"
@@ -58,7 +59,9 @@ def toml_text(values: Mapping[str, Any], prefix: str = "") -> str:
     return "\n".join(lines).strip("\n") + "\n"
 
 
-def process_settings(double: HttpTelegram, database_url: str, *, mode: str = "polling", webhook_port: int = 0) -> dict[str, Any]:
+def process_settings(
+    double: HttpTelegram, database_url: str, *, mode: str = "polling", webhook_port: int = 0
+) -> dict[str, Any]:
     """bot.toml for a test: the double's token and address, short timeouts and job intervals."""
     return {
         "telegram": {

@@ -9,7 +9,8 @@ from tests.perf import bench_loopback
 
 def test_the_loopback_benchmark_times_both_bots_removing_exactly_the_acks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(bench_loopback.POSTGRES_ENV, raising=False)  # SQLite only, to stay short
-    figures = bench_loopback.run(bench_loopback.parse(["--messages", "200", "--rate", "40", "--seconds", "1", "--rounds", "1"]))
+    arguments = ["--messages", "200", "--rate", "40", "--seconds", "1", "--rounds", "1"]
+    figures = bench_loopback.run(bench_loopback.parse(arguments))
     assert set(figures["bots"]) == {"minimal", "jianfu_sqlite"}
     for bot in figures["bots"].values():
         burst, paced = bot["throughput"], bot["latency"]

@@ -71,7 +71,9 @@ class Recorder(BaseRequest):
     async def shutdown(self) -> None:
         await self.inner.shutdown()
 
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any) -> tuple[int, bytes]:
+    async def do_request(
+        self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
+    ) -> tuple[int, bytes]:
         status, body = await self.inner.do_request(url, method, request_data, **timeouts)
         self.answers.append((url.rsplit("/", 1)[-1], status, json.loads(body)))
         return status, body
@@ -109,7 +111,8 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0, what: 
 Call = Callable[[Bot], Awaitable[Any]]
 TABLE: list[tuple[str, Call]] = [
     ("getMe", lambda b: b.get_me()),
-    ("HTML with a keyboard", lambda b: b.send_message(GROUP, "<b>请于周五前</b> &amp; <i>报送</i>", parse_mode=ParseMode.HTML, reply_markup=KEYBOARD)),
+    ("HTML with a keyboard", lambda b: b.send_message(GROUP, "<b>请于周五前</b> &amp; <i>报送</i>",
+                                                      parse_mode=ParseMode.HTML, reply_markup=KEYBOARD)),
     ("text that looks like JSON", lambda b: b.send_message(GROUP, "123")),
     ("more text that looks like JSON", lambda b: b.send_message(GROUP, "[1, 2]")),
     ("true as text", lambda b: b.send_message(GROUP, "true")),
@@ -130,9 +133,11 @@ TABLE: list[tuple[str, Call]] = [
     ("member", lambda b: b.get_chat_member(GROUP, BOB)),
     ("administrators", lambda b: b.get_chat_administrators(GROUP)),
     ("member count", lambda b: b.get_chat_member_count(GROUP)),
-    ("permissions without the right", lambda b: b.set_chat_permissions(GROUP, ChatPermissions(can_send_messages=False))),
+    ("permissions without the right",
+     lambda b: b.set_chat_permissions(GROUP, ChatPermissions(can_send_messages=False))),
     ("invite link without the right", lambda b: b.create_chat_invite_link(GROUP, name="x", creates_join_request=True)),
-    ("commands", lambda b: b.set_my_commands([BotCommand("inbox", "收件箱")], scope=BotCommandScopeAllGroupChats(), language_code="zh")),
+    ("commands", lambda b: b.set_my_commands([BotCommand("inbox", "收件箱")], scope=BotCommandScopeAllGroupChats(),
+                                             language_code="zh")),
     ("commands back", lambda b: b.get_my_commands(scope=BotCommandScopeAllGroupChats(), language_code="zh")),
     ("stale button", lambda b: b.answer_callback_query("999", text="x")),
     ("insecure webhook", lambda b: b.set_webhook("http://insecure.invalid/hook")),
@@ -160,7 +165,8 @@ async def test_every_answer_equals_the_in_process_doubles(clock: FakeClock) -> N
     expected = await answers(Bot(TOKEN, request=direct, get_updates_request=direct), direct)
     with HttpTelegram(TOKEN, build_world(FakeTelegram(clock=clock))) as double:
         served = Recorder(HTTPXRequest(read_timeout=2.0))
-        got = await answers(Bot(TOKEN, base_url=f"{double.base_url}/bot", request=served, get_updates_request=served), served)
+        client = Bot(TOKEN, base_url=f"{double.base_url}/bot", request=served, get_updates_request=served)
+        got = await answers(client, served)
     assert [method for method, _status, _body in got] == [method for method, _status, _body in expected]
     for ours, theirs in zip(got, expected, strict=True):
         assert ours == theirs
@@ -173,7 +179,8 @@ async def test_every_answer_equals_the_in_process_doubles(clock: FakeClock) -> N
 
 async def test_json_bodies_and_query_strings_are_answered_like_form_posts(double: HttpTelegram) -> None:
     async with httpx.AsyncClient(base_url=double.api_url) as client:
-        as_json = await client.post("/sendMessage", json={"chat_id": GROUP, "text": "123", "reply_markup": KEYBOARD.to_dict()})
+        body = {"chat_id": GROUP, "text": "123", "reply_markup": KEYBOARD.to_dict()}
+        as_json = await client.post("/sendMessage", json=body)
         as_query = await client.get("/sendMessage", params={"chat_id": GROUP, "text": "true"})
         bad_json = await client.post("/sendMessage", content=b"[1]", headers={"Content-Type": "application/json"})
     assert as_json.status_code == 200 and as_json.json()["result"]["text"] == "123"
@@ -221,7 +228,8 @@ async def test_scenario_helpers_make_updates_with_increasing_ids(double: HttpTel
     assert got[1].message.reply_to_message.message_id == notice and got[1].message.text == "收到"
     assert got[2].message.sticker.emoji == "👌" and got[3].message.text == "/rules"
     assert got[4].callback_query.data == "rd:1" and got[5].message_reaction.new_reaction[0].emoji == "👍"
-    assert [u.id for u in got[6].message.new_chat_members] == [BOB] and got[7].chat_member.new_chat_member.user.id == BOB
+    assert [u.id for u in got[6].message.new_chat_members] == [BOB]
+    assert got[7].chat_member.new_chat_member.user.id == BOB
     assert got[8].my_chat_member.new_chat_member.status == "administrator"
     assert (ack, sticker, command, joined) == (notice + 1, notice + 2, notice + 3, notice + 4)
     assert double.fake.member_status(BASIC_GROUP, double.fake.bot_id) == "administrator"
@@ -289,10 +297,14 @@ async def test_get_updates_while_a_webhook_is_set_is_409(double: HttpTelegram, b
 class Receiver:
     """A webhook endpoint on the test's loop: records what arrives, answers from a script."""
 
-    def __init__(self, port: int = 0, failures: int = 0, status: int = 500) -> None:
+    def __init__(
+        self, port: int = 0, failures: int = 0, status: int = 500, failing: dict[int, int] | None = None
+    ) -> None:
         self.port = port
         self.failures = failures
         self.status = status
+        # update_id -> how many of its deliveries to refuse
+        self.failing = dict(failing or {})
         self.received: list[tuple[int, str | None]] = []
         self.server: HTTPServer | None = None
 
@@ -308,8 +320,12 @@ class Receiver:
 
         class Hook(RequestHandler):
             def post(self) -> None:
-                receiver.received.append((json.loads(self.request.body)["update_id"], self.request.headers.get(SECRET_HEADER)))
-                if receiver.failures > 0:
+                update_id = json.loads(self.request.body)["update_id"]
+                receiver.received.append((update_id, self.request.headers.get(SECRET_HEADER)))
+                if receiver.failing.get(update_id, 0) > 0:
+                    receiver.failing[update_id] -= 1
+                    self.set_status(receiver.status)
+                elif receiver.failures > 0:
                     receiver.failures -= 1
                     self.set_status(receiver.status)
                 self.finish()
@@ -411,6 +427,20 @@ async def test_webhook_honours_allowed_updates_and_deleting_it_stops_delivery(do
     assert [u.message.text for u in await bot.get_updates()] == ["later"]
 
 
+async def test_with_several_connections_a_stuck_update_does_not_hold_back_the_others(
+    double: HttpTelegram, bot: Bot
+) -> None:
+    double.webhook.concurrency = 2
+    async with Receiver(failing={1: 5}) as receiver:
+        double.webhook.route("https://jianfu.test", receiver.url)
+        await bot.set_webhook("https://jianfu.test/hook")
+        for text in ("一", "二", "三"):
+            double.message(GROUP, ALICE, text)
+        await eventually(lambda: sorted(double.webhook.accepted()) == [1, 2, 3])
+    assert double.webhook.accepted()[-1] == 1  # replicas may see updates out of order
+    assert receiver.update_ids().count(1) == 6
+
+
 def test_routes_only_lead_to_loopback(double: HttpTelegram) -> None:
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         double.webhook.route("https://jianfu.test", "http://10.0.0.8:8443")
@@ -482,8 +512,8 @@ async def fault_sequence(double: HttpTelegram, bot: Bot, plan: FaultPlan, count:
 
 
 async def test_a_seeded_plan_fails_its_share_of_its_methods_reproducibly(double: HttpTelegram) -> None:
-    plan = FaultPlan(ratio=0.3, kinds=(Fault.SERVER_ERROR, Fault.TOO_MANY_REQUESTS, Fault.DROP_AFTER, Fault.FORBIDDEN_PRIVATE),
-                     methods=frozenset({"sendMessage"}), seed=42)  # fmt: skip
+    kinds = (Fault.SERVER_ERROR, Fault.TOO_MANY_REQUESTS, Fault.DROP_AFTER, Fault.FORBIDDEN_PRIVATE)
+    plan = FaultPlan(ratio=0.3, kinds=kinds, methods=frozenset({"sendMessage"}), seed=42)
     async with http_bot(double, read_timeout=2.0) as bot:
         first = await fault_sequence(double, bot, plan, 60)
         again = await fault_sequence(double, bot, plan, 60)

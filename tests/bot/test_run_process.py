@@ -49,7 +49,8 @@ async def stored(database_url: str) -> tuple[set[tuple[int, int, str]], int]:
     db = Database.from_url(database_url)
     try:
         async with db.transaction() as session:
-            reads = {tuple(row) for row in (await session.execute(select(Read.message_id, Read.person_id, Read.via))).all()}
+            rows = await session.execute(select(Read.message_id, Read.person_id, Read.via))
+            reads = {tuple(row) for row in rows.all()}
             notices = await session.scalar(select(func.count()).select_from(Notice))
     finally:
         await db.dispose()
@@ -80,7 +81,8 @@ async def test_an_ack_is_removed_and_recorded_across_a_sigterm_restart(
 
 
 async def test_a_rejected_token_stops_the_process_before_it_polls(double: HttpTelegram, tmp_path: Path) -> None:
-    bot = BotProcess(double, tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'j.db'}", settings={"telegram": {"token": "999:WRONG"}})
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'j.db'}"
+    bot = BotProcess(double, tmp_path, database_url, settings={"telegram": {"token": "999:WRONG"}})
     with bot, pytest.raises(AssertionError, match="exited with 2 before"):
         bot.start(timeout=WAIT)
     assert "rejected the bot token" in bot.stderr() and "999:WRONG" not in bot.stderr()

@@ -294,14 +294,21 @@ def databases(directory: Path) -> Iterator[dict[str, str]]:
 def ratios(reference: dict[str, Any], figures: dict[str, Any]) -> dict[str, float]:
     """Jianfu over the reference: throughput (higher is better), p50 and p99 latency (lower is better)."""
     return {
-        "throughput": round(figures["throughput"]["messages_per_second"] / reference["throughput"]["messages_per_second"], 2),
+        "throughput": round(
+            figures["throughput"]["messages_per_second"] / reference["throughput"]["messages_per_second"], 2
+        ),
         "p50_latency": round(figures["latency"]["p50_ms"] / reference["latency"]["p50_ms"], 2),
         "p99_latency": round(figures["latency"]["p99_ms"] / reference["latency"]["p99_ms"], 2),
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory, databases(Path(directory)) as urls, contextlib.ExitStack() as stack:
+    load_at_start = os.getloadavg()[0]
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        databases(Path(directory)) as urls,
+        contextlib.ExitStack() as stack,
+    ):
         bots = {"minimal": None, **urls}
         contenders = [stack.enter_context(running(name, url, Path(directory), args.seed)) for name, url in bots.items()]
         figures = measure(contenders, args)
@@ -313,6 +320,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "offered_per_second": args.rate,
         "offered_seconds": args.seconds,
         "rounds": args.rounds,
+        # The machine is shared: a bot that cannot keep up with the offered rate under load shows
+        # queueing (seconds), not its own latency. The 1-minute load average at start and end:
+        "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
         "bots": figures,
         "ratios": {name: ratios(figures["minimal"], bot) for name, bot in figures.items() if name != "minimal"},
     }
@@ -323,7 +333,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=2000, help="replies in the throughput burst")
     parser.add_argument("--rate", type=float, default=100, help="replies offered per second in the latency phase")
     parser.add_argument("--seconds", type=float, default=30, help="how long the latency phase offers replies")
-    parser.add_argument("--rounds", type=int, default=3, help="bursts per bot; the paced time is split over as many stretches")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="bursts per bot; the paced time is split over as many stretches"
+    )
     parser.add_argument("--seed", type=int, default=11)
     return parser.parse_args(argv)
 
