@@ -403,9 +403,11 @@ class HttpTelegram:
             self._record(method, params, None, Fault.TIMEOUT_BEFORE, acted=False)
             await self.hold()
             return None
+        if fault is None:
+            return status, body
         if fault is Fault.TIMEOUT_AFTER:
             await self.hold()
-        return None if fault is not None else (status, body)
+        return None  # It acted, and the client never hears of it (held past its timeout, or dropped).
 
     def _act(
         self, method: str, params: JSONDict, files: list[tuple[str, bytes]], fault: Fault | None

@@ -19,7 +19,7 @@ Jianfu runs with its defaults on SQLite, and on PostgreSQL too when JIANFU_TEST_
 set (in a scratch schema it drops). Ratios are Jianfu's figure over the reference's: for
 throughput higher is better, for latency lower is better.
 
-Run: python tests/perf/bench_loopback.py [--messages 2000] [--rate 100] [--seconds 30]   (prints JSON)
+Run: python tests/perf/bench_loopback.py [--messages 2000] [--rate 100] [--seconds 30] [--rounds 3]  (prints JSON)
 """
 
 from __future__ import annotations
