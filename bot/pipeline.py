@@ -71,7 +71,6 @@ log = logging.getLogger(__name__)
 # Messages people read: never sent twice, so marked before the call and not repeated after a
 # timeout. Everything else Telegram does is harmless to repeat.
 NOT_REPEATABLE = (Send, SendFile)
-BASE_BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -341,7 +340,8 @@ class Pipeline:
     async def _retry_later(self, item: Planned, result: Result) -> None:
         if item.row_id is None:
             return
-        backoff = min(BASE_BACKOFF * 2 ** min(item.attempts, 12), MAX_BACKOFF)
+        first = timedelta(seconds=self.deps.settings.jobs.retry_seconds)
+        backoff = min(first * 2 ** min(item.attempts, 12), MAX_BACKOFF)
         due = self.deps.clock() + backoff
 
         async def retry(session: AsyncSession) -> bool:

@@ -240,6 +240,8 @@ class JobSettings(_Section):
     batch_size: int = Field(50, ge=1, le=1000)
     lease_seconds: int = Field(300, ge=10, le=24 * 3600)
     max_attempts: int = Field(5, ge=1, le=100)
+    # The first wait before a Telegram action refused for now is tried again (doubling, at most an hour).
+    retry_seconds: int = Field(5, ge=1, le=3600)
 
 
 class ReceivedSettings(_Section):
