@@ -56,6 +56,12 @@ READ_ONLY = ChatPermissions.no_permissions()
 # What a member may do in an ordinary group (restored when a close is undone).
 DEFAULT_PERMISSIONS = ChatPermissions.all_permissions()
 MAX_BATCH = 100
+# A chat whose last deletion ended this recently is busy (acks keep coming): its next deletion
+# waits GATHER_SECONDS for others to join it, so a burst goes out in few calls. A quiet chat's
+# deletion goes at once.
+BUSY_SECONDS, GATHER_SECONDS = 0.05, 0.004
+MAX_LANES = 4096
+CALLS_AT_ONCE = 8
 # Transport failures that happen before Telegram could have seen the request.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -141,14 +147,19 @@ class _Lane:
 
     waiting: list[tuple[int, asyncio.Future[Result]]] = field(default_factory=list)
     busy: bool = False
+    # When its last call ended (loop time): a chat that was just busy waits a moment for more.
+    last_done: float = -1.0
 
 
 class Telegram:
     """Performs prepared actions; never raises for a Telegram error."""
 
-    def __init__(self, bot: ExtBot[None]) -> None:
+    def __init__(self, bot: ExtBot[None], *, calls_at_once: int = CALLS_AT_ONCE) -> None:
         self.bot = bot
         self._lanes: dict[int, _Lane] = {}
+        # A few calls in flight keep Telegram busy; hundreds only cost the HTTP client's pool
+        # bookkeeping (it walks every connection for every request).
+        self._in_flight = asyncio.Semaphore(calls_at_once)
         # Actions whose calls live with their feature (menus), by type.
         self.performers: dict[type, Callable[[Telegram, Any], Awaitable[Result]]] = dict(_PERFORMERS)
 
@@ -164,7 +175,8 @@ class Telegram:
     async def call(self, method: str, chat_id: int, call: Callable[[], Awaitable[Any]]) -> tuple[Result, Any]:
         """Run one Bot API call; its error becomes the Result's outcome."""
         try:
-            value = await call()
+            async with self._in_flight:
+                value = await call()
         except TelegramError as error:
             outcome = classify(error)
             _log_failure(method, chat_id, error, outcome)
@@ -255,6 +267,8 @@ class Telegram:
 
     async def _delete(self, action: Delete) -> Result:
         """Join the chat's lane: alone it goes out at once, behind a call it goes out in a batch."""
+        if len(self._lanes) > MAX_LANES:
+            self._forget_quiet_lanes()
         lane = self._lanes.setdefault(action.chat_id, _Lane())
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         lane.waiting.append((action.message_id, future))
@@ -263,15 +277,23 @@ class Telegram:
             asyncio.get_running_loop().create_task(self._drain(action.chat_id, lane))
         return await future
 
+    def _forget_quiet_lanes(self) -> None:
+        """Lanes of chats quiet for a while hold nothing worth keeping (a bound on memory)."""
+        now = asyncio.get_running_loop().time()
+        for chat_id, lane in list(self._lanes.items()):
+            if not lane.busy and not lane.waiting and now - lane.last_done > BUSY_SECONDS:
+                del self._lanes[chat_id]
+
     async def _drain(self, chat_id: int, lane: _Lane) -> None:
+        loop = asyncio.get_running_loop()
         try:
+            if loop.time() - lane.last_done < BUSY_SECONDS:
+                await asyncio.sleep(GATHER_SECONDS)
             while lane.waiting:
                 batch, lane.waiting = lane.waiting[:MAX_BATCH], lane.waiting[MAX_BATCH:]
                 await self._delete_batch(chat_id, batch)
         finally:
-            lane.busy = False
-            if self._lanes.get(chat_id) is lane and not lane.waiting:
-                del self._lanes[chat_id]
+            lane.busy, lane.last_done = False, loop.time()
 
     async def _delete_batch(self, chat_id: int, batch: list[tuple[int, asyncio.Future[Result]]]) -> None:
         ids = sorted({message_id for message_id, _future in batch})

@@ -169,9 +169,10 @@ async def _preflight(settings: Settings) -> None:
 
 def telegram_request(settings: Settings) -> HTTPXRequest:
     """The Bot API client with bot.toml's timeouts, for every call and for getUpdates."""
-    # One client for both: PTB's pool of 256 connections leaves room for the long poll.
+    # One client for both: the executor has at most a few calls in flight (bot/actions.py), and
+    # the long poll takes one more connection.
     return HTTPXRequest(
-        connection_pool_size=256,
+        connection_pool_size=16,
         connect_timeout=settings.telegram.connect_timeout,
         read_timeout=settings.telegram.read_timeout,
     )

@@ -73,32 +73,35 @@ class Intake:
     # Committing ------------------------------------------------------------------------------
 
     async def commit_batch(self, updates: Iterable[Update]) -> None:
-        """Commit every update; chats at the same time, each chat's updates in their order."""
+        """Commit every update; chats at the same time, each chat's updates in their order.
+
+        The batch's Telegram actions start together once all of it committed: deletions of one
+        chat then meet in its lane and go out as one deleteMessages call (bot/actions.py)."""
         by_chat: dict[int, list[Update]] = defaultdict(list)
         for update in updates:
             by_chat[chat_key(update)].append(update)
-        await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in by_chat.values()))
+        decided = await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in by_chat.values()))
+        for planned in (item for chat in decided for item in chat):
+            self._act(planned)
 
-    async def _commit_chat(self, updates: list[Update]) -> None:
+    async def _commit_chat(self, updates: list[Update]) -> list[list[Any]]:
         async with self.chats_at_once:
-            for update in updates:
-                await self.commit(update)
+            return [(await self.commit(update, act=False))[1] for update in updates]
 
-    async def commit(self, update: Update) -> bool:
-        """Commit one update (tries it again if it fails); True once it needs nothing more.
-
-        Its Telegram actions start in the background right after the commit.
-        """
+    async def commit(self, update: Update, *, act: bool = True) -> tuple[bool, list[Any]]:
+        """Commit one update (tries it again if it fails): whether it needs nothing more, and
+        its Telegram actions, started in the background at once unless `act` is False."""
         self.last_update_at = asyncio.get_running_loop().time()
         async with self._chat_locks[chat_key(update)]:
             for _attempt in range(self.attempts):
                 committed, planned = await self.app.record_update(update)
                 if committed:
-                    self._act(planned)
-                    return True
+                    if act:
+                        self._act(planned)
+                    return True, planned
                 if await self._count_failure(update.update_id):
-                    return True
-        return False
+                    return True, []
+        return False, []
 
     def _act(self, planned: list[Any]) -> None:
         if not planned:

@@ -96,7 +96,7 @@ class UpdateHandler(tornado.web.RequestHandler):
             return
         update = await self.intake.parse(data)
         # 500 makes Telegram deliver it again later; a failing one is set aside after a few tries.
-        done = update is None or await self.intake.commit(update)
+        done = update is None or (await self.intake.commit(update))[0]
         self.set_status(200 if done else 500)
 
     def log_exception(self, *args: Any) -> None:

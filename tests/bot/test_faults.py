@@ -1,4 +1,4 @@
-"""`jianfu run` through a busy hour while one Bot API call in ten fails.
+"""`jianfu run` through a busy hour while about one Bot API call in seven fails.
 
 Telegram answers 429 with retry_after, 500 or 502, holds its answer past the client's timeout
 before or after acting, drops the connection after acting, or refuses a private chat (403). The
@@ -32,13 +32,13 @@ def double() -> Iterator[HttpTelegram]:
         yield served
 
 
-async def test_one_call_in_ten_failing_loses_and_doubles_nothing(double: HttpTelegram, database_url: str, tmp_path: Path) -> None:
+async def test_failing_calls_lose_and_double_nothing(double: HttpTelegram, database_url: str, tmp_path: Path) -> None:
     busy = Busy(double, database_url, random.Random(10))
     busy.build_world()
     await busy.seed()
     with BotProcess(double, tmp_path, database_url, settings=SETTINGS) as bot:
         bot.start()
-        double.inject(FaultPlan(0.1, exclude=SPARED, seed=10))
+        double.inject(FaultPlan(0.15, exclude=SPARED, seed=10))
         busy.open_group()
         for _ in range(20):
             busy.burst(15)
@@ -52,5 +52,5 @@ async def test_one_call_in_ten_failing_loses_and_doubles_nothing(double: HttpTel
         assert bot.terminate() == 0
     counted = await busy.check()
     faults = [call for call in double.calls() if call.fault is not None]
-    assert len(faults) >= 8 and counted["acks"] >= 150
+    assert len(faults) >= 5 and counted["acks"] >= 150
     assert "Traceback" not in bot.stderr()
