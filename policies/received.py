@@ -7,10 +7,11 @@ both sides of the habit and keeps what the sender wanted: who has seen the notic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
 from policies.acks import DIGITS_ONLY, AckRule, AckVerdict, Strength
 from policies.actions import (
@@ -26,7 +27,7 @@ from policies.actions import (
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
 from policies.notices import NoticeKind, NoticeRule, NoticeVerdict
 from policies.text import has_question_mark
-from policies.types import ContentKind, Message
+from policies.types import BotRights, ContentKind, Message
 from policies.verdict import Verdict
 
 RULE = "received"
@@ -263,3 +264,108 @@ def config_from(
         urgent_markers=tuple(urgent_markers),
         notice_tags=tuple(notice_tags),
     )
+
+
+# What the rule reads beyond the message ------------------------------------------------------
+# Decided here, once, for the live handler (bot/handlers/received.py) and for `jianfu replay`,
+# so the two cannot drift: each gathers the facts its own way (Telegram and the database, or
+# the export) and both build the rule's input with these functions.
+
+
+class LatestNotice(Protocol):
+    """The newest notice of a group, as far as the rule cares (storage's RecentNotice is one)."""
+
+    message_id: int
+    text: str
+    urgent: bool
+    tracked: bool
+    posted_at: datetime
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    """How a group message is kept as a notice."""
+
+    kind: NoticeKind
+    urgent: bool
+    # Counted as an ack demand (an urgent message may ask for replies).
+    ack_demand: bool
+
+
+def mode_of(group_settings: Mapping[str, Any] | None, default: str) -> Mode:
+    """The group's own `/set received` choice, else the deployment's mode."""
+    return Mode((group_settings or {}).get(RULE) or default)
+
+
+def can_delete(bot_rights: Mapping[str, Any] | None) -> bool:
+    """Whether the bot may remove members' messages: an admin with the delete right."""
+    rights = BotRights.from_dict(dict(bot_rights or {}))
+    return rights.is_admin and rights.can_delete_messages
+
+
+def notice_window_start(rule: ReceivedRule, now: datetime) -> datetime:
+    """An unreplied ack counts for a notice posted at or after this moment."""
+    return now - rule.config.notice_window
+
+
+def notice_target(rule: ReceivedRule, notice: LatestNotice) -> Target:
+    """A notice as the message an unreplied ack answers."""
+    is_question, _urgent, _expects_ack, data = rule._traits(notice.text)
+    return Target(
+        notice.message_id,
+        is_question=is_question,
+        is_urgent=notice.urgent,
+        expects_ack=True,
+        asks_for_data=data,
+        tracked=notice.tracked,
+    )
+
+
+def group_context(
+    rule: ReceivedRule,
+    message: Message,
+    *,
+    mode: Mode,
+    bot_rights: Mapping[str, Any] | None,
+    now: datetime,
+    replied: Target | None,
+    latest_notice: LatestNotice | None,
+    sender_has_private_chat: bool = False,
+) -> GroupContext:
+    """The rule's view of the group: `replied` is the answered message (rule.target_of its
+    text), `latest_notice` the group's newest notice; it counts only for a message that answers
+    nothing, within the notice window, and never for itself."""
+    recent = None
+    if (
+        replied is None
+        and latest_notice is not None
+        and latest_notice.message_id != message.message_id
+        and latest_notice.posted_at >= notice_window_start(rule, now)
+    ):
+        recent = notice_target(rule, latest_notice)
+    return GroupContext(
+        mode=mode,
+        can_delete=can_delete(bot_rights),
+        now=now,
+        replied=replied,
+        recent_notice=recent,
+        sender_has_private_chat=sender_has_private_chat,
+    )
+
+
+def notice_facts(rule: ReceivedRule, judgement: Judgement, text: str) -> NoticeFacts | None:
+    """Notices and ack demands are kept as notices (the one text Jianfu stores); an ack that
+    reads like a demand ("确认收到") is an answer and is not."""
+    if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
+        return None
+    return NoticeFacts(
+        kind=judgement.notice.kind or rule.notices.kind_of(text),
+        urgent=judgement.urgent.hit,
+        ack_demand=judgement.demand.hit and not judgement.urgent.hit,
+    )
+
+
+def command_notice_facts(rule: ReceivedRule, text: str, *, published_urgent: bool) -> NoticeFacts:
+    """`/notice TEXT` is kept as a tracked notice whatever it says; urgent when its text says so
+    or its sender chose to publish it now, in quiet hours."""
+    return NoticeFacts(kind=rule.notices.kind_of(text), urgent=published_urgent or rule.urgency.judge(text).hit, ack_demand=False)

@@ -23,6 +23,7 @@ from bot.handlers._common import command, command_text, in_group, language_for, 
 from bot.handlers.notices import after_posting, publish_tracked, quiet_hours
 from policies.deadlines import find_deadline
 from policies.quiet import hold_until
+from policies.received import command_notice_facts
 from policies.text import first_line
 from storage.models import Notice, Task
 from storage.repositories.chats import ChatRepository
@@ -77,10 +78,11 @@ async def publish(deps: Deps, bot: ExtBot[None], session: AsyncSession, draft: D
     department_id = await actions.Executor(deps, bot, session).department_for(chat_id, draft["sender_id"])
     # Deadlines ("明天上午9:30") are read from when the sender wrote them, not from when they are published.
     written = datetime.fromisoformat(draft["written_at"]).astimezone(deps.settings.tz)
+    facts = command_notice_facts(rule, text, published_urgent=urgent)
     source = Notice(
         chat_id=chat_id, message_id=draft["message_id"], sender_id=draft["sender_id"],
-        department_id=department_id, text=text, kind=rule.notices.kind_of(text).value,
-        urgent=urgent or rule.urgency.judge(text).hit, ack_demand=False, tracked=True, posted_at=deps.clock(),
+        department_id=department_id, text=text, kind=facts.kind.value,
+        urgent=facts.urgent, ack_demand=facts.ack_demand, tracked=True, posted_at=deps.clock(),
         deadline_at=find_deadline(text, written),
     )
     outcome, tracked = await publish_tracked(deps, bot, session, source)

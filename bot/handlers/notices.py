@@ -17,8 +17,8 @@ from bot.i18n import Html
 from policies.actions import Button, Say
 from policies.deadlines import find_deadline
 from policies.duplicates import bands, fingerprint
-from policies.quiet import QuietHours, parse_clock
-from policies.received import Judgement
+from policies.quiet import QuietHours, after_hours, group_quiet_hours
+from policies.received import Judgement, notice_facts
 from policies.text import first_line
 from policies.types import Message
 from storage.models import Notice, Task
@@ -54,11 +54,9 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     message = convert.human_message(update)
     if message is None:
         return
-    judgement = classified(context, session, message)
-    if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
-        # An ack that reads like a demand ("确认收到") is an answer, not a notice.
+    facts = notice_facts(context.deps.received_rule, classified(context, session, message), message.text)
+    if facts is None:
         return
-    kind = judgement.notice.kind or context.deps.received_rule.notices.kind_of(message.text)
     sender_id = message.sender.id if message.sender else None
     department_id = await actions.Executor(context.deps, context.bot, session).department_for(message.chat.id, sender_id)
     stored = await NoticeRepository(session).add(
@@ -68,9 +66,9 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
             sender_id=sender_id,
             department_id=department_id,
             text=message.text,
-            kind=kind.value,
-            urgent=judgement.urgent.hit,
-            ack_demand=judgement.demand.hit and not judgement.urgent.hit,
+            kind=facts.kind.value,
+            urgent=facts.urgent,
+            ack_demand=facts.ack_demand,
             tracked=False,
             posted_at=message.date,
             deadline_at=find_deadline(message.text, message.date.astimezone(context.deps.settings.tz)),
@@ -107,7 +105,7 @@ async def after_posting(deps: Deps, bot: ExtBot[None], session: AsyncSession, no
     if notice.duplicate_of is None and notice.fingerprint is not None:
         await link_duplicate(deps, bot, session, notice)
     quiet = await quiet_hours(deps, session, notice.chat_id)
-    if not notice.urgent and quiet is not None and quiet.contains(notice.posted_at.astimezone(deps.settings.tz)):
+    if after_hours(quiet, notice.posted_at.astimezone(deps.settings.tz), urgent=notice.urgent):
         await actions.Executor(deps, bot, session).record_event(
             "after_hours_notice", notice.chat_id, key=f"after_hours:{notice.chat_id}:{notice.message_id}", sender_id=notice.sender_id
         )
@@ -118,12 +116,11 @@ async def after_posting(deps: Deps, bot: ExtBot[None], session: AsyncSession, no
 async def quiet_hours(deps: Deps, session: AsyncSession, chat_id: int) -> QuietHours | None:
     """The group's quiet hours (its /set quiet choice, else bot.toml); None when switched off."""
     chat = await ChatRepository(session).snapshot(chat_id)
-    chosen = (chat.settings or {}).get("quiet") if chat else None
-    if chosen == "off":
-        return None
     settings = deps.settings.notices
-    start, end = (chosen or f"{settings.quiet_start}-{settings.quiet_end}").split("-")
-    return QuietHours(parse_clock(start), parse_clock(end), settings.quiet_weekends)
+    return group_quiet_hours(
+        (chat.settings or {}).get("quiet") if chat else None,
+        start=settings.quiet_start, end=settings.quiet_end, weekends=settings.quiet_weekends,
+    )
 
 
 async def schedule_deadline_reminder(deps: Deps, session: AsyncSession, notice: Notice, quiet: QuietHours | None) -> None:

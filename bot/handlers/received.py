@@ -15,7 +15,15 @@ from bot.handlers._common import allowed, command, command_text, in_group, langu
 from bot.handlers.notices import GROUP_TEXT, classified, publish_tracked, refresh_counter
 from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
 from policies.digest import parse_switch
-from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target, asks_for_data, looks_like_question
+from policies.received import (
+    CONVERT_PREFIX,
+    RULE,
+    GroupContext,
+    Mode,
+    group_context,
+    mode_of,
+    notice_window_start,
+)
 from policies.types import Message
 from storage.models import Chat
 from storage.repositories.audit import AuditRepository
@@ -33,8 +41,7 @@ MODE_WORDS = {
 
 
 def group_mode(deps: Deps, chat: Chat | ChatSnapshot | None) -> Mode:
-    chosen = (chat.settings or {}).get(RULE) if chat else None
-    return Mode(chosen or deps.settings.received.mode)
+    return mode_of(chat.settings if chat else None, deps.settings.received.mode)
 
 
 @transactional
@@ -63,34 +70,21 @@ def _bot_posts(context: JianfuContext, raw: TgMessage, group: GroupContext) -> s
 async def _context(
     context: JianfuContext, session: AsyncSession, message: Message, raw: TgMessage, *, needs_sender: bool
 ) -> GroupContext:
-    """Only what the decision needs; every query here runs for every ack, so there are few."""
-    deps, rule = context.deps, context.deps.received_rule
+    """Gather the facts; policies.received.group_context decides (as it does for `jianfu replay`).
+    Every query here runs for every ack, so there are few."""
+    deps, rule, now = context.deps, context.deps.received_rule, context.deps.clock()
     chat = await ChatRepository(session).snapshot(message.chat.id)
     replied = None
     if (target := convert.replied_message(raw)) is not None:
         # Telegram sends the replied-to message along: judge it from its text, no lookup.
         replied = rule.target_of(target.message_id, target.text or target.caption or "")
-    recent_target = None
+    latest = None
     if replied is None:
-        recent = await NoticeRepository(session).latest_since(message.chat.id, deps.clock() - rule.config.notice_window)
-        if recent is not None and recent.message_id != message.message_id:
-            recent_target = Target(
-                recent.message_id,
-                is_question=looks_like_question(recent.text),
-                is_urgent=recent.urgent,
-                expects_ack=True,
-                asks_for_data=asks_for_data(recent.text),
-                tracked=recent.tracked,
-            )
+        latest = await NoticeRepository(session).latest_since(message.chat.id, notice_window_start(rule, now))
     sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
-    rights = chat.bot_rights if chat else {}
-    return GroupContext(
-        mode=group_mode(deps, chat),
-        can_delete=bool(rights.get("is_admin") and rights.get("can_delete_messages")),
-        now=deps.clock(),
-        replied=replied,
-        recent_notice=recent_target,
-        sender_has_private_chat=bool(sender and sender.has_private_chat),
+    return group_context(
+        rule, message, mode=group_mode(deps, chat), bot_rights=chat.bot_rights if chat else None, now=now,
+        replied=replied, latest_notice=latest, sender_has_private_chat=bool(sender and sender.has_private_chat),
     )
 
 
