@@ -1,4 +1,4 @@
-"""The `jianfu` command: run | demo | explain | digest | db upgrade | --version."""
+"""The `jianfu` command: run | demo | explain | digest | replay | db upgrade | --version."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from telegram.error import InvalidToken, TelegramError
 
 from bot import __version__
+from bot.replay import cli as replay_command
 from bot.settings import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--out", type=Path, help="write the chart to this PNG file")
     digest.add_argument("--language", choices=["zh-CN", "en"], default=None, help="default: bot.toml's language")
     digest.set_defaults(handler=_digest)
+
+    replay_command.add_parser(commands)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -57,17 +57,7 @@ class Deps:
     @functools.cached_property
     def received_rule(self) -> ReceivedRule:
         """The "received" rule with bot.toml's words and markers, compiled once."""
-        received = self.settings.received
-        return ReceivedRule(
-            config_from(
-                mode=received.mode,
-                notice_window_minutes=received.notice_window_minutes,
-                demand_reply_expires_minutes=received.demand_reply_expire_minutes,
-                extra_ack_words=received.extra_ack_words,
-                urgent_markers=received.urgent_markers,
-                notice_tags=self.settings.notices.tags,
-            )
-        )
+        return received_rule_for(self.settings)
 
     @functools.cached_property
     def whistle_memory(self) -> WhistleMemory:
@@ -85,6 +75,21 @@ class Deps:
         self.task_runners[kind] = runner
         if persistent:
             self.persistent_tasks.add(kind)
+
+
+def received_rule_for(settings: Settings) -> ReceivedRule:
+    """The "received" rule configured by bot.toml (the bot, `jianfu explain` and `jianfu replay` use it)."""
+    received = settings.received
+    return ReceivedRule(
+        config_from(
+            mode=received.mode,
+            notice_window_minutes=received.notice_window_minutes,
+            demand_reply_expires_minutes=received.demand_reply_expire_minutes,
+            extra_ack_words=received.extra_ack_words,
+            urgent_markers=received.urgent_markers,
+            notice_tags=settings.notices.tags,
+        )
+    )
 
 
 class BotData:

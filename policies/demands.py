@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from policies.text import compact, fold, has_question_mark, normalize, trie_pattern
+from policies.text import compact, fold, has_question_mark, normalize, squeeze, trie_pattern
 from policies.verdict import Verdict
 
 _WHO = r"(?:大家|各位|各单位|各社区|各村|各网格|各部门|全体|所有人|每个人|每人|你们|您|各[\u4e00-\u9fff]{1,4}?)?"
@@ -145,13 +145,19 @@ class UrgencyRule:
 
     def __init__(self, markers: Iterable[str] = DEFAULT_URGENT_MARKERS) -> None:
         self._markers = tuple(dict.fromkeys(normalize(marker) for marker in markers if normalize(marker)))
+        # normalize only drops and merges characters of the folded text, so a text whose folded
+        # form lacks one chosen character of every marker has none: most messages stop there.
+        self._marker_keys = re.compile("[" + "".join(sorted({re.escape(max(marker)) for marker in self._markers})) + "]")
 
     def judge(self, text: str) -> Verdict:
         if not text:
             return Verdict("urgent", False, "empty")
         if text.lstrip().lower().startswith(URGENT_COMMAND):
             return Verdict("urgent", True, "sent with /urgent")
-        squeezed = normalize(text)
+        folded = fold(text)
+        if self._marker_keys.search(folded) is None:
+            return Verdict("urgent", False, "no urgent marker")
+        squeezed = squeeze(folded)
         for compound in URGENT_COMPOUNDS:
             squeezed = squeezed.replace(compound, "")
         for marker in self._markers:

@@ -8,6 +8,7 @@ the candidates a band finds are then compared exactly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import struct
@@ -28,6 +29,8 @@ _SEEDS = tuple(range(BANDS * ROWS))
 _MASK = (1 << 63) - 1  # bands are stored in signed 64-bit columns
 
 
+# A notice copied to many groups is the same text each time: its keys are worked out once.
+@functools.lru_cache(maxsize=1024)
 def fingerprint(text: str) -> str:
     """Equal for texts that differ only in width, case, punctuation, spacing or repeats."""
     return hashlib.blake2b(normalize(text).encode(), digest_size=8).hexdigest()
@@ -51,6 +54,7 @@ def near_copy(mine: frozenset[str], other_text: str) -> bool:
     return jaccard(mine, shingles(other_text)) >= NEAR_DUPLICATE
 
 
+@functools.lru_cache(maxsize=1024)
 def bands(text: str) -> tuple[int, ...]:
     """The MinHash band keys of the text (one 63-bit integer per band)."""
     grams = shingles(text)
@@ -61,6 +65,8 @@ def bands(text: str) -> tuple[int, ...]:
     return tuple(_band_key(minimums[band * ROWS : (band + 1) * ROWS]) for band in range(BANDS))
 
 
+# Trigrams recur across notices (the same phrases in every one): each is hashed once.
+@functools.lru_cache(maxsize=1 << 16)
 def _hash64(text: str) -> int:
     return struct.unpack("<Q", hashlib.blake2b(text.encode(), digest_size=8).digest())[0]
 
@@ -110,15 +116,18 @@ class CopyFinder:
         self._by_band: tuple[dict[int, deque[Original]], ...] = tuple({} for _ in range(BANDS))
         self._kept: deque[tuple[Original, str]] = deque()
         self._added = itertools.count()
+        self._grams: dict[int, frozenset[str]] = {}
 
     def add(self, key: Hashable, chat_id: int, posted_at: datetime, kind: str, text: str, department: Hashable) -> Original | None:
         """The original this notice copies; None when it is an original itself (then remembered)."""
         self._forget_before(posted_at - self.window)
         mark = fingerprint(text)
         original = self._same_text(mark, chat_id)
+        if original is not None:
+            return original
+        # Bands are worked out only here: an exact copy (the common case) needs none.
         keys = bands(text) if kind == DATA_REQUEST else ()
-        if original is None and keys:
-            original = self._near_copy(text, keys, chat_id)
+        original = self._near_copy(text, keys, chat_id) if keys else None
         if original is None:
             kept_text = text if keys else ""
             self._remember(Original(key, chat_id, posted_at, department, kind, kept_text, keys, next(self._added)), mark)
@@ -136,7 +145,14 @@ class CopyFinder:
         }
         earliest = sorted(candidates.values(), key=lambda seen: (seen.posted_at, seen.sequence))[:MAX_CANDIDATES]
         mine = shingles(text)
-        return next((seen for seen in earliest if near_copy(mine, seen.text)), None)
+        return next((seen for seen in earliest if jaccard(mine, self._grams_of(seen)) >= NEAR_DUPLICATE), None)
+
+    def _grams_of(self, original: Original) -> frozenset[str]:
+        """An original's trigrams, worked out once however many notices it is compared with."""
+        grams = self._grams.get(original.sequence)
+        if grams is None:
+            grams = self._grams[original.sequence] = shingles(original.text)
+        return grams
 
     def _remember(self, original: Original, mark: str) -> None:
         self._by_fingerprint.setdefault(mark, deque()).append(original)
@@ -147,6 +163,7 @@ class CopyFinder:
     def _forget_before(self, since: datetime) -> None:
         while self._kept and self._kept[0][0].posted_at < since:
             original, mark = self._kept.popleft()
+            self._grams.pop(original.sequence, None)
             _drop(self._by_fingerprint, mark, original)
             for band, value in enumerate(original.bands):
                 _drop(self._by_band[band], value, original)

@@ -27,7 +27,7 @@ from policies.actions import (
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
 from policies.notices import NoticeKind, NoticeRule, NoticeVerdict
 from policies.text import has_question_mark
-from policies.types import BotRights, ContentKind, Message
+from policies.types import ContentKind, Message
 from policies.verdict import Verdict
 
 RULE = "received"
@@ -298,9 +298,10 @@ def mode_of(group_settings: Mapping[str, Any] | None, default: str) -> Mode:
 
 
 def can_delete(bot_rights: Mapping[str, Any] | None) -> bool:
-    """Whether the bot may remove members' messages: an admin with the delete right."""
-    rights = BotRights.from_dict(dict(bot_rights or {}))
-    return rights.is_admin and rights.can_delete_messages
+    """Whether the bot may remove members' messages: an admin with the delete right (as stored
+    from BotRights.as_dict)."""
+    rights = bot_rights or {}
+    return bool(rights.get("is_admin") and rights.get("can_delete_messages"))
 
 
 def notice_window_start(rule: ReceivedRule, now: datetime) -> datetime:
@@ -369,3 +370,8 @@ def command_notice_facts(rule: ReceivedRule, text: str, *, published_urgent: boo
     """`/notice TEXT` is kept as a tracked notice whatever it says; urgent when its text says so
     or its sender chose to publish it now, in quiet hours."""
     return NoticeFacts(kind=rule.notices.kind_of(text), urgent=published_urgent or rule.urgency.judge(text).hit, ack_demand=False)
+
+
+def acts_on(judgement: Judgement) -> bool:
+    """Whether the rule may act on a message: most group messages need no group context at all."""
+    return judgement.ack.hit or judgement.demand.hit

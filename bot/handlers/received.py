@@ -20,6 +20,7 @@ from policies.received import (
     RULE,
     GroupContext,
     Mode,
+    acts_on,
     group_context,
     mode_of,
     notice_window_start,
@@ -51,7 +52,7 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
     if message is None:
         return
     verdicts = classified(context, session, message)
-    if not (verdicts.ack.hit or verdicts.demand.hit):
+    if not acts_on(verdicts):
         # Most group messages: nothing to load, nothing to do.
         return
     group = await _context(context, session, message, update.effective_message, needs_sender=verdicts.demand.hit)
