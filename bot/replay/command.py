@@ -60,8 +60,9 @@ class Outcome:
     chart: bytes | None = None
 
 
-def run(settings: Settings, options: ReplayOptions, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+def run(settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Replay, then print the report (and write the files); 2 with one line on stderr for bad input."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     catalog = Catalog.load()
     enabled = options.progress if options.progress is not None else stderr.isatty()
     progress = ProgressBar(stderr, enabled=enabled)

@@ -73,7 +73,7 @@ def _config(words: _Words, report: dict[str, Any], say: Say) -> str:
         mode=words.raw(f"received.mode_{settings['mode']}"), window=settings["notice_window_minutes"],
         quiet=settings["quiet_hours"].replace("-", "–"), weekends=words.raw("replay.weekends") if settings["quiet_weekends"] else "",
     )  # fmt: skip
-    return f"{rule} {words.raw('replay.registry_on' if settings['registry'] else 'replay.registry_off')}"
+    return f"{rule}\n{words.raw('replay.registry_on' if settings['registry'] else 'replay.registry_off')}"
 
 
 def _done(report: dict[str, Any], say: Say) -> list[str]:
@@ -185,7 +185,7 @@ def render_html(report: dict[str, Any], board: Scoreboard, catalog: Catalog, lan
         f"<title>{esc(say('replay.html_title'))}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{esc(say('replay.title'))}</h1>",
         f"<p>{esc(_scope(words, report, say))}<br>{esc(say('replay.sources', files=', '.join(report['sources'])))}</p>",
-        f"<p class=\"muted\">{esc(_config(words, report, say))}</p>",
+        f"<p class=\"muted\">{esc(_config(words, report, say)).replace(chr(10), '<br>')}</p>",
         f"<h2>{esc(say('replay.done_header'))}</h2>",
         "<ul>" + "".join(f"<li>{esc(line.removeprefix('· '))}</li>" for line in _done(report, say)) + "</ul>",
     ]
@@ -234,8 +234,7 @@ def _html_burden(words: _Words, report: dict[str, Any], board: Scoreboard) -> li
     registry = report["settings"]["registry"]
     header = words.line("replay.burden_header_departments" if registry else "replay.burden_header_groups")
     rows = [
-        [rank if row.department_id is not None else "", row.name or words.line("replay.burden_unattached", burden="", details="").strip(" ·—:："),
-         row.burden, _details(words, row)]  # fmt: skip
+        [rank if row.department_id is not None else "", row.name or words.line("replay.unattached"), row.burden, _details(words, row)]
         for rank, row in enumerate(board.rows, start=1)
         if row.active
     ]
@@ -273,4 +272,4 @@ def _html_temporary(words: _Words, report: dict[str, Any]) -> list[str]:
         [group["name"], group["chat"], group["close_at"].replace("T", " "), words.raw("replay.column.closed" if group["closed"] else "replay.column.pending")]
         for group in report["temporary_groups"]
     ]
-    return [f"<h2>{html.escape(words.line('replay.temporary', closed=''))}</h2>", _table(words, ["group", "id", "closes", "state"], rows)]
+    return [f"<h2>{html.escape(words.line('replay.temporary_header'))}</h2>", _table(words, ["group", "id", "closes", "state"], rows)]
