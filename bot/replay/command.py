@@ -62,12 +62,18 @@ class Outcome:
 
 def run(settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Replay, then print the report (and write the files); 2 with one line on stderr for bad input."""
+    return asyncio.run(run_async(settings, options, stdout=stdout, stderr=stderr))
+
+
+async def run_async(settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """`run` inside a running event loop (the demo, tests): the registry is read asynchronously."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     catalog = Catalog.load()
     enabled = options.progress if options.progress is not None else stderr.isatty()
     progress = ProgressBar(stderr, enabled=enabled)
     try:
-        outcome = replay(settings, options, catalog, progress)
+        registry = await _registry(settings, options.database)
+        outcome = replay(settings, options, registry, catalog, progress)
     except (ExportError, RegistryError, InputError) as error:
         progress.end_line()
         stderr.write(f"jianfu replay: {describe(error, catalog, options.language)}\n")
@@ -79,11 +85,10 @@ def run(settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = N
     return 0
 
 
-def replay(settings: Settings, options: ReplayOptions, catalog: Catalog, progress: ProgressBar) -> Outcome:
-    """Check the options, read the registry, index every export, replay the groups in time order."""
+def replay(settings: Settings, options: ReplayOptions, registry: Registry, catalog: Catalog, progress: ProgressBar) -> Outcome:
+    """Check the options, index every export, replay the groups in time order."""
     export_zone = _zone(options.export_timezone or settings.timezone)
     _check_out(options.out)
-    registry = _registry(settings, options.database)
     sources = tuple(_source(path) for path in options.exports)
     chats = _index(sources, progress, catalog, options.language)
     groups = [chat for chat in chats if chat.is_group]
@@ -141,14 +146,14 @@ def _check_out(out: Path | None) -> None:
         raise InputError("out_not_dir", path=str(out))
 
 
-def _registry(settings: Settings, database: str | None) -> Registry:
+async def _registry(settings: Settings, database: str | None) -> Registry:
     """The department registry when a database is named ("" means the configured one); else none."""
     if database is None:
         return Registry()
     url = database or settings.database.url
     if not url.startswith(DATABASE_SCHEMES):
         raise InputError("database_url", value=url)
-    return asyncio.run(load_registry(url))
+    return await load_registry(url)
 
 
 def _source(path: Path) -> Path:
