@@ -18,7 +18,10 @@ from bot.context import Deps
 from bot.handlers.whistle_review import ensure_batch_scheduled
 from bot.jobs.digest import plan_due_digest
 from bot.jobs.sweep import run_due_tasks
+from bot.replay.command import ReplayOptions
+from bot.replay.command import run_async as run_replay
 from bot.settings import load_settings
+from bot.testing.exports import ExportedChat, whole_account, write
 from bot.testing.fake_telegram import Call, FakeTelegram
 from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
@@ -45,6 +48,8 @@ class Demo:
     clock: FakeClock
     deps: Deps
     english: bool
+    # Where the demo keeps its files (the database, the export it replays).
+    workdir: Path
     printed_calls: int = 0
 
     def name(self, chat_id: int) -> str:
@@ -168,6 +173,37 @@ async def _script(demo: Demo) -> None:
     await _temporary_group(demo)
     await _whistle(demo)
     await _weekly_digest(demo)
+    await _replay(demo)
+
+
+async def _replay(demo: Demo) -> None:
+    """`jianfu replay` on a small chat export, with the demo's database as the registry."""
+    print("\n== Before trusting it with delete rights: replay a chat export to see what it would have done ==")
+    path = write(demo.workdir / "result.json", whole_account(_history(demo.english)))
+    print(f"$ jianfu replay {path.name} --database  (two groups' history, exported from Telegram Desktop as JSON)\n")
+    options = ReplayOptions((path,), "en" if demo.english else "zh-CN", database=demo.deps.settings.database.url)
+    await run_replay(demo.deps.settings, options)
+
+
+def _history(english: bool) -> list[ExportedChat]:
+    """A week of two work groups, before Jianfu: acks, a demand, a copied request, a late notice."""
+    first, second = ExportedChat(1234500001, "Chaoyang Community Work Group" if english else "朝阳社区工作群"), ExportedChat(
+        1234500002, "Xiangyang Community Work Group" if english else "向阳社区工作群"
+    )
+    secretary, zhang, wang = (2001, "Secretary Li" if english else "李书记"), (3001, "Zhang San" if english else "张三"), (3002, "Wang Fang" if english else "王芳")
+    request = "【通知】请各网格于11月20日前报送独居老人走访台账，收到请回复。" if not english else "Notice: each grid submits the elderly-visit form by Nov 20. Please reply 'received'."
+    at = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+    notice = first.message(secretary, request, at=at)
+    first.message(zhang, "收到！" if not english else "Received!", at=at + timedelta(minutes=1), reply_to=notice)
+    first.message(wang, at=at + timedelta(minutes=2), sticker="👍", reply_to=notice)
+    first.message(wang, "收到，不过表格第二页打不开？" if not english else "Received, but page 2 of the form will not open?", at=at + timedelta(minutes=3), reply_to=notice)
+    copy = second.message(secretary, request, at=at + timedelta(minutes=20))
+    second.message(zhang, "收到" if not english else "noted", at=at + timedelta(minutes=21), reply_to=copy)
+    late = "#通知 明早8点前各网格上报积水点位" if not english else "#notice Each grid reports flooded spots by 8:00 tomorrow."
+    evening = second.message(secretary, late, at=at + timedelta(hours=13, minutes=30))
+    second.message(wang, "收到" if not english else "received", at=at + timedelta(hours=13, minutes=31), reply_to=evening)
+    first.message(zhang, "明天上午我去街道开会" if not english else "I am at the sub-district office tomorrow morning", at=at + timedelta(days=1))
+    return [first, second]
 
 
 async def _weekly_digest(demo: Demo) -> None:
@@ -329,7 +365,7 @@ async def _run_demo(english: bool) -> int:
         print("Jianfu demo: the real bot against an in-memory Telegram; nothing leaves this machine.")
         try:
             async with app:
-                demo = Demo(app, fake, UpdateFactory(fake, app.bot), clock, deps, english)
+                demo = Demo(app, fake, UpdateFactory(fake, app.bot), clock, deps, english, Path(directory))
                 await _step_all(demo, _script)
         finally:
             await db.dispose()

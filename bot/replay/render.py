@@ -91,15 +91,20 @@ def _done(report: dict[str, Any], say: Say) -> list[str]:
         say("replay.after_hours", count=number(report["after_hours_notices"])),
         say("replay.deadlines", count=number(report["deadlines"])),
         temporary,
-        say("replay.minutes", minutes=number(report["minutes_saved"]), seconds=f"{report['settings']['seconds_per_message']:g}"),
+        say("replay.minutes", minutes=_minutes(report["minutes_saved"]), seconds=f"{report['settings']['seconds_per_message']:g}"),
     ]
+
+
+def _minutes(value: float) -> str:
+    """Saved minutes: a tenth shows while they are few (a small group saves fractions)."""
+    return f"{value:,.1f}" if value < 100 else number(value)
 
 
 def _chat_line(say: Say, chat_id: str, chat: dict[str, Any]) -> str:
     line = say(
         "replay.chat_line", name=chat["name"], id=chat_id, messages=number(chat["messages"]), acks=number(chat["acks_removed"]),
         demands=number(chat["ack_demands"]), notices=number(chat["notices"]), duplicates=number(chat["duplicate_notices"]),
-        after_hours=number(chat["after_hours_notices"]), deadlines=number(chat["deadlines"]), minutes=number(chat["minutes_saved"]),
+        after_hours=number(chat["after_hours_notices"]), deadlines=number(chat["deadlines"]), minutes=_minutes(chat["minutes_saved"]),
     )
     if chat["temporary_closes"]:
         line += say("replay.chat_closed", count=number(chat["after_close"]))
@@ -213,6 +218,8 @@ def _table(words: _Words, columns: list[str], rows: list[list[Any]]) -> str:
 def _cell(value: Any) -> str:
     if isinstance(value, Html):
         return f"<td>{value}</td>"
+    if isinstance(value, float) and not value.is_integer() and value < 100:
+        return f"<td class=\"n\">{_minutes(value)}</td>"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"<td class=\"n\">{number(value)}</td>"
     return f"<td>{html.escape(str(value if value is not None else '—'))}</td>"
