@@ -29,6 +29,8 @@ _LOOKAHEAD = 12
 # buffer's end ("3" of "3.", "1" of "1e+"): such a value is decoded again with more of the file.
 _NUMBER_TAIL = 3
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+# What follows an array item: its separator, with the spacing around it.
+_SEPARATOR = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
 _HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
 NOT_UTF8 = "not UTF-8 text"
 
@@ -56,6 +58,8 @@ class JsonStream:
         self._base_byte = start
         # Buffer positions where a \xHH escape became \u00HH: two characters the file does not have.
         self._widened: list[int] = []
+        # The last position whose byte offset was worked out (offsets are asked for in order).
+        self._measured = (0, 0)
         self._eof = False
         self.item_start = 0
         self._raw_decode = json.JSONDecoder().raw_decode
@@ -180,23 +184,27 @@ class JsonStream:
         if self.peek() == "]":
             self._pos += 1
             return
-        decode = self._raw_decode
+        decode, separator = self._raw_decode, _SEPARATOR.match
         while True:
             if self.peek() == "":
                 raise self.error("the file ends inside a list")
             text, start = self._text, self._pos
             try:
                 value, end = decode(text, start)
+                found = separator(text, end) if end <= len(text) - _NUMBER_TAIL else None
             except json.JSONDecodeError:
-                value, end = self.value(), None  # broken, or cut off by the buffer: the careful path
+                found = None
+            if found is None or found.end() >= len(text):
+                # Broken, or cut off by the buffer (the value, or what follows it): the careful path.
+                value = self.value()
+                yield value
+                following = self.peek()
+                self._pos += 1
             else:
-                if end > len(text) - _NUMBER_TAIL and not self._eof:
-                    value, end = self.value(), None  # the value or its separator may go on in the next chunk
-            if end is not None:
-                self._pos, self.item_start = end, start
-            yield value
-            following = self.peek()
-            self._pos += 1
+                # The usual case: the value, its separator and the next item's start are all here.
+                self._pos, self.item_start = found.end(), start
+                yield value
+                following = found.group(1)
             if following == "]":
                 return
             if following != ",":
@@ -224,6 +232,8 @@ class JsonStream:
             raise self.error("invalid escape \\x in a string", position)
         self._text = f"{self._text[:position]}\\u00{match.group(1)}{self._text[match.end():]}"
         self._widened.append(position)
+        if self._measured[0] > position:
+            self._measured = (0, 0)
 
     def _grow(self, start: int) -> None:
         """Read more of the file for a value that began at `start`."""
@@ -255,11 +265,16 @@ class JsonStream:
             self._widened = [position - keep_from for position in self._widened if position >= keep_from]
             self._text = self._text[keep_from:]
             self._pos -= keep_from
+            self._measured = (0, 0)
 
     def _encoded_length(self, position: int) -> int:
-        """How many bytes of the file the buffer's first `position` characters stand for."""
-        widened = sum(2 for at in self._widened if at < position)
-        return len(self._text[:position].encode("utf-8")) - widened
+        """How many bytes of the file the buffer's first `position` characters stand for; only
+        what lies past the last position measured is encoded again."""
+        start, length = self._measured if position >= self._measured[0] else (0, 0)
+        widened = sum(2 for at in self._widened if start <= at < position)
+        length += len(self._text[start:position].encode("utf-8")) - widened
+        self._measured = (position, length)
+        return length
 
 
 def _shown(char: str) -> str:

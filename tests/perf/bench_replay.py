@@ -1,6 +1,6 @@
 """Benchmark: `jianfu replay` on a 1,000,000-message whole-account export, against two references.
 
-Run: python tests/perf/bench_replay.py [MESSAGES] [--keep PATH]   (prints JSON)
+Run: python tests/perf/bench_replay.py [MESSAGES] [--keep PATH [--reuse]]   (prints JSON)
 
 The export is generated first (not timed): 150 work groups over 26 weeks plus personal chats and
 a channel, in Telegram Desktop's format, with a busy deployment's mix: ordinary talk, acks replying
@@ -225,6 +225,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("messages", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="write the export here and keep it")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: measure the export already there")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -233,7 +234,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="jianfu-replay-bench-") as directory:
         path = args.keep or Path(directory) / "result.json"
         started = time.perf_counter()
-        export = generate(path, args.messages)
+        if args.reuse and path.exists():
+            export = {"groups": GROUPS, "group_messages": args.messages, "bytes": path.stat().st_size, "reused": True}
+        else:
+            export = generate(path, args.messages)
         generated = time.perf_counter() - started
         replay, read, loaded = measure("replay", path), measure("read", path), measure("json_load", path)
     messages = export["group_messages"]
