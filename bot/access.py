@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Chat, ChatMemberAdministrator, ChatMemberOwner, Message
-from telegram.error import TelegramError
+from telegram import Chat, Message
 from telegram.ext import ExtBot
 
-from bot import convert
+from bot import convert, loads
 from bot.context import Deps
 from policies.roles import Roles
 from storage.repositories.chats import ChatRepository
@@ -54,7 +53,8 @@ async def is_group_admin(deps: Deps, session: AsyncSession, bot: ExtBot[None], c
 
 
 async def refresh_admins_if_stale(deps: Deps, session: AsyncSession, bot: ExtBot[None], chat_id: int) -> None:
-    """Ask Telegram for the admins when the stored list is older than the configured cache time."""
+    """Store the admins Telegram gave before this update's transaction (bot.loads), if the
+    stored list is older than the configured cache time; otherwise keep what is stored."""
     chats = ChatRepository(session)
     chat = await chats.get(chat_id)
     if chat is None:
@@ -63,17 +63,12 @@ async def refresh_admins_if_stale(deps: Deps, session: AsyncSession, bot: ExtBot
     synced = chat.admins_synced_at
     if synced is not None and now - synced < deps.settings.roles.admin_cache:
         return
-    try:
-        members = await bot.get_chat_administrators(chat_id)
-    except TelegramError as error:
-        # Keep the cached list: a refusal is safer than granting on stale data, and the
-        # stored admins are the last ones Telegram confirmed.
-        log.info("getChatAdministrators for %s failed: %s", chat_id, type(error).__name__)
-        return
+    members = loads.current().admins.get(chat_id)
+    if members is None:
+        return  # not asked (or Telegram refused): the last list Telegram confirmed stands
     people = PeopleRepository(session)
     admins = []
     for member in members:
-        if isinstance(member, ChatMemberOwner | ChatMemberAdministrator) and not member.user.is_bot:
-            await people.observe(member.user.id, convert.display_name(member.user), member.user.language_code, now)
-            admins.append((member.user.id, member.status))
+        await people.observe(member.user.id, convert.display_name(member.user), member.user.language_code, now)
+        admins.append((member.user.id, member.status))
     await chats.replace_admins(chat_id, admins, now)

@@ -1,58 +1,84 @@
-"""Carry out policies' Action values against the Bot API; Telegram errors become outcomes."""
+"""The one place that calls the Bot API to act: prepared actions in, outcomes out.
+
+Every Telegram error becomes an Outcome here. A call Telegram clearly did not take (429, 5xx,
+a refused connection) is RETRY_LATER; one it may have taken (a read timeout, a dropped
+connection) is UNCERTAIN, and bot/pipeline.py decides per action whether repeating it is harmless.
+Deletions of one chat that wait while a deletion there is in flight go out together as one
+deleteMessages call (up to 100 ids).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
-from collections.abc import Iterable
-from datetime import timedelta
-from enum import StrEnum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Message, ReplyParameters
+import httpx
+from telegram import (
+    ChatPermissions,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
-from bot.context import Deps
-from policies.actions import Action, Button, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
-from policies.departments import charged_department
-from policies.language import pick_language
-from storage.repositories.chats import ChatRepository
-from storage.repositories.events import EventRepository
-from storage.repositories.notices import ReadRepository
-from storage.repositories.people import PeopleRepository
-from storage.repositories.roles import RoleRepository
-from storage.repositories.tasks import TaskRepository
+from bot import metrics
+from policies.actions import (
+    AnswerCallback,
+    Delete,
+    Edit,
+    Keyboard,
+    Leave,
+    Outcome,
+    Pin,
+    Rename,
+    RevokeLink,
+    Send,
+    SendFile,
+    SetPermissions,
+    Unpin,
+)
+
+__all__ = ["Outcome", "Result", "Telegram", "classify"]
 
 log = logging.getLogger(__name__)
 
-DELETE_MESSAGE_TASK = "delete_message"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+READ_ONLY = ChatPermissions.no_permissions()
+# What a member may do in an ordinary group (restored when a close is undone).
+DEFAULT_PERMISSIONS = ChatPermissions.all_permissions()
+MAX_BATCH = 100
+# Transport failures that happen before Telegram could have seen the request.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-class Outcome(StrEnum):
-    DONE = "done"
-    NO_RIGHTS = "no_rights"
-    TOO_OLD = "too_old"
-    NOT_FOUND = "not_found"
-    # The person has not started the bot, or blocked it.
-    UNREACHABLE = "unreachable"
-    # The bot is no longer in the group.
-    KICKED = "kicked"
-    RETRY_LATER = "retry_later"
-    FAILED = "failed"
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    # The message a send created, and the file it uploaded (Telegram's id for sending it again).
+    message_id: int | None = None
+    file_id: str = ""
+    # The error's type (never its description: it may quote user content), for the log.
+    error: str = ""
 
-    @property
-    def final(self) -> bool:
-        """Whether trying again later cannot change the result."""
-        return self is not Outcome.RETRY_LATER
+
+DONE = Result(Outcome.DONE)
 
 
 def classify(error: TelegramError) -> Outcome:
     """Map a Bot API error to what it means for Jianfu."""
-    if isinstance(error, RetryAfter | TimedOut):
+    if isinstance(error, RetryAfter):
         return Outcome.RETRY_LATER
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest | Forbidden):
+        return _network_outcome(error)
     text = error.message.lower()
     if isinstance(error, Forbidden):
         if "kicked" in text or "not a member" in text or "chat was deleted" in text:
@@ -60,9 +86,18 @@ def classify(error: TelegramError) -> Outcome:
         return Outcome.UNREACHABLE
     if isinstance(error, BadRequest):
         return _classify_bad_request(text)
-    if isinstance(error, NetworkError):
-        return Outcome.RETRY_LATER
     return Outcome.FAILED
+
+
+def _network_outcome(error: NetworkError) -> Outcome:
+    cause = error.__cause__
+    if isinstance(cause, _NOT_SENT) or "pool timeout" in error.message.lower():
+        return Outcome.RETRY_LATER  # the request never left this process
+    if isinstance(error, TimedOut) or cause is not None:
+        # No answer in time, or the connection broke: Telegram may have acted.
+        return Outcome.UNCERTAIN
+    # An answer without a transport failure: a 5xx, so Telegram did not act.
+    return Outcome.RETRY_LATER
 
 
 def _classify_bad_request(text: str) -> Outcome:
@@ -75,206 +110,204 @@ def _classify_bad_request(text: str) -> Outcome:
         return Outcome.UNREACHABLE if "chat not found" in text else Outcome.NOT_FOUND
     if "not modified" in text:
         return Outcome.DONE
+    if "query is too old" in text or "query id is invalid" in text:
+        return Outcome.TOO_OLD
     return Outcome.FAILED
 
 
-async def send(
-    bot: ExtBot[None],
-    chat_id: int,
-    text: str,
-    *,
-    buttons: InlineKeyboardMarkup | None = None,
-    reply_to: int | None = None,
-) -> tuple[Outcome, Message | None]:
-    """sendMessage as HTML; never raises for a Telegram error."""
-    try:
-        sent = await bot.send_message(
-            chat_id,
-            text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=buttons,
-            reply_parameters=(
-                ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-            ),
-            link_preview_options=NO_PREVIEW,
-        )
-    except TelegramError as error:
-        return _failed("sendMessage", chat_id, error), None
-    return Outcome.DONE, sent
+def markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
+    """A rendered keyboard as Telegram's markup."""
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup([[_button(*key) for key in row] for row in keyboard])
 
 
-async def send_photo(
-    bot: ExtBot[None], chat_id: int, photo: bytes | str, caption: str, *, filename: str = "chart.png"
-) -> tuple[Outcome, Message | None]:
-    """sendPhoto with an HTML caption: PNG bytes to upload, or the file id of one sent before."""
-    upload = InputFile(photo, filename=filename) if isinstance(photo, bytes) else photo
-    try:
-        sent = await bot.send_photo(chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
-    except TelegramError as error:
-        return _failed("sendPhoto", chat_id, error), None
-    return Outcome.DONE, sent
+def _button(label: str, data: str, url: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, url=url) if url else InlineKeyboardButton(label, callback_data=data)
 
 
-async def delete(bot: ExtBot[None], chat_id: int, message_id: int) -> Outcome:
-    try:
-        await bot.delete_message(chat_id, message_id)
-    except TelegramError as error:
-        return _failed("deleteMessage", chat_id, error)
-    return Outcome.DONE
+def rows_of(keyboard: InlineKeyboardMarkup | None) -> Keyboard:
+    """Telegram's markup as a rendered keyboard (for handlers that build one with PTB's types)."""
+    if keyboard is None:
+        return ()
+    return tuple(
+        tuple((key.text, str(key.callback_data or ""), key.url or "") for key in row) for row in keyboard.inline_keyboard
+    )
 
 
-async def edit(
-    bot: ExtBot[None], chat_id: int, message_id: int, text: str, buttons: InlineKeyboardMarkup | None = None
-) -> Outcome:
-    try:
-        await bot.edit_message_text(
-            text,
-            chat_id=chat_id,
-            message_id=message_id,
-            parse_mode=ParseMode.HTML,
-            reply_markup=buttons,
-            link_preview_options=NO_PREVIEW,
-        )
-    except TelegramError as error:
-        return _failed("editMessageText", chat_id, error)
-    return Outcome.DONE
+@dataclass
+class _Lane:
+    """One chat's deletions: at most one call in flight, the rest wait to go out together."""
+
+    waiting: list[tuple[int, asyncio.Future[Result]]] = field(default_factory=list)
+    busy: bool = False
 
 
-async def call(method: str, chat_id: int, coroutine: Any) -> Outcome:
-    """Await any other Bot API call, turning its error into an outcome."""
-    try:
-        await coroutine
-    except TelegramError as error:
-        return _failed(method, chat_id, error)
-    return Outcome.DONE
+class Telegram:
+    """Performs prepared actions; never raises for a Telegram error."""
+
+    def __init__(self, bot: ExtBot[None]) -> None:
+        self.bot = bot
+        self._lanes: dict[int, _Lane] = {}
+        # Actions whose calls live with their feature (menus), by type.
+        self.performers: dict[type, Callable[[Telegram, Any], Awaitable[Result]]] = dict(_PERFORMERS)
+
+    def register(self, kind: type, performer: Callable[[Telegram, Any], Awaitable[Result]]) -> None:
+        self.performers[kind] = performer
+
+    async def perform(self, action: Any) -> Result:
+        perform = self.performers.get(type(action))
+        if perform is None:
+            raise TypeError(f"not a prepared Telegram action: {type(action).__name__}")
+        return await perform(self, action)
+
+    async def call(self, method: str, chat_id: int, call: Callable[[], Awaitable[Any]]) -> tuple[Result, Any]:
+        """Run one Bot API call; its error becomes the Result's outcome."""
+        try:
+            value = await call()
+        except TelegramError as error:
+            outcome = classify(error)
+            _log_failure(method, chat_id, error, outcome)
+            metrics.record_call(method, outcome.value, error)
+            return Result(outcome, error=type(error).__name__), None
+        metrics.record_call(method, Outcome.DONE.value)
+        if not isinstance(value, Message):
+            return Result(Outcome.DONE), value
+        file_id = value.photo[-1].file_id if value.photo else value.document.file_id if value.document else ""
+        return Result(Outcome.DONE, value.message_id, file_id), value
+
+    # Sending ---------------------------------------------------------------------------------
+
+    async def _send(self, action: Send) -> Result:
+        reply = ReplyParameters(action.reply_to, allow_sending_without_reply=True) if action.reply_to else None
+        result, _ = await self.call("sendMessage", action.chat_id, lambda: self.bot.send_message(
+            action.chat_id, action.html, parse_mode=ParseMode.HTML, reply_markup=markup(action.keyboard),
+            reply_parameters=reply, link_preview_options=NO_PREVIEW,
+        ))
+        return result
+
+    async def _send_file(self, action: SendFile) -> Result:
+        upload: Any = action.file
+        if action.uploaded:
+            upload = InputFile(base64.b64decode(action.file), filename="chart.png")
+        caption = action.caption or None
+        if action.kind == "photo":
+            method, call = "sendPhoto", lambda: self.bot.send_photo(action.chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
+        else:
+            method, call = "sendDocument", lambda: self.bot.send_document(action.chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
+        result, _ = await self.call(method, action.chat_id, call)
+        return result
+
+    async def _edit(self, action: Edit) -> Result:
+        if action.html is None:
+            result, _ = await self.call("editMessageReplyMarkup", action.chat_id, lambda: self.bot.edit_message_reply_markup(
+                chat_id=action.chat_id, message_id=action.message_id, reply_markup=markup(action.keyboard),
+            ))
+            return result
+        result, _ = await self.call("editMessageText", action.chat_id, lambda: self.bot.edit_message_text(
+            action.html, chat_id=action.chat_id, message_id=action.message_id, parse_mode=ParseMode.HTML,
+            reply_markup=markup(action.keyboard), link_preview_options=NO_PREVIEW,
+        ))
+        return result
+
+    async def _answer(self, action: AnswerCallback) -> Result:
+        result, _ = await self.call("answerCallbackQuery", action.person_id, lambda: self.bot.answer_callback_query(
+            action.query_id, text=action.text or None, show_alert=action.alert,
+        ))
+        return result
+
+    # Group administration --------------------------------------------------------------------
+
+    async def _pin(self, action: Pin) -> Result:
+        result, _ = await self.call("pinChatMessage", action.chat_id, lambda: self.bot.pin_chat_message(
+            action.chat_id, action.message_id, disable_notification=True,
+        ))
+        return result
+
+    async def _unpin(self, action: Unpin) -> Result:
+        result, _ = await self.call("unpinChatMessage", action.chat_id, lambda: self.bot.unpin_chat_message(
+            action.chat_id, action.message_id,
+        ))
+        return result
+
+    async def _permissions(self, action: SetPermissions) -> Result:
+        permissions = READ_ONLY if action.read_only else DEFAULT_PERMISSIONS
+        result, _ = await self.call("setChatPermissions", action.chat_id, lambda: self.bot.set_chat_permissions(
+            action.chat_id, permissions,
+        ))
+        return result
+
+    async def _rename(self, action: Rename) -> Result:
+        result, _ = await self.call("setChatTitle", action.chat_id, lambda: self.bot.set_chat_title(action.chat_id, action.title))
+        return result
+
+    async def _revoke(self, action: RevokeLink) -> Result:
+        result, _ = await self.call("revokeChatInviteLink", action.chat_id, lambda: self.bot.revoke_chat_invite_link(
+            action.chat_id, action.invite_link,
+        ))
+        return result
+
+    async def _leave(self, action: Leave) -> Result:
+        result, _ = await self.call("leaveChat", action.chat_id, lambda: self.bot.leave_chat(action.chat_id))
+        return result
+
+    # Deleting --------------------------------------------------------------------------------
+
+    async def _delete(self, action: Delete) -> Result:
+        """Join the chat's lane: alone it goes out at once, behind a call it goes out in a batch."""
+        lane = self._lanes.setdefault(action.chat_id, _Lane())
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        lane.waiting.append((action.message_id, future))
+        if not lane.busy:
+            lane.busy = True
+            asyncio.get_running_loop().create_task(self._drain(action.chat_id, lane))
+        return await future
+
+    async def _drain(self, chat_id: int, lane: _Lane) -> None:
+        try:
+            while lane.waiting:
+                batch, lane.waiting = lane.waiting[:MAX_BATCH], lane.waiting[MAX_BATCH:]
+                await self._delete_batch(chat_id, batch)
+        finally:
+            lane.busy = False
+            if self._lanes.get(chat_id) is lane and not lane.waiting:
+                del self._lanes[chat_id]
+
+    async def _delete_batch(self, chat_id: int, batch: list[tuple[int, asyncio.Future[Result]]]) -> None:
+        ids = sorted({message_id for message_id, _future in batch})
+        try:
+            if len(ids) == 1:
+                result, _ = await self.call("deleteMessage", chat_id, lambda: self.bot.delete_message(chat_id, ids[0]))
+            else:
+                # Telegram skips ids it cannot find or delete: True means each is gone.
+                result, _ = await self.call("deleteMessages", chat_id, lambda: self.bot.delete_messages(chat_id, ids))
+        except BaseException as error:
+            for _id, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            raise
+        for _id, future in batch:
+            if not future.done():
+                future.set_result(result)
 
 
-def _failed(method: str, chat_id: int, error: TelegramError) -> Outcome:
-    outcome = classify(error)
+_PERFORMERS: dict[type, Callable[[Telegram, Any], Awaitable[Result]]] = {
+    Send: Telegram._send,
+    SendFile: Telegram._send_file,
+    Edit: Telegram._edit,
+    Delete: Telegram._delete,
+    Pin: Telegram._pin,
+    Unpin: Telegram._unpin,
+    SetPermissions: Telegram._permissions,
+    Rename: Telegram._rename,
+    RevokeLink: Telegram._revoke,
+    Leave: Telegram._leave,
+    AnswerCallback: Telegram._answer,
+}
+
+
+def _log_failure(method: str, chat_id: int, error: TelegramError, outcome: Outcome) -> None:
     # The error's type and outcome only: descriptions may quote user content. A private chat's
     # id is the person's user id, so it is not logged (a whistleblower's chat must leave no trace).
     where = chat_id if chat_id < 0 else "a private chat"
     log.info("%s to %s: %s -> %s", method, where, type(error).__name__, outcome.value)
-    return outcome
-
-
-class Executor:
-    """Runs actions for one update or job, inside its session, and records what happened."""
-
-    def __init__(self, deps: Deps, bot: ExtBot[None], session: AsyncSession) -> None:
-        self.deps, self.bot, self.session = deps, bot, session
-
-    async def run(self, actions: Iterable[Action], *, language: str | None = None) -> list[Outcome]:
-        return [await self.run_one(action, language=language) for action in actions]
-
-    async def run_one(self, action: Action, *, language: str | None = None) -> Outcome:
-        if isinstance(action, Say):
-            return await self._say(action, action.language or language)
-        if isinstance(action, Delete):
-            outcome = await delete(self.bot, action.chat_id, action.message_id)
-            await self.note(action.chat_id, outcome)
-            return outcome
-        if isinstance(action, RecordRead):
-            new = await ReadRepository(self.session).record(
-                action.chat_id, action.message_id, action.person_id, action.via, self.deps.clock()
-            )
-            return Outcome.DONE if new else Outcome.NOT_FOUND
-        if isinstance(action, RecordEvent):
-            return await self.record_event(action.kind, action.chat_id, key=action.key, sender_id=action.sender_id)
-        if isinstance(action, TipOnce):
-            return await self._tip(action)
-        return await self._tell_admins(action)
-
-    async def _say(self, action: Say, language: str | None) -> Outcome:
-        language = language or await self.language_of(action.chat_id)
-        text = self.deps.catalog.text(language, action.key, **action.params)
-        outcome, sent = await send(self.bot, action.chat_id, text, buttons=self.keyboard(action.buttons, language), reply_to=action.reply_to)
-        if sent is not None and action.expires:
-            await self.expire_later(sent, action.expire_after)
-        await self.note(action.chat_id, outcome)
-        return outcome
-
-    def keyboard(self, buttons: tuple[Button, ...], language: str | None) -> InlineKeyboardMarkup | None:
-        if not buttons:
-            return None
-        return InlineKeyboardMarkup(
-            [[InlineKeyboardButton(self.deps.catalog.raw(language, button.key), callback_data=button.data)] for button in buttons]
-        )
-
-    async def language_of(self, chat_id: int) -> str:
-        """A person's language in private chats; the group's override (or the default) in groups."""
-        default = self.deps.settings.language
-        if chat_id > 0:
-            person = await PeopleRepository(self.session).get(chat_id)
-            if person is None:
-                return default
-            return pick_language(default=default, person_choice=person.language, telegram_code=person.telegram_language)
-        chat = await ChatRepository(self.session).snapshot(chat_id)
-        return pick_language(default=default, group_override=chat.language if chat else None)
-
-    async def record_event(
-        self, kind: str, chat_id: int, *, key: str | None = None, sender_id: int | None = None
-    ) -> Outcome:
-        """Count a fact on the local day it happened, against the department it is charged to."""
-        department_id = await self.department_for(chat_id, sender_id)
-        now = self.deps.clock()
-        recorded = await EventRepository(self.session).record(
-            kind,
-            at=now,
-            day=now.astimezone(self.deps.settings.tz).date(),
-            department_id=department_id,
-            chat_id=chat_id,
-            key=key,
-        )
-        return Outcome.DONE if recorded else Outcome.NOT_FOUND
-
-    async def department_for(self, chat_id: int, sender_id: int | None) -> int | None:
-        """The sender's department when the sender is the contact of exactly one, else the group's."""
-        contact_of = await RoleRepository(self.session).contact_department_ids(sender_id) if sender_id is not None else set()
-        group_department = None
-        if len(contact_of) != 1:
-            # Looked up only when it decides (policies.departments.charged_department).
-            chat = await ChatRepository(self.session).snapshot(chat_id)
-            group_department = chat.department_id if chat else None
-        return charged_department(contact_of, group_department)
-
-    async def _tip(self, action: TipOnce) -> Outcome:
-        now, remembered = self.deps.clock(), self.deps.recently_tipped
-        last = remembered.get((action.key, action.person_id))
-        if last is not None and now - last < action.period:
-            return Outcome.NOT_FOUND
-        remembered[(action.key, action.person_id)] = now
-        if not await PeopleRepository(self.session).claim_tip(action.person_id, now, action.period):
-            return Outcome.NOT_FOUND
-        return await self._say(Say(action.person_id, action.key), None)
-
-    async def _tell_admins(self, action: TellAdminsOnce) -> Outcome:
-        """Privately, to every admin who opened a chat with the bot; once per chat and reason."""
-        key = f"told:{action.key}:{action.chat_id}"
-        if await EventRepository(self.session).exists(key):
-            return Outcome.NOT_FOUND
-        chat = await ChatRepository(self.session).get(action.chat_id)
-        admins = await PeopleRepository(self.session).with_private_chat(await ChatRepository(self.session).admin_ids(action.chat_id))
-        params = {"title": chat.title if chat else str(action.chat_id), **action.params}
-        outcomes = [await self._say(Say(admin, action.key, params), None) for admin in admins]
-        if Outcome.DONE in outcomes:
-            await self.record_event("admins_told", action.chat_id, key=key)
-            return Outcome.DONE
-        return Outcome.UNREACHABLE
-
-    async def expire_later(self, message: Message, after: timedelta | None = None) -> None:
-        """Schedule the bot's own group message for deletion: the group stays quiet."""
-        due = self.deps.clock() + (after or self.deps.settings.group_messages.expire_after)
-        key = f"{DELETE_MESSAGE_TASK}:{message.chat_id}:{message.message_id}"
-        payload = {"chat_id": message.chat_id, "message_id": message.message_id}
-        await TaskRepository(self.session).schedule(DELETE_MESSAGE_TASK, key, due, payload)
-
-    async def note(self, chat_id: int, outcome: Outcome) -> None:
-        """Remember what an outcome says about a chat: a blocked person, a kicked bot."""
-        if outcome is Outcome.UNREACHABLE and chat_id > 0:
-            await PeopleRepository(self.session).set_private_chat(chat_id, False)
-        elif outcome in (Outcome.KICKED, Outcome.UNREACHABLE) and chat_id < 0:
-            # "chat not found" for a group: it was deleted or the bot is long gone.
-            await ChatRepository(self.session).record_bot_status(
-                chat_id, status="kicked", rights={}, now=self.deps.clock()
-            )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import access, menus
+from bot import access, health, loads, menus, metrics, startup
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
     departments,
@@ -26,12 +27,16 @@ from bot.handlers import (
     whistle,
     whistle_review,
 )
-from bot.handlers._common import UPDATE_SESSION
+from bot.actions import Telegram
+from bot.services import notices as notice_service
 from bot.jobs import digest as digest_jobs
 from bot.jobs import sweep
+from bot.pipeline import CURRENT_UNIT, Pipeline, Planned, Unit
 from bot.ratelimit import SendingRateLimiter
 from bot.settings import Settings
-from storage.db import FAILED_KEY
+from policies.actions import SetMenu
+from storage.db import UPDATE_ID_KEY
+from storage.repositories.outbox import Replicas
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +54,55 @@ ALLOWED_UPDATES = [
 FEATURES = (membership, whistle, start, roles, departments, notices, notice_command, received, temporary, inbox, whistle_review, digest, fallback)
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
-    """PTB's Application with one database session (one transaction) per update."""
+    """PTB's Application with record, commit, act: one unit of work (one transaction) per update."""
 
     async def process_update(self, update: object) -> None:
+        """Record the update's effects, commit, then carry out its Telegram actions."""
+        committed, planned = await self.record_update(update)
+        if committed:
+            await self.bot_data.deps.pipeline.act(planned)
+
+    async def record_update(self, update: object) -> tuple[bool, list[Planned]]:
+        """Run the handlers in one transaction and commit it with the durable actions they decided.
+
+        Returns whether the update is done with (committed, or handled before) and the actions
+        to perform. Nothing here calls Telegram to act.
+        """
         deps = self.bot_data.deps
-        rolled_back = True
+        update_id = update.update_id if isinstance(update, Update) else None
+        committed, planned = False, []
+        started = time.perf_counter()
+        loaded = loads.CURRENT_LOADS.set(await loads.prefetch(deps, self.bot, update))
         try:
             async with deps.db.transaction() as session:
-                token = UPDATE_SESSION.set(session)
+                if update_id is not None:
+                    # Kept to the hour only: the row says an update was handled, not exactly when
+                    # (a whistleblower's update must not be dated to the second).
+                    session.info[UPDATE_ID_KEY] = (update_id, deps.clock().replace(minute=0, second=0, microsecond=0))
+                unit = Unit(session)
+                token = CURRENT_UNIT.set(unit)
                 try:
                     await super().process_update(update)
                 finally:
-                    UPDATE_SESSION.reset(token)
-                failed = bool(session.info.get(FAILED_KEY))
-            rolled_back = failed
+                    CURRENT_UNIT.reset(token)
+                if not unit.failed:
+                    planned = await deps.pipeline.record(session, unit.actions)
+                # Handled before (AlreadyHandled marks the unit failed) counts as done.
+                committed = not unit.failed or errors.already_handled(session)
         except Exception as error:
             # The commit failed (a lost connection, a lock timeout, a constraint at flush). PTB's
             # update fetcher would die with the exception and the bot would silently stop: log
             # it (type and place only) and go on with the next update.
-            update_id = update.update_id if isinstance(update, Update) else None
             log.error("update %s could not be committed: %s", update_id, errors.describe(error))
+            committed, planned = False, []
         finally:
-            if rolled_back:
-                # A handler failed or the commit did: forget what this process believes it
-                # wrote (a group or person it would otherwise not write again for a minute).
-                deps.recently_observed.clear()
+            loads.CURRENT_LOADS.reset(loaded)
+            metrics.record_update(update, seconds=time.perf_counter() - started, at=deps.clock())
+        if not committed:
+            # A handler failed or the commit did: forget what this process believes it
+            # wrote (a group or person it would otherwise not write again for a minute).
+            deps.recently_observed.clear()
+        return committed, planned if committed else []
 
 
 def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApplication:
@@ -96,6 +125,9 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
         builder = builder.rate_limiter(SendingRateLimiter(max_retries=settings.telegram.rate_limit.max_retries))
     app = builder.build()
     app.bot_data.deps = deps
+    deps.pipeline = Pipeline(deps, Telegram(app.bot))
+    deps.pipeline.telegram.register(SetMenu, menus.performer(deps))
+    notice_service.register(deps)
     for feature in FEATURES:
         feature.register(app, deps)
     sweep.register(app, deps)
@@ -108,8 +140,17 @@ async def _post_init(app: JianfuApplication) -> None:
     deps = app.bot_data.deps
     async with deps.db.transaction() as session:
         supervisors = await access.supervisor_ids(deps, session)
+    startup.announce(deps.settings, app.bot.bot, len(supervisors))
+    app.bot_data.health = await health.start(deps, receiving=lambda: app.bot_data.receiving)
     await menus.publish_commands(app.bot, deps, supervisors)
 
 
 async def _post_shutdown(app: JianfuApplication) -> None:
-    await app.bot_data.deps.db.dispose()
+    deps = app.bot_data.deps
+    await health.stop(app.bot_data.health)
+    try:
+        async with deps.db.transaction() as session:
+            await Replicas(session).leave(deps.replica_id)
+    except Exception as error:  # the database may be what failed; the row ages out anyway
+        log.info("could not say goodbye to the other replicas: %s", type(error).__name__)
+    await deps.db.dispose()

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-# Font families with Chinese glyphs, tried in order when bot.toml names no font file.
+# Font families with Chinese glyphs installed on the machine: tried after the bundled font, for a
+# name it cannot draw (a rare character outside Noto Sans SC).
 CJK_FAMILIES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
     "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Droid Sans Fallback",
@@ -102,12 +103,24 @@ def _stack(figure, axes, bars: Sequence[Bar], labels: tuple[str, ...], text: Cha
         figure.legend(handles, names, prop=font, loc="outside lower center", ncols=min(len(handles), 4))
 
 
+def bundled_font() -> str | None:
+    """Noto Sans SC (SIL Open Font License), installed with Jianfu as a dependency, so every
+    deployment draws Chinese department names without installing fonts on the machine."""
+    try:
+        from pylopdf_fonts_zh_cn import sans_path
+    except ImportError:
+        return None
+    path = sans_path()
+    return str(path) if path.is_file() else None
+
+
 def pick_font(configured: str, sample: str) -> str:
-    """The configured font file, else an installed one that can draw `sample`, else matplotlib's default."""
+    """The configured font file, else the bundled one, else an installed one that can draw `sample`,
+    else matplotlib's default."""
     from matplotlib.font_manager import FontProperties, findfont
 
     candidates = [configured] if configured else []
-    candidates += [path for path in (_installed(family) for family in CJK_FAMILIES) if path]
+    candidates += [path for path in (bundled_font(), *(_installed(family) for family in CJK_FAMILIES)) if path]
     default = findfont(FontProperties(family="DejaVu Sans"))
     for path in candidates:
         if _drawable(charmap(path), sample):

@@ -1,4 +1,4 @@
-"""The `jianfu` command: run | demo | explain | digest | replay | db upgrade | --version."""
+"""The `jianfu` command: run | demo | explain | digest | replay | db upgrade|current|history|downgrade | --version."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from telegram.error import InvalidToken, TelegramError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.error import TelegramError
 
-from bot import __version__
+from bot import __version__, logs, startup
 from bot.replay import cli as replay_command
 from bot.settings import ConfigError, Settings, load_settings
+from bot.startup import EXIT_CONFIG, EXIT_FAILURE, StartupFailure
 
-EXIT_CONFIG = 2
+T = TypeVar("T")
 DEFAULT_CONFIG = Path("bot.toml")
+CONFIG_HELP = "path to bot.toml (default: ./bot.toml when it exists)"
+VERBOSE_HELP = "log debug details, and show tracebacks (secrets redacted)"
 
 NO_TOKEN = """No Telegram bot token is configured, so Jianfu cannot connect.
 
@@ -35,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    logs.configure(verbose=args.verbose)
     if args.command is None:
         parser.print_help()
         return EXIT_CONFIG
@@ -44,53 +49,95 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"jianfu: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupFailure as failure:
+        return _fail(str(failure), failure.exit_code, failure, verbose=args.verbose)
+    except Exception as error:
+        hint = "" if args.verbose else " (jianfu -v shows the traceback)"
+        message = f"stopped by an unexpected error: {logs.brief(error)}{hint}"
+        return _fail(message, EXIT_FAILURE, error, verbose=args.verbose)
+
+
+def _fail(message: str, code: int, error: BaseException, *, verbose: bool) -> int:
+    """One line on stderr (a JSON record when logs are JSON); with -v the redacted traceback too."""
+    message = logs.REDACT(message)
+    if logs.uses_json():
+        logging.getLogger("jianfu").critical(message)
+    else:
+        print(f"jianfu: {message}", file=sys.stderr)
+    if verbose:
+        print(logs.full_traceback(error), file=sys.stderr)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --config and -v work before the command and after it (`jianfu run --config FILE`); the
+    # subcommands' copies default to SUPPRESS so they never overwrite a value given before.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
+    shared.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     parser = argparse.ArgumentParser(prog="jianfu", description="Jianfu (减负): less fingertip formalism in work groups.")
     parser.add_argument("--version", action="version", version=f"jianfu {__version__}")
-    parser.add_argument("--config", type=Path, help="path to bot.toml (default: ./bot.toml when it exists)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the bot (polling, or webhook when configured)")
+    run = commands.add_parser("run", parents=[shared], help="run the bot (polling, or webhook when configured)")
     run.set_defaults(handler=_run)
 
-    demo = commands.add_parser("demo", help="run the real bot offline against the in-memory Telegram double")
+    demo = commands.add_parser(
+        "demo", parents=[shared], help="run the real bot offline against the in-memory Telegram double"
+    )
     demo.add_argument("--language", choices=["zh-CN", "en"], default=None, help="language of the scripted people")
     demo.set_defaults(handler=_demo)
 
     explain = commands.add_parser(
-        "explain", help="show how the \"received\" rule judges messages (arguments, or one per line on stdin)"
+        "explain",
+        parents=[shared],
+        help="show how the \"received\" rule judges messages (arguments, or one per line on stdin)",
     )
     explain.add_argument("messages", nargs="*", help="messages to judge; none means read stdin")
     explain.add_argument("--json", action="store_true", help="one JSON object per line")
     explain.add_argument("--sender", default="", help="the sender's display name (so '王芳收到' from 王芳 counts)")
     explain.set_defaults(handler=_explain)
 
-    digest = commands.add_parser("digest", help="render the supervisors' weekly digest from the configured database")
+    digest = commands.add_parser(
+        "digest", parents=[shared], help="render the supervisors' weekly digest from the configured database"
+    )
     digest.add_argument("--week", default="", help="e.g. 2026-W47, or 'this' for this week so far (default: last week)")
     digest.add_argument("--out", type=Path, help="write the chart to this PNG file")
     digest.add_argument("--language", choices=["zh-CN", "en"], default=None, help="default: bot.toml's language")
     digest.set_defaults(handler=_digest)
 
-    replay_command.add_parser(commands)
+    replay_command.add_parser(commands, parents=[shared])
 
-    db = commands.add_parser("db", help="database maintenance")
+    db = commands.add_parser("db", parents=[shared], help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
+    upgrade = db_commands.add_parser("upgrade", parents=[shared], help="apply pending migrations")
     upgrade.set_defaults(handler=_db_upgrade)
-    current = db_commands.add_parser("current", help="print the database's migration revision")
+    current = db_commands.add_parser("current", parents=[shared], help="print the database's migration revision")
     current.set_defaults(handler=_db_current)
+    downgrade = db_commands.add_parser(
+        "downgrade", parents=[shared], help="undo migrations down to REVISION (before installing an older Jianfu)"
+    )
+    downgrade.add_argument("revision", help="the revision to go back to, e.g. 0005 (see `jianfu db history`)")
+    downgrade.add_argument("--yes", action="store_true", help="do it (without it, only say what would be undone)")
+    downgrade.set_defaults(handler=_db_downgrade)
+    history = db_commands.add_parser("history", parents=[shared], help="list the migrations this version knows")
+    history.set_defaults(handler=_db_history)
     return parser
 
 
 def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
-    """bot.toml from --config, else ./bot.toml when present, else defaults; env overrides apply."""
+    """bot.toml from --config, else ./bot.toml when present, else defaults; env overrides apply.
+
+    Logging takes the configured format and level, and learns the secrets it must redact."""
     path = args.config
     if path is None and DEFAULT_CONFIG.exists():
         path = DEFAULT_CONFIG
-    return load_settings(path, **overrides)
+    settings = load_settings(path, **overrides)
+    logs.protect_secrets(settings)
+    logs.configure(verbose=args.verbose, level=settings.logging.level, format=settings.logging.format)
+    return settings
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -98,44 +145,33 @@ def _run(args: argparse.Namespace) -> int:
     if not settings.telegram.token.get_secret_value():
         print(NO_TOKEN, file=sys.stderr)
         return EXIT_CONFIG
-    _install_token_filter(settings.telegram.token.get_secret_value())
-    asyncio.run(_upgrade(settings))
+    asyncio.run(_preflight(settings))
     from bot.app import build_application
 
     app = build_application(settings)
     try:
         _serve(app, settings)
-    except InvalidToken:
-        # PTB's message quotes the token: say what happened without it.
-        print("jianfu: Telegram rejected the bot token. Check it with @BotFather (/token) and set it again.", file=sys.stderr)
-        return EXIT_CONFIG
     except TelegramError as error:
-        print(f"jianfu: Telegram refused to start the bot: {redact(str(error), settings)}", file=sys.stderr)
-        return 1
+        raise startup.telegram_failure(error, settings) from error
+    except OSError as error:
+        hook = settings.telegram.webhook
+        if settings.telegram.mode != "webhook":
+            raise
+        failure = startup.listen_failure("Telegram's webhook", hook.listen, hook.port, error, "[telegram.webhook] port")
+        raise failure from error
     return 0
 
 
-def redact(text: str, settings: Settings) -> str:
-    token = settings.telegram.token.get_secret_value()
-    return text.replace(token, "<token>") if token else text
+async def _preflight(settings: Settings) -> None:
+    """The database (migrated) and Telegram (the token accepted) before anything starts."""
+    await startup.prepare_database(settings)
+    await startup.check_telegram(settings)
 
 
 def _serve(app: object, settings: Settings) -> None:
-    from bot.app import ALLOWED_UPDATES
+    from bot.runner import serve
 
-    telegram = settings.telegram
-    if telegram.mode == "webhook":
-        hook = telegram.webhook
-        app.run_webhook(
-            listen=hook.listen,
-            port=hook.port,
-            url_path=hook.path,
-            webhook_url=f"{hook.url.rstrip('/')}/{hook.path}",
-            secret_token=hook.secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    else:
-        app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    asyncio.run(serve(app, settings))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -165,77 +201,62 @@ def _digest(args: argparse.Namespace) -> int:
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    revision = asyncio.run(_upgrade(settings))
+    revision = asyncio.run(startup.prepare_database(settings))
     print(f"database is at revision {revision}")
     return 0
 
 
 def _db_current(args: argparse.Namespace) -> int:
-    from storage.db import create_engine
     from storage.migrate import current_revision
 
-    async def current() -> str | None:
-        engine = create_engine(settings_from(args).database.url)
-        try:
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    print(asyncio.run(current()) or "empty (no migrations applied)")
+    settings = settings_from(args)
+    revision = asyncio.run(_with_engine(settings, current_revision))
+    print(revision or "empty (no migrations applied)")
     return 0
 
 
-async def _upgrade(settings: Settings) -> str | None:
-    from storage.db import create_engine
-    from storage.migrate import current_revision, upgrade
+def _db_history(args: argparse.Namespace) -> int:
+    from storage.migrate import known_revisions
 
+    for revision, title in known_revisions():
+        print(f"{revision}  {title}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    from storage.migrate import current_revision, downgrade, revisions_between
+
+    settings = settings_from(args)
+    current = asyncio.run(_with_engine(settings, current_revision))
+    undone = revisions_between(args.revision, current)
+    if undone is None:
+        known = "`jianfu db history` lists them"
+        print(f"jianfu: {args.revision!r} is not a revision this version knows; {known}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not undone:
+        print(f"database is at revision {current or 'empty'}: nothing to undo")
+        return 0
+    steps = "\n".join(f"  {revision}  {title}" for revision, title in undone)
+    if not args.yes:
+        print(f"This would undo, newest first:\n{steps}")
+        print("Back up the database first (README: backups), then run again with --yes.")
+        return EXIT_CONFIG
+    asyncio.run(_with_engine(settings, lambda engine: downgrade(engine, args.revision)))
+    print(f"undid:\n{steps}\ndatabase is at revision {args.revision}")
+    return 0
+
+
+async def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run `work` on an engine for the configured database; failures become one clear line."""
+    from storage.db import create_engine
+
+    startup.check_sqlite_folder(settings.database.url)
     engine = create_engine(settings.database.url)
     try:
-        await upgrade(engine)
-        return await current_revision(engine)
+        async with startup.database_errors(settings.database.url):
+            return await work(engine)
     finally:
         await engine.dispose()
-
-
-class TokenFilter(logging.Filter):
-    """Replace the bot token wherever a log line would carry it (library URLs, reprs)."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.token:
-            message = record.getMessage()
-            if self.token in message:
-                record.msg, record.args = message.replace(self.token, "<token>"), None
-        return True
-
-
-def _install_token_filter(token: str) -> None:
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(TokenFilter(token))
-
-
-def keep_content_out_of_library_logs(level: int) -> None:
-    """Libraries that log user content or secrets at DEBUG never go below INFO here."""
-    # httpx logs every request URL, and Telegram URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # At DEBUG, PTB logs every Bot API call with its parameters and results (message text,
-    # names); aiosqlite logs every statement with its values (user ids, notices). Jianfu keeps
-    # content out of logs (a whistleblower's id above all), so these stay at INFO or above.
-    for library in ("telegram", "aiosqlite", "asyncpg"):
-        logging.getLogger(library).setLevel(max(level, logging.INFO))
-
-
-def _configure_logging(verbose: bool) -> None:
-    level = logging.DEBUG if verbose else getattr(logging, os.environ.get("JIANFU_LOG_LEVEL", "INFO").upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    keep_content_out_of_library_logs(level)
-    if not verbose:
-        # Start-up chatter from migrations and the scheduler says nothing an operator acts on.
-        for chatty in ("alembic", "apscheduler"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

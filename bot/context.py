@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from telegram.ext import CallbackContext, ExtBot
@@ -13,13 +14,14 @@ from telegram.request import BaseRequest
 
 from bot.i18n import Catalog
 from bot.settings import Settings
-from bot.whistle_memory import WhistleMemory
+from bot.whistle_keys import WhistleKeys
 from policies.clock import Clock, system_clock
 from policies.received import ReceivedRule, config_from
-from policies.whistle import RotatingLimiter
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.health import HealthServer
+    from bot.pipeline import Pipeline
     from storage.models import Task
 
 # A task runner returns True when the task is finished, False to retry it later.
@@ -48,10 +50,18 @@ class Deps:
     # Results worth computing once for many recipients (a week's scoreboard, its chart), with
     # the time they were computed; see bot.reports.
     memo: dict[tuple[Any, ...], tuple[datetime, Any]] = field(default_factory=dict)
+    # Record, commit, act: set by the composition root once the bot exists.
+    pipeline: Pipeline = field(default=None)  # type: ignore[assignment]
+    # This process among the bot's replicas (they share Telegram's sending limits).
+    replica_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     @classmethod
     def create(cls, settings: Settings, **overrides: Any) -> Deps:
-        overrides.setdefault("db", Database.from_url(settings.database.url, echo=settings.database.echo))
+        database = settings.database
+        overrides.setdefault("db", Database.from_url(
+            database.url, echo=database.echo, lock_timeout=database.lock_timeout_seconds,
+            statement_timeout=database.statement_timeout_seconds,
+        ))
         return cls(settings=settings, **overrides)
 
     @functools.cached_property
@@ -60,14 +70,9 @@ class Deps:
         return received_rule_for(self.settings)
 
     @functools.cached_property
-    def whistle_memory(self) -> WhistleMemory:
-        """The whistle flow's in-memory state and its keyed rate limits (never stored)."""
-        whistle = self.settings.whistle
-        return WhistleMemory(
-            expire_after=timedelta(minutes=whistle.flow_expire_minutes),
-            reports=RotatingLimiter(whistle.reports_per_day, timedelta(days=1), self.settings.tz),
-            code_attempts=RotatingLimiter(whistle.code_attempts_per_hour, timedelta(hours=1), self.settings.tz),
-        )
+    def whistle_keys(self) -> WhistleKeys:
+        """The keys that name and seal whistle drafts and key the rate limits, derived once."""
+        return WhistleKeys.from_settings(self.settings)
 
     def register_task(self, kind: str, runner: TaskRunner, *, persistent: bool = False) -> None:
         if kind in self.task_runners:
@@ -96,6 +101,10 @@ class BotData:
     """The application's bot_data: typed, holding the dependencies."""
 
     deps: Deps
+    # /healthz and /metrics while the application runs (bot.health).
+    health: HealthServer | None = None
+    # Whether updates are being taken from Telegram (polling, or the webhook server listening).
+    receiving: bool = False
 
 
 class JianfuContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

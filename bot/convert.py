@@ -34,7 +34,13 @@ def person(user: User) -> Person:
 
 
 def display_name(user: User) -> str:
-    return user.full_name.strip() or (user.username or str(user.id))
+    """The person's name as shown; an empty one (Telegram allows it) falls back to the username or id."""
+    return clean(user.full_name or "").strip() or (user.username or str(user.id))
+
+
+def clean(text: str) -> str:
+    """Text as stored and compared: NUL characters (which PostgreSQL's text type refuses) removed."""
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def chat_ref(chat: Chat) -> ChatRef:
@@ -42,7 +48,7 @@ def chat_ref(chat: Chat) -> ChatRef:
         chat_type = ChatType(chat.type)
     except ValueError:
         chat_type = ChatType.CHANNEL
-    return ChatRef(chat.id, chat_type, chat.title or chat.full_name or "")
+    return ChatRef(chat.id, chat_type, clean(chat.title or chat.full_name or ""))
 
 
 def message(raw: TgMessage, *, edited: bool = False) -> Message:
@@ -53,7 +59,7 @@ def message(raw: TgMessage, *, edited: bool = False) -> Message:
         date=_utc(raw.edit_date if edited and raw.edit_date else raw.date),
         sender=person(raw.from_user) if raw.from_user else None,
         kind=kind,
-        text=text,
+        text=clean(text),
         reply_to_message_id=replied.message_id if (replied := replied_message(raw)) else None,
         sticker_emoji=emoji,
         edited=edited,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from telegram import (
     BotCommand,
@@ -16,7 +17,9 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
+from bot.actions import Result, Telegram
 from bot.context import Deps
+from policies.actions import Outcome, SetMenu
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +44,25 @@ async def publish_commands(bot: ExtBot[None], deps: Deps, supervisors: Iterable[
         await _publish(bot, deps, menu, scope)
 
 
-async def supervisor_menu(bot: ExtBot[None], deps: Deps, user_id: int, *, granted: bool) -> None:
-    """Give a new supervisor the supervisors' menu, or take it back on revoke."""
-    if granted:
-        await _publish(bot, deps, "supervisor", BotCommandScopeChat(user_id))
-        return
-    for language in deps.catalog.languages:
-        try:
-            await bot.delete_my_commands(scope=BotCommandScopeChat(user_id), language_code=_code(deps, language))
-        except TelegramError as error:
-            log.info("deleteMyCommands for a supervisor refused: %s", type(error).__name__)
+def performer(deps: Deps) -> Callable[[Telegram, SetMenu], Awaitable[Result]]:
+    """Carry out SetMenu: one person's menu in every language, or its removal."""
+
+    async def set_menu(telegram: Telegram, action: SetMenu) -> Result:
+        scope = BotCommandScopeChat(action.chat_id)
+        result = Result(Outcome.DONE)
+        for language in deps.catalog.languages:
+            code = _code(deps, language)
+            if action.menu:
+                commands = [BotCommand(name, deps.catalog.raw(language, f"cmd.{name}")) for name in COMMAND_MENUS[action.menu]]
+                call = functools.partial(telegram.bot.set_my_commands, commands, scope=scope, language_code=code)
+            else:
+                call = functools.partial(telegram.bot.delete_my_commands, scope=scope, language_code=code)
+            result, _ = await telegram.call("setMyCommands", action.chat_id, call)
+            if result.outcome is not Outcome.DONE:
+                return result
+        return result
+
+    return set_menu
 
 
 async def _publish(bot: ExtBot[None], deps: Deps, menu: str, scope: BotCommandScope) -> None:

@@ -5,6 +5,8 @@ a department's card, a group's summary and a person's reminder. Shared by the we
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import html
 import logging
 import re
@@ -18,12 +20,12 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram.ext import ExtBot
 
-from bot import actions, chart
+from bot import chart
 from bot.context import Deps
 from bot.i18n import Catalog, Html
 from bot.settings import Settings
+from policies.actions import SENT_FILE, Send, SendFile, Then
 from policies.clock import system_clock
 from policies.commands import ParseError
 from policies.digest import (
@@ -339,21 +341,46 @@ async def personal_digest(deps: Deps, session: AsyncSession, person_id: int, lan
 # Sending ----------------------------------------------------------------------------------------
 
 
-async def send_part(deps: Deps, bot: ExtBot[None], chat_id: int, part: Part) -> actions.Outcome:
-    """Send one part; the chart is uploaded once and re-sent by its file id to later recipients."""
+@dataclass(frozen=True)
+class ChartUploaded:
+    """The chart went up: later recipients get it by Telegram's file id, not a second upload."""
+
+    memo_key: str
+    file_id: str = SENT_FILE
+
+
+def chain(
+    deps: Deps, chat_id: int, parts: list[Part], *, then: Then, valid_until: datetime | None = None, durable: bool = True
+) -> Any:
+    """The parts as one chain of sends: each goes once the one before it is out, in order."""
+    following = then
+    for part in reversed(parts):
+        action = dataclasses.replace(part_action(deps, chat_id, part, following, valid_until), durable=durable)
+        # A part refused or uncertain ends the chain the same way the last part would.
+        following = dataclasses.replace(then, done=(action,))
+    return action
+
+
+def part_action(deps: Deps, chat_id: int, part: Part, then: Then, valid_until: datetime | None) -> Any:
+    """One part as a send; the chart is uploaded once and re-sent by its file id afterwards."""
     if isinstance(part, Text):
-        outcome, _sent = await actions.send(bot, chat_id, part.html)
-        return outcome
-    remembered_id = deps.memo.get(part.memo_key)
-    if remembered_id is not None:
-        outcome, _sent = await actions.send_photo(bot, chat_id, remembered_id[1], part.caption)
-        if outcome is not actions.Outcome.FAILED:
-            return outcome
-        # Telegram no longer knows the file id: upload the picture again.
-    outcome, sent = await actions.send_photo(bot, chat_id, part.png, part.caption)
-    if sent is not None and sent.photo:
-        deps.memo[part.memo_key] = (deps.clock(), sent.photo[-1].file_id)
-    return outcome
+        return Send(chat_id, part.html, rule="digest", reason="weekly digest", then=then, valid_until=valid_until)
+    key = repr(part.memo_key)
+    remembered = deps.memo.get(("chart_file", key))
+    if remembered is not None:
+        return SendFile(chat_id, "photo", remembered[1], part.caption, rule="digest", reason="weekly digest",
+                        then=then, valid_until=valid_until)
+    uploaded = then.first_when_done(ChartUploaded(key))
+    return SendFile(chat_id, "photo", base64.b64encode(part.png).decode(), part.caption, uploaded=True, rule="digest",
+                    reason="weekly digest", then=uploaded, valid_until=valid_until)
+
+
+async def apply_chart_uploaded(deps: Deps, session: Any, uploaded: ChartUploaded) -> Any:
+    from bot.pipeline import FactResult
+
+    if uploaded.file_id:
+        deps.memo[("chart_file", uploaded.memo_key)] = (deps.clock(), uploaded.file_id)
+    return FactResult(True)
 
 
 def plain(html_text: str) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -18,7 +21,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+from bot.settings_errors import describe_environment_error, describe_validation_error
 
 SUPPORTED_LANGUAGES = ("zh-CN", "en")
 
@@ -32,10 +38,66 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Validators raise messages that say what to write; bot.settings_errors adds the key and an example.
+
+_CLOCK_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
+# What Telegram accepts in X-Telegram-Bot-Api-Secret-Token.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# A bot token as @BotFather gives it: the bot's id, a colon, the secret part.
+_BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+_URL_PATH = re.compile(r"[A-Za-z0-9._~/-]+")
+
+
+def _clock_time(value: str) -> str:
+    if not _CLOCK_TIME.fullmatch(value):
+        raise ValueError("write a time as HH:MM (24-hour clock)")
+    return value
+
+
+def _listen_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(value):
+            raise ValueError(
+                'write an IP address to listen on, e.g. "127.0.0.1" (this machine only) or "0.0.0.0" (every interface)'
+            ) from None
+    return value
+
+
+def _secret_shaped(value: SecretStr, shape: re.Pattern[str], advice: str) -> SecretStr:
+    """An empty secret or one of the right shape; the message never echoes the value."""
+    secret = value.get_secret_value()
+    if secret and not shape.fullmatch(secret):
+        raise ValueError(advice)
+    return value
+
+
+def _no_blank_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not word.strip() for word in words):
+        raise ValueError("write a list of words in quotes, none of them empty")
+    return words
+
+
+ClockTime = Annotated[str, AfterValidator(_clock_time)]
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+Words = Annotated[tuple[str, ...], AfterValidator(_no_blank_words)]
+# "info" and "INFO" both work, as in most tools.
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
+]
+
+
+def _required_for_webhook(key: str, what: str) -> PydanticCustomError:
+    """An error reported under telegram.webhook.KEY (see bot.settings_errors)."""
+    return PydanticCustomError("required_here", "webhook mode needs it: {what}", {"key": key, "what": what})
+
+
 class WebhookSettings(_Section):
-    listen: str = "127.0.0.1"
+    listen: ListenAddress = "127.0.0.1"
     port: int = Field(8443, ge=1, le=65535)
-    url: str = ""
+    url: str = Field("", examples=["https://bot.example.org"])
     path: str = "telegram"
     secret: SecretStr = SecretStr("")
 
@@ -43,8 +105,27 @@ class WebhookSettings(_Section):
     @classmethod
     def _https_url(cls, value: str) -> str:
         if value and not value.startswith("https://"):
-            raise ValueError("must be the public https:// address Telegram posts updates to")
+            raise ValueError("write the public https:// address Telegram posts updates to")
         return value
+
+    @field_validator("path")
+    @classmethod
+    def _url_path(cls, value: str) -> str:
+        value = value.strip("/")
+        if not _URL_PATH.fullmatch(value):
+            raise ValueError("write a URL path of letters, digits, -, _, . and /")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _telegram_accepts_secret(cls, value: SecretStr) -> SecretStr:
+        # Telegram refuses setWebhook with any other character.
+        return _secret_shaped(
+            value,
+            _WEBHOOK_SECRET,
+            "write 1 to 256 characters from A-Z, a-z, 0-9, _ and - (the only ones Telegram accepts); "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one",
+        )
 
 
 class RateLimitSettings(_Section):
@@ -52,33 +133,64 @@ class RateLimitSettings(_Section):
     max_retries: int = Field(3, ge=0, le=10)
 
 
+# A line break or space copied along with the token (from a file, a secret store) is not part of it.
+Token = Annotated[SecretStr, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)]
+
+
 class TelegramSettings(_Section):
-    token: SecretStr = SecretStr("")
-    base_url: str = ""
+    token: Token = SecretStr("")
+    base_url: str = Field("", examples=["http://127.0.0.1:8081"])
     mode: Literal["polling", "webhook"] = "polling"
     webhook: WebhookSettings = WebhookSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        # A quote or a space copied along is the usual cause.
+        return _secret_shaped(
+            value,
+            _BOT_TOKEN,
+            "write the token exactly as @BotFather gave it: digits, a colon, then letters, digits, _ and - "
+            '(like "123456789:AAE…"), without spaces or quotes inside',
+        )
+
+    @field_validator("base_url")
+    @classmethod
+    def _server_address(cls, value: str) -> str:
+        if value and (not value.startswith(("http://", "https://")) or value.rstrip("/").endswith("/bot")):
+            raise ValueError("write the Bot API server's address without /bot, or leave it empty for api.telegram.org")
+        return value
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> TelegramSettings:
         if self.mode == "webhook":
             if not self.webhook.url:
-                raise ValueError("telegram.mode = 'webhook' needs telegram.webhook.url")
+                address = 'the public https:// address, e.g. "https://bot.example.org"'
+                raise _required_for_webhook("webhook.url", address)
             if not self.webhook.secret.get_secret_value():
-                raise ValueError("telegram.mode = 'webhook' needs telegram.webhook.secret")
+                raise _required_for_webhook(
+                    "webhook.secret",
+                    "1 to 256 characters from A-Z, a-z, 0-9, _ and -; "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one",
+                )
         return self
 
 
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///jianfu.db"
     echo: bool = False
+    # One stuck update must not stall the others: its transaction gives up and is tried again.
+    lock_timeout_seconds: float = Field(5, gt=0, le=600)
+    statement_timeout_seconds: float = Field(30, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError(
-                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (an async driver)"
+                'write "sqlite+aiosqlite:///FILE" or "postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE" '
+                "(Jianfu needs these async drivers)"
             )
         return value
 
@@ -94,12 +206,29 @@ class GroupMessageSettings(_Section):
 
 
 class RolesSettings(_Section):
-    supervisors: tuple[int, ...] = ()
+    supervisors: tuple[int, ...] = Field((), examples=[[123456789, 987654321]])
     admin_cache_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+
+    @field_validator("supervisors")
+    @classmethod
+    def _user_ids(cls, values: tuple[int, ...]) -> tuple[int, ...]:
+        if any(value <= 0 for value in values):
+            raise ValueError(
+                "write Telegram user ids, which are positive whole numbers (a person sees theirs with /start)"
+            )
+        return values
 
     @property
     def admin_cache(self) -> timedelta:
         return timedelta(minutes=self.admin_cache_minutes)
+
+
+class UpdateSettings(_Section):
+    """How updates come in: chats handled at once, tries before one is set aside, long polling."""
+
+    concurrent_chats: int = Field(32, ge=1, le=1000)
+    attempts: int = Field(3, ge=1, le=20)
+    poll_timeout_seconds: int = Field(30, ge=0, le=50)
 
 
 class JobSettings(_Section):
@@ -115,27 +244,20 @@ class ReceivedSettings(_Section):
     mode: Literal["off", "record", "remove"] = "remove"
     notice_window_minutes: int = Field(30, ge=0, le=7 * 24 * 60)
     demand_reply_expire_minutes: float = Field(2, gt=0, le=24 * 60)
-    extra_ack_words: tuple[str, ...] = ()
-    urgent_markers: tuple[str, ...] = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
-
-    @field_validator("extra_ack_words", "urgent_markers")
-    @classmethod
-    def _no_blank_words(cls, words: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not word.strip() for word in words):
-            raise ValueError("must not contain empty words")
-        return words
+    extra_ack_words: Words = Field((), examples=[["已办", "遵命"]])
+    urgent_markers: Words = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
 
 
 class NoticeSettings(_Section):
     """How notices are recognised and shown."""
 
-    tags: tuple[str, ...] = ("#通知", "#公告", "#notice", "#announcement")
+    tags: Words = ("#通知", "#公告", "#notice", "#announcement")
     # A tracked notice's read counter is edited at most this often.
     counter_edit_seconds: int = Field(5, ge=1, le=3600)
     # Quiet hours (local time): a non-urgent notice posted then counts as an after-hours event,
     # and reminders wait for the next working period. Groups may set their own with /set quiet.
-    quiet_start: str = Field("21:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    quiet_end: str = Field("07:30", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    quiet_start: ClockTime = "21:00"
+    quiet_end: ClockTime = "07:30"
     quiet_weekends: bool = True
     # Members who have not read a notice are reminded privately this long before its deadline.
     deadline_reminder_hours: int = Field(24, ge=1, le=24 * 14)
@@ -162,18 +284,25 @@ class QuotaSettings(_Section):
     groups_per_unit: int = Field(0, ge=0, le=1000)
 
 
-_CLOCK_TIME = r"^([01]?\d|2[0-3]):[0-5]\d$"
+# A shorter whistle secret could be guessed offline from a copy of the database.
+SECRET_MIN = 16
 
 
 class WhistleSettings(_Section):
     """Anonymous reports: how many a person may file, when supervisors hear of them."""
 
-    # Reports one person may submit per day (counted under a keyed HMAC that is replaced daily).
+    # Reports one person may submit per (local) day, and wrong receipt codes per hour before
+    # /status stops answering; counted in the database per bucket of people (policies.whistle).
     reports_per_day: int = Field(5, ge=1, le=100)
-    # Wrong receipt codes one person may try per hour before /status stops answering.
     code_attempts_per_hour: int = Field(10, ge=1, le=1000)
+    # How many buckets those counts are kept in: more means fewer strangers limited together,
+    # fewer means a larger crowd to hide in. About one per 20 to 50 people who could report.
+    limit_buckets: int = Field(64, ge=1, le=2**14)
+    # Names and seals unfinished reports and keys the rate limits; the same on every replica and
+    # never in the database. Empty: derived from the bot token (bot/whistle_keys.py).
+    secret: SecretStr = SecretStr("")
     # Local times at which supervisors are told about new reports, never the moment one arrives.
-    batch_times: tuple[str, ...] = Field(("09:00", "15:00"), min_length=1, max_length=24)
+    batch_times: tuple[ClockTime, ...] = Field(("09:00", "15:00"), min_length=1, max_length=24)
     # A report still open after this many days is flagged to supervisors (again each week).
     open_days_flag: int = Field(14, ge=1, le=365)
     # An unfinished report is forgotten after this many minutes without an answer.
@@ -181,13 +310,15 @@ class WhistleSettings(_Section):
     # Evidence items (photos, documents, forwarded messages) per report.
     max_evidence: int = Field(10, ge=0, le=50)
 
-    @field_validator("batch_times")
+    @field_validator("secret")
     @classmethod
-    def _clock_times(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        for value in values:
-            if not re.match(_CLOCK_TIME, value):
-                raise ValueError(f"{value!r} is not a time like 09:00")
-        return values
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if 0 < len(value.get_secret_value()) < SECRET_MIN:
+            raise ValueError(
+                f"write at least {SECRET_MIN} characters (e.g. the output of `openssl rand -hex 32`), "
+                "or leave it empty to derive the keys from the bot token"
+            )
+        return value
 
     def batch_clock_times(self) -> tuple[time, ...]:
         return tuple(time.fromisoformat(value.zfill(5)) for value in self.batch_times)
@@ -199,7 +330,7 @@ class DigestSettings(_Section):
     enabled: bool = True
     # In `timezone`; the digest reports the last complete week (Monday to Sunday).
     weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
-    time: str = Field("09:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    time: ClockTime = "09:00"
     # A supervisors' group gets the scoreboard instead of each supervisor privately (0: none).
     supervisors_chat_id: int = 0
     departments: bool = True
@@ -214,8 +345,25 @@ class DigestSettings(_Section):
     @classmethod
     def _font_exists(cls, value: str) -> str:
         if value and not Path(value).is_file():
-            raise ValueError("must be the path of a font file (.ttf, .otf, .ttc) that exists, or empty")
+            raise ValueError("write the path of a font file (.ttf, .otf, .ttc) that exists, or leave it empty")
         return value
+
+
+class HealthSettings(_Section):
+    """The /healthz and /metrics endpoints for probes and Prometheus."""
+
+    listen: ListenAddress = "127.0.0.1"
+    # 0 turns the endpoints off.
+    port: int = Field(8090, ge=0, le=65535)
+    # /healthz fails when due work (closes, reminders, digests) waits longer than this.
+    max_due_lag_minutes: int = Field(15, ge=1, le=24 * 60)
+
+
+class LoggingSettings(_Section):
+    """Where logs go is stderr; how they look is chosen here."""
+
+    format: Literal["plain", "json"] = "plain"
+    level: LogLevel = "INFO"
 
 
 class Settings(BaseSettings):
@@ -235,12 +383,15 @@ class Settings(BaseSettings):
     roles: RolesSettings = RolesSettings()
     group_messages: GroupMessageSettings = GroupMessageSettings()
     jobs: JobSettings = JobSettings()
+    updates: UpdateSettings = UpdateSettings()
     received: ReceivedSettings = ReceivedSettings()
     notices: NoticeSettings = NoticeSettings()
     temporary: TemporarySettings = TemporarySettings()
     quotas: QuotaSettings = QuotaSettings()
     whistle: WhistleSettings = WhistleSettings()
     digest: DigestSettings = DigestSettings()
+    health: HealthSettings = HealthSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -248,7 +399,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone name such as Asia/Shanghai") from None
+            raise ValueError("write an IANA time zone name") from None
         return value
 
     @property
@@ -276,7 +427,7 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     try:
         settings = Settings(**values)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, path)) from None
+        raise ConfigError(describe_validation_error(error, path, Settings)) from None
     except SettingsError as error:
         # Raised for an environment value that is not valid JSON where a list or table is due.
         raise ConfigError(describe_environment_error(error)) from None
@@ -315,27 +466,3 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def describe_environment_error(error: SettingsError) -> str:
-    """Name the JIANFU_ variable whose value could not be parsed."""
-    cause = str(error)
-    field = cause.split('"')[1] if '"' in cause else "a setting"
-    return (
-        f"invalid configuration in the environment: the value for {field} could not be parsed.\n"
-        "  Lists and tables are JSON there, e.g. JIANFU_ROLES__SUPERVISORS='[123, 456]'."
-    )
-
-
-def describe_validation_error(error: ValidationError, path: Path | str | None) -> str:
-    """One line per wrong key, naming it the way it is written in bot.toml."""
-    source = f" in {path}" if path else ""
-    lines = [f"invalid configuration{source}:"]
-    for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "is not a known setting (check the spelling against bot.toml)"
-        lines.append(f"  {key}: {message}")
-    lines.append("The environment can override any key: JIANFU_SECTION__KEY, e.g. JIANFU_TELEGRAM__TOKEN.")
-    return "\n".join(lines)

@@ -145,9 +145,13 @@ def _dept_contact(args: list[str]) -> DeptContact | ParseError:
     if args[1].lower() in ("none", "无", "-"):
         return DeptContact(args[0], None)
     try:
-        return DeptContact(args[0], int(args[1]))
+        chat_id = int(args[1])
     except ValueError:
         return ParseError("dept.error.bad_chat_id", {"value": args[1]})
+    # Telegram's ids fit in 52 bits; anything larger is a typo, and no database column holds it.
+    if chat_id == 0 or abs(chat_id) >= 2**53:
+        return ParseError("dept.error.bad_chat_id", {"value": args[1]})
+    return DeptContact(args[0], chat_id)
 
 
 def _dept_quota(args: list[str]) -> DeptQuota | ParseError:

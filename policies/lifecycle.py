@@ -16,6 +16,8 @@ from policies.commands import ParseError, split_args
 
 MAX_PURPOSE = 100
 MAX_REASON = 200
+# A temporary group's own end date is at most this far ahead: further is not temporary.
+MAX_UNTIL = timedelta(days=366)
 _UNTIL_WORDS = ("until", "到", "至", "截止", "截至")
 _DATE_FORMATS = (
     re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
@@ -76,6 +78,8 @@ def parse_temp(text: str, today: date) -> MarkTemporary | ParseError:
             return ParseError("temp.error.bad_date", {"value": args[-1]})
         if until < today:
             return ParseError("temp.error.past_date", {"value": args[-1]})
+        if until > today + MAX_UNTIL:
+            return ParseError("temp.error.far_date", {"value": args[-1], "days": MAX_UNTIL.days})
         args = args[:-2]
     purpose = " ".join(args).strip()
     if len(purpose) > MAX_PURPOSE:

@@ -20,8 +20,10 @@ from policies.actions import (
     Delete,
     RecordEvent,
     RecordRead,
+    RefreshCounter,
     Say,
     TellAdminsOnce,
+    Then,
     TipOnce,
 )
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
@@ -173,19 +175,25 @@ class ReceivedRule:
         if target is None:
             return []
         chat_id, sender = message.chat.id, message.sender.id
-        actions: list[Action] = [RecordRead(chat_id, target.message_id, sender, "ack", RULE, ack.detail)]
+        # A read of the bot's own tracked notice moves its "已读 n/m" counter.
+        refresh = (RefreshCounter(chat_id, target.message_id),) if target.tracked else ()
+        read = RecordRead(chat_id, target.message_id, sender, "ack", RULE, ack.detail, then=Then(done=refresh))
         if group.mode is not Mode.REMOVE or target.is_urgent:
             # Acks to urgent matters are legitimate and stay; record-only groups keep everything.
-            return actions
+            return [read]
+        missing_right = TellAdminsOnce(chat_id, "received.admins_missing_delete", rule=RULE, reason="no delete right")
+        too_old = TellAdminsOnce(chat_id, "received.admins_too_old", rule=RULE, reason="older than 48 hours")
         if not group.can_delete:
-            return [*actions, TellAdminsOnce(chat_id, "received.admins_missing_delete", rule=RULE, reason="no delete right")]
+            return [read, missing_right]
         if group.now - message.date >= DELETE_LIMIT:
-            return [*actions, TellAdminsOnce(chat_id, "received.admins_too_old", rule=RULE, reason="older than 48 hours")]
-        return [
-            *actions,
-            Delete(chat_id, message.message_id, RULE, ack.detail),
-            TipOnce(sender, "received.tip", TIP_PERIOD, RULE, "ack removed"),
-        ]
+            return [read, too_old]
+        removed = RecordEvent("ack_removed", chat_id, f"ack_removed:{chat_id}:{message.message_id}", rule=RULE, reason="ack removed")
+        tip = TipOnce(sender, "received.tip", TIP_PERIOD, RULE, "ack removed")
+        # The read is recorded whatever Telegram says; the count and the tip follow a removal only.
+        delete = Delete(chat_id, message.message_id, RULE, ack.detail, then=Then(
+            done=(removed, tip), no_rights=(missing_right,), too_old=(too_old,),
+        ))
+        return [read, delete]
 
     def _answered(self, message: Message, ack: AckVerdict, group: GroupContext) -> Target | None:
         """The message the ack answers, when it plainly answers one; otherwise None (keep it)."""
@@ -211,16 +219,20 @@ class ReceivedRule:
     def _on_demand(self, message: Message, group: GroupContext) -> list[Action]:
         chat_id, sender = message.chat.id, message.sender.id
         key = f"ack_demand:{chat_id}:{message.message_id}"
-        actions: list[Action] = [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded")]
         if group.mode is not Mode.REMOVE:
-            # Record-only groups get no reminders. (A reminder follows only a newly recorded
-            # demand, so an edit of a demand is not reminded twice.)
-            return actions
+            # Record-only groups get no reminders.
+            return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded")]
+        # The reminder follows only a newly recorded demand: an edit of a demand, or the same
+        # update delivered again, is not reminded twice.
+        return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded", then=Then(done=(self._reminder(message, group),)))]
+
+    def _reminder(self, message: Message, group: GroupContext) -> Say:
+        chat_id, sender = message.chat.id, message.sender.id
         if group.sender_has_private_chat:
             button = Button("received.button_convert", f"{CONVERT_PREFIX}{chat_id}:{message.message_id}")
             params = {"title": message.chat.title}
-            return [*actions, Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")]
-        reminder = Say(
+            return Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")
+        return Say(
             chat_id,
             "received.demand_group",
             expires=True,
@@ -229,7 +241,6 @@ class ReceivedRule:
             rule=RULE,
             reason="ack demanded; the sender has no private chat with the bot",
         )
-        return [*actions, reminder]
 
 
 def asks_for_data(text: str) -> bool:

@@ -1,8 +1,8 @@
 """Whistle (吹哨) reports: categories, validation, receipt codes, statuses and keyed rate limits.
 
 Everything here is about keeping the whistleblower anonymous: a receipt code is random, shown
-once and stored only as a slow salted hash; rate limits count a keyed HMAC of the user id
-whose key lives in memory and is replaced (and forgotten) when its period ends.
+once and stored only as a slow salted hash; rate limits count per bucket of people, chosen by a
+keyed HMAC of the user id under a key that changes every period.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
@@ -148,41 +148,47 @@ def _unb64(text: str) -> bytes:
 
 # --- rate limits ---------------------------------------------------------------------------
 
-
 _EPOCH = datetime(1970, 1, 1)
 
 
-@dataclass
-class RotatingLimiter:
-    """At most `limit` hits per person per period, counted under a keyed HMAC of their id.
+@dataclass(frozen=True)
+class RateWindow:
+    """At most `limit` hits per period; a day starts at local midnight, an hour on the hour.
 
-    The key is random, lives only in this object and is replaced when the period ends; the
-    old key and its counts are dropped, so nobody can later tell whose counts they were.
-    Counts are per process: a restart, or a second replica, starts from zero.
+    The hits are counted in the database, per period and per bucket of people (never per person),
+    so every replica and every restart sees the same count; see `limit_bucket`.
     """
 
+    name: str
     limit: int
     period: timedelta
-    # Periods start at local midnight (a "day" is the whistleblower's day, not UTC's).
+    # A "day" is the whistleblower's day, not UTC's.
     zone: tzinfo = UTC
-    _key: bytes = field(default=b"", repr=False)
-    _period_index: int = -1
-    _counts: dict[bytes, int] = field(default_factory=dict, repr=False)
 
-    def allows(self, user_id: int, now: datetime) -> bool:
-        """True when the person still has a hit left in this period (it is not used up)."""
-        return self._counts.get(self._tag(user_id, now), 0) < self.limit
-
-    def hit(self, user_id: int, now: datetime) -> None:
-        tag = self._tag(user_id, now)
-        self._counts[tag] = self._counts.get(tag, 0) + 1
-
-    def _tag(self, user_id: int, now: datetime) -> bytes:
+    def index(self, now: datetime) -> int:
+        """The number of the period `now` falls in, counted from 1970 in local time."""
         local = now.astimezone(self.zone).replace(tzinfo=None)
-        index = int((local - _EPOCH).total_seconds() // self.period.total_seconds())
-        if index != self._period_index:
-            self._key, self._period_index, self._counts = secrets.token_bytes(32), index, {}
-        return hmac.new(self._key, str(user_id).encode(), hashlib.sha256).digest()
+        return int((local - _EPOCH).total_seconds() // self.period.total_seconds())
+
+
+def period_key(root: bytes, window: str, index: int) -> bytes:
+    """The key of one period of one limit: every replica derives the same, and each period a new one."""
+    return hmac.new(root, f"jianfu-whistle-limit:{window}:{index}".encode(), hashlib.sha256).digest()
+
+
+def limit_bucket(key: bytes, user_id: int, buckets: int) -> int:
+    """The bucket a person's hits count in during one period: a keyed HMAC of their id, cut down
+    to one of `buckets`.
+
+    Cutting it down is the point. A full HMAC would let someone holding the secret and a copy of
+    the database confirm a given person's count; a bucket is shared by every person whose HMAC
+    lands there (about one in `buckets` of everyone), so the most such a copy can say is "someone
+    among these many". The price: strangers who share a bucket share its limit, so one of them is
+    rarely refused because of the others (until the period ends; the key, and so the buckets, then
+    change). The remainder of 64 bits is uniform to within 2^-50 for any `buckets` up to 2^14.
+    """
+    digest = hmac.new(key, str(user_id).encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") % buckets
 
 
 # --- batches -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from storage.sqlite_driver import connect_inline
 
@@ -20,14 +22,28 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False, **engine_options: Any) -> AsyncEngine:
+# How long a statement may wait for another transaction's lock, and run at most: one stuck
+# update must not stall the others (its transaction fails, and it is tried again).
+LOCK_TIMEOUT, STATEMENT_TIMEOUT = 5.0, 30.0
+
+
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    lock_timeout: float = LOCK_TIMEOUT,
+    statement_timeout: float = STATEMENT_TIMEOUT,
+    **engine_options: Any,
+) -> AsyncEngine:
     """An AsyncEngine configured for the backend behind the URL."""
     # Echoed SQL shows statements, never their values: those are user ids, names and notices.
     engine_options.setdefault("hide_parameters", True)
     if is_sqlite(url):
         # Several connections (and replicas in tests) share one file: wait for locks instead
         # of failing at once, and let SQLite enforce foreign keys as PostgreSQL does.
-        engine_options.setdefault("connect_args", {}).setdefault("timeout", 30)
+        connect_args = engine_options.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", lock_timeout)
+        connect_args.setdefault("statement_timeout", statement_timeout)
         # Every session here ends in COMMIT or ROLLBACK (Database.transaction), so the pool's
         # extra ROLLBACK on check-in is a wasted trip through aiosqlite's thread.
         engine_options.setdefault("pool_reset_on_return", None)
@@ -37,14 +53,39 @@ def create_engine(url: str, *, echo: bool = False, **engine_options: Any) -> Asy
         return engine
     engine_options.setdefault("pool_pre_ping", True)
     url_object = make_url(url)
+    server_settings = engine_options.setdefault("connect_args", {}).setdefault("server_settings", {})
+    server_settings.setdefault("lock_timeout", f"{int(lock_timeout * 1000)}")
+    server_settings.setdefault("statement_timeout", f"{int(statement_timeout * 1000)}")
+    # A transaction left open (a process stalled mid-update) gives its row locks back.
+    server_settings.setdefault("idle_in_transaction_session_timeout", f"{int(max(statement_timeout * 2, 60) * 1000)}")
     schema = url_object.query.get("search_path")
     if schema:
         # asyncpg has no URL parameter for the schema: `?search_path=NAME` is Jianfu's own,
         # turned into a server setting so every pooled connection lands in that schema.
         url_object = url_object.difference_update_query(["search_path"])
-        connect_args = engine_options.setdefault("connect_args", {})
-        connect_args.setdefault("server_settings", {})["search_path"] = str(schema)
-    return create_async_engine(url_object, echo=echo, **engine_options)
+        server_settings["search_path"] = str(schema)
+    engine = create_async_engine(url_object, echo=echo, **engine_options)
+    event.listen(engine.sync_engine, "before_cursor_execute", _without_nul, retval=True)
+    return engine
+
+
+def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> Any:
+    """PostgreSQL's text refuses NUL characters, which a person can send: they are dropped."""
+    if executemany:
+        return statement, [_clean_row(row) for row in parameters]
+    return statement, _clean_row(parameters)
+
+
+def _clean_row(row: Any) -> Any:
+    if isinstance(row, dict):
+        return {key: _clean_value(value) for key, value in row.items()}
+    if isinstance(row, list | tuple):
+        return type(row)(_clean_value(value) for value in row)
+    return row
+
+
+def _clean_value(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 
 def read_only_engine(url: str) -> AsyncEngine:
@@ -77,6 +118,69 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 CACHE_KEY = "jianfu.cache"
 # session.info key: set it to True and the transaction rolls back instead of committing.
 FAILED_KEY = "jianfu.failed"
+# session.info key: (update id, now) of the Telegram update this transaction handles. Its id is claimed as the
+# transaction begins (see UpdateSession), so a second delivery changes nothing.
+UPDATE_ID_KEY = "jianfu.update_id"
+# session.info key: set when the update turned out to be handled before.
+HANDLED_BEFORE_KEY = "jianfu.handled_before"
+
+
+class AlreadyHandled(Exception):
+    """The update's effects were committed before (a retry, a replica, a redelivery)."""
+
+
+class UpdateSession(Session):
+    """A Session that claims its update's id in the first statement of its transaction.
+
+    Claiming at the start, not at the end, means a replica handling the same update waits for
+    the first one's commit (PostgreSQL's unique index) instead of repeating its work, and an
+    update handled before stops at its first database access.
+    """
+
+
+def _claim_update(session: Session, _transaction: object, connection: object) -> None:
+    claim = session.info.get(UPDATE_ID_KEY)
+    if claim is None:
+        return
+    from storage.repositories.outbox import claim_update
+
+    update_id, now = claim
+    if not claim_update(connection, update_id, now):
+        session.info[FAILED_KEY] = True
+        session.info[HANDLED_BEFORE_KEY] = True
+        raise AlreadyHandled(update_id)
+
+
+event.listen(UpdateSession, "after_begin", _claim_update)
+
+# Sessions with a transaction open on a connection, and the asyncio task that opened each:
+# lets tests prove that no Telegram call is made while the calling task holds a transaction.
+_OPEN: dict[int, object] = {}
+
+
+def _opened(session: Session, _transaction: object, _connection: object) -> None:
+    try:
+        _OPEN[id(session)] = asyncio.current_task()
+    except RuntimeError:  # no running loop: a synchronous use (migrations)
+        pass
+
+
+def _closed(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        _OPEN.pop(id(session), None)
+
+
+def transaction_open_in_this_task() -> bool:
+    """Whether the current asyncio task holds an open database transaction."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return False
+    return task is not None and any(owner is task for owner in _OPEN.values())
+
+
+event.listen(UpdateSession, "after_begin", _opened)
+event.listen(UpdateSession, "after_transaction_end", _closed)
 
 
 class Database:
@@ -84,14 +188,16 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=UpdateSession)
         # Short-lived copies of hot rows (a group's settings), evicted by this process's
         # writes and expiring quickly so other replicas' writes show up soon.
         self.cache: dict[str, dict] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, echo: bool = False) -> Database:
-        return cls(create_engine(url, echo=echo))
+    def from_url(
+        cls, url: str, *, echo: bool = False, lock_timeout: float = LOCK_TIMEOUT, statement_timeout: float = STATEMENT_TIMEOUT
+    ) -> Database:
+        return cls(create_engine(url, echo=echo, lock_timeout=lock_timeout, statement_timeout=statement_timeout))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -195,6 +196,58 @@ class Task(Base):
     done_at: Mapped[datetime | None]
 
 
+class OutboxAction(Base):
+    """A Telegram action that must not be lost, written with the facts that cause it.
+
+    The process that wrote it performs it right after the commit; the sweep takes it over when
+    that process died (its lease ran out) or Telegram asked to try later.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # What it is (send, delete, pin…) and where: for the log, the audit trail and ordering.
+    kind: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The action and its follow-ups, encoded by bot/outbox.py.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending | sending | done | uncertain | failed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[datetime]
+    # Until then the process that wrote or claimed it owns it; afterwards the sweep may take it.
+    lease_until: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class HandledUpdate(Base):
+    """A Telegram update whose effects are committed (or that was set aside): never again.
+
+    Polling after a crash and webhook retries deliver an update again, and replicas may both
+    receive it; the first transaction to insert its id wins, the others change nothing.
+    """
+
+    __tablename__ = "handled_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # done | failing (tried and failed `attempts` times) | set_aside (given up)
+    state: Mapped[str] = mapped_column(String(16), default="done")
+    attempts: Mapped[int] = mapped_column(default=0)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Replica(Base):
+    """A running process of this bot: replicas share Telegram's per-bot sending limits."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Notice(Base):
     """A notice posted in a group: the only message text Jianfu stores."""
 
@@ -209,7 +262,10 @@ class Notice(Base):
         Index("ix_notices_band_3", "band_3"),
         # The inbox reads only this index for the thousands of notices of a person's groups
         # (unread check, filters, sort keys), then loads the few rows of one page.
-        Index("ix_notices_inbox", "chat_id", "message_id", "deadline_at", "posted_at", "duplicate_of", "department_id"),
+        Index(
+            "ix_notices_inbox",
+            "chat_id", "message_id", "deadline_at", "posted_at", "duplicate_of", "department_id", "sender_id",
+        ),
         # Copies of a notice ("also in N groups", reading every copy at once). Partial: an index
         # holding the many NULLs would tempt SQLite's planner to answer "duplicate_of IS NULL"
         # in duplicate detection from it instead of from the fingerprint (40 ms instead of 2).
@@ -221,7 +277,9 @@ class Notice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
-    message_id: Mapped[int] = mapped_column(BigInteger)
+    # None while a tracked notice waits to be posted: its row (and the id its Read button
+    # carries) exists before the message does.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
     sender_id: Mapped[int | None] = mapped_column(BigInteger)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
@@ -329,3 +387,47 @@ class WhistleResponse(Base):
     text: Mapped[str | None] = mapped_column(Text)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     at: Mapped[datetime]
+
+
+class WhistleDraft(Base):
+    """A whistle report being written, between one message and the next (any replica may get the next).
+
+    No Telegram id in clear: the row is named by a keyed HMAC of the person's id, and its content
+    (department, category, description, evidence) is sealed with AES-GCM; both keys come from a
+    secret the database does not hold (bot/whistle_keys.py). Deleted on submit, cancel or expiry.
+    """
+
+    __tablename__ = "whistle_drafts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Idle drafts are deleted once this passes (on the person's next message, or by the purge job).
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WhistleLimit(Base):
+    """Hits against one whistle rate limit in one period, per bucket of people, never per person:
+    see policies.whistle.limit_bucket. Rows of ended periods are deleted."""
+
+    __tablename__ = "whistle_limits"
+
+    # reports | codes
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+class WhistlePendingAnswer(Base):
+    """A supervisor pressed respond / rectified / reject, and the bot waits for their text.
+
+    Supervisors act under their own name (the audit log has them too), so this row simply says who."""
+
+    __tablename__ = "whistle_pending_answers"
+
+    supervisor_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    whistle_id: Mapped[int] = mapped_column(ForeignKey("whistles.id", ondelete="CASCADE"), index=True)
+    # response | rectified | rejected
+    action: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import CommandHandler, filters
 
-from bot import access, actions
+from bot import access
 from bot.context import JianfuContext
+from bot.pipeline import CURRENT_UNIT, current_unit
+from policies.actions import AnswerCallback, Row, Say
 from policies.language import pick_language
 from policies.roles import may_run, required_role_key
-from storage.db import FAILED_KEY
+from storage.db import AlreadyHandled
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
 
 Handler = Callable[[Update, JianfuContext, AsyncSession], Awaitable[Any]]
-
-
-# The session of the update being processed (set by bot.app.JianfuApplication.process_update).
-UPDATE_SESSION: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+# Text or captioned messages in groups (what the notice collector and the "received" rule read).
+GROUP_TEXT = filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & filters.UpdateType.MESSAGES
 
 
 def transactional(handler: Handler) -> Callable[[Update, JianfuContext], Awaitable[Any]]:
@@ -32,18 +31,31 @@ def transactional(handler: Handler) -> Callable[[Update, JianfuContext], Awaitab
 
     @functools.wraps(handler)
     async def wrapper(update: Update, context: JianfuContext) -> Any:
-        session = UPDATE_SESSION.get()
-        if session is None:
-            # Called outside an update (a test, a job): a transaction of its own.
-            async with context.deps.db.transaction() as session:
-                return await handler(update, context, session)
+        unit = CURRENT_UNIT.get()
+        if unit is None:
+            # Called outside an update (a test, a job): a unit of its own.
+            async with context.deps.pipeline.unit() as unit:
+                return await handler(update, context, unit.session)
         try:
-            return await handler(update, context, session)
+            return await handler(update, context, unit.session)
+        except AlreadyHandled:
+            raise
         except BaseException:
-            session.info[FAILED_KEY] = True
+            unit.fail()
             raise
 
     return wrapper
+
+
+def emit(*actions: Any) -> None:
+    """Decide actions: performed once the update's transaction committed (bot/pipeline.py)."""
+    current_unit().emit(*actions)
+
+
+def answer(update: Update, text: str = "", *, alert: bool = False) -> None:
+    """Answer the update's button press (once it is committed)."""
+    query = update.callback_query
+    emit(AnswerCallback(query.id, query.from_user.id, text, alert))
 
 
 def command(name: str, callback: Callable[[Update, JianfuContext], Awaitable[Any]]) -> CommandHandler:
@@ -80,20 +92,18 @@ async def reply(
     key: str,
     /,
     *,
-    buttons: InlineKeyboardMarkup | None = None,
+    buttons: tuple[Row, ...] = (),
     **params: Any,
-) -> actions.Outcome:
-    """Answer in the update's chat; in a group the answer replies to the command and expires."""
+) -> None:
+    """Answer in the update's chat; in a group the answer replies to the command and expires.
+
+    An answer is worth nothing after a crash, so it is not kept in the outbox."""
     language = await language_for(update, context, session)
-    text = context.deps.catalog.text(language, key, **params)
-    chat_id = update.effective_chat.id
     reply_to = update.effective_message.message_id if update.effective_message else None
-    outcome, sent = await actions.send(context.bot, chat_id, text, buttons=buttons, reply_to=reply_to)
-    executor = actions.Executor(context.deps, context.bot, session)
-    if sent is not None and is_group(update):
-        await executor.expire_later(sent)
-    await executor.note(chat_id, outcome)
-    return outcome
+    emit(Say(
+        update.effective_chat.id, key, params, language=language, expires=is_group(update), reply_to=reply_to,
+        buttons=buttons, durable=False,
+    ))
 
 
 async def allowed(update: Update, context: JianfuContext, session: AsyncSession, command: str) -> bool:

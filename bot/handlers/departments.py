@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
-from bot import access, actions
+from bot import access
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
+    answer,
     command,
     command_text,
+    emit,
     in_group,
     in_private,
     language_for,
@@ -22,7 +24,8 @@ from bot.handlers._common import (
 )
 from bot.i18n import Html
 from policies import commands as parsed
-from policies.actions import Say
+from bot.services.quotas import check_quota
+from policies.actions import Button, EditSay
 from policies.departments import DepartmentRef, match_department, normalize_name
 from policies.lifecycle import quota_for
 from policies.roles import may_run
@@ -171,11 +174,9 @@ async def register_group(update: Update, context: JianfuContext, session: AsyncS
     if match.exact is not None:
         await _attach(update, context, session, match.exact.id)
     elif match.candidates:
-        buttons = [[InlineKeyboardButton(d.name, callback_data=f"{REGISTER_PREFIX}{d.id}")] for d in match.candidates]
-        language = await language_for(update, context, session)
-        cancel = context.deps.catalog.raw(language, "register.cancel")
-        buttons.append([InlineKeyboardButton(cancel, callback_data=f"{REGISTER_PREFIX}cancel")])
-        await reply(update, context, session, "register.ambiguous", query=query, buttons=InlineKeyboardMarkup(buttons))
+        buttons = [Button(d.name, f"{REGISTER_PREFIX}{d.id}", literal=True) for d in match.candidates]
+        buttons.append(Button("register.cancel", f"{REGISTER_PREFIX}cancel"))
+        await reply(update, context, session, "register.ambiguous", query=query, buttons=tuple(buttons))
     else:
         language = await language_for(update, context, session)
         known = context.deps.catalog.raw(language, "list_separator").join(d.name for d in departments[:20])
@@ -196,23 +197,7 @@ async def _attach(update: Update, context: JianfuContext, session: AsyncSession,
     await chats.set_fields(chat_id, department_id=department.id)
     await _audit(update, context, session, "chat.register", department.name, {"department_id": department.id})
     await _answer(update, context, session, "register.done", name=department.name)
-    await check_quota(context, session, department, chat_id)
-
-
-async def check_quota(context: JianfuContext, session: AsyncSession, department: Department, chat_id: int) -> None:
-    """Tell supervisors privately when a department has more active groups than allowed."""
-    deps = context.deps
-    quota = quota_for(department.internal_units, deps.settings.quotas.groups_per_unit, department.group_quota)
-    active = await ChatRepository(session).count_for_department(department.id)
-    if quota is None or active <= quota:
-        return
-    executor = actions.Executor(deps, context.bot, session)
-    key = f"quota_overrun:{department.id}:{chat_id}"
-    if await executor.record_event("quota_overrun", chat_id, key=key) is not actions.Outcome.DONE:
-        return  # this group's overrun was reported already
-    params = {"name": department.name, "active": active, "quota": quota}
-    for supervisor in await PeopleRepository(session).with_private_chat(await access.supervisor_ids(deps, session)):
-        await executor.run_one(Say(supervisor, "dept.quota_overrun", params))
+    await check_quota(context.deps, session, department, chat_id)
 
 
 async def _answer(update: Update, context: JianfuContext, session: AsyncSession, key: str, **params: object) -> None:
@@ -221,9 +206,8 @@ async def _answer(update: Update, context: JianfuContext, session: AsyncSession,
         await reply(update, context, session, key, **params)
         return
     language = await language_for(update, context, session)
-    text = context.deps.catalog.text(language, key, **params)
     message = update.callback_query.message
-    await actions.edit(context.bot, message.chat.id, message.message_id, text)
+    emit(EditSay(message.chat.id, message.message_id, key, params, language=language, durable=False))
 
 
 @transactional
@@ -232,10 +216,9 @@ async def register_pressed(update: Update, context: JianfuContext, session: Asyn
     roles = await access.roles_of(context.deps, session, context.bot, query.from_user.id, update.effective_chat)
     if not may_run("register", roles).hit:
         language = await language_for(update, context, session)
-        await actions.call("answerCallbackQuery", query.from_user.id,
-                           query.answer(context.deps.catalog.raw(language, "register.not_yours"), show_alert=True))
+        answer(update, context.deps.catalog.raw(language, "register.not_yours"), alert=True)
         return
-    await actions.call("answerCallbackQuery", query.from_user.id, query.answer())
+    answer(update)
     choice = query.data.removeprefix(REGISTER_PREFIX)
     if choice == "cancel":
         await _answer(update, context, session, "register.cancelled")

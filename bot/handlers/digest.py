@@ -6,9 +6,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
-from bot import actions, reports
+from bot import reports
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command, command_text, in_private, language_for, reply, transactional
+from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
+from policies.actions import Then
 from policies.commands import ParseError
 from policies.digest import parse_week_choice
 
@@ -27,12 +28,10 @@ async def digest(update: Update, context: JianfuContext, session: AsyncSession) 
     window = reports.week_window(deps, choice.resolve(today), now=now)
     language = await language_for(update, context, session)
     note_html = reports.note(deps, language, window, preview=True)
-    chat_id = update.effective_chat.id
-    for part in await reports.supervisors_digest(deps, session, window, language, note_html=note_html):
-        outcome = await reports.send_part(deps, context.bot, chat_id, part)
-        if outcome is not actions.Outcome.DONE:
-            await actions.Executor(deps, context.bot, session).note(chat_id, outcome)
-            return
+    parts = await reports.supervisors_digest(deps, session, window, language, note_html=note_html)
+    if parts:
+        # A preview: worth nothing after a crash, so not kept in the outbox.
+        emit(reports.chain(deps, update.effective_chat.id, parts, then=Then(), durable=False))
 
 
 def register(app: Application, deps: Deps) -> None:

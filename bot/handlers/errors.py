@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
+from telegram.ext import ApplicationHandlerStop
 
+from bot import metrics
 from bot.context import JianfuContext
+from storage.db import HANDLED_BEFORE_KEY, AlreadyHandled
+
+# The error's type and where it was raised, never its message (which may quote user text).
+from bot.logs import brief as describe
 
 log = logging.getLogger("jianfu.errors")
 
 
-def describe(error: BaseException) -> str:
-    """The error's type and where it was raised, never its message (which may quote user text)."""
-    frames = traceback.extract_tb(error.__traceback__)
-    where = " <- ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in reversed(frames[-6:]))
-    return f"{type(error).__module__}.{type(error).__qualname__} at {where or 'unknown'}"
+def already_handled(session: AsyncSession) -> bool:
+    """The update's effects were committed before: nothing was done now, and nothing is wrong."""
+    return bool(session.info.get(HANDLED_BEFORE_KEY))
 
 
 async def on_error(update: object, context: JianfuContext) -> None:
+    if isinstance(context.error, AlreadyHandled):
+        # A redelivered update: its first delivery did the work; the remaining handlers stop too.
+        raise ApplicationHandlerStop
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("update %s failed: %s", update_id, describe(context.error) if context.error else "unknown error")

@@ -8,11 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
-from bot import actions
+from bot.actions import rows_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import command, command_text, in_private, language_for, reply, transactional
-from bot.handlers.notices import refresh_counter
+from bot.handlers._common import answer, command, command_text, emit, in_private, language_for, reply, transactional
 from bot.i18n import Html
+from policies.actions import Edit, RefreshCounter, Send
 from policies.departments import normalize_name
 from policies.text import first_line
 from storage.repositories.departments import DepartmentRepository
@@ -36,7 +36,9 @@ class View:
     @classmethod
     def decode(cls, text: str) -> View:
         include_read, department, page = (int(part) for part in text.split(":"))
-        return cls(bool(include_read), department or None, max(page, 0))
+        if not (0 <= department < 2**31 and 0 <= page < 10**6):
+            raise ValueError(text)  # not what our buttons make
+        return cls(bool(include_read), department or None, page)
 
 
 @transactional
@@ -54,8 +56,8 @@ async def inbox(update: Update, context: JianfuContext, session: AsyncSession) -
             return
         view = View(department_id=department.id)
     text, buttons = await render(context, session, update.effective_user.id, view, await language_for(update, context, session))
-    outcome, _sent = await actions.send(context.bot, update.effective_chat.id, text, buttons=buttons)
-    await actions.Executor(context.deps, context.bot, session).note(update.effective_chat.id, outcome)
+    # A view of the moment: worth nothing after a crash, so not kept in the outbox.
+    emit(Send(update.effective_chat.id, text, rows_of(buttons), durable=False))
 
 
 async def render(context: JianfuContext, session: AsyncSession, person_id: int, view: View, language: str) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -113,10 +115,10 @@ def _paging(context: JianfuContext, language: str, view: View, pages: int) -> li
     return buttons
 
 
-def message_link(chat_id: int, message_id: int) -> str | None:
+def message_link(chat_id: int, message_id: int | None) -> str | None:
     """A t.me link to a supergroup message (members open it in the group); basic groups have none."""
     text = str(chat_id)
-    if not text.startswith("-100"):
+    if message_id is None or not text.startswith("-100"):
         return None
     return f"https://t.me/c/{text[4:]}/{message_id}"
 
@@ -131,14 +133,16 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     try:
         view = View.decode(encoded)
         if kind == "r":
+            if not notice_id.isdigit() or int(notice_id) >= 2**31:
+                raise ValueError(notice_id)
             await _mark_read(context, session, user, int(notice_id))
     except ValueError:
         # Not data our own buttons make (an old client, a forged press): change nothing.
-        await actions.call("answerCallbackQuery", user, query.answer(context.deps.catalog.raw(language, "error.stale_button")))
+        answer(update, context.deps.catalog.raw(language, "error.stale_button"))
         return
     text, buttons = await render(context, session, user, view, language)
-    await actions.call("answerCallbackQuery", user, query.answer())
-    await actions.edit(context.bot, query.message.chat.id, query.message.message_id, text, buttons)
+    answer(update)
+    emit(Edit(query.message.chat.id, query.message.message_id, text, rows_of(buttons), durable=False))
 
 
 async def _mark_read(context: JianfuContext, session: AsyncSession, person_id: int, notice_id: int) -> None:
@@ -147,8 +151,11 @@ async def _mark_read(context: JianfuContext, session: AsyncSession, person_id: i
         return
     # The copies in the person's other groups were shown as this one: they are read too.
     for read in [notice, *await NoticeRepository(session).copies_in_chats_of(notice.id, person_id)]:
-        if await ReadRepository(session).record(read.chat_id, read.message_id, person_id, "inbox", context.deps.clock()):
-            await refresh_counter(context, session, read)
+        if read.message_id is None:
+            continue  # a tracked notice still being posted
+        new = await ReadRepository(session).record(read.chat_id, read.message_id, person_id, "inbox", context.deps.clock())
+        if new and read.tracked:
+            emit(RefreshCounter(read.chat_id, read.message_id))
 
 
 def register(app: Application, deps: Deps) -> None:

@@ -8,13 +8,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
 from telegram import Update, User
-from telegram.error import TelegramError
 from telegram.ext import Application, ChatMemberHandler, MessageHandler, TypeHandler, filters
 
-from bot import access, actions, convert
+from bot import access, convert, loads
 from bot.context import Deps, JianfuContext
 from bot.handlers import temporary
-from bot.handlers._common import transactional
+from bot.handlers._common import emit, transactional
 from policies.clock import start_of_day
 from policies.join import on_bot_membership
 from policies.types import MemberChange
@@ -102,7 +101,7 @@ async def bot_membership(update: Update, context: JianfuContext, session: AsyncS
         rights=change.rights.as_dict(),
         now=now,
         added_by=change.actor.id if joined else None,
-        member_count=await _member_count(context, change) if joined else None,
+        member_count=loads.current().member_counts.get(change.chat.id) if joined else None,
     )
     if joined:
         await chats.observe_member(change.chat.id, change.actor.id, now)
@@ -120,15 +119,7 @@ async def _announce(context: JianfuContext, session: AsyncSession, change: Membe
         actor_has_private_chat=bool(adder and adder.has_private_chat),
         group_language=chat.language if chat else None,
     )
-    await actions.Executor(context.deps, context.bot, session).run(decided)
-
-
-async def _member_count(context: JianfuContext, change: MemberChange) -> int | None:
-    try:
-        return await context.bot.get_chat_member_count(change.chat.id)
-    except TelegramError as error:
-        log.info("getChatMemberCount for %s failed: %s", change.chat.id, type(error).__name__)
-        return None
+    emit(*decided)
 
 
 @transactional

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,11 +10,23 @@ from telegram import Message as TgMessage
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-from bot import actions, convert
+from bot import convert, records
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
-from bot.handlers.notices import GROUP_TEXT, classified, publish_tracked, refresh_counter
-from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, TellAdminsOnce, TipOnce
+from bot.handlers._common import (
+    GROUP_TEXT,
+    allowed,
+    answer,
+    command,
+    command_text,
+    emit,
+    in_group,
+    language_for,
+    reply,
+    transactional,
+)
+from bot.pipeline import ForgetEvent
+from bot.services import notices as notice_service
+from policies.actions import Delete, EditSay, Then
 from policies.digest import parse_switch
 from policies.received import (
     CONVERT_PREFIX,
@@ -47,25 +60,16 @@ def group_mode(deps: Deps, chat: Chat | ChatSnapshot | None) -> Mode:
 
 @transactional
 async def on_group_message(update: Update, context: JianfuContext, session: AsyncSession) -> None:
-    """Convert, load, decide, act, record: the rule itself lives in policies.received."""
+    """Convert, load, decide: the rule itself lives in policies.received; the pipeline acts."""
     message = convert.human_message(update)
     if message is None:
         return
-    verdicts = classified(context, session, message)
+    verdicts = notice_service.classified(context.deps, session, message)
     if not acts_on(verdicts):
         # Most group messages: nothing to load, nothing to do.
         return
     group = await _context(context, session, message, update.effective_message, needs_sender=verdicts.demand.hit)
-    decided = context.deps.received_rule.judge(message, group, verdicts).actions
-    await _act(context, session, decided, _bot_posts(context, update.effective_message, group))
-
-
-def _bot_posts(context: JianfuContext, raw: TgMessage, group: GroupContext) -> set[int]:
-    """Targets that may be tracked notices (the bot's own posts): only their counters can move."""
-    replied = convert.replied_message(raw)
-    if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
-        return {replied.message_id}
-    return {group.recent_notice.message_id} if group.recent_notice is not None and group.recent_notice.tracked else set()
+    emit(*context.deps.received_rule.judge(message, group, verdicts).actions)
 
 
 async def _context(
@@ -79,6 +83,9 @@ async def _context(
     if (target := convert.replied_message(raw)) is not None:
         # Telegram sends the replied-to message along: judge it from its text, no lookup.
         replied = rule.target_of(target.message_id, target.text or target.caption or "")
+        if target.from_user is not None and target.from_user.id == context.bot.id:
+            # The bot's own post may be a tracked notice, whose counter a read moves.
+            replied = dataclasses.replace(replied, tracked=True)
     latest = None
     if replied is None:
         latest = await NoticeRepository(session).latest_since(message.chat.id, notice_window_start(rule, now))
@@ -89,72 +96,39 @@ async def _context(
     )
 
 
-async def _act(
-    context: JianfuContext, session: AsyncSession, decided: tuple[Action, ...], bot_posts: set[int] = frozenset()
-) -> None:
-    """Run the decided actions; a tip or reminder follows only if what it is about happened."""
-    executor = actions.Executor(context.deps, context.bot, session)
-    followups = True
-    for action in decided:
-        if isinstance(action, TipOnce | Say) and not followups:
-            continue
-        outcome = await executor.run_one(action)
-        if isinstance(action, Delete):
-            await _after_delete(executor, action, outcome)
-            # No tip about a removal that did not happen.
-            followups = outcome is actions.Outcome.DONE
-        elif isinstance(action, RecordEvent):
-            # Recorded before (an edit, a redelivered update): the sender was reminded then.
-            followups = outcome is actions.Outcome.DONE
-        elif isinstance(action, RecordRead) and outcome is actions.Outcome.DONE and action.message_id in bot_posts:
-            await _refresh_if_tracked(context, session, action)
-
-
-async def _refresh_if_tracked(context: JianfuContext, session: AsyncSession, read: RecordRead) -> None:
-    """A removed ack under a tracked notice moves its "已读 n/m" counter too."""
-    notice = await NoticeRepository(session).by_message(read.chat_id, read.message_id)
-    if notice is not None and notice.tracked:
-        await refresh_counter(context, session, notice)
-
-
-async def _after_delete(executor: actions.Executor, action: Delete, outcome: actions.Outcome) -> None:
-    """Count a removed ack; when Telegram refuses, the read stays recorded and admins learn why."""
-    if outcome is actions.Outcome.DONE:
-        await executor.record_event("ack_removed", action.chat_id)
-    elif outcome is actions.Outcome.NO_RIGHTS:
-        await executor.run_one(TellAdminsOnce(action.chat_id, "received.admins_missing_delete", rule=RULE))
-    elif outcome is actions.Outcome.TOO_OLD:
-        await executor.run_one(TellAdminsOnce(action.chat_id, "received.admins_too_old", rule=RULE))
-
-
 @transactional
 async def convert_pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
-    """The sender chose to turn an ack demand into a tracked notice with a Read button."""
-    query = update.callback_query
+    """The sender chose to turn an ack demand into a tracked notice with a Read button.
+
+    The claim, the new notice and its post are one transaction; the post is retried until
+    Telegram takes it. Only then does the demand go and the button's message say so; if
+    Telegram refuses the post, the claim is given back and the sender can press again.
+    """
+    query, deps = update.callback_query, context.deps
     language = await language_for(update, context, session)
-    catalog = context.deps.catalog
     chat_id, _, message_id = query.data.removeprefix(CONVERT_PREFIX).partition(":")
-    well_formed = message_id.isdigit() and chat_id.lstrip("-").isdigit()
+    well_formed = message_id.isdigit() and chat_id.lstrip("-").isdigit() and len(chat_id) < 19 and len(message_id) < 19
     notice = await NoticeRepository(session).by_message(int(chat_id), int(message_id)) if well_formed else None
     if notice is None or notice.sender_id != query.from_user.id:
-        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_gone"), show_alert=True))
+        answer(update, deps.catalog.raw(language, "received.convert_gone"), alert=True)
         return
-    executor = actions.Executor(context.deps, context.bot, session)
     claim = f"notice_converted:{notice.chat_id}:{notice.message_id}"
-    if await executor.record_event("notice_converted", notice.chat_id, key=claim) is not actions.Outcome.DONE:
-        # A second press (or a second replica): it was converted already.
-        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.converted")))
+    if not await records.record_event(deps, session, "notice_converted", notice.chat_id, key=claim):
+        # A second press (or a second replica) while the first one's post is under way.
+        answer(update, deps.catalog.raw(language, "received.converting"))
         return
-    _outcome, tracked = await publish_tracked(context.deps, context.bot, session, notice)
-    if tracked is None:
-        await actions.call("answerCallbackQuery", query.from_user.id, query.answer(catalog.raw(language, "received.convert_failed"), show_alert=True))
-        return
-    await actions.call("answerCallbackQuery", query.from_user.id, query.answer())
-    # The original demand goes, so members see one notice to read instead of one to answer;
-    # its reads were carried over to the repost, which replaces it in inboxes too.
-    await actions.delete(context.bot, notice.chat_id, notice.message_id)
-    await NoticeRepository(session).remove(notice)
-    await actions.edit(context.bot, query.message.chat.id, query.message.message_id, catalog.text(language, "received.converted"))
+    answer(update)
+    here = (query.message.chat.id, query.message.message_id)
+    failed = (ForgetEvent(claim), EditSay(*here, "received.convert_failed", language=language))
+    done = (
+        # The original demand goes, so members see one notice to read instead of one to answer;
+        # its reads were carried over to the repost, which replaces it in inboxes too.
+        Delete(notice.chat_id, notice.message_id, RULE, "converted to a tracked notice"),
+        notice_service.ForgetNotice(notice.id),
+        EditSay(*here, "received.converted", language=language),
+    )
+    then = Then(done=done).also_when_refused(*failed)
+    await notice_service.publish_tracked(deps, session, notice, carry_reads=True, then=then)
 
 
 @transactional

@@ -6,9 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
-from bot import menus
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command, command_text, reply, transactional
+from bot.handlers._common import allowed, command, command_text, emit, reply, transactional
+from policies.actions import SetMenu
 from policies.commands import ParseError, RoleChange, parse_role_change
 from policies.departments import normalize_name
 from storage.repositories.audit import AuditRepository
@@ -67,7 +67,7 @@ async def grant(update: Update, context: JianfuContext, session: AsyncSession) -
     key = "grant.done_contact" if change.role == "contact" else "grant.done_supervisor"
     await reply(update, context, session, key, person=label, department=change.department or "")
     if change.role == "supervisor":
-        await menus.supervisor_menu(context.bot, context.deps, change.person_id, granted=True)
+        emit(SetMenu(change.person_id, "supervisor", rule="roles", reason="granted"))
 
 
 @transactional
@@ -94,7 +94,7 @@ async def revoke(update: Update, context: JianfuContext, session: AsyncSession) 
     )
     await reply(update, context, session, "grant.revoked", person=label)
     if change.role == "supervisor":
-        await menus.supervisor_menu(context.bot, context.deps, change.person_id, granted=False)
+        emit(SetMenu(change.person_id, "", rule="roles", reason="revoked"))
 
 
 def register(app: Application, deps: Deps) -> None:

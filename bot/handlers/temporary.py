@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ExtBot, filters
 
-from bot import access, actions
+from bot import access, records
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command, command_text, in_group, language_for, reply, transactional
-from bot.handlers.departments import check_quota
-from policies.actions import KeyList, Say, TellAdminsOnce
+from bot.handlers._common import (
+    allowed,
+    answer,
+    command,
+    command_text,
+    emit,
+    in_group,
+    language_for,
+    reply,
+    transactional,
+)
+from bot.pipeline import FactResult
+from policies.actions import (
+    SENT,
+    Button,
+    EditSay,
+    KeyList,
+    Leave,
+    Pin,
+    Rename,
+    RevokeLink,
+    Say,
+    Send,
+    SetPermissions,
+    TellAdminsOnce,
+    Then,
+)
 from policies.commands import ParseError
 from policies.lifecycle import (
     CLOSE_STEPS,
@@ -32,7 +58,6 @@ from policies.text import first_line
 from storage.models import Chat, Task
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
-from storage.repositories.departments import DepartmentRepository
 from storage.repositories.notices import NoticeRepository, ReadRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
@@ -41,7 +66,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TASK, REMIND_TASK, UNTIL_TASK = "temp_close", "temp_remind", "temp_until"
 IDLE_PREFIX = "tmp:idle:"
-READ_ONLY = ChatPermissions.no_permissions()
+RULE = "temporary"
 
 
 def _local(deps: Deps, moment: datetime) -> str:
@@ -75,9 +100,6 @@ async def temp(update: Update, context: JianfuContext, session: AsyncSession) ->
         due = until_due(parsed.until, deps.settings.tz)
         await TaskRepository(session).schedule(UNTIL_TASK, f"{UNTIL_TASK}:{chat.id}:{parsed.until}", due, {"chat_id": chat.id, "until": parsed.until.isoformat()})
     await _audit(session, deps, update.effective_user.id, "chat.temp", chat.id, {"purpose": parsed.purpose, "until": str(parsed.until or "")})
-    if chat.department_id is not None:
-        department = await DepartmentRepository(session).get(chat.department_id)
-        await check_quota(context, session, department, chat.id)
     until = parsed.until.isoformat() if parsed.until else "—"
     await reply(update, context, session, "temp.marked", purpose=parsed.purpose or "—", until=until, days=deps.settings.temporary.close_after_days)
 
@@ -92,7 +114,7 @@ async def done(update: Update, context: JianfuContext, session: AsyncSession) ->
     elif not may("done", chat.state):
         await reply(update, context, session, "temp.error.already_done", close_at=_local(context.deps, chat.close_at) if chat.close_at else "—")
     else:
-        await mark_done(context.deps, context.bot, session, chat.id, actor_id=update.effective_user.id)
+        await mark_done(context.deps, session, chat.id, actor_id=update.effective_user.id)
 
 
 @transactional
@@ -154,22 +176,16 @@ async def _audit(session: AsyncSession, deps: Deps, actor: int | None, action: s
 # The countdown -------------------------------------------------------------------------------
 
 
-async def mark_done(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int, *, actor_id: int | None) -> None:
+async def mark_done(deps: Deps, session: AsyncSession, chat_id: int, *, actor_id: int | None) -> None:
     """The work is complete: announce the close time in the group, pin it, start the countdown."""
     now = deps.clock()
     close_at = closes_at(now, deps.settings.temporary.close_after_days)
     await ChatRepository(session).set_fields(chat_id, state=TRANSITIONS["done"][1], done_at=now, close_at=close_at, close_step=0)
     await schedule_close(deps, session, chat_id, close_at)
     await _audit(session, deps, actor_id, "chat.done", chat_id, {"close_at": close_at.isoformat()})
-    executor = actions.Executor(deps, bot, session)
-    language = await executor.language_of(chat_id)
-    text = deps.catalog.text(language, "temp.done_announce", close_at=_local(deps, close_at), days=deps.settings.temporary.close_after_days)
-    outcome, sent = await actions.send(bot, chat_id, text)
-    await executor.note(chat_id, outcome)
-    if sent is not None:
-        pinned = await actions.call("pinChatMessage", chat_id, bot.pin_chat_message(chat_id, sent.message_id, disable_notification=True))
-        if pinned is actions.Outcome.NO_RIGHTS:
-            await executor.run_one(TellAdminsOnce(chat_id, "temp.admins_missing_pin"))
+    params = {"close_at": _local(deps, close_at), "days": deps.settings.temporary.close_after_days}
+    pin = Pin(chat_id, SENT, RULE, "close announcement", then=Then(no_rights=(TellAdminsOnce(chat_id, "temp.admins_missing_pin"),)))
+    emit(Say(chat_id, "temp.done_announce", params, rule=RULE, reason="work done", then=Then(done=(pin,))))
 
 
 async def schedule_close(deps: Deps, session: AsyncSession, chat_id: int, close_at: datetime) -> None:
@@ -204,61 +220,133 @@ async def _current(session: AsyncSession, task: Task) -> Chat | None:
 
 
 async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    async with deps.db.transaction() as session:
-        chat = await _current(session, task)
-        if chat is None:
+    """The day before the close: once in the group, and privately to its admins."""
+    async with deps.pipeline.unit() as unit:
+        chat = await _current(unit.session, task)
+        if chat is None or chat.close_at <= deps.clock():
+            # Due while the bot was down and the close time has passed: the close itself says it.
             return True
-        executor = actions.Executor(deps, bot, session)
         params = {"title": chat.title, "close_at": _local(deps, chat.close_at)}
-        await executor.run_one(Say(chat.id, "temp.reminder_group", params))
-        for admin in await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id)):
-            await executor.run_one(Say(admin, "temp.reminder_private", params))
-    # Sent once, even if part of it failed: a retry would repeat the private reminders.
+        unit.emit(Say(chat.id, "temp.reminder_group", params, rule=RULE, reason="close tomorrow"))
+        for admin in await PeopleRepository(unit.session).with_private_chat(await ChatRepository(unit.session).admin_ids(chat.id)):
+            unit.emit(Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow"))
     return True
 
 
 async def until_reached(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """A temporary group's `until` date has come: its work is done by itself."""
-    async with deps.db.transaction() as session:
-        chat = await ChatRepository(session).get(task.payload["chat_id"])
+    async with deps.pipeline.unit() as unit:
+        chat = await ChatRepository(unit.session).get(task.payload["chat_id"])
         fresh = chat is not None and chat.kind == "temporary" and may("done", chat.state)
         if fresh and chat.until_date is not None and chat.until_date.isoformat() == task.payload["until"]:
-            await mark_done(deps, bot, session, chat.id, actor_id=None)
+            await mark_done(deps, unit.session, chat.id, actor_id=None)
     return True
 
 
 # Closing ------------------------------------------------------------------------------------
+#
+# The close is a chain of outbox actions, one per step: each step's outcome, recorded in the
+# transaction that settles it, writes the next step (CloseStep), so a crash anywhere resumes
+# where the chain stood and no step runs twice. `close_step` counts the steps done.
+
+
+@dataclass(frozen=True)
+class CloseStep:
+    """Steps before `index` are done (the one before found `missing` right lacking): go on."""
+
+    chat_id: int
+    index: int
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class ClosedExternally:
+    """The group removed the bot (or was deleted) before the close finished."""
+
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class SummaryPosted:
+    chat_id: int
+    message_id: int = SENT
+
+
+@dataclass(frozen=True)
+class Renamed:
+    chat_id: int
+    title: str
 
 
 async def close(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Run the close steps from where the last attempt stopped; each step is saved when done."""
-    chat_id = task.payload["chat_id"]
-    async with deps.db.transaction() as session:
-        chat = await _current(session, task)
+    """The close time came: start the chain of steps (done -> closing, once)."""
+    async with deps.pipeline.unit() as unit:
+        chat = await _current(unit.session, task)
         if chat is None:
             return True
         if chat.bot_status in ("left", "kicked"):
-            await _closed(deps, session, chat_id, externally=True)
+            await _closed(deps, unit.session, chat.id, externally=True)
             return True
-        # done -> closing, once: from here on /reopen is refused instead of racing the close.
-        await ChatRepository(session).change_state(chat_id, *TRANSITIONS["close"])
-        reached, rights = chat.close_step, dict(chat.bot_rights or {})
-    for index, step in enumerate(steps_from(reached, leave=deps.settings.temporary.leave_after_close), start=reached):
-        outcome = await _run_step(deps, bot, chat_id, step, rights, index)
-        if outcome in (actions.Outcome.KICKED, actions.Outcome.UNREACHABLE):
-            async with deps.db.transaction() as session:
-                await _closed(deps, session, chat_id, externally=True)
-            return True
-        if outcome is actions.Outcome.RETRY_LATER:
-            return False  # the task is retried and resumes at this step
-    async with deps.db.transaction() as session:
-        chat = await ChatRepository(session).get(chat_id)
-        missing = tuple((chat.settings or {}).get("close_missing_rights", []))
-        await _closed(deps, session, chat_id, externally=False)
-        if missing:
-            executor = actions.Executor(deps, bot, session)
-            await executor.run_one(TellAdminsOnce(chat_id, "temp.admins_close_missing", {"missing": KeyList("right.", missing)}))
+        # From here on /reopen is refused instead of racing the close; a second run changes nothing.
+        if await ChatRepository(unit.session).change_state(chat.id, *TRANSITIONS["close"]):
+            unit.emit(*await _step(deps, unit.session, chat, chat.close_step))
     return True
+
+
+def _steps(deps: Deps) -> tuple[Step, ...]:
+    return steps_from(0, leave=deps.settings.temporary.leave_after_close)
+
+
+def _then_next(chat_id: int, index: int, right: str | None) -> Then:
+    """After step `index`: the next one, whatever Telegram said, unless the bot is gone."""
+    following = (CloseStep(chat_id, index + 1),)
+    return Then(
+        done=following, no_rights=(CloseStep(chat_id, index + 1, right or ""),), too_old=following,
+        gone=(ClosedExternally(chat_id),), failed=following, uncertain=following,
+    )
+
+
+async def _step(deps: Deps, session: AsyncSession, chat: Chat, index: int) -> tuple[Any, ...]:
+    """The actions of step `index` (the end of the close when every step is done)."""
+    steps = _steps(deps)
+    if index >= len(steps):
+        return await _finish(deps, session, chat)
+    step = steps[index]
+    rights = chat.bot_rights or {}
+    if step.right and not (rights.get("is_admin") and rights.get(step.right)):
+        return (CloseStep(chat.id, index + 1, step.right),)  # skipped: Telegram would refuse anyway
+    return await STEPS[step.name](deps, session, chat, _then_next(chat.id, index, step.right))
+
+
+async def _apply_step(deps: Deps, session: AsyncSession, step: CloseStep) -> FactResult:
+    chats = ChatRepository(session)
+    chat = await chats.get(step.chat_id)
+    # Compare-and-set on the progress: a step recorded twice (a retried follow-up) goes no further.
+    if chat is None or chat.state != "closing" or chat.close_step != step.index - 1:
+        return FactResult(False)
+    settings = dict(chat.settings or {})
+    if step.missing:
+        # Kept with the group, so a close resumed after a crash still reports it.
+        settings["close_missing_rights"] = sorted({*settings.get("close_missing_rights", []), step.missing})
+    await chats.set_fields(chat.id, close_step=step.index, settings=settings)
+    await session.refresh(chat)
+    return FactResult(True, await _step(deps, session, chat, step.index))
+
+
+async def _finish(deps: Deps, session: AsyncSession, chat: Chat) -> tuple[Any, ...]:
+    missing = tuple((chat.settings or {}).get("close_missing_rights", []))
+    await _closed(deps, session, chat.id, externally=False)
+    if not missing:
+        return ()
+    return (TellAdminsOnce(chat.id, "temp.admins_close_missing", {"missing": KeyList("right.", missing)}, rule=RULE),)
+
+
+async def _apply_externally(deps: Deps, session: AsyncSession, gone: ClosedExternally) -> FactResult:
+    chat = await ChatRepository(session).get(gone.chat_id)
+    if chat is None or chat.state == "closed":
+        return FactResult(False)
+    await _closed(deps, session, gone.chat_id, externally=True)
+    return FactResult(True)
 
 
 async def _closed(deps: Deps, session: AsyncSession, chat_id: int, *, externally: bool) -> None:
@@ -270,38 +358,17 @@ async def _closed(deps: Deps, session: AsyncSession, chat_id: int, *, externally
     await _audit(session, deps, None, "chat.closed_externally" if externally else "chat.closed", chat_id, {})
 
 
-async def _run_step(deps: Deps, bot: ExtBot[None], chat_id: int, step: Step, rights: dict, index: int) -> actions.Outcome:
-    """Run one step and, in the same transaction, save that it is done (and any missing right)."""
-    async with deps.db.transaction() as session:
-        if step.right and not (rights.get("is_admin") and rights.get(step.right)):
-            outcome = actions.Outcome.NO_RIGHTS  # skipped: Telegram would refuse anyway
-        else:
-            outcome = await STEP_RUNNERS[step.name](deps, bot, session, chat_id)
-        if outcome is actions.Outcome.RETRY_LATER or outcome is actions.Outcome.KICKED:
-            return outcome
-        chats = ChatRepository(session)
-        chat = await chats.get(chat_id)
-        settings = dict(chat.settings or {})
-        if outcome is actions.Outcome.NO_RIGHTS and step.right:
-            # Kept with the group, so a close resumed after a crash still reports it.
-            settings["close_missing_rights"] = sorted({*settings.get("close_missing_rights", []), step.right})
-        await chats.set_fields(chat_id, close_step=index + 1, settings=settings)
-        return outcome
-
-
 SUMMARY_BUDGET = 3800
 
 
-async def _summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
-    chat = await ChatRepository(session).get(chat_id)
+async def _summary(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
     if (chat.settings or {}).get("close_summary_message_id"):
-        return actions.Outcome.DONE  # posted before a crash: not twice
-    executor = actions.Executor(deps, bot, session)
-    language = await executor.language_of(chat_id)
+        return then.done  # posted before: not twice
+    language = await records.language_of(deps, session, chat.id)
     lines = [deps.catalog.text(language, "temp.summary_header", title=chat.title)]
-    reads = await ReadRepository(session).counts(chat_id)
+    reads = await ReadRepository(session).counts(chat.id)
     total = max((chat.member_count or 1) - 1, 1)
-    for notice in await NoticeRepository(session).of_chat(chat_id):
+    for notice in await NoticeRepository(session).of_chat(chat.id):
         count = reads.get(notice.message_id, 0)
         line = deps.catalog.text(language, "temp.summary_item", first_line=first_line(notice.text, 60), read=count, total=total)
         if notice.deadline_at is not None and notice.deadline_at > deps.clock():
@@ -309,11 +376,8 @@ async def _summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id
         lines.append(line)
     if len(lines) == 1:
         lines.append(deps.catalog.raw(language, "temp.summary_empty"))
-    outcome, sent = await actions.send(bot, chat_id, _within_budget(deps, language, lines))
-    if sent is not None:
-        settings = {**(chat.settings or {}), "close_summary_message_id": sent.message_id}
-        await ChatRepository(session).set_fields(chat_id, settings=settings)
-    return outcome
+    posted = then.first_when_done(SummaryPosted(chat.id))
+    return (Send(chat.id, _within_budget(deps, language, lines), rule=RULE, reason="close summary", then=posted),)
 
 
 def _within_budget(deps: Deps, language: str, lines: list[str]) -> str:
@@ -328,50 +392,68 @@ def _within_budget(deps: Deps, language: str, lines: list[str]) -> str:
     return "\n".join(kept)
 
 
-async def _pin_summary(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
-    chat = await ChatRepository(session).get(chat_id)
+async def _apply_summary(deps: Deps, session: AsyncSession, posted: SummaryPosted) -> FactResult:
+    chat = await ChatRepository(session).get(posted.chat_id)
+    if chat is None:
+        return FactResult(False)
+    settings = {**(chat.settings or {}), "close_summary_message_id": posted.message_id}
+    await ChatRepository(session).set_fields(chat.id, settings=settings)
+    return FactResult(True)
+
+
+async def _pin_summary(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
     message_id = (chat.settings or {}).get("close_summary_message_id")
     if message_id is None:
-        return actions.Outcome.DONE
-    return await actions.call("pinChatMessage", chat_id, bot.pin_chat_message(chat_id, message_id, disable_notification=True))
+        return then.done  # the summary may not have gone out: nothing to pin
+    return (Pin(chat.id, message_id, RULE, "close summary", then=then),)
 
 
-async def _read_only(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
-    return await actions.call("setChatPermissions", chat_id, bot.set_chat_permissions(chat_id, READ_ONLY))
+async def _read_only(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
+    return (SetPermissions(chat.id, read_only=True, rule=RULE, reason="closed", then=then),)
 
 
-async def _revoke_links(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
-    # Exporting a new primary link revokes the one members have been sharing.
-    return await actions.call("exportChatInviteLink", chat_id, bot.export_chat_invite_link(chat_id))
+async def _revoke_links(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
+    """Revoke the invite links the bot made; links made by people only they can revoke."""
+    links = list((chat.settings or {}).get("bot_invite_links", []))
+    if not links:
+        return then.done
+    revokes = [RevokeLink(chat.id, link, RULE, "closed") for link in links[:-1]]
+    return (*revokes, RevokeLink(chat.id, links[-1], RULE, "closed", then=then))
 
 
-async def _rename(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
-    chat = await ChatRepository(session).get(chat_id)
+async def _rename(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
     title = renamed(chat.title, deps.settings.temporary.closed_title_prefix)
     if title == chat.title:
-        return actions.Outcome.DONE
-    outcome = await actions.call("setChatTitle", chat_id, bot.set_chat_title(chat_id, title))
-    if outcome is actions.Outcome.DONE:
-        await ChatRepository(session).set_fields(chat_id, title=title)
-    return outcome
+        return then.done
+    return (Rename(chat.id, title, RULE, "closed", then=then.first_when_done(Renamed(chat.id, title))),)
 
 
-async def _notify_owners(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
-    chat = await ChatRepository(session).get(chat_id)
-    executor = actions.Executor(deps, bot, session)
-    for admin in await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat_id)):
-        await executor.run_one(Say(admin, "temp.closed_owner", {"title": chat.title}))
-    return actions.Outcome.DONE
+async def _apply_renamed(deps: Deps, session: AsyncSession, renamed_to: Renamed) -> FactResult:
+    await ChatRepository(session).set_fields(renamed_to.chat_id, title=renamed_to.title)
+    return FactResult(True)
 
 
-async def _leave(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat_id: int) -> actions.Outcome:
-    outcome = await actions.call("leaveChat", chat_id, bot.leave_chat(chat_id))
-    if outcome is actions.Outcome.DONE:
-        await ChatRepository(session).record_bot_status(chat_id, status="left", rights={}, now=deps.clock())
-    return outcome
+async def _notify_owners(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
+    admins = await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id))
+    told = tuple(Say(admin, "temp.closed_owner", {"title": chat.title}, rule=RULE, reason="closed") for admin in admins)
+    return (*told, *then.done)
 
 
-STEP_RUNNERS = {
+async def _leave(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
+    return (Leave(chat.id, RULE, "closed", then=then.first_when_done(BotLeft(chat.id))),)
+
+
+@dataclass(frozen=True)
+class BotLeft:
+    chat_id: int
+
+
+async def _apply_left(deps: Deps, session: AsyncSession, left: BotLeft) -> FactResult:
+    await ChatRepository(session).record_bot_status(left.chat_id, status="left", rights={}, now=deps.clock())
+    return FactResult(True)
+
+
+STEPS = {
     "summary": _summary,
     "pin_summary": _pin_summary,
     "read_only": _read_only,
@@ -380,7 +462,7 @@ STEP_RUNNERS = {
     "notify_owners": _notify_owners,
     "leave": _leave,
 }
-assert set(STEP_RUNNERS) == {step.name for step in CLOSE_STEPS}
+assert set(STEPS) == {step.name for step in CLOSE_STEPS}
 
 
 # The idle question ---------------------------------------------------------------------------
@@ -390,12 +472,12 @@ async def ask_idle_groups(deps: Deps, bot: ExtBot[None]) -> int:
     """Ask the admins of temporary groups quiet for `idle_days`: finished, or still active?"""
     quiet_since = deps.clock() - timedelta(days=deps.settings.temporary.idle_days)
     asked = 0
-    async with deps.db.transaction() as session:
-        chats = ChatRepository(session)
+    async with deps.pipeline.unit() as unit:
+        chats = ChatRepository(unit.session)
         for chat in await chats.idle_temporary(quiet_since):
             # Claimed atomically: with two replicas only one asks.
             if await chats.claim_idle_question(chat.id, deps.clock()):
-                await _ask(deps, bot, session, chat)
+                unit.emit(*await _idle_question(deps, unit.session, chat))
                 asked += 1
     return asked
 
@@ -404,45 +486,39 @@ async def idle_scan(context: JianfuContext) -> None:
     await ask_idle_groups(context.deps, context.bot)
 
 
-async def _ask(deps: Deps, bot: ExtBot[None], session: AsyncSession, chat: Chat) -> None:
+async def _idle_question(deps: Deps, session: AsyncSession, chat: Chat) -> list[Say]:
     """Privately to the admins; in the group itself when none of them can be reached."""
-    executor = actions.Executor(deps, bot, session)
     admins = await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id))
-    for admin in admins or [chat.id]:
-        language = await executor.language_of(admin)
-        buttons = InlineKeyboardMarkup([[
-            InlineKeyboardButton(deps.catalog.raw(language, "temp.idle_done"), callback_data=f"{IDLE_PREFIX}done:{chat.id}"),
-            InlineKeyboardButton(deps.catalog.raw(language, "temp.idle_active"), callback_data=f"{IDLE_PREFIX}active:{chat.id}"),
-        ]])
-        text = deps.catalog.text(language, "temp.idle_question", title=chat.title, days=deps.settings.temporary.idle_days)
-        outcome, _sent = await actions.send(bot, admin, text, buttons=buttons)
-        await executor.note(admin, outcome)
+    buttons = ((Button("temp.idle_done", f"{IDLE_PREFIX}done:{chat.id}"), Button("temp.idle_active", f"{IDLE_PREFIX}active:{chat.id}")),)
+    params = {"title": chat.title, "days": deps.settings.temporary.idle_days}
+    return [Say(admin, "temp.idle_question", params, buttons=buttons, rule=RULE, reason="idle") for admin in admins or [chat.id]]
 
 
 @transactional
 async def idle_answered(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     query, deps = update.callback_query, context.deps
-    answer, _, chat_id = query.data.removeprefix(IDLE_PREFIX).partition(":")
+    choice, _, chat_id = query.data.removeprefix(IDLE_PREFIX).partition(":")
     language = await language_for(update, context, session)
-    chat = await ChatRepository(session).get(int(chat_id)) if chat_id.lstrip("-").isdigit() else None
+    well_formed = chat_id.lstrip("-").isdigit() and len(chat_id) < 19
+    chat = await ChatRepository(session).get(int(chat_id)) if well_formed else None
     user = query.from_user.id
     may = chat is not None and (
         await access.is_supervisor(deps, session, user) or await access.is_group_admin(deps, session, context.bot, chat.id, user)
     )
     if not may:
-        await actions.call("answerCallbackQuery", user, query.answer(deps.catalog.raw(language, "temp.idle_not_yours"), show_alert=True))
+        answer(update, deps.catalog.raw(language, "temp.idle_not_yours"), alert=True)
         return
-    await actions.call("answerCallbackQuery", user, query.answer())
+    answer(update)
     if chat.state != "active":
         key = "temp.idle_already_done"
-    elif answer == "done":
-        await mark_done(deps, context.bot, session, chat.id, actor_id=user)
+    elif choice == "done":
+        await mark_done(deps, session, chat.id, actor_id=user)
         key = "temp.idle_marked_done"
     else:
         await _audit(session, deps, user, "chat.still_active", chat.id, {})
         key = "temp.idle_kept"
-    text = deps.catalog.text(language, key, title=chat.title, days=deps.settings.temporary.close_after_days)
-    await actions.edit(context.bot, query.message.chat.id, query.message.message_id, text)
+    params = {"title": chat.title, "days": deps.settings.temporary.close_after_days}
+    emit(EditSay(query.message.chat.id, query.message.message_id, key, params, language=language))
 
 
 def register(app: Application, deps: Deps) -> None:
@@ -451,8 +527,13 @@ def register(app: Application, deps: Deps) -> None:
     # In groups only: a private /status CODE belongs to whistle reports.
     app.add_handler(CommandHandler("status", status, filters=filters.ChatType.GROUPS & filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(idle_answered, pattern=f"^{IDLE_PREFIX}"))
-    # A close is retried until it succeeds: giving up would leave the group open for good.
+    # A close is retried until it starts: giving up would leave the group open for good.
     deps.register_task(CLOSE_TASK, close, persistent=True)
+    for fact, applier in (
+        (CloseStep, _apply_step), (ClosedExternally, _apply_externally), (SummaryPosted, _apply_summary),
+        (Renamed, _apply_renamed), (BotLeft, _apply_left),
+    ):
+        deps.pipeline.register_fact(fact, applier)
     deps.register_task(REMIND_TASK, remind)
     deps.register_task(UNTIL_TASK, until_reached)
     interval = deps.settings.temporary.idle_scan_minutes * 60

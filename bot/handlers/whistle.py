@@ -1,8 +1,11 @@
 """Whistle (吹哨), the whistleblower's side: /whistle, the guided report, /status CODE, /cancel.
 
 Anonymity shapes every line here. These handlers run before every other one (WHISTLE_GROUP)
-and stop the update afterwards, so no other handler records the person: not membership, not
-the audit log. The report's state stays in memory (bot.whistle_memory) until it is submitted;
+and stop an update that belongs to a report, so no other handler records the person: not
+membership, not the audit log. A private message is part of a report when its sender has a draft,
+which only the database knows (any replica may hold the previous step): every private message is
+offered here first, and one from someone with no draft goes on to the other handlers untouched.
+The draft is stored named by a keyed hash and sealed (bot.whistle_state) until it is submitted;
 the stored report holds content only, the receipt code is kept as a slow hash, and nothing is
 logged but an error's type and place.
 """
@@ -13,7 +16,7 @@ import asyncio
 import functools
 import html
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,12 +30,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot import actions
+from bot.actions import rows_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import command_text, is_group, language_for, reply, transactional
+from bot.handlers._common import answer, command_text, emit, is_group, language_for, reply, transactional
 from bot.handlers.errors import describe
 from bot.i18n import Html
-from bot.whistle_memory import Draft, Step, WhistleMemory
+from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, Step, purge
+from policies.actions import Edit, Send
 from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
 from policies.text import pack
 from policies.whistle import (
@@ -45,6 +49,7 @@ from policies.whistle import (
     normalize_code,
     verify_code,
 )
+from storage.db import AlreadyHandled
 from storage.models import WhistleResponse
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.whistles import NewEvidence, WhistleRepository
@@ -62,31 +67,52 @@ Callback = Callable[[Update, JianfuContext], Awaitable[Any]]
 
 
 def anonymous(callback: Callback) -> Callback:
-    """Run the callback, then stop the update: no later handler may see or record it.
-
-    An error is logged by type and place only and still stops the update, because PTB would
-    otherwise go on to the next handler groups, and the observer would record the person.
-    """
+    """Run the callback, then stop the update: no later handler may see or record it."""
 
     @functools.wraps(callback)
     async def wrapper(update: Update, context: JianfuContext) -> None:
-        try:
-            await callback(update, context)
-        except Exception as error:
-            log.error("a whistle update failed: %s", describe(error))
+        await _quietly(callback, update, context)
         raise ApplicationHandlerStop
 
     return wrapper
+
+
+def anonymous_when_drafting(callback: Callback) -> Callback:
+    """Run the callback; stop the update when it says the update was part of a report, and let
+    it go on to the other handlers when the person is not writing one."""
+
+    @functools.wraps(callback)
+    async def wrapper(update: Update, context: JianfuContext) -> None:
+        if await _quietly(callback, update, context):
+            raise ApplicationHandlerStop
+
+    return wrapper
+
+
+async def _quietly(callback: Callback, update: Update, context: JianfuContext) -> bool:
+    """The callback's answer to "was this a whistle update?"; True when it failed or came twice.
+
+    An error is logged by type and place only and counts as a whistle update, because going on to
+    the next handler groups would let the observer record the person.
+    """
+    try:
+        return bool(await callback(update, context))
+    except AlreadyHandled:
+        return True  # delivered again: its first delivery did the work
+    except Exception as error:
+        log.error("a whistle update failed: %s", describe(error))
+        return True
 
 
 # --- sending, without ever noting the person -------------------------------------------------
 
 
 async def say(context: JianfuContext, chat_id: int, language: str, key: str, /, buttons: InlineKeyboardMarkup | None = None, **params: Any) -> None:
-    """Send a catalog message in a private chat without recording the outcome: for a
-    whistleblower, recording that they blocked the bot would write their id next to a moment
-    they were reporting."""
-    await actions.send(context.bot, chat_id, context.deps.catalog.text(language, key, **params), buttons=buttons)
+    """Send a catalog message in a private chat, kept nowhere (no outbox row) and without
+    recording the outcome: for a whistleblower, recording that they blocked the bot would write
+    their id next to a moment they were reporting."""
+    text = context.deps.catalog.text(language, key, **params)
+    emit(Send(chat_id, text, rows_of(buttons), durable=False, anonymous=True))
 
 
 def full_text(text: str) -> Html:
@@ -115,13 +141,13 @@ async def begin(update: Update, context: JianfuContext, session: AsyncSession) -
         return
     deps, user_id = context.deps, update.effective_user.id
     language = await language_for(update, context, session)
-    memory = deps.whistle_memory
-    if not memory.reports.allows(user_id, deps.clock()):
+    if not await Limits(deps, session).allows(REPORTS, user_id):
         await say(context, user_id, language, "whistle.limit", limit=deps.settings.whistle.reports_per_day)
         return
-    draft = memory.start(user_id, language, deps.clock())
+    draft = Draft(language)  # replaces one the person was writing
     await say(context, user_id, language, "whistle.intro", minutes=deps.settings.whistle.flow_expire_minutes)
     await ask_department(context, session, user_id, draft)
+    await Drafts(deps, session).keep(user_id, draft)
 
 
 async def ask_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
@@ -184,13 +210,15 @@ async def show_review(context: JianfuContext, user_id: int, draft: Draft) -> Non
 
 
 @transactional
-async def draft_message(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+async def draft_message(update: Update, context: JianfuContext, session: AsyncSession) -> bool:
+    """The next step of the sender's report; False (nothing done) when they are not writing one."""
     deps, user_id, message = context.deps, update.effective_user.id, update.effective_message
-    draft, expired = deps.whistle_memory.draft(user_id, deps.clock())
+    drafts = Drafts(deps, session)
+    draft, expired = await drafts.open(user_id)
     if draft is None:
         if expired:
             await say(context, user_id, await language_for(update, context, session), "whistle.expired")
-        return
+        return expired
     step_handlers = {
         Step.DEPARTMENT: _typed_department,
         Step.CATEGORY: _expecting_button,
@@ -199,6 +227,8 @@ async def draft_message(update: Update, context: JianfuContext, session: AsyncSe
         Step.REVIEW: _expecting_button,
     }
     await step_handlers[draft.step](context, session, user_id, draft, message)
+    await drafts.keep(user_id, draft)
+    return True
 
 
 async def _typed_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
@@ -268,12 +298,16 @@ def evidence_of(message: Message) -> NewEvidence | None:
 
 
 @transactional
-async def edited(update: Update, context: JianfuContext, session: AsyncSession) -> None:
-    """An edit is not read (the report takes what was sent); say so, and record nothing."""
-    deps, user_id = context.deps, update.effective_user.id
-    draft, _expired = deps.whistle_memory.draft(user_id, deps.clock())
-    if draft is not None:
-        await say(context, user_id, draft.language, "whistle.edit_ignored")
+async def edited(update: Update, context: JianfuContext, session: AsyncSession) -> bool:
+    """An edit is not read (the report takes what was sent); say so, and record nothing.
+    False when the person is not writing a report."""
+    drafts, user_id = Drafts(context.deps, session), update.effective_user.id
+    draft, expired = await drafts.open(user_id)
+    if draft is None:
+        return expired
+    await say(context, user_id, draft.language, "whistle.edit_ignored")
+    await drafts.keep(user_id, draft)
+    return True
 
 
 # --- buttons ---------------------------------------------------------------------------------
@@ -284,24 +318,27 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     deps, query = context.deps, update.callback_query
     user_id = query.from_user.id
     token, _, action = query.data.removeprefix(PREFIX).partition(":")
-    draft, expired = deps.whistle_memory.draft(user_id, deps.clock())
+    drafts = Drafts(deps, session)
+    draft, expired = await drafts.open(user_id)
     if draft is None or draft.token != token:
         language = await language_for(update, context, session)
         key = "whistle.expired" if expired else "error.stale_button"
-        await actions.call("answerCallbackQuery", user_id, query.answer(deps.catalog.raw(language, key), show_alert=True))
+        answer(update, deps.catalog.raw(language, key), alert=True)
         return
-    await actions.call("answerCallbackQuery", user_id, query.answer())
+    answer(update)
     # The keyboard has done its job; removing it keeps an old prompt from being pressed again.
-    await actions.call("editMessageReplyMarkup", user_id, query.edit_message_reply_markup(None))
+    emit(Edit(user_id, query.message.message_id, None, durable=False))
     await _apply_button(context, session, user_id, draft, action)
+    await drafts.keep(user_id, draft)
 
 
 async def _apply_button(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, action: str) -> None:
     kind, _, argument = action.partition(":")
     if kind == "x":
-        await cancel_draft(context, user_id, draft)
+        await cancel_draft(context, session, user_id, draft)
     elif kind == "b":
-        await ask_department(context, session, user_id, _start_over(context, user_id, draft))
+        draft.start_over()
+        await ask_department(context, session, user_id, draft)
     elif kind == "d" and draft.step is Step.DEPARTMENT:
         await _chose_department(context, session, user_id, draft, argument)
     elif kind == "k" and draft.step is Step.DEPARTMENT and draft.typed_department:
@@ -318,13 +355,6 @@ async def _apply_button(context: JianfuContext, session: AsyncSession, user_id: 
         await say(context, user_id, draft.language, "error.stale_button")
 
 
-def _start_over(context: JianfuContext, user_id: int, draft: Draft) -> Draft:
-    """A fresh draft: nothing of the old one stays, least of all a file someone meant to drop."""
-    fresh = Draft(language=draft.language, touched_at=draft.touched_at)
-    context.deps.whistle_memory.drafts[user_id] = fresh
-    return fresh
-
-
 async def _chose_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, argument: str) -> None:
     department = await DepartmentRepository(session, normalize_name).get(int(argument)) if argument.isdigit() else None
     if department is None:  # removed since the buttons were drawn
@@ -335,46 +365,45 @@ async def _chose_department(context: JianfuContext, session: AsyncSession, user_
     await ask_category(context, user_id, draft)
 
 
-async def cancel_draft(context: JianfuContext, user_id: int, draft: Draft) -> None:
-    context.deps.whistle_memory.drafts.pop(user_id, None)
+async def cancel_draft(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
+    await Drafts(context.deps, session).close(user_id, draft)
     await say(context, user_id, draft.language, "whistle.cancelled")
 
 
 async def submit(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
-    deps = context.deps
-    memory: WhistleMemory = deps.whistle_memory
-    now = deps.clock()
-    if not memory.reports.allows(user_id, now):
-        memory.drafts.pop(user_id, None)
+    deps, now = context.deps, context.deps.clock()
+    drafts = Drafts(deps, session)
+    # Taken before anything else and in this transaction: two replicas cannot both file the last
+    # report of the day, and a failure below gives the hit back with the rollback.
+    if not await Limits(deps, session).take(REPORTS, user_id):
+        await drafts.close(user_id, draft)
         await say(context, user_id, draft.language, "whistle.limit", limit=deps.settings.whistle.reports_per_day)
         return
     code = new_receipt_code()
     # scrypt is slow on purpose: off the event loop, so other chats are not held up.
     code_hash = await asyncio.to_thread(hash_code, code)
-    # Stored and committed before the code is shown: a code must never stand for nothing.
-    async with deps.db.transaction() as own:
-        await WhistleRepository(own).add(
-            department_id=draft.department_id,
-            department_name=None if draft.department_id else draft.department_label,
-            category=draft.category or "other",
-            description=draft.description or "",
-            evidence=draft.evidence,
-            code_bucket=code_bucket(code),
-            code_hash=code_hash,
-            today=now.astimezone(deps.settings.tz).date(),
-        )
-    memory.drafts.pop(user_id, None)
-    memory.reports.hit(user_id, now)
+    # Stored with the update, and the code shown only after its commit (record, commit, then
+    # act): a code must never stand for nothing.
+    await WhistleRepository(session).add(
+        department_id=draft.department_id,
+        department_name=None if draft.department_id else draft.department_label,
+        category=draft.category or "other",
+        description=draft.description or "",
+        evidence=draft.evidence,
+        code_bucket=code_bucket(code),
+        code_hash=code_hash,
+        today=now.astimezone(deps.settings.tz).date(),
+    )
+    # Deleted in the transaction that stores the report: from its commit on, nothing links the
+    # report to the person who wrote it.
+    await drafts.close(user_id, draft)
     await show_receipt(context, user_id, draft.language, code)
 
 
 async def show_receipt(context: JianfuContext, user_id: int, language: str, code: str) -> None:
-    """The code exists nowhere else, so a send Telegram asks to retry is tried again."""
+    """The code exists nowhere else (never in the outbox), so a send Telegram asks to retry is tried again."""
     text = context.deps.catalog.text(language, "whistle.submitted", code=code)
-    for _attempt in range(RECEIPT_ATTEMPTS):
-        outcome, _sent = await actions.send(context.bot, user_id, text)
-        if outcome is not actions.Outcome.RETRY_LATER:
-            return
+    emit(Send(user_id, text, durable=False, anonymous=True, attempts=RECEIPT_ATTEMPTS))
 
 
 # --- /cancel and /status CODE ------------------------------------------------------------------
@@ -387,12 +416,12 @@ def split_message(text: str) -> list[str]:
 @transactional
 async def cancel(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     deps, user_id = context.deps, update.effective_user.id
-    draft, _expired = deps.whistle_memory.draft(user_id, deps.clock())
+    draft, _expired = await Drafts(deps, session).open(user_id)
     if draft is not None:
-        await cancel_draft(context, user_id, draft)
+        await cancel_draft(context, session, user_id, draft)
         return
     language = await language_for(update, context, session)
-    if deps.whistle_memory.pending.pop(user_id, None) is not None:
+    if await PendingAnswers(deps, session).drop(user_id):
         await say(context, user_id, language, "whistles.answer_cancelled")
         return
     await say(context, user_id, language, "whistle.nothing_to_cancel")
@@ -406,16 +435,18 @@ async def status(update: Update, context: JianfuContext, session: AsyncSession) 
     if not typed:
         await say(context, user_id, language, "whistle.status_usage")
         return
-    now, attempts = deps.clock(), deps.whistle_memory.code_attempts
-    if not attempts.allows(user_id, now):
+    # Every try takes a hit before the code is checked, and a right code gives it back: taking it
+    # afterwards would let tries running at once on several replicas all be checked.
+    limits = Limits(deps, session)
+    if not await limits.take(CODES, user_id):
         await say(context, user_id, language, "whistle.status_limited")
         return
     whistle_id = await find_by_code(session, typed)
     if whistle_id is None:
         # A malformed code, a wrong one and a missing one look the same to the person asking.
-        attempts.hit(user_id, now)
         await say(context, user_id, language, "whistle.status_not_found")
         return
+    await limits.give_back(CODES, user_id)
     for part in split_message(await status_text(context, session, whistle_id, language)):
         await say(context, user_id, language, "raw", text=Html(part))
 
@@ -456,26 +487,27 @@ def response_lines(context: JianfuContext, responses: list[WhistleResponse], lan
     ]  # fmt: skip
 
 
+async def _purge(context: JianfuContext) -> None:
+    """Idle drafts, expired answers and ended rate-limit periods leave the database (every replica
+    runs this; deleting twice is harmless)."""
+    try:
+        await purge(context.deps)
+    except Exception as error:  # the next run tries again
+        log.error("purging whistle drafts failed: %s", describe(error))
+
+
 def register(app: Application, deps: Deps) -> None:
     private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    in_draft = FromUserIn(deps.whistle_memory.drafts, "in_whistle_draft")
     app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=WHISTLE_GROUP)
     app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=WHISTLE_GROUP)
     app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=WHISTLE_GROUP)
-    app.add_handler(MessageHandler(private_message & in_draft & ~filters.COMMAND, anonymous(draft_message)), group=WHISTLE_GROUP)
-    private_edit = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE & in_draft
-    app.add_handler(MessageHandler(private_edit, anonymous(edited)), group=WHISTLE_GROUP)
-
-
-class FromUserIn(filters.MessageFilter):
-    """Messages from a person the whistle memory holds something for (a draft, a pending answer)."""
-
-    def __init__(self, held: Mapping[int, object], name: str) -> None:
-        super().__init__(name=name)
-        self.held = held
-
-    def filter(self, message: Message) -> bool:
-        return message.from_user is not None and message.from_user.id in self.held
+    # Whether a message belongs to a report only the database can say (filters cannot wait for it),
+    # so every private message that is no command is offered to the draft first.
+    private_text = private_message & ~filters.COMMAND
+    app.add_handler(MessageHandler(private_text, anonymous_when_drafting(draft_message)), group=WHISTLE_GROUP)
+    private_edit = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE
+    app.add_handler(MessageHandler(private_edit, anonymous_when_drafting(edited)), group=WHISTLE_GROUP)
+    app.job_queue.run_repeating(_purge, interval=deps.settings.jobs.sweep_seconds, first=0, name="whistle_purge")

@@ -3,21 +3,25 @@ batches in which supervisors hear of new reports (at fixed local times, never on
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandler, filters
+from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, ExtBot, MessageHandler, filters
 
-from bot import access, actions
+from bot import access, records
+from bot.actions import rows_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command, command_text, in_private, language_for, reply, transactional
-from bot.handlers.whistle import FromUserIn, full_text, response_lines, say, split_message
+from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
+from bot.handlers._common import answer as answer_press
+from bot.handlers.whistle import full_text, response_lines, say, split_message
 from bot.i18n import Html
-from bot.whistle_memory import PendingAnswer
-from policies.actions import Button, Say
+from bot.pipeline import FactResult
+from bot.whistle_state import PendingAnswer, PendingAnswers
+from policies.actions import Button, Edit, Say, Send, SendFile, Then
 from policies.departments import normalize_name
 from policies.whistle import DESCRIPTION_MAX, Status, may_move, next_batch_at, open_too_long
 from storage.models import Task, Whistle, WhistleEvidence
@@ -27,6 +31,9 @@ from storage.repositories.tasks import TaskRepository
 from storage.repositories.whistles import WhistleRepository, WhistleRow
 
 PREFIX = "ws:"
+# After the whistle flow (-20) and observation (-10), before the features (0): an awaited answer
+# is taken here and goes no further, any other private message goes on as before.
+ANSWER_GROUP = -5
 PAGE_SIZE = 8
 BATCH_TASK = "whistle_batch"
 NOTIFY_TASK = "whistle_notify"
@@ -73,7 +80,7 @@ async def whistles(update: Update, context: JianfuContext, session: AsyncSession
         chosen = Filter(open_only=False, department_id=department.id)
     language = await language_for(update, context, session)
     text, buttons = await render_list(context, session, chosen, 0, language)
-    await actions.send(context.bot, update.effective_chat.id, text, buttons=buttons)
+    emit(Send(update.effective_chat.id, text, rows_of(buttons), durable=False))
 
 
 async def render_list(context: JianfuContext, session: AsyncSession, chosen: Filter, page: int, language: str) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -119,14 +126,14 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     user_id = query.from_user.id
     language = await language_for(update, context, session)
     if not await access.is_supervisor(deps, session, user_id):
-        await actions.call("answerCallbackQuery", user_id, query.answer(deps.catalog.raw(language, "whistles.not_allowed"), show_alert=True))
+        answer_press(update, deps.catalog.raw(language, "whistles.not_allowed"), alert=True)
         return
     kind, _, argument = query.data.removeprefix(PREFIX).partition(":")
     try:
-        answer = await _apply(context, session, query.message, user_id, language, kind, argument)
+        shown = await _apply(context, session, query.message, user_id, language, kind, argument)
     except ValueError:  # not data our buttons make: change nothing
-        answer = deps.catalog.raw(language, "error.stale_button")
-    await actions.call("answerCallbackQuery", user_id, query.answer(answer))
+        shown = deps.catalog.raw(language, "error.stale_button")
+    answer_press(update, shown or "")
 
 
 async def _apply(context: JianfuContext, session: AsyncSession, message: Message | None, user_id: int, language: str, kind: str, argument: str) -> str | None:
@@ -135,7 +142,7 @@ async def _apply(context: JianfuContext, session: AsyncSession, message: Message
         encoded, _, page = argument.partition(":")
         text, buttons = await render_list(context, session, Filter.decode(encoded), max(int(page), 0), language)
         if message is not None:
-            await actions.edit(context.bot, message.chat.id, message.message_id, text, buttons)
+            emit(Edit(message.chat.id, message.message_id, text, rows_of(buttons), durable=False))
         return None
     whistle_id = int(argument)
     row = await WhistleRepository(session).get(whistle_id)
@@ -163,9 +170,8 @@ async def open_report(context: JianfuContext, session: AsyncSession, user_id: in
     parts = split_message(await card_text(context, session, row, language, len(evidence)))
     for number, part in enumerate(parts, start=1):
         buttons = card_buttons(context, language, whistle) if number == len(parts) else None
-        await actions.send(context.bot, user_id, part, buttons=buttons)
-    for item in evidence:
-        await send_evidence(context.bot, user_id, item)
+        emit(Send(user_id, part, rows_of(buttons), durable=False))
+    emit(*(evidence_action(user_id, item, durable=False) for item in evidence))
 
 
 async def card_text(context: JianfuContext, session: AsyncSession, row: WhistleRow, language: str, evidence: int) -> str:
@@ -196,18 +202,19 @@ def card_buttons(context: JianfuContext, language: str, whistle: Whistle) -> Inl
     return InlineKeyboardMarkup(rows)
 
 
-async def send_evidence(bot: ExtBot[None], chat_id: int, item: WhistleEvidence) -> actions.Outcome:
+def evidence_action(chat_id: int, item: WhistleEvidence, *, durable: bool) -> Send | SendFile:
     """Re-send evidence by file id (Telegram keeps the file; Jianfu keeps only its id). Captions
-    and texts go as plain text: they are the whistleblower's words, not HTML."""
-    if item.kind == "photo":
-        return await actions.call("sendPhoto", chat_id, bot.send_photo(chat_id, item.file_id, caption=item.text))
-    if item.kind == "document":
-        return await actions.call("sendDocument", chat_id, bot.send_document(chat_id, item.file_id, caption=item.text))
-    return await actions.call("sendMessage", chat_id, bot.send_message(chat_id, item.text or ""))
+    and texts are the whistleblower's words, escaped: never read as HTML."""
+    text = html.escape(item.text or "", quote=False)
+    if item.kind in ("photo", "document"):
+        return SendFile(chat_id, item.kind, item.file_id, text, rule="whistle", reason="evidence", durable=durable)
+    return Send(chat_id, text, rule="whistle", reason="evidence", durable=durable)
 
 
 async def forward(context: JianfuContext, session: AsyncSession, user_id: int, language: str, row: WhistleRow) -> None:
-    """Send the report's content (never anything about who sent it) to the department's contact chat."""
+    """Send the report's content (never anything about who sent it) to the department's contact chat.
+
+    The report counts as forwarded once the card is out; if Telegram refuses it, the supervisor hears so."""
     deps, whistle = context.deps, row.whistle
     if not may_move(whistle.status, Status.FORWARDED).hit:
         await say(context, user_id, language, "whistles.cannot", status=deps.catalog.raw(language, f"whistle.state.{whistle.status}"))
@@ -217,31 +224,41 @@ async def forward(context: JianfuContext, session: AsyncSession, user_id: int, l
         key = "whistles.forward_no_contact" if department else "whistles.forward_no_department"
         await say(context, user_id, language, key, department=row.department_label)
         return
-    if not await _deliver(context, session, department.contact_chat_id, row):
-        await say(context, user_id, language, "whistles.forward_failed", department=department.name)
-        return
-    repository = WhistleRepository(session)
-    if await repository.move(whistle.id, whistle.status, Status.FORWARDED, deps.clock()):
-        await repository.respond(whistle.id, "forwarded", None, deps.clock())
-        await _audit(context, session, user_id, "whistle.forward", whistle.id, department=department.id)
-    await say(context, user_id, language, "whistles.forwarded", department=department.name)
-
-
-async def _deliver(context: JianfuContext, session: AsyncSession, chat_id: int, row: WhistleRow) -> bool:
-    executor = actions.Executor(context.deps, context.bot, session)
-    language = await executor.language_of(chat_id)
-    catalog, whistle = context.deps.catalog, row.whistle
-    text = catalog.text(
-        language, "whistles.forward_card", department=row.department_label, created_on=whistle.created_on.isoformat(),
-        category=catalog.raw(language, f"whistle.category.{whistle.category}"), description=full_text(whistle.description),
+    chat_id = department.contact_chat_id
+    card_language = await records.language_of(deps, session, chat_id)
+    catalog = deps.catalog
+    card = catalog.text(
+        card_language, "whistles.forward_card", department=row.department_label, created_on=whistle.created_on.isoformat(),
+        category=catalog.raw(card_language, f"whistle.category.{whistle.category}"), description=full_text(whistle.description),
     )  # fmt: skip
-    outcome, _sent = await actions.send(context.bot, chat_id, text)
-    await executor.note(chat_id, outcome)
-    if outcome is not actions.Outcome.DONE:
-        return False
-    for item in await WhistleRepository(session).evidence(whistle.id):
-        await send_evidence(context.bot, chat_id, item)
-    return True
+    evidence = [evidence_action(chat_id, item, durable=True) for item in await WhistleRepository(session).evidence(whistle.id)]
+    forwarded = Forwarded(whistle.id, user_id, department.id)
+    told = Say(user_id, "whistles.forwarded", {"department": department.name}, language=language)
+    refused = Say(user_id, "whistles.forward_failed", {"department": department.name}, language=language)
+    then = Then(done=(forwarded, told, *evidence)).also_when_refused(refused)
+    emit(Send(chat_id, card, rule="whistle", reason="forwarded to the department", then=then))
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """The card reached the department: the report is forwarded (compare-and-set), and audited."""
+
+    whistle_id: int
+    actor_id: int
+    department_id: int
+
+
+async def _apply_forwarded(deps: Deps, session: AsyncSession, forwarded: Forwarded) -> FactResult:
+    repository = WhistleRepository(session)
+    row = await repository.get(forwarded.whistle_id)
+    if row is None or not await repository.move(row.whistle.id, row.whistle.status, Status.FORWARDED, deps.clock()):
+        return FactResult(False)
+    await repository.respond(row.whistle.id, "forwarded", None, deps.clock())
+    await AuditRepository(session).record(
+        "whistle.forward", actor_id=forwarded.actor_id, now=deps.clock(), target=f"whistle:{row.whistle.id}",
+        detail={"department": forwarded.department_id},
+    )
+    return FactResult(True)
 
 
 async def ask_answer(context: JianfuContext, session: AsyncSession, user_id: int, language: str, row: WhistleRow, action: str) -> None:
@@ -249,7 +266,7 @@ async def ask_answer(context: JianfuContext, session: AsyncSession, user_id: int
     if target is not None and not may_move(row.whistle.status, target).hit:
         await say(context, user_id, language, "whistles.cannot", status=context.deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
         return
-    context.deps.whistle_memory.pending[user_id] = PendingAnswer(action, row.whistle.id, language, context.deps.clock())
+    await PendingAnswers(context.deps, session).ask(user_id, PendingAnswer(action, row.whistle.id, language))
     await say(context, user_id, language, f"whistles.ask_{action}", id=row.whistle.id)
 
 
@@ -257,21 +274,31 @@ async def ask_answer(context: JianfuContext, session: AsyncSession, user_id: int
 
 
 @transactional
-async def answer(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+async def answer(update: Update, context: JianfuContext, session: AsyncSession) -> bool:
+    """The supervisor's awaited answer; False (nothing done) when none is awaited from them."""
     deps, user_id, message = context.deps, update.effective_user.id, update.effective_message
-    pending = deps.whistle_memory.answer_for(user_id, deps.clock())
-    if pending is None or not await access.is_supervisor(deps, session, user_id):
-        deps.whistle_memory.pending.pop(user_id, None)
-        return
+    answers = PendingAnswers(deps, session)
+    pending = await answers.current(user_id)
+    if pending is None:
+        return False
+    if not await access.is_supervisor(deps, session, user_id):  # revoked since pressing the button
+        await answers.drop(user_id)
+        return False
     text = (message.text or "").strip()
     if not text:
         await say(context, user_id, pending.language, "whistles.text_expected")
-        return
+        return True
     if len(text) > DESCRIPTION_MAX:
         await say(context, user_id, pending.language, "error.too_long", max=DESCRIPTION_MAX)
-        return
-    del deps.whistle_memory.pending[user_id]
+        return True
+    await answers.drop(user_id)
     await settle(context, session, user_id, pending, text)
+    return True
+
+
+async def answer_or_pass(update: Update, context: JianfuContext) -> None:
+    if await answer(update, context):
+        raise ApplicationHandlerStop
 
 
 async def settle(context: JianfuContext, session: AsyncSession, user_id: int, pending: PendingAnswer, text: str) -> None:
@@ -329,24 +356,22 @@ async def run_batch(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
 
 
 async def notify(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Tell one supervisor about a batch; retried on 429/5xx, given up for someone who blocked the bot."""
-    async with deps.db.transaction() as session:
-        executor = actions.Executor(deps, bot, session)
+    """Tell one supervisor about a batch (an outbox send: retried on 429/5xx, given up for someone who blocked the bot)."""
+    async with deps.pipeline.unit() as unit:
         supervisor = task.payload["to"]
-        language = await executor.language_of(supervisor)
-        repository = WhistleRepository(session)
+        language = await records.language_of(deps, unit.session, supervisor)
+        repository = WhistleRepository(unit.session)
         lines = []
         for key, ids in (("whistles.batch_new", task.payload["new"]), ("whistles.batch_overdue", task.payload["overdue"])):
             rows = [row for whistle_id in ids if (row := await repository.get(whistle_id)) is not None]
             if rows:
                 items = "\n".join(_batch_line(deps, language, row) for row in rows)
                 lines.append(deps.catalog.text(language, key, count=len(rows), items=Html(items), days=deps.settings.whistle.open_days_flag))
-        if not lines:
-            return True
-        outcome = await executor.run_one(
-            Say(supervisor, "raw", {"text": Html("\n\n".join(lines))}, language=language, buttons=(Button("whistles.button.review", f"{PREFIX}l:o:0"),))
-        )
-    return outcome is not actions.Outcome.RETRY_LATER
+        if lines:
+            review = Button("whistles.button.review", f"{PREFIX}l:o:0")
+            unit.emit(Say(supervisor, "raw", {"text": Html("\n\n".join(lines))}, language=language, buttons=(review,),
+                          rule="whistle", reason="batch"))
+    return True
 
 
 def _batch_line(deps: Deps, language: str, row: WhistleRow) -> str:
@@ -364,10 +389,12 @@ async def _ensure_job(context: JianfuContext) -> None:
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(command("whistles", whistles))
     app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
-    awaiting = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND & FromUserIn(deps.whistle_memory.pending, "awaiting_whistle_answer")
-    app.add_handler(MessageHandler(awaiting, answer))
+    # Whether an answer is awaited only the database knows: every private message that is no command asks.
+    private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND
+    app.add_handler(MessageHandler(private_text, answer_or_pass), group=ANSWER_GROUP)
     deps.register_task(BATCH_TASK, run_batch, persistent=True)
     deps.register_task(NOTIFY_TASK, notify)
+    deps.pipeline.register_fact(Forwarded, _apply_forwarded)
     app.job_queue.run_once(_ensure_job, when=0, name="whistle-batch-schedule")
 
 

@@ -10,16 +10,21 @@ retry after "retry later" (429, 5xx, a timeout) sends only the rest.
 
 from __future__ import annotations
 
+import functools
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application, ExtBot
 
-from bot import access, actions, reports
+from bot import access, records, reports
 from bot.context import Deps, JianfuContext
-from policies.digest import IsoWeek, is_late, is_stale, latest_occurrence, parse_clock_time, reported_week
+from bot.pipeline import FactResult
+from policies.actions import Then
+from policies.digest import STALE_AFTER, IsoWeek, is_late, is_stale, latest_occurrence, parse_clock_time, reported_week
 from storage.models import Task
+from storage.repositories.chats import ChatRepository
 from storage.repositories.digest import DigestRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
@@ -28,7 +33,6 @@ log = logging.getLogger(__name__)
 
 PLAN_TASK, SEND_TASK = "digest_plan", "digest_send"
 SUPERVISOR, SUPERVISORS_CHAT, DEPARTMENT, GROUP, PERSON = "supervisor", "supervisors_chat", "department", "group", "person"
-GONE = (actions.Outcome.UNREACHABLE, actions.Outcome.KICKED)
 
 
 def due_digest(deps: Deps) -> tuple[IsoWeek, datetime]:
@@ -48,6 +52,9 @@ async def plan_due_digest(deps: Deps) -> IsoWeek | None:
         tasks = TaskRepository(session)
         if await tasks.get_by_key(key) is not None:
             return None  # the usual case: a cheap read, no write
+        first_group_at = await ChatRepository(session).first_joined_at()
+        if first_group_at is None or first_group_at >= reports.week_window(deps, week).end_at:
+            return None  # a week before the bot was in any group: nothing to report
         payload = {"week": str(week), "scheduled_at": occurrence.isoformat(), "late": is_late(occurrence, deps.clock())}
         added = await tasks.schedule(PLAN_TASK, key, occurrence, payload)
     if added:
@@ -83,34 +90,50 @@ async def _recipients(deps: Deps, session: AsyncSession) -> list[tuple[str, int]
     return found
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """How a recipient's digest ended, kept with its delivery task (the record of who got which week)."""
+
+    task_id: int
+    outcome: str
+
+
 async def deliver(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Send one recipient its digest, skipping the parts an earlier attempt sent."""
+    """Send one recipient its digest: its parts as one chain of outbox sends, each once."""
     progress = dict(task.payload)
-    if is_stale(datetime.fromisoformat(progress["scheduled_at"]), deps.clock()):
+    scheduled_at = datetime.fromisoformat(progress["scheduled_at"])
+    if is_stale(scheduled_at, deps.clock()):
         return await _finish(deps, task, progress, "superseded")
-    async with deps.db.transaction() as session:
-        chat_id, parts = await _content(deps, bot, session, progress)
-    if chat_id is None or not parts:
-        return await _finish(deps, task, progress, "nothing to send")
-    sent = list(progress.get("sent", []))
-    for part in parts:
-        if part.key in sent:
-            continue
-        outcome = await reports.send_part(deps, bot, chat_id, part)
-        if outcome is actions.Outcome.RETRY_LATER:
-            return False  # retried after a backoff, from this part on
-        if outcome in GONE:
-            await _note(deps, bot, chat_id, outcome)
-            return await _finish(deps, task, {**progress, "sent": sent}, "unreachable")
-        if outcome is actions.Outcome.DONE:
-            sent.append(part.key)
-            await _save(deps, task, {**progress, "sent": sent})
-        else:
-            log.warning("digest part %s to %s not sent: %s", part.key, _where(chat_id), outcome.value)
-    return await _finish(deps, task, {**progress, "sent": sent}, "delivered")
+    async with deps.pipeline.unit() as unit:
+        chat_id, parts = await _content(deps, unit.session, progress)
+        if chat_id is None or not parts:
+            await TaskRepository(unit.session).save_progress(task, {**progress, "outcome": "nothing to send"})
+            return True
+        await TaskRepository(unit.session).save_progress(task, {**progress, "outcome": "sending"})
+        ended = functools.partial(Delivered, task.id)
+        then = Then(
+            done=(ended("delivered"),), gone=(ended("unreachable"),), no_rights=(ended("refused"),),
+            too_old=(ended("refused"),), failed=(ended("refused"),), uncertain=(ended("uncertain"),),
+            expired=(ended("superseded"),),
+        )
+        # Once the next week's digest is due, an undelivered one would only confuse.
+        unit.emit(reports.chain(deps, chat_id, parts, then=then, valid_until=scheduled_at + STALE_AFTER))
+    return True
 
 
-async def _content(deps: Deps, bot: ExtBot[None], session: AsyncSession, progress: dict) -> tuple[int | None, list[reports.Part]]:
+async def _apply_delivered(deps: Deps, session: AsyncSession, delivered: Delivered) -> FactResult:
+    tasks = TaskRepository(session)
+    task = await tasks.get(delivered.task_id)
+    if task is None:
+        return FactResult(False)
+    await tasks.set_payload(task.id, {**task.payload, "outcome": delivered.outcome})
+    if delivered.outcome != "delivered":
+        where = task.payload.get("kind")
+        log.info("digest for %s to a %s not delivered: %s", task.payload.get("week"), where, delivered.outcome)
+    return FactResult(True)
+
+
+async def _content(deps: Deps, session: AsyncSession, progress: dict) -> tuple[int | None, list[reports.Part]]:
     """Where this recipient's digest goes and what it says, in the recipient's language."""
     kind, ident = progress["kind"], int(progress["id"])
     chat_id: int | None = ident
@@ -118,7 +141,7 @@ async def _content(deps: Deps, bot: ExtBot[None], session: AsyncSession, progres
         chat_id = (await DigestRepository(session).contact_chats()).get(ident)
         if chat_id is None:
             return None, []  # the department or its contact chat is gone
-    language = await actions.Executor(deps, bot, session).language_of(chat_id)
+    language = await records.language_of(deps, session, chat_id)
     window = reports.week_window(deps, IsoWeek.parse(progress["week"]))
     late = datetime.fromisoformat(progress["scheduled_at"]) if progress.get("late") else None
     note_html = reports.note(deps, language, window, late_since=late)
@@ -131,21 +154,10 @@ async def _content(deps: Deps, bot: ExtBot[None], session: AsyncSession, progres
     return chat_id, await reports.personal_digest(deps, session, ident, language)
 
 
-async def _note(deps: Deps, bot: ExtBot[None], chat_id: int, outcome: actions.Outcome) -> None:
-    """A person who blocked the bot is no longer planned for; a group that removed it is marked."""
-    async with deps.db.transaction() as session:
-        await actions.Executor(deps, bot, session).note(chat_id, outcome)
-    log.info("digest to %s skipped: %s", _where(chat_id), outcome.value)
-
-
-async def _save(deps: Deps, task: Task, payload: dict) -> None:
-    async with deps.db.transaction() as session:
-        await TaskRepository(session).save_progress(task, payload)
-
-
 async def _finish(deps: Deps, task: Task, progress: dict, outcome: str) -> bool:
     """Record how the delivery ended with the task (the record of who got which week)."""
-    await _save(deps, task, {**progress, "outcome": outcome})
+    async with deps.db.transaction() as session:
+        await TaskRepository(session).save_progress(task, {**progress, "outcome": outcome})
     return True
 
 
@@ -157,10 +169,8 @@ def register(app: Application, deps: Deps) -> None:
     # Both are retried until they succeed: a delivery ends by itself once the next week's is due.
     deps.register_task(PLAN_TASK, plan, persistent=True)
     deps.register_task(SEND_TASK, deliver, persistent=True)
-    # first=0: a digest missed while the bot was down is planned right at start.
-    app.job_queue.run_repeating(digest_schedule, interval=deps.settings.jobs.sweep_seconds, first=0, name="digest_schedule")
+    deps.pipeline.register_fact(Delivered, _apply_delivered)
+    deps.pipeline.register_fact(reports.ChartUploaded, reports.apply_chart_uploaded)
+    # A digest missed while the bot was down is planned right at start (bot.runner.JOBS_AT_START).
+    app.job_queue.run_repeating(digest_schedule, interval=deps.settings.jobs.sweep_seconds, name="digest_schedule")
 
-
-def _where(chat_id: int) -> int | str:
-    """A group's id, but never a person's: a private chat's id is their user id."""
-    return chat_id if chat_id < 0 else "a private chat"

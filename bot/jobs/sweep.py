@@ -7,10 +7,13 @@ from datetime import timedelta
 
 from telegram.ext import Application, ExtBot
 
-from bot import actions
+from bot import metrics, records
 from bot.context import Deps, JianfuContext
 from bot.handlers.errors import describe
+from bot.ratelimit import SendingRateLimiter
+from policies.actions import Delete
 from storage.models import Task
+from storage.repositories.outbox import HandledUpdates, OutboxRepository, Replicas
 from storage.repositories.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -21,14 +24,16 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 async def run_due_tasks(deps: Deps, bot: ExtBot[None]) -> int:
-    """Run every task that is due now; returns how many were claimed."""
+    """Run every task that is due now, then the outbox actions nobody is performing; how many were claimed."""
     settings = deps.settings.jobs
     lease = timedelta(seconds=settings.lease_seconds)
+    now = deps.clock()
     async with deps.db.transaction() as session:
-        claimed = await TaskRepository(session).claim_due(deps.clock(), limit=settings.batch_size, lease=lease)
+        claimed = await TaskRepository(session).claim_due(now, limit=settings.batch_size, lease=lease)
+    metrics.record_claimed(claimed, now)
     for task in claimed:
         await _run_one(deps, bot, task)
-    return len(claimed)
+    return len(claimed) + await deps.pipeline.resume_due(limit=settings.batch_size)
 
 
 async def _run_one(deps: Deps, bot: ExtBot[None], task: Task) -> None:
@@ -60,16 +65,48 @@ async def _settle(deps: Deps, tasks: TaskRepository, task: Task, finished: bool,
 
 
 async def delete_expired_message(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Delete one of the bot's own expiring group messages; anything but 'retry later' is final."""
-    outcome = await actions.delete(bot, task.payload["chat_id"], task.payload["message_id"])
-    return outcome.final
+    """Delete one of the bot's own expiring group messages (an outbox action, retried if need be)."""
+    async with deps.pipeline.unit() as unit:
+        unit.emit(Delete(task.payload["chat_id"], task.payload["message_id"], "quiet_group", "expired"))
+    return True
+
+
+# Telegram keeps an undelivered update for 24 hours: after that it cannot come again.
+HANDLED_KEPT = timedelta(days=2)
+# Finished outbox rows, kept a while for looking into what happened.
+OUTBOX_KEPT = timedelta(days=7)
 
 
 async def sweep(context: JianfuContext) -> None:
     await run_due_tasks(context.deps, context.bot)
+    await forget_old_records(context.deps)
+
+
+async def forget_old_records(deps: Deps) -> None:
+    """Ids of updates that can no longer come again, and finished outbox rows past their week."""
+    now = deps.clock()
+    async with deps.db.transaction() as session:
+        await HandledUpdates(session).purge(now - HANDLED_KEPT)
+        await OutboxRepository(session).purge(now - OUTBOX_KEPT)
+
+
+def beat_interval(deps: Deps) -> timedelta:
+    return timedelta(seconds=min(deps.settings.jobs.sweep_seconds, 10))
+
+
+async def replica_beat(context: JianfuContext) -> None:
+    """Tell the other replicas this one is alive, and take this process's share of the sending limits."""
+    deps = context.deps
+    interval = beat_interval(deps)
+    async with deps.db.transaction() as session:
+        alive = await Replicas(session).beat(deps.replica_id, deps.clock(), alive_within=interval * 3)
+    limiter = context.bot.rate_limiter
+    if isinstance(limiter, SendingRateLimiter):
+        limiter.share(alive)
 
 
 def register(app: Application, deps: Deps) -> None:
-    deps.register_task(actions.DELETE_MESSAGE_TASK, delete_expired_message)
-    # first=0: work that fell due while the bot was down runs right at start.
-    app.job_queue.run_repeating(sweep, interval=deps.settings.jobs.sweep_seconds, first=0, name="sweep")
+    deps.register_task(records.DELETE_MESSAGE_TASK, delete_expired_message)
+    # Work that fell due while the bot was down runs right at start (bot.runner.JOBS_AT_START).
+    app.job_queue.run_repeating(sweep, interval=deps.settings.jobs.sweep_seconds, name="sweep")
+    app.job_queue.run_repeating(replica_beat, interval=beat_interval(deps), name="replica_beat")

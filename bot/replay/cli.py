@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 
-def add_parser(commands: Any) -> None:
-    replay = commands.add_parser("replay", help="what Jianfu would have done on Telegram Desktop chat exports (read-only)")
+def add_parser(commands: Any, parents: list[argparse.ArgumentParser] = ()) -> None:
+    replay = commands.add_parser(
+        "replay", parents=list(parents), help="what Jianfu would have done on Telegram Desktop chat exports (read-only)"
+    )
     replay.add_argument("exports", nargs="+", type=Path, help="result.json files, or the folders Telegram Desktop exported into")
     replay.add_argument("--json", action="store_true", help="print the report as one JSON object")
     replay.add_argument("--out", type=Path, help="also write report.html, report.json and chart.png into this folder")

@@ -19,7 +19,7 @@ import heapq
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -30,7 +30,7 @@ from bot.replay.export import SUPERGROUP_TYPES, ChatIndex, replied_to
 from bot.replay.messages import Command, MessageReader, command_of, moment_of, person_id, text_of
 from bot.replay.registry import Registry
 from bot.settings import Settings
-from policies.actions import Delete, RecordEvent, RecordRead, Say
+from policies.actions import Action, Delete, RecordEvent, RecordRead, Say
 from policies.deadlines import find_deadline
 from policies.departments import charged_department
 from policies.duplicates import CopyFinder
@@ -335,10 +335,12 @@ class Replay:
         self._count_actions(chat, message, self.rule.judge(message, context, judgement))
 
     def _count_actions(self, chat: ChatState, message: Message, judged: Judgement) -> None:
+        """Count what the bot would do, as if Telegram carried out every action it asks for."""
         week = self._week(message.date)
         group_department, sender_department = self._reported(chat, None), self._reported(chat, message.sender)
-        removed = any(isinstance(action, Delete) for action in judged.actions)
-        for action in judged.actions:
+        actions = list(performed(judged.actions))
+        removed = any(isinstance(action, Delete) for action in actions)
+        for action in actions:
             if isinstance(action, Delete):
                 self.tally.add("acks_removed", chat, group_department, week)
                 self.tally.add(f"acks_removed:{judged.ack.rule}", chat, group_department, week)
@@ -348,7 +350,7 @@ class Replay:
                 self.tally.add("ack_demands", chat, sender_department, week, message.sender)
             elif isinstance(action, Say):
                 self.tally.add("reminders", chat, sender_department, week)
-        for kind in formalism_kinds(judged):
+        for kind in formalism_kinds(actions, judged):
             self.tally.add(kind, chat, sender_department, week, message.sender)
 
     def _notice(
@@ -476,12 +478,21 @@ class Replay:
         return week
 
 
-def formalism_kinds(judgement: Judgement) -> set[str]:
-    """The formalism demands a judgement counts, by kind: the events it records, as the bot
-    counts them; else the verdicts it names (`formalism`, once the rules exist)."""
+def performed(actions: Iterable[Action]) -> Iterator[Action]:
+    """The actions and, as if Telegram carried each out, the ones that follow it (`then.done`)."""
+    for action in actions:
+        yield action
+        then = getattr(action, "then", None)
+        if then:
+            yield from performed(then.done)
+
+
+def formalism_kinds(actions: list[Action], judgement: Judgement) -> set[str]:
+    """The formalism demands a judgement counts, by kind: the events its actions record, as the
+    bot counts them; else the verdicts it names (`formalism`, once the rules exist)."""
     recorded = {
         kind
-        for action in judgement.actions
+        for action in actions
         if isinstance(action, RecordEvent) and action.kind != "ack_demand"
         for kind in FORMALISM_KINDS
         if action.kind.startswith(kind)

@@ -58,6 +58,8 @@ CANT_INITIATE = FakeError(403, "Forbidden: bot can't initiate conversation with 
 BAD_GATEWAY = FakeError(502, "Bad Gateway")
 SERVER_ERROR = FakeError(500, "Internal Server Error")
 TIMEOUT = "timeout"
+# The call is carried out, and then its answer is lost (the client times out): the hard case.
+TIMEOUT_AFTER_ACTING = "timeout after acting"
 
 
 def too_many_requests(retry_after: int) -> FakeError:
@@ -443,6 +445,8 @@ class FakeTelegram(BaseRequest):
         self.answered_callbacks: dict[str, JSONDict] = {}
         # Files the bot uploaded, in order: (method, chat_id, filename, content).
         self.uploads: list[tuple[str, Any, str, bytes]] = []
+        # Called with each method's name before it is answered (tests check what the caller holds).
+        self.before_call: Callable[[str], None] | None = None
         self._log: list[StoredMessage] = []
         self._injections: list[_Injection] = []
         self._rng = random.Random(bot_id)  # Deterministic links and file ids across runs.
@@ -475,6 +479,8 @@ class FakeTelegram(BaseRequest):
     ) -> tuple[int, bytes]:
         """Answer one Bot API call from the in-memory world."""
         name = url.rstrip("/").rsplit("/", 1)[-1]
+        if self.before_call is not None:
+            self.before_call(name)
         params = _decode(request_data.parameters if request_data else {})
         call = Call(name, params)
         self.calls.append(call)
@@ -492,12 +498,15 @@ class FakeTelegram(BaseRequest):
             self.uploads.append((method, params.get("chat_id"), filename or "", data))
 
     def _dispatch(self, call: Call) -> Any:
-        self._raise_injected(call)
+        lost_answer = self._raise_injected(call)
         handler = self._handlers.get(call.method.lower())
         if handler is None:
             self.unknown_calls.append(call)
             raise _Reject(bad_request(f"method not implemented by FakeTelegram: {call.method}"))
-        return handler(call.params)
+        result = handler(call.params)
+        if lost_answer:
+            raise TimedOut()
+        return result
 
     # --- failure injection -------------------------------------------------------------------
 
@@ -505,11 +514,12 @@ class FakeTelegram(BaseRequest):
         self, method: str, error: FakeError | str, *, times: int = 1, chat_id: int | str | None = None
     ) -> None:
         """Answer the next `times` calls of `method` (optionally only for `chat_id`) with `error`."""
-        if isinstance(error, str) and error != TIMEOUT:
-            raise ValueError(f"error must be a FakeError or {TIMEOUT!r}, got {error!r}")
+        if isinstance(error, str) and error not in (TIMEOUT, TIMEOUT_AFTER_ACTING):
+            raise ValueError(f"error must be a FakeError, {TIMEOUT!r} or {TIMEOUT_AFTER_ACTING!r}, got {error!r}")
         self._injections.append(_Injection(method.lower(), error, times, chat_id))
 
-    def _raise_injected(self, call: Call) -> None:
+    def _raise_injected(self, call: Call) -> bool:
+        """Raise the injected failure for this call; True when it is to act and then lose its answer."""
         for injection in self._injections:
             if injection.method != call.method.lower():
                 continue
@@ -518,9 +528,12 @@ class FakeTelegram(BaseRequest):
             injection.times -= 1
             if injection.times <= 0:
                 self._injections.remove(injection)
+            if injection.error == TIMEOUT_AFTER_ACTING:
+                return True
             if injection.error == TIMEOUT:
                 raise TimedOut()
             raise _Reject(injection.error)  # type: ignore[arg-type]
+        return False
 
     # --- world building ----------------------------------------------------------------------
 
@@ -1192,6 +1205,18 @@ class FakeTelegram(BaseRequest):
     def _link_options(params: JSONDict) -> JSONDict:
         keys = ("name", "expire_date", "member_limit", "creates_join_request")
         return {key: params[key] for key in keys if key in params}
+
+    def add_bot_invite_link(self, chat_id: int) -> str:
+        """An invite link the bot made earlier (whatever its rights are now); its URL."""
+        url = self._new_link()
+        self._group(chat_id).invite_links[url] = {
+            "invite_link": url, "creator": self.bot_user, "creates_join_request": False,
+            "is_primary": False, "is_revoked": False,
+        }  # fmt: skip
+        return url
+
+    def invite_link_revoked(self, chat_id: int, url: str) -> bool:
+        return bool(self._group(chat_id).invite_links[url]["is_revoked"])
 
     def _api_create_chat_invite_link(self, params: JSONDict) -> JSONDict:
         chat = self._chat_param(params)

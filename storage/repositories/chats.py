@@ -182,6 +182,10 @@ class ChatRepository:
         self._evict(chat_id)
         return changed
 
+    async def first_joined_at(self) -> datetime | None:
+        """When the bot first joined any group (a deployment has nothing to report before it)."""
+        return await self.session.scalar(select(func.min(Chat.joined_at)))
+
     async def claim_idle_question(self, chat_id: int, now: datetime) -> bool:
         """Take the right to ask this idle group's admins now (one replica wins)."""
         statement = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
@@ -30,6 +30,10 @@ class EventRepository:
         statement = cached_statement(self.session, "events.record", _insert_event)
         parameters = {"kind": kind, "at": at, "day": day, "department_id": department_id, "chat_id": chat_id, "key": key}
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
+
+    async def forget(self, key: str) -> bool:
+        """Remove the fact recorded under `key` (a claim given back); True when there was one."""
+        return (await self.session.execute(delete(Event).where(Event.key == key))).rowcount == 1
 
     async def exists(self, key: str) -> bool:
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None

@@ -99,6 +99,16 @@ class NoticeRepository:
         row = (await core_execute(self.session, query, {"chat_id": chat_id, "since": since})).first()
         return RecentNotice(*row) if row is not None else None
 
+    async def set_message(self, notice_id: int, message_id: int) -> bool:
+        """Tie a tracked notice to its posted message, once (the post's answer, or a press on it)."""
+        statement = (
+            update(Notice)
+            .where(Notice.id == notice_id, Notice.message_id.is_(None))
+            .values(message_id=message_id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return (await self.session.execute(statement)).rowcount == 1
+
     async def mark_counter_edited(self, notice_id: int, at: datetime) -> None:
         await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
 
@@ -123,6 +133,8 @@ def _latest_since(_session: AsyncSession) -> Any:
     return (
         select(Notice.message_id, Notice.text, Notice.urgent, Notice.tracked, Notice.posted_at)
         .where(Notice.chat_id == bindparam("chat_id"), Notice.posted_at >= bindparam("since"))
+        # A tracked notice still being posted has no message an ack could answer yet.
+        .where(Notice.message_id.is_not(None))
         .order_by(Notice.posted_at.desc(), Notice.id.desc())
         .limit(1)
     )
@@ -194,7 +206,9 @@ class InboxRepository:
             read = select(Read.person_id).where(
                 Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id
             )
-            query = query.where(~read.exists())
+            # A person's own notices are never unread to them.
+            own = Notice.sender_id.is_not(None) & (Notice.sender_id == person_id)
+            query = query.where(~read.exists(), ~own)
         # A copy of a notice the person sees in another of their groups is shown once, there.
         original = aliased(Notice)
         seen_elsewhere = (
@@ -224,7 +238,7 @@ class InboxRepository:
             return []
         read = and_(Read.chat_id == Notice.chat_id, Read.message_id == Notice.message_id, Read.person_id == person_id)
         query = (
-            select(Notice, Chat.title, Department.name, Read.person_id.is_not(None))
+            select(Notice, Chat.title, Department.name, Read.person_id.is_not(None) | (Notice.sender_id == person_id))
             .join(Chat, Chat.id == Notice.chat_id)
             .outerjoin(Department, Department.id == Notice.department_id)
             .outerjoin(Read, read)

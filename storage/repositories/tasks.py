@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Task
@@ -33,11 +33,7 @@ class TaskRepository:
         resumes the work instead of losing it. Delivery is therefore at least once: runners
         make their effects idempotent (a second delete of a deleted message is harmless).
         """
-        due = or_(
-            and_(Task.state == PENDING, Task.due_at <= now),
-            and_(Task.state == RUNNING, Task.lease_until < now),
-        )
-        candidates = select(Task.id).where(due).order_by(Task.due_at, Task.id).limit(limit)
+        candidates = select(Task.id).where(_due(now)).order_by(Task.due_at, Task.id).limit(limit)
         if dialect_name(self.session) == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         statement = (
@@ -49,6 +45,11 @@ class TaskRepository:
         )
         claimed = list((await self.session.scalars(statement)).all())
         return sorted(claimed, key=lambda task: (task.due_at, task.id))
+
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """Due work nobody is doing (unclaimed, or its worker died): how much, and the oldest due time."""
+        row = (await self.session.execute(select(func.count(), func.min(Task.due_at)).where(_due(now)))).one()
+        return int(row[0]), row[1]
 
     # Settling names the claim (its attempt number): a worker whose lease ran out and whose
     # task was claimed again must not overwrite the new owner's result. False when it lost it.
@@ -120,6 +121,14 @@ class TaskRepository:
             .execution_options(synchronize_session=False)
         )
         return (await self.session.execute(statement)).rowcount == 1
+
+
+def _due(now: datetime) -> Any:
+    """Pending and due, or running on a lease that ran out (its worker died)."""
+    return or_(
+        and_(Task.state == PENDING, Task.due_at <= now),
+        and_(Task.state == RUNNING, Task.lease_until < now),
+    )
 
 
 def _schedule(session: AsyncSession) -> Any:

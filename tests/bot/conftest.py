@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -12,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot.app import build_application
+from bot.logs import keep_content_out_of_library_logs
 from bot.context import Deps
 from bot.jobs.sweep import run_due_tasks
 from bot.settings import load_settings
 from bot.testing.fake_telegram import FakeTelegram
 from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
-from storage.db import Database
+from storage.db import Database, transaction_open_in_this_task
 from storage.models import Base
 
 SUPERVISOR = 1001
@@ -93,14 +95,36 @@ def make_settings(**overrides: Any):
     values: dict[str, Any] = {
         "telegram": {"token": TOKEN, "rate_limit": {"enabled": False}},
         "roles": {"supervisors": [SUPERVISOR]},
+        # The in-process double answers getUpdates at once: no long polling against it.
+        "updates": {"poll_timeout_seconds": 0},
+        # Tests that serve /healthz start it themselves, on a free port.
+        "health": {"port": 0},
     }
     values.update(overrides)
     return load_settings(None, **values)
 
 
 @pytest.fixture
+def debug_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Everything at DEBUG, with the library limits `jianfu run -v` applies."""
+    libraries = [logging.getLogger(name) for name in ("httpx", "telegram", "aiosqlite", "asyncpg")]
+    levels = [logger.level for logger in libraries]
+    keep_content_out_of_library_logs(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    for logger, level in zip(libraries, levels, strict=True):
+        logger.setLevel(level)
+
+
+def no_transaction_open(method: str) -> None:
+    """Record, commit, then act: no Bot API call is made while its caller holds a transaction."""
+    assert not transaction_open_in_this_task(), f"{method} called inside an open database transaction"
+
+
+@pytest.fixture
 async def harness(database_url: str, clock: FakeClock) -> AsyncIterator[Harness]:
     fake = FakeTelegram(clock=clock)
+    fake.before_call = no_transaction_open
     build_world(fake)
     settings = make_settings()
     db = Database.from_url(database_url)

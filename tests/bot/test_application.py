@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from telegram.ext import Application
 
-from bot import cli
+from bot import cli, logs
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.context import Deps
 from bot.menus import publish_commands
 from bot.ratelimit import SendingRateLimiter
 from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.loopback_api import LoopbackBotApi
 from bot.testing.updates import as_json
 from storage.db import Database
 from storage.models import Base
-from tests.bot.conftest import MEMBER, SUPERVISOR, Harness, build_world, make_settings
+from storage.models import Person
+from tests.bot.conftest import MEMBER, SUPERVISOR, TOKEN, Harness, build_world, make_settings
 from tests.storage.test_migrations import HEAD
 
 
@@ -93,39 +96,47 @@ async def wait_for(condition, timeout: float = 10.0) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-async def test_webhook_mode_accepts_updates_with_the_secret_only(database_url: str, clock) -> None:
+async def test_webhook_mode_answers_200_only_after_the_update_committed(database_url: str, clock) -> None:
     fake = FakeTelegram(clock=clock)
     build_world(fake)
-    settings = make_settings()
+    port = free_port()
+    webhook = {"url": "https://bot.example.org/", "secret": "s3cret-token", "listen": "127.0.0.1", "port": port}
+    settings = make_settings(telegram={"token": TOKEN, "rate_limit": {"enabled": False}, "mode": "webhook", "webhook": webhook})
     db = Database.from_url(database_url)
     async with db.engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
     app = build_application(settings, Deps.create(settings, db=db, clock=clock, request=fake))
-    port = free_port()
+    from bot.runner import serve
     from bot.testing.updates import UpdateFactory
 
     updates = UpdateFactory(fake, app.bot)
-    async with app:
-        await app.updater.start_webhook(
-            listen="127.0.0.1", port=port, url_path="telegram", webhook_url="https://bot.example.org/telegram",
-            secret_token="s3cret-token", allowed_updates=ALLOWED_UPDATES,
-        )
-        await app.start()
-        try:
-            url = f"http://127.0.0.1:{port}/telegram"
-            async with httpx.AsyncClient() as client:
-                refused = await client.post(url, json=as_json(updates.private(MEMBER, "/start")), headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
-                accepted = await client.post(url, json=as_json(updates.private(MEMBER, "/start")), headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
-            assert refused.status_code == 403
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(app, settings, stop=stop))
+    await wait_for(lambda: fake.webhook["url"] == "https://bot.example.org/telegram")
+    url = f"http://127.0.0.1:{port}/telegram"
+    started = as_json(updates.private(MEMBER, "/start"))
+    try:
+        async with httpx.AsyncClient() as client:
+            refused = await client.post(url, json=started, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+            garbled = await client.post(url, content=b"{", headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
+            assert (refused.status_code, garbled.status_code) == (403, 400)
+            async with db.transaction() as session:
+                assert await session.get(Person, MEMBER) is None
+            accepted = await client.post(url, json=started, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
             assert accepted.status_code == 200
-            await wait_for(lambda: len(fake.sent(MEMBER)) == 2)
-        finally:
-            await app.updater.stop()
-            await app.stop()
+            # Answered 200 means committed: what the update recorded is there already.
+            async with db.transaction() as session:
+                assert (await session.get(Person, MEMBER)).has_private_chat is True
+            # Telegram retrying the same update changes nothing and is answered 200 too.
+            again = await client.post(url, json=started, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
+            assert again.status_code == 200
+        await wait_for(lambda: len(fake.sent(MEMBER)) == 2)
+    finally:
+        stop.set()
+        await running
     await db.dispose()
-    assert fake.webhook["url"] == "https://bot.example.org/telegram"
     assert fake.webhook["allowed_updates"] == ALLOWED_UPDATES
-    assert "减负助手" in fake.sent(MEMBER)[0]["text"]
+    assert "减负助手" in fake.sent(MEMBER)[0]["text"] and len(fake.sent(MEMBER)) == 2
 
 
 # CLI ------------------------------------------------------------------------------------------
@@ -169,31 +180,43 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.strip() == HEAD
 
 
-def run_captured(monkeypatch, method: str) -> dict:
+def run_captured(monkeypatch) -> dict:
     captured: dict = {}
-    monkeypatch.setattr(Application, method, lambda self, **kwargs: captured.update(kwargs))
+
+    async def serve(app, settings, **_kwargs) -> None:
+        captured.update(app=app, settings=settings)
+
+    monkeypatch.setattr("bot.runner.serve", serve)
     return captured
 
 
-def test_run_migrates_then_polls_with_the_allowed_updates(tmp_path: Path, monkeypatch) -> None:
-    captured = run_captured(monkeypatch, "run_polling")
-    path = write_config(tmp_path, '[telegram]\ntoken = "123:ABC"\n')
+@pytest.fixture
+def bot_api() -> Iterator[LoopbackBotApi]:
+    with LoopbackBotApi().running() as api:
+        yield api
+
+
+def test_run_migrates_then_serves(tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi) -> None:
+    captured = run_captured(monkeypatch)
+    path = write_config(tmp_path, f'[telegram]\ntoken = "123:ABC"\nbase_url = "{bot_api.url}"\n')
     assert cli.main(["--config", str(path), "run"]) == 0
-    assert captured["allowed_updates"] == ALLOWED_UPDATES
+    assert captured["settings"].telegram.mode == "polling"
     assert (tmp_path / "jianfu.db").exists()
 
 
-def test_run_in_webhook_mode_passes_url_and_secret(tmp_path: Path, monkeypatch) -> None:
-    captured = run_captured(monkeypatch, "run_webhook")
+def test_run_in_webhook_mode_takes_url_and_secret(tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi) -> None:
+    captured = run_captured(monkeypatch)
     monkeypatch.setenv("JIANFU_TELEGRAM__WEBHOOK__SECRET", "from-env")
     path = write_config(
-        tmp_path, '[telegram]\ntoken = "123:ABC"\nmode = "webhook"\n[telegram.webhook]\nurl = "https://bot.example.org/"\nport = 9000\n'
+        tmp_path,
+        f'[telegram]\ntoken = "123:ABC"\nmode = "webhook"\nbase_url = "{bot_api.url}"\n'
+        '[telegram.webhook]\nurl = "https://bot.example.org/"\nport = 9000\n',
     )
     assert cli.main(["--config", str(path), "run"]) == 0
-    assert captured["webhook_url"] == "https://bot.example.org/telegram"
-    assert captured["secret_token"] == "from-env"
-    assert (captured["listen"], captured["port"], captured["url_path"]) == ("127.0.0.1", 9000, "telegram")
-    assert captured["allowed_updates"] == ALLOWED_UPDATES
+    hook = captured["settings"].telegram.webhook
+    assert (hook.url, hook.secret.get_secret_value(), hook.listen, hook.port, hook.path) == (
+        "https://bot.example.org/", "from-env", "127.0.0.1", 9000, "telegram",
+    )
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
@@ -223,17 +246,14 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
 
 
 def test_a_rejected_token_is_explained_without_printing_it(tmp_path: Path, monkeypatch, capsys) -> None:
-    from telegram.error import InvalidToken
-
-    def rejected(self, **kwargs):
-        raise InvalidToken("The token `123:SECRET-ABC` was rejected by the server.")
-
-    monkeypatch.setattr(Application, "run_polling", rejected)
-    path = write_config(tmp_path, '[telegram]\ntoken = "123:SECRET-ABC"\n')
-    assert cli.main(["--config", str(path), "run"]) == 2
+    polled = run_captured(monkeypatch)
+    with LoopbackBotApi(reject_token=True).running() as api:
+        path = write_config(tmp_path, f'[telegram]\ntoken = "123:SECRET-ABC"\nbase_url = "{api.url}"\n')
+        assert cli.main(["--config", str(path), "run"]) == 2
     captured = capsys.readouterr()
     assert "SECRET-ABC" not in captured.err + captured.out
-    assert "rejected the bot token" in captured.err
+    assert "Telegram rejected the bot token" in captured.err
+    assert api.methods() == ["getMe"] and not polled
 
 
 def test_an_unparsable_environment_value_is_explained(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -245,7 +265,7 @@ def test_an_unparsable_environment_value_is_explained(tmp_path: Path, monkeypatc
 def test_debug_logging_never_lets_ptb_log_message_content() -> None:
     import logging
 
-    cli._configure_logging(verbose=True)
+    logs.configure(verbose=True)
     assert logging.getLogger("telegram").getEffectiveLevel() >= logging.INFO
     assert logging.getLogger("telegram.ext.ExtBot").isEnabledFor(logging.DEBUG) is False
 

@@ -88,8 +88,8 @@ async def test_every_recipient_gets_its_own_digest_once(harness: Harness) -> Non
     assert "民政局 · 减负周报 2026-W48" in card and "在 1 个部门中排第 1" in card
     [summary] = [text for text in harness.texts(GROUP) if "本群一周小结" in text]
     assert "数据报送要求：1" in summary and "删除的“收到”回复：1" in summary
-    # ADMIN has not marked the notice read; MEMBER read it by acking: nothing to remind them of.
-    assert any("1 条通知尚未标记已读" in text for text in harness.texts(ADMIN))
+    # ADMIN wrote the notice and MEMBER read it by acking: neither has anything unread.
+    assert not any("尚未标记已读" in text for text in harness.texts(ADMIN))
     assert not any("每周提醒" in text for text in harness.texts(MEMBER))
     outcomes = {key: payload["outcome"] for key, payload in (await deliveries(harness)).items()}
     assert outcomes[f"digest:2026-W48:person:{MEMBER}"] == "nothing to send"
@@ -155,6 +155,8 @@ async def test_a_person_who_blocked_the_bot_is_recorded_and_skipped(harness: Har
     await busy_week(harness)
     await harness.private(ENGLISH, "/start")
     await harness.private(SUPERVISOR, f"/grant {ENGLISH}")
+    # A notice ADMIN has not read (their own would not count): their personal digest has content.
+    await harness.send(harness.updates.message(GROUP, MEMBER, "#通知 周四下午网格会议"))
     await next_monday(harness)
     harness.fake.block_bot(ADMIN)
     await deliver(harness)
@@ -176,7 +178,7 @@ async def test_retry_later_resumes_without_repeating_what_was_sent(harness: Harn
     await busy_week(harness)
     await next_monday(harness)
     harness.fake.fail_next("sendMessage", too_many_requests(5), chat_id=SUPERVISOR)
-    harness.fake.fail_next("sendMessage", TIMEOUT, chat_id=CONTACT_CHAT)
+    harness.fake.fail_next("sendMessage", BAD_GATEWAY, chat_id=CONTACT_CHAT)
     await deliver(harness)
     assert len(photos(harness, SUPERVISOR)) == 1 and digests(harness, SUPERVISOR) == []
     assert digests(harness, CONTACT_CHAT) == []
@@ -188,6 +190,23 @@ async def test_retry_later_resumes_without_repeating_what_was_sent(harness: Harn
     assert len(digests(harness, CONTACT_CHAT)) == 1
     # Later recipients of the same chart get it by file id, not a second upload.
     assert len(harness.fake.uploads) == 1
+    outcomes = {key: payload["outcome"] for key, payload in (await deliveries(harness)).items()}
+    assert outcomes[f"digest:2026-W48:supervisor:{SUPERVISOR}"] == "delivered"
+
+
+async def test_a_digest_whose_send_timed_out_is_not_sent_again(harness: Harness) -> None:
+    """After a timeout Telegram may have delivered it: a supervisor never reads the same digest twice."""
+    await busy_week(harness)
+    await next_monday(harness)
+    harness.fake.fail_next("sendMessage", TIMEOUT, chat_id=CONTACT_CHAT)
+    await deliver(harness)
+    for _ in range(3):
+        harness.clock.advance(timedelta(hours=1))
+        await harness.sweep()
+    assert digests(harness, CONTACT_CHAT) == []
+    outcomes = {key: payload["outcome"] for key, payload in (await deliveries(harness)).items()}
+    [contact] = [key for key in outcomes if ":department:" in key]
+    assert outcomes[contact] == "uncertain"
 
 
 async def test_a_supervisors_group_replaces_private_scoreboards(harness: Harness) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 from sqlalchemy import func, select
+from telegram.error import NetworkError, TimedOut
 
 from bot.actions import Outcome, classify
-from bot.cli import TokenFilter
+from bot.logs import PlainFormatter, Redactor
 from bot.testing.fake_telegram import (
     BAD_GATEWAY,
     BLOCKED,
@@ -120,7 +122,8 @@ async def test_a_bug_in_a_handler_is_logged_with_the_update_id_only(harness: Har
         (too_many_requests(5), Outcome.RETRY_LATER),
         (BAD_GATEWAY, Outcome.RETRY_LATER),
         (SERVER_ERROR, Outcome.RETRY_LATER),
-        (TIMEOUT, Outcome.RETRY_LATER),
+        # A timeout may hide a call Telegram carried out: only what is harmless to repeat is repeated.
+        (TIMEOUT, Outcome.UNCERTAIN),
         (FakeError(400, "Bad Request: something new"), Outcome.FAILED),
     ],
 )
@@ -133,10 +136,36 @@ async def test_classify_maps_real_error_shapes(harness: Harness, failure, outcom
     assert classify(caught.value) is outcome
 
 
-def test_token_filter_redacts_the_token_from_any_log_line() -> None:
+def _caused(error: Exception, cause: Exception) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        # The request never left: trying again is safe.
+        (_caused(NetworkError("httpx.ConnectError: refused"), httpx.ConnectError("refused")), Outcome.RETRY_LATER),
+        (_caused(TimedOut(), httpx.ConnectTimeout("slow")), Outcome.RETRY_LATER),
+        (TimedOut("Pool timeout: All connections in the connection pool are occupied."), Outcome.RETRY_LATER),
+        # Telegram answered 5xx: it did not act.
+        (NetworkError("Bad Gateway"), Outcome.RETRY_LATER),
+        # Sent, and then no answer or a broken connection: Telegram may have acted.
+        (_caused(TimedOut(), httpx.ReadTimeout("slow")), Outcome.UNCERTAIN),
+        (_caused(NetworkError("httpx.RemoteProtocolError: gone"), httpx.RemoteProtocolError("gone")), Outcome.UNCERTAIN),
+        (_caused(NetworkError("httpx.ReadError: reset"), httpx.ReadError("reset")), Outcome.UNCERTAIN),
+    ],
+)
+def test_transport_failures_say_whether_telegram_may_have_acted(error: Exception, outcome: Outcome) -> None:
+    assert classify(error) is outcome
+
+
+def test_the_formatter_redacts_the_token_from_any_log_line() -> None:
+    redactor = Redactor()
+    redactor.add_token(TOKEN)
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None)
-    assert TokenFilter(TOKEN).filter(record) is True
-    assert record.getMessage() == "POST https://api.telegram.org/bot<token>/getMe"
+    line = PlainFormatter(verbose=False, redact=redactor).format(record)
+    assert line.endswith("httpx: POST https://api.telegram.org/bot<token>/getMe")
 
 
 async def test_with_no_cached_admins_and_telegram_failing_privileged_commands_are_refused(harness: Harness) -> None:

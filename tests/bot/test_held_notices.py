@@ -81,7 +81,7 @@ async def test_a_confirmed_notice_waits_for_the_morning_and_is_published_once(ha
     harness.clock.advance(timedelta(minutes=1))
     await harness.sweep()
     [published] = group_posts(harness)
-    assert "周六上午停水" in published["text"] and "已读 0/4" in published["text"]
+    assert "周六上午停水" in published["text"] and "已读 0/3" in published["text"]
     assert buttons(published)[0][0] == "✅ 已读"
     [stored] = await notices(harness)
     assert stored.tracked and stored.message_id == published["message_id"] and not stored.urgent
@@ -242,21 +242,36 @@ async def test_stale_and_malformed_buttons_change_nothing(harness: Harness) -> N
     assert (await held_task(harness)).payload["confirmed"] is False
 
 
-async def test_telegram_errors_at_publishing_are_retried_or_reported(harness: Harness) -> None:
+async def test_telegram_errors_at_publishing_are_retried_until_the_notice_is_out_once(harness: Harness) -> None:
     await join(harness, ADMIN)
     await notice_at_night(harness, ADMIN, "#通知 周五大扫除")
     question = harness.fake.sent(ADMIN)[-1]
-    # Publish now while Telegram is flooded: still held, and the sender is told.
+    # Publish now while Telegram is flooded: the post is kept (an outbox action) and retried.
     harness.fake.fail_next("sendMessage", too_many_requests(5), chat_id=GROUP)
     await press(harness, ADMIN, question, "立即发布")
-    assert "仍将于 11-24 07:30 发布" in popup(harness)
-    assert (await held_task(harness)).state == "pending"
-    await press(harness, ADMIN, question, "07:30")
+    assert group_posts(harness) == [] and (await held_task(harness)).state == "done"
+    await press(harness, ADMIN, question, "立即发布")
+    assert "已经发布、取消或作废" in popup(harness)  # settled: a second press changes nothing
+    harness.clock.advance(timedelta(minutes=1))
+    await harness.sweep()
+    assert len(group_posts(harness)) == 1
+    assert "已发布到" in harness.fake.message(ADMIN, question["message_id"])["text"]
+    harness.clock.advance(timedelta(hours=1))
+    await harness.sweep()
+    assert len(group_posts(harness)) == 1
+
+
+async def test_a_held_notice_due_while_telegram_is_flooded_goes_out_once_later(harness: Harness) -> None:
+    await join(harness, ADMIN)
+    await notice_at_night(harness, ADMIN, "#通知 周五大扫除")
+    await press(harness, ADMIN, harness.fake.sent(ADMIN)[-1], "07:30")
     harness.clock.advance(TO_MORNING)
     harness.fake.fail_next("sendMessage", too_many_requests(5), chat_id=GROUP)
     await harness.sweep()
-    assert group_posts(harness) == [] and "text" in (await held_task(harness)).payload
+    assert group_posts(harness) == [] and "text" not in (await held_task(harness)).payload
     harness.clock.advance(timedelta(minutes=1))
+    await harness.sweep()
+    harness.clock.advance(timedelta(minutes=10))
     await harness.sweep()
     assert len(group_posts(harness)) == 1
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.testing.fake_telegram import KICKED, too_many_requests
-from storage.models import Chat, Task
+from storage.models import Chat, OutboxAction, Task
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness
 
 ALL_RIGHTS = {
@@ -79,16 +79,19 @@ async def test_expiry_retries_after_429_and_gives_up_cleanly_when_kicked(harness
     harness.fake.fail_next("deleteMessage", too_many_requests(5))
     assert await harness.sweep() == 1
     async with harness.session() as session:
-        [task] = (await session.scalars(select(Task))).all()
-    assert (task.state, task.attempts) == ("pending", 1)
+        [row] = (await session.scalars(select(OutboxAction).where(OutboxAction.kind == "delete"))).all()
+    # The expiry became an outbox deletion, which Telegram asked to retry later.
+    assert (row.state, row.outcome) == ("pending", "RetryAfter")
     assert not harness.fake.is_deleted(GROUP, intro["message_id"])
 
     harness.clock.advance(timedelta(seconds=30))
     harness.fake.fail_next("deleteMessage", KICKED)
     assert await harness.sweep() == 1
     async with harness.session() as session:
-        [task] = (await session.scalars(select(Task))).all()
-    assert task.state == "done"
+        row = await session.get(OutboxAction, row.id)
+        assert (row.state, row.outcome) == ("failed", "kicked")
+        assert (await session.get(Chat, GROUP)).bot_status == "kicked"
+    assert await harness.sweep() == 0
 
 
 async def test_promotion_tells_the_promoter_what_is_still_missing(harness: Harness) -> None:

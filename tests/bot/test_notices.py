@@ -61,9 +61,11 @@ async def test_a_notice_is_charged_to_its_senders_department_else_the_groups(har
         names = dict((await session.execute(select(Department.id, Department.name))).all())
     departments = {text: names.get(notice.department_id) for text, notice in (await stored(harness)).items()}
     assert departments == {"#通知 卫健委的通知": "卫健委", "#通知 社区自己的通知": "民政局", "卫健委用命令发的通知": "卫健委"}
-    await harness.private(MEMBER, "/start")
-    await harness.private(MEMBER, "/inbox 卫健委")
-    assert "卫健委的通知" in harness.last_text(MEMBER) and "社区自己的通知" not in harness.last_text(MEMBER)
+    # (MEMBER sent them: their own notices are never unread to them, so another member looks.)
+    await harness.send(harness.updates.message(GROUP, STRANGER, "大家好"))  # a member Jianfu has seen
+    await harness.private(STRANGER, "/start")
+    await harness.private(STRANGER, "/inbox 卫健委")
+    assert "卫健委的通知" in harness.last_text(STRANGER) and "社区自己的通知" not in harness.last_text(STRANGER)
 
 
 async def test_reads_by_every_path_count_each_person_once(harness: Harness) -> None:

@@ -33,3 +33,32 @@ async def test_sending_into_a_group_is_still_throttled() -> None:
     # The bucket allows one message an hour: a second one waits (the wait is cut short here).
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(call(limiter, "sendMessage"), timeout=0.2)
+
+
+async def test_replicas_share_the_per_bot_limits() -> None:
+    """Telegram's limits are per bot: two replicas each send at most half of them."""
+    limiter = SendingRateLimiter(group_max_rate=2, group_time_period=3600)
+    await limiter.initialize()
+    limiter.share(2)
+    assert limiter._base_limiter.max_rate == 15
+    assert await asyncio.wait_for(call(limiter, "sendMessage"), timeout=5) is True
+    with pytest.raises(TimeoutError):  # one message an hour into this group is this replica's half
+        await asyncio.wait_for(call(limiter, "sendMessage"), timeout=0.2)
+    limiter.share(1)
+    assert limiter._base_limiter.max_rate == 30
+
+
+async def test_each_replica_counts_the_live_ones(harness) -> None:
+    from datetime import timedelta
+
+    from storage.repositories.outbox import Replicas
+
+    beat = timedelta(seconds=10)
+    async with harness.session() as session:
+        assert await Replicas(session).beat("a", harness.clock(), alive_within=beat * 3) == 1
+        assert await Replicas(session).beat("b", harness.clock(), alive_within=beat * 3) == 2
+    harness.clock.advance(timedelta(seconds=40))  # "b" stopped beating
+    async with harness.session() as session:
+        assert await Replicas(session).beat("a", harness.clock(), alive_within=beat * 3) == 1
+        await Replicas(session).leave("a")
+        assert await Replicas(session).beat("c", harness.clock(), alive_within=beat * 3) == 1

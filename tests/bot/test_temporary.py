@@ -56,6 +56,7 @@ async def test_marking_is_for_admins_and_validates_dates(harness: Harness) -> No
 
 async def test_done_announces_pins_and_closes_three_days_later_with_every_step(harness: Harness) -> None:
     await setup_temporary(harness)
+    link = await remember_bot_link(harness)
     await harness.send(harness.updates.message(GROUP, ADMIN, "#通知 请各网格周五前上报普查数据"))
     await harness.command(GROUP, MEMBER, "/done")
     assert "只有本群管理员或督导" in harness.last_text(GROUP)
@@ -75,7 +76,9 @@ async def test_done_announces_pins_and_closes_three_days_later_with_every_step(h
     summary = next(text for text in group_texts(harness) if "工作总结" in text)
     assert "请各网格周五前上报普查数据（已读 0/4）" in summary
     assert harness.fake.calls_to("setChatPermissions")[-1]["permissions"]["can_send_messages"] is False
-    assert len(harness.fake.calls_to("exportChatInviteLink")) == 1
+    # Closing never makes a new invite link (exportChatInviteLink would): it revokes the bot's own.
+    assert harness.fake.calls_to("exportChatInviteLink") == [] and harness.fake.calls_to("createChatInviteLink") == []
+    assert harness.fake.invite_link_revoked(GROUP, link)
     assert harness.fake.calls_to("setChatTitle")[-1]["title"] == "[已结束]朝阳社区工作群"
     assert "请群主在群设置中解散该群" in harness.last_text(ADMIN)
     assert harness.fake.calls_to("leaveChat")
@@ -100,14 +103,24 @@ async def test_missing_rights_skip_their_steps_and_admins_learn_which(harness: H
 STEP_CALLS = {
     "can_pin_messages": ("pinChatMessage", "置顶消息"),
     "can_restrict_members": ("setChatPermissions", "封禁/限制成员"),
-    "can_invite_users": ("exportChatInviteLink", "邀请用户"),
+    "can_invite_users": ("revokeChatInviteLink", "邀请用户"),
     "can_change_info": ("setChatTitle", "修改群信息"),
 }
+
+
+async def remember_bot_link(harness: Harness) -> str:
+    """An invite link the bot made (recorded with the group), as a close should revoke it."""
+    link = harness.fake.add_bot_invite_link(GROUP)
+    async with harness.session() as session:
+        chat = await session.get(Chat, GROUP)
+        chat.settings = {**(chat.settings or {}), "bot_invite_links": [link]}
+    return link
 
 
 @pytest.mark.parametrize("right", sorted(STEP_CALLS))
 async def test_each_missing_right_skips_only_its_step(harness: Harness, right: str) -> None:
     await setup_temporary(harness, dict(ALL_RIGHTS, **{right: False}))
+    await remember_bot_link(harness)
     await harness.command(GROUP, ADMIN, "/done")
     harness.fake.reset_calls()
     harness.clock.advance(timedelta(days=3))

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import keep_content_out_of_library_logs
 from bot.testing.fake_telegram import BLOCKED
-from storage.models import Base, Whistle, WhistleEvidence
+from bot.whistle_state import Draft, Drafts
+from storage.models import Base, Whistle, WhistleDraft, WhistleEvidence, WhistleLimit
 from tests.bot.conftest import ENGLISH, SUPERVISOR, Harness, scalar
 
 WHISTLER = 6001
@@ -70,6 +70,23 @@ async def submit_report(harness: Harness, user: int = WHISTLER, **options: Any) 
 async def whistle_count(harness: Harness) -> int:
     async with harness.session() as session:
         return await scalar(session, select(func.count()).select_from(Whistle))
+
+
+async def draft_count(harness: Harness) -> int:
+    async with harness.session() as session:
+        return await scalar(session, select(func.count()).select_from(WhistleDraft))
+
+
+async def limit_rows(harness: Harness) -> int:
+    async with harness.session() as session:
+        return await scalar(session, select(func.count()).select_from(WhistleLimit))
+
+
+async def stored_draft(harness: Harness, user: int) -> Draft | None:
+    """The person's draft as the database holds it (unsealed with the bot's keys)."""
+    async with harness.session() as session:
+        draft, _expired = await Drafts(harness.deps, session).open(user)
+    return draft
 
 
 @pytest.fixture(autouse=True)
@@ -228,7 +245,7 @@ async def test_whistle_in_a_group_points_to_the_private_chat(harness: Harness) -
 
     await harness.command(GROUP, MEMBER, "/whistle")
     assert "私聊" in harness.last_text(GROUP)
-    assert WHISTLER not in harness.deps.whistle_memory.drafts and MEMBER not in harness.deps.whistle_memory.drafts
+    assert await draft_count(harness) == 0
 
 
 async def test_the_daily_limit_refuses_the_sixth_report(harness: Harness) -> None:
@@ -265,7 +282,7 @@ async def test_cancel_works_at_every_step_and_saves_nothing(harness: Harness, st
         await move()
     await harness.private(WHISTLER, "/cancel")
     assert "什么都没有保存" in harness.last_text(WHISTLER)
-    assert WHISTLER not in harness.deps.whistle_memory.drafts
+    assert await draft_count(harness) == 0
     assert await whistle_count(harness) == 0
     await harness.private(WHISTLER, "/cancel")
     assert "没有可以取消" in harness.last_text(WHISTLER)
@@ -275,7 +292,7 @@ async def test_the_abandon_button_cancels_too(harness: Harness) -> None:
     await harness.private(WHISTLER, "/whistle")
     await press(harness, WHISTLER, "放弃")
     assert "什么都没有保存" in harness.last_text(WHISTLER)
-    assert WHISTLER not in harness.deps.whistle_memory.drafts
+    assert await draft_count(harness) == 0
 
 
 async def test_an_abandoned_report_expires_and_its_buttons_go_stale(harness: Harness) -> None:
@@ -285,6 +302,7 @@ async def test_an_abandoned_report_expires_and_its_buttons_go_stale(harness: Har
     harness.clock.advance(timedelta(minutes=31))
     await harness.private(WHISTLER, "这次写得足够长了，说明了发生了什么事情。")
     assert "已经作废" in harness.last_text(WHISTLER)
+    assert await draft_count(harness) == 0  # deleted when found idle
     await harness.send(harness.updates.callback(WHISTLER, WHISTLER, message_id, buttons[0]["callback_data"]))
     answer = harness.fake.calls_to("answerCallbackQuery")[-1]
     assert "失效" in answer["text"]
@@ -298,7 +316,7 @@ async def test_a_forged_or_old_button_changes_nothing(harness: Harness) -> None:
     await harness.private(WHISTLER, "/whistle")
     await harness.send(harness.updates.callback(WHISTLER, WHISTLER, message_id, "wh:oldtoken:c:other"))
     assert "失效" in harness.fake.calls_to("answerCallbackQuery")[-1]["text"]
-    draft = harness.deps.whistle_memory.drafts[WHISTLER]
+    draft = await stored_draft(harness, WHISTLER)
     assert draft.category is None and draft.step == "department"
 
 
@@ -355,23 +373,12 @@ async def dump_database(harness: Harness) -> str:
     return "\n".join(values)
 
 
-@pytest.fixture
-def debug_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Everything at DEBUG, with the library limits `jianfu run -v` applies."""
-    libraries = [logging.getLogger(name) for name in ("httpx", "telegram", "aiosqlite", "asyncpg")]
-    levels = [logger.level for logger in libraries]
-    keep_content_out_of_library_logs(logging.DEBUG)
-    caplog.set_level(logging.DEBUG)
-    yield caplog
-    for logger, level in zip(libraries, levels, strict=True):
-        logger.setLevel(level)
-
-
 async def test_nothing_stored_or_logged_identifies_the_whistleblower(harness: Harness, debug_logging: pytest.LogCaptureFixture) -> None:
     caplog = debug_logging
     await registered(harness, "民政局")
     distinctive = 987654321987
     harness.fake.add_user(distinctive, "Qiuyue", last_name="Zhuangxiao", username="zx_qiuyue_77", language_code="zh-hans")
+    traces = (str(distinctive), "Qiuyue", "Zhuangxiao", "zx_qiuyue_77")
     # Opening the deep link for the first time: Telegram first says the person started the bot.
     await harness.send(harness.updates.my_chat_member(distinctive, distinctive, old="left", new="member"))
     await harness.private(distinctive, "/start whistle")
@@ -385,6 +392,13 @@ async def test_nothing_stored_or_logged_identifies_the_whistleblower(harness: Ha
     # Evidence forwarded from themselves: Telegram names them as its author; only content is kept.
     await harness.send(harness.updates.forwarded(distinctive, distinctive, "请各社区再报一次", author_id=distinctive))
     await harness.send(harness.updates.document(distinctive, distinctive, file_name="台账.xlsx"))
+    # A copy of the database taken while the report is being written: a draft row and a rate-limit
+    # row exist, yet neither the person nor what they wrote shows in clear.
+    await harness.private(distinctive, "/status 0000-0000-0000-0000-0000")
+    while_drafting = await dump_database(harness)
+    assert await draft_count(harness) == 1 and await limit_rows(harness) == 1
+    for trace in (*traces, "独居老人台账", "请各社区再报一次", "台账.xlsx"):
+        assert trace not in while_drafting, f"{trace!r} is in the database while drafting"
     # A Telegram failure on the way is logged without the chat (the person's id).
     harness.fake.fail_next("sendMessage", BLOCKED, chat_id=distinctive)
     await harness.send(harness.updates.photo(distinctive, distinctive))
@@ -397,7 +411,8 @@ async def test_nothing_stored_or_logged_identifies_the_whistleblower(harness: Ha
 
     stored = await dump_database(harness)
     logged = "\n".join(record.getMessage() for record in caplog.records) + caplog.text
-    for trace in (str(distinctive), "Qiuyue", "Zhuangxiao", "zx_qiuyue_77", code, code.replace("-", "")):
+    assert await draft_count(harness) == 0
+    for trace in (*traces, code, code.replace("-", "")):
         assert trace not in stored, f"{trace!r} is in the database"
         assert trace not in logged, f"{trace!r} is in the logs"
     # The failed send was logged (so logging was captured), naming no chat.

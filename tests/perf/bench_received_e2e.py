@@ -10,7 +10,12 @@ reply; one group has not given the bot the delete right (reads recorded, admins 
 The rate limiter is off: it models Telegram's limits, not Jianfu's own speed. Only the updates'
 processing is timed; building them (the Telegram side) is not.
 
-Run: python tests/perf/bench_received_e2e.py [COUNT] [--database postgresql+asyncpg://…]
+Updates go in as `jianfu run` takes them: in batches (a getUpdates answer holds up to 100), each
+batch committed by the intake (chats concurrently, each in order) while the Telegram actions of
+earlier updates run; the time counts until the last action is done. `--sequential` instead
+processes one update at a time and waits for its actions (how the tests drive the application).
+
+Run: python tests/perf/bench_received_e2e.py [COUNT] [--database postgresql+asyncpg://…] [--batch N | --sequential]
 (prints JSON; target >= 1,000/s on SQLite). A PostgreSQL run uses a scratch schema it drops.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import sys
@@ -36,6 +42,7 @@ from telegram import Update
 
 from bot.app import JianfuApplication, build_application
 from bot.context import Deps
+from bot.intake import Intake
 from bot.settings import load_settings
 from bot.testing.fake_telegram import FakeTelegram
 from bot.testing.updates import UpdateFactory
@@ -102,14 +109,14 @@ def script(world: World, count: int, rng: random.Random) -> list[tuple[int, int,
     return plan
 
 
-async def run(count: int, database: str | None = None, seed: int = 11) -> dict[str, object]:
+async def run(count: int, database: str | None = None, seed: int = 11, batch: int = 100) -> dict[str, object]:
     clock = FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
     fake = FakeTelegram(clock=clock)
     rng = random.Random(seed)
     world = build_world(fake, rng)
     with tempfile.TemporaryDirectory() as directory:
         async with scratch_database(database, Path(directory)) as url:
-            elapsed, stored = await drive(url, fake, clock, world, script(world, count, rng))
+            elapsed, stored = await drive(url, fake, clock, world, script(world, count, rng), batch)
     return {
         "benchmark": "received_rule_end_to_end",
         "database": "postgresql" if database else "sqlite",
@@ -118,7 +125,9 @@ async def run(count: int, database: str | None = None, seed: int = 11) -> dict[s
         "people": PEOPLE,
         "seconds": round(elapsed, 3),
         "messages_per_second": round(count / elapsed),
-        "acks_deleted": len(fake.calls_to("deleteMessage")),
+        "batch": batch,
+        "acks_deleted": len(fake.calls_to("deleteMessage")) + sum(len(c["message_ids"]) for c in fake.calls_to("deleteMessages")),
+        "delete_calls": len(fake.calls_to("deleteMessage")) + len(fake.calls_to("deleteMessages")),
         "reads_recorded": stored["reads"],
         "events_recorded": stored["events"],
         "messages_sent": len(fake.calls_to("sendMessage")),
@@ -128,7 +137,7 @@ async def run(count: int, database: str | None = None, seed: int = 11) -> dict[s
 
 
 async def drive(
-    url: str, fake: FakeTelegram, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]]
+    url: str, fake: FakeTelegram, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]], batch: int
 ) -> tuple[float, dict[str, int]]:
     """Build the real application on `url` and time the scripted group messages through it."""
     settings = load_settings(None, telegram={"token": "1:bench", "rate_limit": {"enabled": False}}, database={"url": url})
@@ -141,7 +150,8 @@ async def drive(
             for group, admin in world.admins.items():
                 rights = {} if group == world.without_delete_right else RIGHTS
                 await app.process_update(updates.my_chat_member(group, admin, old="left", new="administrator", rights=rights))
-            elapsed = await _timed(app, updates, clock, world, plan)
+            timed = _timed if batch <= 1 else functools.partial(_timed_in_batches, size=batch)
+            elapsed = await timed(app, updates, clock, world, plan)
             return elapsed, await _stored(db)
     finally:
         await db.dispose()
@@ -163,6 +173,28 @@ async def _timed(
         await app.process_update(Update.de_json(data, app.bot))
         elapsed += time.perf_counter() - started
     return elapsed
+
+
+async def _timed_in_batches(
+    app: JianfuApplication, updates: UpdateFactory, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]],
+    *, size: int,
+) -> float:
+    """As `jianfu run` takes them: a batch of JSON updates committed by the intake, actions in the background."""
+    intake, elapsed, latest_notice = Intake(app), 0.0, {}
+    for start in range(0, len(plan), size):
+        batch = []
+        for group, sender, message_text, replies in plan[start : start + size]:
+            clock.advance(SPACING)
+            update = updates.message(group, sender, message_text, reply_to=latest_notice.get(group) if replies else None)
+            if sender == world.admins[group]:
+                latest_notice[group] = update.message.message_id
+            batch.append(update.to_dict())
+        started = time.perf_counter()
+        await intake.commit_batch([Update.de_json(data, app.bot) for data in batch])
+        elapsed += time.perf_counter() - started
+    started = time.perf_counter()
+    await intake.drain(timeout=600)
+    return elapsed + time.perf_counter() - started
 
 
 async def _stored(db: Database) -> dict[str, int]:
@@ -197,8 +229,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", nargs="?", type=int, default=3000)
     parser.add_argument("--database", help="a postgresql+asyncpg:// URL; SQLite when absent")
+    parser.add_argument("--batch", type=int, default=100, help="updates per getUpdates answer (default 100)")
+    parser.add_argument("--sequential", action="store_true", help="one update at a time, waiting for its actions")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.count, args.database))))
+    print(json.dumps(asyncio.run(run(args.count, args.database, batch=1 if args.sequential else args.batch))))
 
 
 if __name__ == "__main__":

@@ -193,6 +193,8 @@ def test_normalize_name_folds_width_case_and_spaces() -> None:
         ("list extra", ParseError("dept.usage")),
         ("rename 民政局", ParseError("dept.usage")),
         ("contact 民政局 abc", ParseError("dept.error.bad_chat_id", {"value": "abc"})),
+        ("contact 民政局 -99999999999999999999", ParseError("dept.error.bad_chat_id", {"value": "-99999999999999999999"})),
+        ("contact 民政局 0", ParseError("dept.error.bad_chat_id", {"value": "0"})),
     ],
 )
 def test_parse_dept(text: str, expected) -> None:

@@ -55,6 +55,8 @@ def test_parse_date(text: str, today: date, expected: date | None) -> None:
         ("until 12/31", MarkTemporary("", date(2026, 12, 31))),
         ("普查 until 2025-01-01", ParseError("temp.error.past_date", {"value": "2025-01-01"})),
         ("普查 until soon", ParseError("temp.error.bad_date", {"value": "soon"})),
+        # The year 9999 is not temporary (and once overflowed the close time's arithmetic).
+        ("防汛 until 9999-12-31", ParseError("temp.error.far_date", {"value": "9999-12-31", "days": 366})),
         ("长" * 101, ParseError("temp.error.purpose_too_long", {"max": 100})),
     ],
 )

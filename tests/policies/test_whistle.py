@@ -14,17 +14,19 @@ from policies.whistle import (
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
     OPEN_STATUSES,
-    RotatingLimiter,
+    RateWindow,
     ScryptCost,
     Status,
     code_bucket,
     description_problem,
     hash_code,
+    limit_bucket,
     may_move,
     new_receipt_code,
     next_batch_at,
     normalize_code,
     open_too_long,
+    period_key,
     verify_code,
 )
 
@@ -327,72 +329,64 @@ NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 ALICE, BOB = 123456789, 987654321
 
 
-def test_limiter_stops_a_person_at_the_limit() -> None:
-    limiter = RotatingLimiter(limit=3, period=timedelta(days=1))
-    for _ in range(3):
-        assert limiter.allows(ALICE, NOW)
-        limiter.hit(ALICE, NOW)
-    assert not limiter.allows(ALICE, NOW)
-    assert not limiter.allows(ALICE, NOW + timedelta(hours=5))
+SHANGHAI_DAY = RateWindow("reports", 5, timedelta(days=1), SHANGHAI)
+SHANGHAI_HOUR = RateWindow("codes", 10, timedelta(hours=1), SHANGHAI)
+ROOT = bytes(range(32))
 
 
-def test_limiter_allows_does_not_use_a_hit() -> None:
-    limiter = RotatingLimiter(limit=1, period=timedelta(days=1))
-    for _ in range(5):
-        assert limiter.allows(ALICE, NOW)
-    limiter.hit(ALICE, NOW)
-    assert not limiter.allows(ALICE, NOW)
+@pytest.mark.parametrize(
+    ("earlier", "later", "same"),
+    [
+        # 15:59:59 UTC is 23:59:59 in Shanghai; 16:00 UTC is the next local day.
+        (datetime(2026, 11, 23, 16, 0, tzinfo=UTC), datetime(2026, 11, 24, 15, 59, 59, tzinfo=UTC), True),
+        (datetime(2026, 11, 23, 15, 59, 59, tzinfo=UTC), datetime(2026, 11, 23, 16, 0, tzinfo=UTC), False),
+        # UTC midnight is 08:00 in Shanghai: the same local day.
+        (datetime(2026, 11, 23, 23, 59, tzinfo=UTC), datetime(2026, 11, 24, 0, 1, tzinfo=UTC), True),
+    ],
+)
+def test_a_days_window_starts_at_local_midnight(earlier: datetime, later: datetime, same: bool) -> None:
+    assert (SHANGHAI_DAY.index(earlier) == SHANGHAI_DAY.index(later)) is same
+    assert SHANGHAI_DAY.index(later) - SHANGHAI_DAY.index(earlier) in (0, 1)
 
 
-def test_limiter_leaves_other_people_alone() -> None:
-    limiter = RotatingLimiter(limit=2, period=timedelta(days=1))
-    limiter.hit(ALICE, NOW)
-    limiter.hit(ALICE, NOW)
-    assert not limiter.allows(ALICE, NOW)
-    assert limiter.allows(BOB, NOW)
-    limiter.hit(BOB, NOW)
-    assert limiter.allows(BOB, NOW)
-    limiter.hit(BOB, NOW)
-    assert not limiter.allows(BOB, NOW)
+def test_an_hours_window_starts_on_the_hour() -> None:
+    assert SHANGHAI_HOUR.index(NOW) == SHANGHAI_HOUR.index(NOW + timedelta(minutes=59, seconds=59))
+    assert SHANGHAI_HOUR.index(NOW + timedelta(hours=1)) == SHANGHAI_HOUR.index(NOW) + 1
 
 
-def test_limiter_resets_next_period_with_a_new_key() -> None:
-    limiter = RotatingLimiter(limit=1, period=timedelta(hours=1))
-    limiter.hit(ALICE, NOW)
-    assert not limiter.allows(ALICE, NOW + timedelta(minutes=59, seconds=59))
-    first_key = limiter._key
-    assert first_key
-    assert limiter.allows(ALICE, NOW + timedelta(hours=1))
-    second_key = limiter._key
-    assert second_key and second_key != first_key
-    assert limiter._counts == {}  # the old counts went with the old key
-    limiter.hit(ALICE, NOW + timedelta(hours=1))
-    assert not limiter.allows(ALICE, NOW + timedelta(hours=1, minutes=30))
-    # Staying within the period keeps the key.
-    assert limiter._key == second_key
+def test_period_keys_differ_by_window_and_period_and_agree_everywhere_else() -> None:
+    keys = {period_key(ROOT, window, index) for window in ("reports", "codes") for index in (1, 2)}
+    assert len(keys) == 4
+    assert period_key(ROOT, "codes", 7) == period_key(bytes(range(32)), "codes", 7)
+    assert period_key(ROOT, "codes", 7) != period_key(bytes(32), "codes", 7)
 
 
-def test_limiter_counts_are_not_keyed_by_the_user_id() -> None:
-    limiter = RotatingLimiter(limit=5, period=timedelta(days=1))
-    users = [ALICE, BOB, 1, 42, 7000000001]
-    for user in users:
-        limiter.hit(user, NOW)
-    assert len(limiter._counts) == len(users)
-    for key in limiter._counts:
-        assert isinstance(key, bytes) and len(key) == 32
-        for user in users:
-            if user >= 10**6:  # short ids could occur in 32 random bytes by chance
-                assert str(user).encode() not in key
-            assert key != str(user).encode()
-    assert set(limiter._counts.values()) == {1}
-    assert "123456789" not in repr(limiter)
+def test_a_bucket_is_the_same_on_every_replica_and_in_range() -> None:
+    key = period_key(ROOT, "codes", 100)
+    for user in (ALICE, BOB, 1, 7000000001):
+        bucket = limit_bucket(key, user, 64)
+        assert 0 <= bucket < 64 and bucket == limit_bucket(key, user, 64)
 
 
-def test_two_limiters_tag_the_same_person_differently() -> None:
-    first, second = RotatingLimiter(1, timedelta(days=1)), RotatingLimiter(1, timedelta(days=1))
-    first.hit(ALICE, NOW)
-    second.hit(ALICE, NOW)
-    assert set(first._counts) != set(second._counts)
+def test_buckets_are_shared_evenly_so_nobody_is_alone_in_one() -> None:
+    key = period_key(ROOT, "reports", 20415)
+    counts = [0] * 64
+    for user in range(10_000, 20_000):
+        counts[limit_bucket(key, user, 64)] += 1
+    # 10,000 people in 64 buckets: about 156 each (standard deviation about 12).
+    assert min(counts) > 95 and max(counts) < 220
+
+
+def test_buckets_change_with_the_period() -> None:
+    first, second = period_key(ROOT, "codes", 1), period_key(ROOT, "codes", 2)
+    users = range(1000)
+    unchanged = sum(limit_bucket(first, user, 64) == limit_bucket(second, user, 64) for user in users)
+    # Chance alone keeps about one in 64 in the same bucket.
+    assert unchanged < 50
+
+
+def test_one_bucket_means_everyone_shares_it() -> None:
+    assert {limit_bucket(period_key(ROOT, "codes", 1), user, 1) for user in range(100)} == {0}
 
 
 # --- batch times ---------------------------------------------------------------------------

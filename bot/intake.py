@@ -1,0 +1,244 @@
+"""Updates in: polling or webhook, each update committed before Telegram hears it was taken.
+
+Telegram drops an update once it is confirmed: in polling, when a later getUpdates asks from a
+higher offset; in webhook mode, when the POST is answered 200. python-telegram-bot confirms a
+fetched batch before its updates are processed (and answers webhooks at once), so a crash loses
+them. Here a batch is confirmed only after every update in it committed (or was set aside), and
+a webhook is answered 200 only after its update committed. What an update does on Telegram is
+durable in the outbox by then, so acting runs in the background and never delays the next batch.
+
+Within a batch, updates of different chats are committed concurrently and each chat's in order.
+An update that keeps failing is tried a few times and then set aside, logged by id and type only
+(never its content); one that python-telegram-bot cannot even parse is set aside at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
+
+from bot import metrics
+from bot.app import ALLOWED_UPDATES, JianfuApplication
+from storage.repositories.outbox import HandledUpdates, OutboxRepository
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 100
+POLL_BACKOFF_START, POLL_BACKOFF_MAX = 1.0, 30.0
+# After an empty answer that came back early (long polling off): never ask in a tight loop.
+POLL_IDLE_SECONDS = 0.5
+# How long a stopping bot waits for Telegram actions in flight (the rest stay in the outbox).
+DRAIN_SECONDS = 10.0
+
+
+def update_kind(data: dict[str, Any]) -> str:
+    """An update's type, from its keys (never its content): what a log line may say about it."""
+    return next((key for key in data if key != "update_id"), "unknown")
+
+
+def chat_key(update: Update) -> int:
+    """Updates of one chat are handled in order; ones without a chat by their sender."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    if update.effective_user is not None:
+        return update.effective_user.id
+    return 0
+
+
+class Intake:
+    """Takes updates from Telegram and commits each once; shared by polling and the webhook server."""
+
+    def __init__(self, app: JianfuApplication) -> None:
+        self.app = app
+        self.deps = app.bot_data.deps
+        settings = self.deps.settings.updates
+        self.attempts = settings.attempts
+        self.chats_at_once = asyncio.Semaphore(settings.concurrent_chats)
+        self._chat_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._acting: set[asyncio.Task[None]] = set()
+        self.last_update_at: float | None = None
+        # Until the first batch after the start is in (see count_first_tries).
+        self._fresh = True
+
+    # Committing ------------------------------------------------------------------------------
+
+    async def commit_batch(self, updates: Iterable[Update]) -> None:
+        """Commit every update; chats at the same time, each chat's updates in their order."""
+        by_chat: dict[int, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_chat[chat_key(update)].append(update)
+        await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in by_chat.values()))
+
+    async def _commit_chat(self, updates: list[Update]) -> None:
+        async with self.chats_at_once:
+            for update in updates:
+                await self.commit(update)
+
+    async def commit(self, update: Update) -> bool:
+        """Commit one update (tries it again if it fails); True once it needs nothing more.
+
+        Its Telegram actions start in the background right after the commit.
+        """
+        self.last_update_at = asyncio.get_running_loop().time()
+        async with self._chat_locks[chat_key(update)]:
+            for _attempt in range(self.attempts):
+                committed, planned = await self.app.record_update(update)
+                if committed:
+                    self._act(planned)
+                    return True
+                if await self._count_failure(update.update_id):
+                    return True
+        return False
+
+    def _act(self, planned: list[Any]) -> None:
+        if not planned:
+            return
+        task = asyncio.get_running_loop().create_task(self._act_safely(planned))
+        self._acting.add(task)
+        task.add_done_callback(self._acting.discard)
+
+    async def _act_safely(self, planned: list[Any]) -> None:
+        try:
+            await self.deps.pipeline.act(planned)
+        except Exception as error:  # the outbox keeps what was not done; the sweep retries it
+            log.error("acting on a committed update failed: %s", type(error).__name__)
+
+    async def _count_failure(self, update_id: int) -> bool:
+        """One more failed try, kept in the database (replicas and restarts count together).
+
+        True when the update is now set aside."""
+        async with self.deps.db.transaction() as session:
+            tries = await HandledUpdates(session).count_failure(update_id, self.deps.clock(), give_up_after=self.attempts)
+        if tries >= self.attempts or tries == 0:
+            if tries:
+                log.error("update %s set aside after %d failed tries", update_id, tries)
+            return True
+        return False
+
+    async def set_aside(self, data: dict[str, Any], reason: str) -> None:
+        """An update that cannot be handled at all: remembered by id, logged by id and type."""
+        update_id = data.get("update_id")
+        log.error("update %s (%s) set aside: %s", update_id, update_kind(data), reason)
+        if isinstance(update_id, int):
+            async with self.deps.db.transaction() as session:
+                await HandledUpdates(session).set_aside(update_id, self.deps.clock())
+
+    async def parse(self, data: dict[str, Any]) -> Update | None:
+        try:
+            return Update.de_json(data, self.app.bot)
+        except Exception as error:
+            await self.set_aside(data, f"python-telegram-bot could not read it ({type(error).__name__})")
+            return None
+
+    async def count_first_tries(self, updates: list[Update]) -> list[Update]:
+        """After a start, the first batch may hold what killed the last process: each of its
+        updates counts a try before it runs, so one that crashes every start is set aside."""
+        kept = []
+        for update in updates:
+            async with self.deps.db.transaction() as session:
+                handled = HandledUpdates(session)
+                state = await handled.state_of(update.update_id)
+                if state == "done":
+                    kept.append(update)  # handled before the crash: claiming it will say so
+                    continue
+                tries = await handled.count_failure(update.update_id, self.deps.clock(), give_up_after=self.attempts + 1)
+            if tries > self.attempts:
+                log.error("update %s set aside: the bot stopped while handling it %d times", update.update_id, tries - 1)
+                continue
+            kept.append(update)
+        return kept
+
+    async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Wait for the Telegram actions in flight (a stopping bot); the rest stay in the outbox."""
+        if self._acting:
+            await asyncio.wait(set(self._acting), timeout=timeout)
+
+    # Polling ---------------------------------------------------------------------------------
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """getUpdates, commit the batch, then ask for the next one (which confirms this one)."""
+        offset: int | None = None
+        backoff = POLL_BACKOFF_START
+        await self.app.bot.delete_webhook()
+        while not stop.is_set():
+            try:
+                raw = await self._get_updates(offset, stop)
+            except (InvalidToken, asyncio.CancelledError):
+                raise
+            except TelegramError as error:
+                backoff = await self._poll_failed(error, backoff, stop)
+                continue
+            backoff = POLL_BACKOFF_START
+            if raw is None:
+                continue
+            if not raw and self.deps.settings.updates.poll_timeout_seconds == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_IDLE_SECONDS)
+            updates = [update for data in raw if (update := await self.parse(data)) is not None]
+            if self._fresh:
+                await self._after_first_contact()
+                updates = await self.count_first_tries(updates)
+                self._fresh = False
+            await self.commit_batch(updates)
+            if raw:
+                offset = raw[-1]["update_id"] + 1
+        if offset is not None:
+            await self._confirm(offset)
+
+    async def _get_updates(self, offset: int | None, stop: asyncio.Event) -> list[dict[str, Any]] | None:
+        """One long poll, as raw JSON (so an update PTB cannot parse is set aside, not refetched forever)."""
+        timeout = self.deps.settings.updates.poll_timeout_seconds
+        data = {"timeout": timeout, "limit": MAX_BATCH, "allowed_updates": ALLOWED_UPDATES}
+        if offset is not None:
+            data["offset"] = offset
+        call = asyncio.ensure_future(self.app.bot._post("getUpdates", data, read_timeout=timeout + 10))
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _pending = await asyncio.wait({call, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if call not in done:
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                await call
+            return None
+        return list(call.result() or [])
+
+    async def _poll_failed(self, error: TelegramError, backoff: float, stop: asyncio.Event) -> float:
+        metrics.record_fetch_error(error)
+        if isinstance(error, Conflict):
+            log.warning("another process polls with this token (or a webhook is set): waiting")
+        elif isinstance(error, RetryAfter):
+            backoff = max(backoff, error.retry_after.total_seconds() if isinstance(error.retry_after, timedelta) else float(error.retry_after))
+        elif not isinstance(error, NetworkError):
+            log.warning("getUpdates failed: %s", type(error).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        return min(backoff * 2, POLL_BACKOFF_MAX)
+
+    async def _after_first_contact(self) -> None:
+        """Only one process may poll a token: outbox rows still leased belong to a dead one."""
+        async with self.deps.db.transaction() as session:
+            taken = await OutboxRepository(session).take_over_leases(self.deps.clock())
+        if taken:
+            log.info("%d Telegram action(s) left by the previous run are resumed", taken)
+
+    async def _confirm(self, offset: int) -> None:
+        """Tell Telegram the last batch was taken, so a restart does not fetch it again."""
+        with contextlib.suppress(TelegramError):
+            await self.app.bot._post("getUpdates", {"offset": offset, "timeout": 0, "limit": 1}, read_timeout=10)
+
+
+def webhook_body(raw: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("update_id"), int) else None

@@ -1,0 +1,196 @@
+"""Updates in: confirmed only once committed, chats concurrently and each in order, poison set aside."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.intake import Intake
+from storage.models import HandledUpdate, Person, Read
+from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, Harness
+
+OTHER_GROUP = -1001234500002
+ALL_RIGHTS = {"can_delete_messages": True}
+
+
+async def poll_until(intake: Intake, condition, timeout: float = 10.0) -> None:
+    """Run the polling loop until `condition()` holds (loopback work, not the clock under test)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(intake.poll(stop))
+
+    async def watch() -> None:
+        while not condition():
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(watch(), timeout)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout)
+    await intake.drain()
+
+
+async def notice_with_acks(harness: Harness, chat_id: int, people: list[int]) -> tuple[int, list[int]]:
+    """A notice, then acks replying to it, queued for getUpdates (not yet handled)."""
+    notice = harness.updates.message(chat_id, ADMIN, "#通知 周五前报送台账")
+    harness.fake.push_update(notice)
+    acks = []
+    for person in people:
+        ack = harness.updates.message(chat_id, person, "收到", reply_to=notice.message.message_id)
+        harness.fake.push_update(ack)
+        acks.append(ack.message.message_id)
+    return notice.message.message_id, acks
+
+
+async def join(harness: Harness, chat_id: int = GROUP) -> None:
+    await harness.send(harness.updates.my_chat_member(chat_id, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+
+
+async def reads(harness: Harness) -> set[tuple[int, int]]:
+    async with harness.session() as session:
+        return {(r.chat_id, r.person_id) for r in (await session.scalars(select(Read))).all()}
+
+
+async def test_a_batch_is_confirmed_only_after_every_update_in_it_committed(harness: Harness) -> None:
+    await join(harness)
+    _notice, acks = await notice_with_acks(harness, GROUP, [MEMBER, STRANGER])
+    intake = Intake(harness.app)
+    committed: list[int] = []
+    original = harness.app.record_update
+
+    async def record_then_note(update: Any) -> Any:
+        result = await original(update)
+        committed.append(update.update_id)
+        return result
+
+    harness.app.record_update = record_then_note
+    offsets_asked = []
+    harness.fake.before_call = lambda method: offsets_asked.append(len(committed)) if method == "getUpdates" else None
+    await poll_until(intake, lambda: all(harness.fake.is_deleted(GROUP, ack) for ack in acks))
+    # The second getUpdates (which confirms the first batch) came only after all three committed.
+    assert offsets_asked[0] == 0 and offsets_asked[1] == 3
+    assert await reads(harness) == {(GROUP, MEMBER), (GROUP, STRANGER)}
+    assert harness.fake.updates == []  # confirmed when the loop stopped
+
+
+async def test_an_update_fetched_but_not_committed_is_fetched_again(harness: Harness) -> None:
+    await join(harness)
+    _notice, [ack] = await notice_with_acks(harness, GROUP, [MEMBER])
+    intake = Intake(harness.app)
+    blocked = asyncio.Event()
+
+    async def stuck(update: Any) -> Any:
+        blocked.set()
+        await asyncio.Event().wait()  # the process dies here (cancelled below)
+
+    original, harness.app.record_update = harness.app.record_update, stuck
+    task = asyncio.create_task(intake.poll(asyncio.Event()))
+    await asyncio.wait_for(blocked.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(harness.fake.updates) == 2 and not harness.fake.is_deleted(GROUP, ack)
+    # The next process gets the same batch and handles it.
+    harness.app.record_update = original
+    await poll_until(Intake(harness.app), lambda: harness.fake.is_deleted(GROUP, ack))
+    assert await reads(harness) == {(GROUP, MEMBER)}
+
+
+async def test_chats_are_handled_concurrently_and_each_in_its_order(harness: Harness) -> None:
+    harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER, ENGLISH])
+    await join(harness)
+    await join(harness, OTHER_GROUP)
+    for chat in (GROUP, OTHER_GROUP):
+        await notice_with_acks(harness, chat, [MEMBER, STRANGER, ENGLISH])
+    intake = Intake(harness.app)
+    in_flight: dict[int, int] = {}
+    most_at_once, order = [0], {GROUP: [], OTHER_GROUP: []}
+    original = harness.app.record_update
+
+    async def observed(update: Any) -> Any:
+        chat = update.effective_chat.id
+        in_flight[chat] = in_flight.get(chat, 0) + 1
+        assert in_flight[chat] == 1, "two updates of one chat at once"
+        most_at_once[0] = max(most_at_once[0], sum(in_flight.values()))
+        order[chat].append(update.update_id)
+        await asyncio.sleep(0)  # let the other chat in
+        try:
+            return await original(update)
+        finally:
+            in_flight[chat] -= 1
+
+    harness.app.record_update = observed
+    await poll_until(intake, lambda: len(order[GROUP]) == 4 and len(order[OTHER_GROUP]) == 4)
+    assert most_at_once[0] == 2
+    assert order[GROUP] == sorted(order[GROUP]) and order[OTHER_GROUP] == sorted(order[OTHER_GROUP])
+
+
+async def test_an_update_that_keeps_failing_is_set_aside_and_logged_without_content(harness: Harness, debug_logging) -> None:
+    await join(harness)
+    intake = Intake(harness.app)
+    await poll_until(intake, lambda: True)  # the first batch after a start is counted apart (see below)
+    poison = harness.updates.message(GROUP, MEMBER, "机密内容：王芳 13800000000")
+    harness.fake.push_update(poison)
+    _notice, [ack] = await notice_with_acks(harness, GROUP, [STRANGER])
+    tries = []
+    original = harness.app.record_update
+
+    async def fails_on_poison(update: Any) -> Any:
+        if update.update_id == poison.update_id:
+            tries.append(update.update_id)
+            return False, []
+        return await original(update)
+
+    harness.app.record_update = fails_on_poison
+    await poll_until(intake, lambda: harness.fake.is_deleted(GROUP, ack))
+    assert len(tries) == harness.deps.settings.updates.attempts
+    async with harness.session() as session:
+        assert (await session.get(HandledUpdate, poison.update_id)).state == "set_aside"
+    logged = "\n".join(record.getMessage() for record in debug_logging.records)
+    assert f"update {poison.update_id} set aside" in logged
+    assert "机密" not in logged and "13800000000" not in logged and str(MEMBER) not in logged
+
+
+async def test_an_update_ptb_cannot_read_is_set_aside_by_id_and_type_only(harness: Harness, debug_logging) -> None:
+    await join(harness)
+    harness.fake.push_update({"update_id": 999, "message": {"text": "王芳 机密", "chat": "not an object"}})
+    _notice, [ack] = await notice_with_acks(harness, GROUP, [MEMBER])
+    await poll_until(Intake(harness.app), lambda: harness.fake.is_deleted(GROUP, ack))
+    async with harness.session() as session:
+        assert (await session.get(HandledUpdate, 999)).state == "set_aside"
+    logged = "\n".join(record.getMessage() for record in debug_logging.records)
+    assert "update 999 (message) set aside" in logged and "王芳" not in logged and "机密" not in logged
+
+
+async def test_an_update_delivered_twice_is_handled_once(harness: Harness) -> None:
+    await join(harness)
+    notice = harness.updates.message(GROUP, ADMIN, "#通知 周五前报送台账")
+    await harness.send(notice)
+    await harness.send(notice)  # a webhook retry, a second replica, a redelivered batch
+    async with harness.session() as session:
+        from storage.models import Notice
+
+        assert len((await session.scalars(select(Notice))).all()) == 1
+    ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice.message.message_id)
+    await harness.send(ack)
+    await harness.send(ack)
+    assert [call["message_id"] for call in harness.fake.calls_to("deleteMessage")] == [ack.message.message_id]
+
+
+async def test_an_update_that_crashed_every_start_is_set_aside(harness: Harness) -> None:
+    await join(harness)
+    poison = harness.updates.private(MEMBER, "/start")
+    harness.fake.push_update(poison)
+    async with harness.session() as session:
+        # Three starts that each died while handling it.
+        session.add(HandledUpdate(update_id=poison.update_id, state="failing", attempts=3, at=harness.clock()))
+    intake = Intake(harness.app)
+    await poll_until(intake, lambda: harness.fake.updates == [] or not harness.fake.updates)
+    async with harness.session() as session:
+        assert await session.get(Person, MEMBER) is None  # never handled
+        assert (await session.get(HandledUpdate, poison.update_id)).state == "set_aside"
