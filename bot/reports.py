@@ -242,8 +242,9 @@ async def chart_of(deps: Deps, board: Scoreboard, window: Window, language: str)
     bars = burden_bars(board, deps.settings.digest.chart_departments)
     if not bars:
         return None
-    words = chart_words(deps.catalog, language, deps.catalog.raw(language, "digest.chart_title").format(week=window.week))
-    english = chart_words(deps.catalog, "en", deps.catalog.raw("en", "digest.chart_title").format(week=window.week))
+    catalog = deps.catalog
+    words = chart_words(catalog, language, catalog.raw(language, "digest.chart_title").format(week=window.week))
+    english = chart_words(catalog, "en", catalog.raw("en", "digest.chart_title").format(week=window.week))
 
     async def render() -> chart.Chart:
         # Rendering takes a few hundred milliseconds of CPU: off the event loop.

@@ -147,7 +147,8 @@ class UrgencyRule:
         self._markers = tuple(dict.fromkeys(normalize(marker) for marker in markers if normalize(marker)))
         # normalize only drops and merges characters of the folded text, so a text whose folded
         # form lacks one chosen character of every marker has none: most messages stop there.
-        self._marker_keys = re.compile("[" + "".join(sorted({re.escape(max(marker)) for marker in self._markers})) + "]")
+        keys = sorted({re.escape(max(marker)) for marker in self._markers})
+        self._marker_keys = re.compile("[" + "".join(keys) + "]")
 
     def judge(self, text: str) -> Verdict:
         if not text:

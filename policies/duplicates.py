@@ -118,7 +118,9 @@ class CopyFinder:
         self._added = itertools.count()
         self._grams: dict[int, frozenset[str]] = {}
 
-    def add(self, key: Hashable, chat_id: int, posted_at: datetime, kind: str, text: str, department: Hashable) -> Original | None:
+    def add(
+        self, key: Hashable, chat_id: int, posted_at: datetime, kind: str, text: str, department: Hashable
+    ) -> Original | None:
         """The original this notice copies; None when it is an original itself (then remembered)."""
         self._forget_before(posted_at - self.window)
         mark = fingerprint(text)
@@ -130,7 +132,9 @@ class CopyFinder:
         original = self._near_copy(text, keys, chat_id) if keys else None
         if original is None:
             kept_text = text if keys else ""
-            self._remember(Original(key, chat_id, posted_at, department, kind, kept_text, keys, next(self._added)), mark)
+            original = Original(key, chat_id, posted_at, department, kind, kept_text, keys, next(self._added))
+            self._remember(original, mark)
+            return None
         return original
 
     def _same_text(self, mark: str, chat_id: int) -> Original | None:

@@ -380,7 +380,8 @@ def notice_facts(rule: ReceivedRule, judgement: Judgement, text: str) -> NoticeF
 def command_notice_facts(rule: ReceivedRule, text: str, *, published_urgent: bool) -> NoticeFacts:
     """`/notice TEXT` is kept as a tracked notice whatever it says; urgent when its text says so
     or its sender chose to publish it now, in quiet hours."""
-    return NoticeFacts(kind=rule.notices.kind_of(text), urgent=published_urgent or rule.urgency.judge(text).hit, ack_demand=False)
+    urgent = published_urgent or rule.urgency.judge(text).hit
+    return NoticeFacts(kind=rule.notices.kind_of(text), urgent=urgent, ack_demand=False)
 
 
 def acts_on(judgement: Judgement) -> bool:

@@ -142,7 +142,8 @@ async def extend(update: Update, context: JianfuContext, session: AsyncSession) 
         await reply(update, context, session, parsed.key, **parsed.params)
         return
     close_at = chat.close_at + timedelta(days=parsed.days) if chat.close_at else None
-    if close_at is None or not await ChatRepository(session).change_state(chat.id, *TRANSITIONS["extend"], close_at=close_at):
+    chats = ChatRepository(session)
+    if close_at is None or not await chats.change_state(chat.id, *TRANSITIONS["extend"], close_at=close_at):
         await reply(update, context, session, "temp.error.not_done")
         return
     await schedule_close(deps, session, chat.id, close_at)
@@ -180,7 +181,8 @@ async def mark_done(deps: Deps, session: AsyncSession, chat_id: int, *, actor_id
     """The work is complete: announce the close time in the group, pin it, start the countdown."""
     now = deps.clock()
     close_at = closes_at(now, deps.settings.temporary.close_after_days)
-    await ChatRepository(session).set_fields(chat_id, state=TRANSITIONS["done"][1], done_at=now, close_at=close_at, close_step=0)
+    state = TRANSITIONS["done"][1]
+    await ChatRepository(session).set_fields(chat_id, state=state, done_at=now, close_at=close_at, close_step=0)
     await schedule_close(deps, session, chat_id, close_at)
     await _audit(session, deps, actor_id, "chat.done", chat_id, {"close_at": close_at.isoformat()})
     params = {"close_at": _local(deps, close_at), "days": deps.settings.temporary.close_after_days}

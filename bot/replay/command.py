@@ -61,12 +61,16 @@ class Outcome:
     chart: bytes | None = None
 
 
-def run(settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def run(
+    settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     """Replay, then print the report (and write the files); 2 with one line on stderr for bad input."""
     return asyncio.run(run_async(settings, options, stdout=stdout, stderr=stderr))
 
 
-async def run_async(settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+async def run_async(
+    settings: Settings, options: ReplayOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     """`run` inside a running event loop (the demo, tests): the registry is read asynchronously."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     catalog = Catalog.load()
@@ -86,7 +90,9 @@ async def run_async(settings: Settings, options: ReplayOptions, *, stdout: TextI
     return 0
 
 
-def replay(settings: Settings, options: ReplayOptions, registry: Registry, catalog: Catalog, progress: ProgressBar) -> Outcome:
+def replay(
+    settings: Settings, options: ReplayOptions, registry: Registry, catalog: Catalog, progress: ProgressBar
+) -> Outcome:
     """Check the options, index every export, replay the groups in time order."""
     export_zone = _zone(options.export_timezone or settings.timezone)
     _check_out(options.out)
@@ -109,8 +115,12 @@ def replay(settings: Settings, options: ReplayOptions, registry: Registry, catal
     if options.out is None:
         return Outcome(report, text)
     picture = render_chart(
-        report, board, catalog, options.language,
-        limit=settings.digest.chart_departments, font_file=settings.digest.chart_font,
+        report,
+        board,
+        catalog,
+        options.language,
+        limit=settings.digest.chart_departments,
+        font_file=settings.digest.chart_font,
     )
     return Outcome(report, text, render_html(report, board, catalog, options.language, picture), picture)
 
@@ -193,10 +203,19 @@ def _index(sources: tuple[Path, ...], progress: ProgressBar, catalog: Catalog, l
     return chats
 
 
-def _feed(engine: Replay, groups: list[ChatIndex], export_zone: ZoneInfo, progress: ProgressBar, catalog: Catalog, language: str) -> None:
+def _feed(
+    engine: Replay,
+    groups: list[ChatIndex],
+    export_zone: ZoneInfo,
+    progress: ProgressBar,
+    catalog: Catalog,
+    language: str,
+) -> None:
     """The second pass: every group's messages, merged in time order, through the rules."""
     total = sum(chat.messages for chat in groups)
-    progress.start(catalog.raw(language, "replay.progress_replaying"), total, catalog.raw(language, "replay.progress_messages"))
+    progress.start(
+        catalog.raw(language, "replay.progress_replaying"), total, catalog.raw(language, "replay.progress_messages")
+    )
     merged = heapq.merge(*(chat_messages(chat, export_zone) for chat in groups))
     for count, (timestamp, order, _index, raw) in enumerate(merged, start=1):
         engine.feed(timestamp, order, raw)

@@ -31,10 +31,10 @@ from bot.replay.messages import Command, MessageReader, command_of, moment_of, p
 from bot.replay.registry import Registry
 from bot.settings import Settings
 from policies.actions import Action, Delete, RecordEvent, RecordRead, Say
+from policies.commands import ParseError
 from policies.deadlines import find_deadline
 from policies.departments import charged_department
 from policies.duplicates import CopyFinder
-from policies.commands import ParseError
 from policies.lifecycle import TemporaryGroup, parse_extend, parse_temp, until_due
 from policies.notices import NoticeKind
 from policies.quiet import QuietHours, after_hours, group_quiet_hours, hold_until
@@ -60,7 +60,9 @@ FORMALISM_KINDS = ("checkin", "photo_proof", "promotion", "instant_reply")
 # Verdicts kept per (kind, text, sticker emoji, sender name): acks repeat ("收到" from everyone),
 # and classify is pure, so a repeat costs a look-up. Long texts rarely repeat; the memo is bounded.
 MEMO_LIMIT, MEMO_TEXT_CHARS = 100_000, 200
-SENDER_KINDS = frozenset({"notices", "data_requests", "ack_demands", "after_hours_notices", "duplicate_notices", *FORMALISM_KINDS})
+SENDER_KINDS = frozenset(
+    {"notices", "data_requests", "ack_demands", "after_hours_notices", "duplicate_notices", *FORMALISM_KINDS}
+)
 _URGENT_COMMAND = re.compile(URGENT_COMMAND)
 
 
@@ -206,10 +208,15 @@ class Replay:
         settings = self.settings
         return ChatState(
             index=chat,
-            ref=ChatRef(chat.bot_chat_id, ChatType.SUPERGROUP if chat.type in SUPERGROUP_TYPES else ChatType.GROUP, chat.name),
+            ref=ChatRef(
+                chat.bot_chat_id, ChatType.SUPERGROUP if chat.type in SUPERGROUP_TYPES else ChatType.GROUP, chat.name
+            ),
             mode=mode_of(group_settings, settings.mode),
             quiet=group_quiet_hours(
-                group_settings.get("quiet"), start=settings.quiet_start, end=settings.quiet_end, weekends=settings.quiet_weekends
+                group_settings.get("quiet"),
+                start=settings.quiet_start,
+                end=settings.quiet_end,
+                weekends=settings.quiet_weekends,
             ),
             department=known.department_id if known else None,
             member_count=known.member_count if known else None,
@@ -327,10 +334,18 @@ class Replay:
         if message.reply_to_message_id is not None:
             # A reply to a message the export lacks (deleted, or older than the export) answers
             # a message that says nothing, as far as the rule can tell.
-            replied = chat.targets.get(message.reply_to_message_id) or self.rule.target_of(message.reply_to_message_id, "")
+            replied = chat.targets.get(message.reply_to_message_id) or self.rule.target_of(
+                message.reply_to_message_id, ""
+            )
         context = group_context(
-            self.rule, message, mode=chat.mode, bot_rights=FULL_RIGHTS, now=message.date, replied=replied,
-            latest_notice=chat.latest_notice, sender_has_private_chat=message.sender.id in self.registry.private_chats,
+            self.rule,
+            message,
+            mode=chat.mode,
+            bot_rights=FULL_RIGHTS,
+            now=message.date,
+            replied=replied,
+            latest_notice=chat.latest_notice,
+            sender_has_private_chat=message.sender.id in self.registry.private_chats,
         )
         self._count_actions(chat, message, self.rule.judge(message, context, judgement))
 
@@ -354,8 +369,16 @@ class Replay:
             self.tally.add(kind, chat, sender_department, week, message.sender)
 
     def _notice(
-        self, chat: ChatState, message_id: int, sender: Person | None, text: str, facts: NoticeFacts,
-        *, posted: datetime, written: datetime | None = None, tracked: bool = False,
+        self,
+        chat: ChatState,
+        message_id: int,
+        sender: Person | None,
+        text: str,
+        facts: NoticeFacts,
+        *,
+        posted: datetime,
+        written: datetime | None = None,
+        tracked: bool = False,
     ) -> None:
         """A notice kept, then what the bot does after posting one: link copies, count it after
         hours, read its deadline."""
@@ -388,7 +411,11 @@ class Replay:
         if command.addressed:
             return  # addressed to a bot by name: not Jianfu in a history without it
         handler = {
-            "temp": self._temp, "done": self._done, "reopen": self._reopen, "extend": self._extend, "notice": self._notice_command,
+            "temp": self._temp,
+            "done": self._done,
+            "reopen": self._reopen,
+            "extend": self._extend,
+            "notice": self._notice_command,
         }.get(command.name)
         if handler is not None:
             handler(chat, message, command.args)
@@ -428,8 +455,16 @@ class Replay:
         else:
             self._at(publish_at, self._publish, *publish)
 
-    def _publish(self, chat: ChatState, message_id: int, sender: Person | None, text: str, facts: NoticeFacts,
-                 written: datetime, due: datetime) -> None:
+    def _publish(
+        self,
+        chat: ChatState,
+        message_id: int,
+        sender: Person | None,
+        text: str,
+        facts: NoticeFacts,
+        written: datetime,
+        due: datetime,
+    ) -> None:
         if not chat.closed:
             self._notice(chat, message_id, sender, text, facts, posted=due, written=written, tracked=True)
 
@@ -500,4 +535,6 @@ def formalism_kinds(actions: list[Action], judgement: Judgement) -> set[str]:
     named = getattr(judgement, "formalism", ())
     if recorded or not named:
         return recorded
-    return {getattr(verdict, "rule", verdict) for verdict in named if getattr(verdict, "hit", True)} & set(FORMALISM_KINDS)
+    return {getattr(verdict, "rule", verdict) for verdict in named if getattr(verdict, "hit", True)} & set(
+        FORMALISM_KINDS
+    )

@@ -190,7 +190,9 @@ class _Indexer:
         for raw in self.stream.values():
             problem = message_problem(raw)
             if problem is not None:
-                raise ExportError(self.place(byte=self.stream.byte_offset(self.stream.item_start)), problem[0], **problem[1])
+                raise ExportError(
+                    self.place(byte=self.stream.byte_offset(self.stream.item_start)), problem[0], **problem[1]
+                )
             target = replied_to(raw)
             if target is not None:
                 chat.replied[target] += 1

@@ -230,7 +230,7 @@ class JsonStream:
         match = _HEX_ESCAPE.match(self._text, position)
         if match is None:
             raise self.error("invalid escape \\x in a string", position)
-        self._text = f"{self._text[:position]}\\u00{match.group(1)}{self._text[match.end():]}"
+        self._text = f"{self._text[:position]}\\u00{match.group(1)}{self._text[match.end() :]}"
         self._widened.append(position)
         if self._measured[0] > position:
             self._measured = (0, 0)

@@ -32,7 +32,11 @@ class ProgressBar:
         self._drawn_at = now
         share = min(done / self._total, 1.0)
         filled = round(WIDTH * share)
-        amount = f"{done:,} / {self._total:,} {self._unit}".rstrip() if self._unit else f"{_megabytes(done)} / {_megabytes(self._total)}"
+        amount = (
+            f"{done:,} / {self._total:,} {self._unit}".rstrip()
+            if self._unit
+            else f"{_megabytes(done)} / {_megabytes(self._total)}"
+        )
         self.stream.write(f"\r{self._label} [{'#' * filled}{'.' * (WIDTH - filled)}] {share:4.0%} {amount}")
         self.stream.flush()
         self._open_line = True

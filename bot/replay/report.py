@@ -46,7 +46,12 @@ def build_report(replay: Replay, chats: list[ChatIndex], sources: Iterable[Path]
         "by_sender": builder.senders(),
         "weeks": builder.weeks(),
         "temporary_groups": [
-            {"chat": close.chat.export_id, "name": close.chat.name, "close_at": builder.local(close.close_at), "closed": close.closed}
+            {
+                "chat": close.chat.export_id,
+                "name": close.chat.name,
+                "close_at": builder.local(close.close_at),
+                "closed": close.closed,
+            }
             for close in sorted(replay.closes, key=lambda close: close.close_at)
         ],
     }
@@ -144,7 +149,11 @@ class _Builder:
     def board(self) -> Scoreboard:
         departments = self.counts["department"]
         current = {
-            key: self.digest_figures(departments.get(key, Counter()), self.minutes(lambda s, k=key: self._key(s) == k), self._temporary(states))
+            key: self.digest_figures(
+                departments.get(key, Counter()),
+                self.minutes(lambda s, k=key: self._key(s) == k),
+                self._temporary(states),
+            )
             for key, states in self._by_key().items()
         }
         for key, counts in departments.items():
@@ -155,19 +164,26 @@ class _Builder:
         """The scoreboard's rows: heaviest burden first, groups without a department last."""
         rows = []
         for rank, row in enumerate(self.board.rows, start=1):
-            rows.append({
-                "rank": rank if row.department_id is not None else None,
-                "name": row.name or None,
-                "chats": self._chats_of(row.department_id),
-                "burden": row.burden,
-                "figures": dict(row.current),
-            })
+            rows.append(
+                {
+                    "rank": rank if row.department_id is not None else None,
+                    "name": row.name or None,
+                    "chats": self._chats_of(row.department_id),
+                    "burden": row.burden,
+                    "figures": dict(row.current),
+                }
+            )
         return rows
 
     def senders(self) -> list[dict[str, Any]]:
         ranked = sorted(
             self.counts["sender"].items(),
-            key=lambda item: (-item[1]["ack_demands"], -sum(item[1][kind] for kind in FORMALISM_KINDS), -item[1]["notices"], item[0]),
+            key=lambda item: (
+                -item[1]["ack_demands"],
+                -sum(item[1][kind] for kind in FORMALISM_KINDS),
+                -item[1]["notices"],
+                item[0],
+            ),
         )
         return [
             {
@@ -187,14 +203,26 @@ class _Builder:
         for number in sorted(self.counts["week"]):
             counts, week = self.counts["week"][number], IsoWeek(number // 100, number % 100)
             figures = self.figures(counts, self.minutes(lambda _state: True, number))
-            found.append({
-                "week": str(week),
-                "start": week.monday.isoformat(),
-                "end": week.sunday.isoformat(),
-                **{key: figures[key] for key in ("acks_removed", "ack_demands", "notices", "data_requests", "after_hours_notices", "minutes_saved")},
-                "formalism": figures["formalism"],
-                "burden": burden(SPECS, self.digest_figures(counts, figures["minutes_saved"], Counter())),
-            })
+            found.append(
+                {
+                    "week": str(week),
+                    "start": week.monday.isoformat(),
+                    "end": week.sunday.isoformat(),
+                    **{
+                        key: figures[key]
+                        for key in (
+                            "acks_removed",
+                            "ack_demands",
+                            "notices",
+                            "data_requests",
+                            "after_hours_notices",
+                            "minutes_saved",
+                        )
+                    },
+                    "formalism": figures["formalism"],
+                    "burden": burden(SPECS, self.digest_figures(counts, figures["minutes_saved"], Counter())),
+                }
+            )
         return found
 
     def burden_total(self) -> dict[str, Any]:

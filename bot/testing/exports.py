@@ -58,9 +58,17 @@ class ExportedChat:
         if photo:
             entry |= {"photo": "photos/photo_1@23-11-2026_09-00-00.jpg", "width": 1280, "height": 960}
         if sticker is not None:
-            entry |= {"file": NOT_INCLUDED, "media_type": "sticker", "sticker_emoji": sticker, "width": 512, "height": 512}
+            entry |= {
+                "file": NOT_INCLUDED,
+                "media_type": "sticker",
+                "sticker_emoji": sticker,
+                "width": 512,
+                "height": 512,
+            }
         elif file is not None:
-            entry |= {"file": file} | ({"media_type": media_type} if media_type else {}) | {"mime_type": "application/pdf"}
+            entry |= (
+                {"file": file} | ({"media_type": media_type} if media_type else {}) | {"mime_type": "application/pdf"}
+            )
         entry |= _text_fields(pieces if pieces is not None else [text])
         return self._add(entry)
 
@@ -90,8 +98,10 @@ class ExportedChat:
 
 
 def _text_fields(pieces: list[Any]) -> dict[str, Any]:
-    """"text" as Telegram Desktop writes it (a plain string when unformatted), and "text_entities"."""
-    entities = [piece if isinstance(piece, dict) else {"type": "plain", "text": piece} for piece in pieces if piece != ""]
+    """ "text" as Telegram Desktop writes it (a plain string when unformatted), and "text_entities"."""
+    entities = [
+        piece if isinstance(piece, dict) else {"type": "plain", "text": piece} for piece in pieces if piece != ""
+    ]
     plain = all(isinstance(piece, str) for piece in pieces)
     return {"text": "".join(pieces) if plain else pieces, "text_entities": entities}
 
@@ -105,8 +115,25 @@ def whole_account(chats: Iterable[ExportedChat], left: Iterable[ExportedChat] = 
     """The whole account's result.json (Settings → Export Telegram data), with its other sections."""
     return {
         "about": "Here is the data you requested.",
-        "personal_information": {"user_id": 1, "first_name": "导出", "last_name": "人", "phone_number": "+86 000", "bio": ""},
-        "contacts": {"about": "contacts", "list": [{"first_name": "张", "last_name": "三", "phone_number": "+86 1", "date": "2026-01-01T00:00:00", "date_unixtime": "1767196800"}]},
+        "personal_information": {
+            "user_id": 1,
+            "first_name": "导出",
+            "last_name": "人",
+            "phone_number": "+86 000",
+            "bio": "",
+        },
+        "contacts": {
+            "about": "contacts",
+            "list": [
+                {
+                    "first_name": "张",
+                    "last_name": "三",
+                    "phone_number": "+86 1",
+                    "date": "2026-01-01T00:00:00",
+                    "date_unixtime": "1767196800",
+                }
+            ],
+        },
         "frequent_contacts": {"about": "frequent", "list": []},
         "chats": {"about": "chats", "list": [chat.as_json() for chat in chats]},
         "left_chats": {"about": "left", "list": [chat.as_json() for chat in left]},

@@ -35,7 +35,10 @@ class RegistryRepository:
     async def groups(self) -> dict[int, RegisteredGroup]:
         query = select(Chat.id, Chat.title, Chat.department_id, Chat.settings, Chat.member_count)
         rows = (await self.session.execute(query)).all()
-        return {row.id: RegisteredGroup(row.id, row.title, row.department_id, dict(row.settings or {}), row.member_count) for row in rows}
+        return {
+            row.id: RegisteredGroup(row.id, row.title, row.department_id, dict(row.settings or {}), row.member_count)
+            for row in rows
+        }
 
     async def contacts(self) -> dict[int, frozenset[int]]:
         """Person id -> the departments they are a contact of."""

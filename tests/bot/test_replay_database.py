@@ -30,7 +30,10 @@ async def registry_database(url: str) -> None:
     db = Database.from_url(url)
     await upgrade(db.engine)
     async with db.transaction() as session:
-        civil, health = Department(name="民政局", code="MZ", created_at=NOW), Department(name="卫健委", code="WJW", created_at=NOW)
+        civil, health = (
+            Department(name="民政局", code="MZ", created_at=NOW),
+            Department(name="卫健委", code="WJW", created_at=NOW),
+        )
         session.add_all([civil, health])
         await session.flush()
         session.add(Chat(id=-1001234500001, title="朝阳社区工作群", type="supergroup", department_id=civil.id, settings={},
@@ -105,7 +108,10 @@ async def test_a_sqlite_database_in_use_is_read_without_touching_the_database_or
 async def test_a_missing_sqlite_file_is_named_and_never_created(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.db"
     code, _report, err = await replay(tmp_path, f"sqlite+aiosqlite:///{missing}")
-    assert code == 2 and err == f"jianfu replay: --database: there is no database file {missing} (replay never creates one).\n"
+    assert (
+        code == 2
+        and err == f"jianfu replay: --database: there is no database file {missing} (replay never creates one).\n"
+    )
     assert not missing.exists()
 
 
@@ -113,7 +119,11 @@ async def test_a_database_without_jianfus_tables_is_refused_in_one_line(tmp_path
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
     code, _report, err = await replay(tmp_path, f"sqlite+aiosqlite:///{empty}")
-    assert code == 2 and err.startswith("jianfu replay: --database: the database cannot be read: ") and err.count("\n") == 1
+    assert (
+        code == 2
+        and err.startswith("jianfu replay: --database: the database cannot be read: ")
+        and err.count("\n") == 1
+    )
     assert empty.read_bytes() == b""
 
 

@@ -39,7 +39,12 @@ def messages_of(chat: ChatIndex) -> list[dict]:
 
 def test_a_single_chat_export_is_one_group_with_its_replies_counted(tmp_path: Path) -> None:
     [chat] = index_export(write(tmp_path / "result.json", single_chat(group())))
-    assert (chat.name, chat.type, chat.export_id, chat.messages) == ("朝阳社区工作群", "private_supergroup", 1234500001, 8)
+    assert (chat.name, chat.type, chat.export_id, chat.messages) == (
+        "朝阳社区工作群",
+        "private_supergroup",
+        1234500001,
+        8,
+    )
     assert chat.is_group and chat.bot_chat_id == -1001234500001
     assert chat.replied == {1: 2}
     assert [raw["id"] for raw in messages_of(chat)] == list(range(1, 9))
@@ -62,9 +67,15 @@ def test_each_kind_of_message_becomes_what_the_bot_would_see(tmp_path: Path) -> 
     [chat] = index_export(write(tmp_path / "result.json", single_chat(group())))
     raws = messages_of(chat)
     reader, ref = MessageReader(), ChatRef(chat.bot_chat_id, ChatType.SUPERGROUP)
-    built = [reader.message(raw, ref, T, reply_to=raw.get("reply_to_message_id")) for raw in raws if raw["type"] == "message"]
+    built = [
+        reader.message(raw, ref, T, reply_to=raw.get("reply_to_message_id")) for raw in raws if raw["type"] == "message"
+    ]
     notice, ack, sticker, photo, document, forward, edited = built
-    assert (notice.kind, notice.text, notice.sender.display_name) == (ContentKind.TEXT, "【通知】周五前报送台账，收到请回复", "李书记")
+    assert (notice.kind, notice.text, notice.sender.display_name) == (
+        ContentKind.TEXT,
+        "【通知】周五前报送台账，收到请回复",
+        "李书记",
+    )
     assert (ack.text, ack.reply_to_message_id, ack.sender.id) == ("收到", 1, 3001)
     assert (sticker.kind, sticker.sticker_emoji, sticker.reply_to_message_id) == (ContentKind.STICKER, "👍", 1)
     assert (photo.kind, photo.text) == (ContentKind.PHOTO, "表格第二页")
@@ -106,9 +117,14 @@ def test_commands_are_read_as_telegram_marks_them() -> None:
     reader, ref = MessageReader(), ChatRef(-1, ChatType.SUPERGROUP)
 
     def command(text: str):
-        return command_of(reader.message({"id": 1, "type": "message", "from_id": "user1", "text": text}, ref, T, reply_to=None))
+        return command_of(
+            reader.message({"id": 1, "type": "message", "from_id": "user1", "text": text}, ref, T, reply_to=None)
+        )
 
-    assert command("/temp 人口普查 until 12-05") == ("temp", "人口普查 until 12-05", False) or command("/temp 人口普查 until 12-05").name == "temp"
+    assert (
+        command("/temp 人口普查 until 12-05") == ("temp", "人口普查 until 12-05", False)
+        or command("/temp 人口普查 until 12-05").name == "temp"
+    )
     found = command("/Done@other_bot")
     assert (found.name, found.args, found.addressed) == ("done", "", True)
     assert command("/通知 明天") is None and command("收到 /done") is None
@@ -157,16 +173,26 @@ def broken_message(tmp_path: Path, message: object) -> ExportError:
         ({"type": "message", "date": "2026-11-23T09:00:00"}, "message_no_id", {}),
         ({"id": 99, "type": "message", "date": "yesterday"}, "message_no_date", {"id": 99}),
         ({"id": 99, "type": "message", "date_unixtime": "1795395600", "text": 5}, "message_bad_text", {"id": 99}),
-        ({"id": 99, "type": "message", "date_unixtime": "1795395600", "reply_to_message_id": "1"}, "message_not_number", {"id": 99, "key": "reply_to_message_id"}),
-        ({"id": 99, "type": "message", "date_unixtime": "1795395600", "from_id": 3001}, "message_not_text", {"id": 99, "key": "from_id"}),
+        (
+            {"id": 99, "type": "message", "date_unixtime": "1795395600", "reply_to_message_id": "1"},
+            "message_not_number",
+            {"id": 99, "key": "reply_to_message_id"},
+        ),
+        (
+            {"id": 99, "type": "message", "date_unixtime": "1795395600", "from_id": 3001},
+            "message_not_text",
+            {"id": 99, "key": "from_id"},
+        ),
     ],
 )
-def test_a_broken_message_is_named_by_chat_position_and_byte(tmp_path: Path, message: object, problem: str, params: dict) -> None:
+def test_a_broken_message_is_named_by_chat_position_and_byte(
+    tmp_path: Path, message: object, problem: str, params: dict
+) -> None:
     error = broken_message(tmp_path, message)
     assert (error.problem, error.params) == (problem, params)
     assert (error.place.chat, error.place.chat_id, error.place.message) == ("朝阳社区工作群", 1234500001, 3)
     data = (tmp_path / "result.json").read_bytes()
-    assert json.JSONDecoder().raw_decode(data[error.place.byte:].decode("utf-8"))[0] == message
+    assert json.JSONDecoder().raw_decode(data[error.place.byte :].decode("utf-8"))[0] == message
 
 
 def test_a_file_cut_short_names_the_message_and_byte_where_it_ends(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ DOCUMENT = {
     "name": "朝阳社区工作群 👍",
     "numbers": [0, -12, 3.5, 1e21, 123456789012345678],
     "flags": [True, False, None],
-    "messages": [{"id": index, "text": "收到" * index + "\\\"quoted\"\n", "list": [1, [2, {}]]} for index in range(40)],
+    "messages": [{"id": index, "text": "收到" * index + '\\"quoted"\n', "list": [1, [2, {}]]} for index in range(40)],
     "empty": {"list": [], "object": {}},
 }
 
@@ -71,7 +71,7 @@ def test_byte_offsets_point_at_the_items_in_the_file(tmp_path: Path, chunk: int)
                 continue
             assert stream.peek() == "["
             opening = stream.byte_offset()
-            assert data[opening:opening + 1] == b"["
+            assert data[opening : opening + 1] == b"["
             for item in stream.values():
                 start = stream.byte_offset(stream.item_start)
                 assert json.JSONDecoder().raw_decode(data[start:].decode("utf-8"))[0] == item
@@ -118,7 +118,9 @@ def test_offsets_stay_exact_after_a_widened_escape(tmp_path: Path) -> None:
         ('{"a": [1, ', "the file ends inside a list", 10),
     ],
 )
-def test_broken_json_names_the_problem_and_the_byte_at_any_chunk_size(tmp_path: Path, text: str, problem: str, offset: int) -> None:
+def test_broken_json_names_the_problem_and_the_byte_at_any_chunk_size(
+    tmp_path: Path, text: str, problem: str, offset: int
+) -> None:
     path = write(tmp_path, text)
     for chunk in (1, 4, 1 << 20):
         with JsonStream(path, chunk=chunk) as stream, pytest.raises(JsonSyntaxError) as raised:
@@ -129,7 +131,7 @@ def test_broken_json_names_the_problem_and_the_byte_at_any_chunk_size(tmp_path: 
 
 def test_bytes_that_are_not_utf8_are_named_by_offset(tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
-    path.write_bytes('{"text": "caf'.encode() + b"\xe9" + b'"}')
+    path.write_bytes(b'{"text": "caf' + b"\xe9" + b'"}')
     with JsonStream(path, chunk=2) as stream, pytest.raises(JsonSyntaxError) as raised:
         walk(stream)
     assert raised.value.problem == "not UTF-8 text" and raised.value.byte_offset == 13

@@ -86,7 +86,9 @@ async def set_up_live(harness: Harness) -> None:
     harness.fake.set_member(GROUP, WANG, "member")
     harness.fake.add_group(GROUP_B, "向阳社区工作群", creator_id=ADMIN, members=[MEMBER, STRANGER, ENGLISH, WANG])
     for chat in GROUPS.values():
-        await harness.send(harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+        await harness.send(
+            harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
+        )
     await harness.private(SUPERVISOR, "/dept add 民政局")
     await harness.private(SUPERVISOR, "/dept add 卫健委")
     await harness.command(GROUP, ADMIN, "/register 民政局")
@@ -194,7 +196,9 @@ async def test_replay_counts_what_the_live_bot_did_with_the_same_messages(harnes
     assert by_chat == {1234500001: live["removed_by_chat"][GROUP], 1234500002: live["removed_by_chat"][GROUP_B]}
 
 
-async def test_replay_with_the_registry_gives_the_digests_figures_per_department(harness: Harness, tmp_path: Path) -> None:
+async def test_replay_with_the_registry_gives_the_digests_figures_per_department(
+    harness: Harness, tmp_path: Path
+) -> None:
     await set_up_live(harness)
     await drive_live(harness)
     report = await replay_report(harness, export_of_script(tmp_path))

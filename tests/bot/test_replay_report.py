@@ -74,18 +74,36 @@ def test_the_json_report_counts_what_the_bot_would_have_done(export: Path, capsy
     assert (report["temporary_closes"], report["temporary_closes_pending"]) == (1, 0)
     # Removed acks × the other people of their group (group A shows 4, group B 2) × 5 s.
     assert report["minutes_saved"] == round((3 * 4 + 1 * 2) * 5 / 60, 1)
-    assert report["period"] == {"start": "2026-11-23T09:00+08:00", "end": "2026-11-28T10:00+08:00", "timezone": "Asia/Shanghai"}
+    assert report["period"] == {
+        "start": "2026-11-23T09:00+08:00",
+        "end": "2026-11-28T10:00+08:00",
+        "timezone": "Asia/Shanghai",
+    }
 
 
 def test_by_chat_holds_the_same_figures_per_group_keyed_by_the_export_id(export: Path, capsys) -> None:
     report = json.loads(replay(str(export), "--json", capsys=capsys)[1])
     a, b = report["by_chat"][str(A_ID)], report["by_chat"][str(B_ID)]
     assert set(report["by_chat"]) == {str(A_ID), str(B_ID)}
-    assert (a["name"], a["messages"], a["acks_removed"], a["ack_demands"], a["notices"]) == ("朝阳社区工作群", 9, 3, 1, 3)
+    assert (a["name"], a["messages"], a["acks_removed"], a["ack_demands"], a["notices"]) == (
+        "朝阳社区工作群",
+        9,
+        3,
+        1,
+        3,
+    )
     assert (a["duplicate_notices"], a["after_hours_notices"], a["deadlines"], a["temporary_closes"]) == (0, 1, 2, 0)
     assert (b["messages"], b["acks_removed"], b["ack_demands"], b["notices"], b["duplicate_notices"]) == (6, 1, 1, 2, 1)
     assert (b["after_hours_notices"], b["deadlines"], b["temporary_closes"], b["after_close"]) == (1, 2, 1, 1)
-    for key in ("acks_removed", "ack_demands", "notices", "duplicate_notices", "after_hours_notices", "deadlines", "temporary_closes"):
+    for key in (
+        "acks_removed",
+        "ack_demands",
+        "notices",
+        "duplicate_notices",
+        "after_hours_notices",
+        "deadlines",
+        "temporary_closes",
+    ):
         assert a[key] + b[key] == report[key], key
     assert a["minutes_saved"] == round(3 * 4 * 5 / 60, 1) and a["readers"] == 4
 
@@ -100,8 +118,15 @@ def test_the_burden_index_is_the_digests_by_group_without_a_registry(export: Pat
     assert [row["rank"] for row in report["by_department"]] == [1, 2]
     assert report["weeks"][0]["week"] == "2026-W48" and report["weeks"][0]["acks_removed"] == 4
     [sender] = [sender for sender in report["by_sender"] if sender["ack_demands"]]
-    assert (sender["name"], sender["ack_demands"], sender["notices"], sender["after_hours_notices"]) == ("李书记", 2, 5, 2)
-    assert report["temporary_groups"] == [{"chat": B_ID, "name": "向阳社区工作群", "close_at": "2026-11-27T09:01+08:00", "closed": True}]
+    assert (sender["name"], sender["ack_demands"], sender["notices"], sender["after_hours_notices"]) == (
+        "李书记",
+        2,
+        5,
+        2,
+    )
+    assert report["temporary_groups"] == [
+        {"chat": B_ID, "name": "向阳社区工作群", "close_at": "2026-11-27T09:01+08:00", "closed": True}
+    ]
 
 
 def test_the_terminal_report_speaks_the_configured_language(export: Path, capsys) -> None:
@@ -111,9 +136,11 @@ def test_the_terminal_report_speaks_the_configured_language(export: Path, capsys
     assert "要求回复“收到” 2 次" in chinese and "临时群按期关闭 1 个" in chinese
     assert "· 向阳社区工作群（1234500002）：消息 6 条" in chinese and "之后的 1 条消息未计入" in chinese
     _code, english, _err = replay(str(export), "--language", "en", capsys=capsys)
-    assert "\"Received\" replies removed: 4 (ack words 2, a name or unit then an ack 1, stickers 1)" in english
+    assert '"Received" replies removed: 4 (ack words 2, a name or unit then an ack 1, stickers 1)' in english
     assert "Burden index by group" in english and "1. 朝阳社区工作群 — 9" in english
-    assert not re.search(r"[\u4e00-\u9fff]", english.replace("朝阳社区工作群", "").replace("向阳社区工作群", "").replace("李书记", ""))
+    assert not re.search(
+        r"[\u4e00-\u9fff]", english.replace("朝阳社区工作群", "").replace("向阳社区工作群", "").replace("李书记", "")
+    )
 
 
 def test_out_writes_a_self_contained_html_report_the_chart_and_the_json(export: Path, tmp_path: Path, capsys) -> None:
@@ -133,7 +160,9 @@ def test_out_writes_a_self_contained_html_report_the_chart_and_the_json(export: 
 def test_names_in_the_html_are_escaped(tmp_path: Path, capsys) -> None:
     chat = ExportedChat(7, "<script>alert(1)</script>")
     chat.message(ADMIN, "#通知 <b>停水</b> & 停电", at=MONDAY)
-    code, _out, _err = replay(str(write(tmp_path / "r.json", single_chat(chat))), "--out", str(tmp_path / "o"), capsys=capsys)
+    code, _out, _err = replay(
+        str(write(tmp_path / "r.json", single_chat(chat))), "--out", str(tmp_path / "o"), capsys=capsys
+    )
     page = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
     assert code == 0 and "<script>" not in page and "&lt;script&gt;" in page
 
@@ -183,7 +212,9 @@ def test_a_broken_export_gets_one_line_naming_the_place_and_nothing_is_written(t
     assert "JSON 在此处损坏" in error
     assert not out.exists()
     english = refused(capsys, str(path), "--language", "en")
-    assert "group \"朝阳社区工作群\" (id 1234500001), message 4 (byte " in english and "the JSON is broken here" in english
+    assert (
+        'group "朝阳社区工作群" (id 1234500001), message 4 (byte ' in english and "the JSON is broken here" in english
+    )
 
 
 @pytest.mark.parametrize(
@@ -212,9 +243,15 @@ def test_bad_options_are_refused_before_anything_is_read(tmp_path: Path, capsys,
     (tmp_path / "empty").mkdir()
     assert "a folder without result.json" in refused(capsys, str(tmp_path / "empty"), "--language", "en")
     (tmp_path / "taken").write_text("x")
-    assert "this is a file, not a folder" in refused(capsys, str(export), "--out", str(tmp_path / "taken"), "--language", "en")
-    assert "not a time zone name" in refused(capsys, str(export), "--export-timezone", "Mars/Olympus", "--language", "en")
-    assert "write it like sqlite+aiosqlite" in refused(capsys, str(export), "--database", "mysql://x", "--language", "en")
+    assert "this is a file, not a folder" in refused(
+        capsys, str(export), "--out", str(tmp_path / "taken"), "--language", "en"
+    )
+    assert "not a time zone name" in refused(
+        capsys, str(export), "--export-timezone", "Mars/Olympus", "--language", "en"
+    )
+    assert "write it like sqlite+aiosqlite" in refused(
+        capsys, str(export), "--database", "mysql://x", "--language", "en"
+    )
 
 
 def test_the_same_group_given_twice_is_refused(tmp_path: Path, capsys) -> None:

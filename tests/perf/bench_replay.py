@@ -39,7 +39,10 @@ TARGET_SECONDS, TARGET_MB = 60, 500
 PEOPLE = [(3000 + number, name) for number, name in enumerate(
     ["张三", "李四", "王芳", "赵敏", "刘洋", "陈静", "杨帆", "黄磊", "周杰", "吴倩", "徐明", "孙丽", "马超", "朱红", "胡军", "郭华"] * 25
 )]  # fmt: skip
-SENDERS = [(2000 + number, f"{name}（街道）") for number, name in enumerate(["李书记", "王主任", "赵科长", "钱干事", "孙站长"] * 6)]
+SENDERS = [
+    (2000 + number, f"{name}（街道）")
+    for number, name in enumerate(["李书记", "王主任", "赵科长", "钱干事", "孙站长"] * 6)
+]
 DISTRICT_NOTICES = [
     "【通知】请各社区于12月5日17:00前报送第四季度独居老人走访台账。",
     "#通知 区应急管理局：本周五前完成辖区消防隐患排查，并上报排查汇总表。",
@@ -54,7 +57,13 @@ MIX = [
 ]  # fmt: skip
 # Ordinary talk rarely repeats word for word: a sentence with its own particulars.
 PLACES = ["3号楼", "5单元", "幸福里", "东门", "社区服务站", "2栋", "老年活动室", "菜市场", "8号院", "卫生站"]
-DETAILS = ["{place}{n}户已经走访完", "{place}的{name}说明天再来", "{place}还差{n}份表", "下午{h}点去{place}", "{name}，{place}那边你去一下"]
+DETAILS = [
+    "{place}{n}户已经走访完",
+    "{place}的{name}说明天再来",
+    "{place}还差{n}份表",
+    "下午{h}点去{place}",
+    "{name}，{place}那边你去一下",
+]
 
 
 class GroupWriter:
@@ -140,7 +149,9 @@ class GroupWriter:
         self.notice = (self.chat.message(self.sender, at=at, pieces=[{"type": "bold", "text": header}, body]), at)
 
     def _command(self, at: datetime) -> None:
-        self.chat.message(self.sender, self.rng.choice(["/temp 专项排查", "/done", "/notice 今晚8点前上报积水点位"]), at=at)
+        self.chat.message(
+            self.sender, self.rng.choice(["/temp 专项排查", "/done", "/notice 今晚8点前上报积水点位"]), at=at
+        )
 
 
 def generate(path: Path, total: int, seed: int = 11) -> dict:
@@ -153,10 +164,15 @@ def generate(path: Path, total: int, seed: int = 11) -> dict:
         for number, count in enumerate(counts):
             group = GroupWriter(rng, number, count)
             moments = sorted(_moment(rng) for _ in range(count))
-            _write_chat(out, group.chat, group.messages(rng.choices(kinds, weights, k=count), moments), first=number == 0)
+            _write_chat(
+                out, group.chat, group.messages(rng.choices(kinds, weights, k=count), moments), first=number == 0
+            )
         for number in range(5):
             personal = ExportedChat(900_000 + number, f"私聊{number}", type="personal_chat")
-            chat_messages = (personal.message(PEOPLE[0], "在吗", at=START + timedelta(hours=hour)) and personal.messages.pop() for hour in range(200))
+            chat_messages = (
+                personal.message(PEOPLE[0], "在吗", at=START + timedelta(hours=hour)) and personal.messages.pop()
+                for hour in range(200)
+            )
             _write_chat(out, personal, chat_messages, first=False)
         out.write("\n  ]\n }\n}\n")
     return {"groups": GROUPS, "group_messages": total, "personal_messages": 5 * 200, "bytes": path.stat().st_size}
@@ -208,16 +224,24 @@ def child(mode: str, path: Path) -> None:
                 sys.stdout = previous
         report = json.loads(sink.read_text())
         sink.unlink()
-        keys = ("messages", "chats", "acks_removed", "ack_demands", "notices", "duplicate_notices", "after_hours_notices",
-                "deadlines", "temporary_closes", "minutes_saved")  # fmt: skip
+        keys = (
+            "messages", "chats", "acks_removed", "ack_demands", "notices", "duplicate_notices",
+            "after_hours_notices", "deadlines", "temporary_closes", "minutes_saved",
+        )  # fmt: skip
         found = {"exit_code": code, **{key: report[key] for key in keys}}
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "peak_mb": round(peak_mb, 1), **found}))
+    print(
+        json.dumps(
+            {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "peak_mb": round(peak_mb, 1), **found}
+        )
+    )
 
 
 def measure(mode: str, path: Path) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -241,22 +265,27 @@ def main() -> None:
         generated = time.perf_counter() - started
         replay, read, loaded = measure("replay", path), measure("read", path), measure("json_load", path)
     messages = export["group_messages"]
-    print(json.dumps({
-        "benchmark": "replay",
-        "export": export,
-        "generation_seconds": round(generated, 1),
-        "replay": replay,
-        "messages_per_second": round(messages / replay["seconds"]),
-        "messages_per_cpu_second": round(messages / replay["cpu_seconds"]),
-        "reference_read_decode": read,
-        "reference_stdlib_json_load": loaded,
-        # CPU time is what one core spends: on a shared machine the wall clock also counts waiting.
-        "cpu_ratio_to_read_decode": round(replay["cpu_seconds"] / read["cpu_seconds"], 1),
-        "cpu_ratio_to_json_load": round(replay["cpu_seconds"] / loaded["cpu_seconds"], 2),
-        "memory_ratio_to_json_load": round(replay["peak_mb"] / loaded["peak_mb"], 2),
-        "targets": {"seconds": TARGET_SECONDS, "peak_mb": TARGET_MB},
-        "meets_targets": replay["cpu_seconds"] < TARGET_SECONDS and replay["peak_mb"] < TARGET_MB,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "replay",
+                "export": export,
+                "generation_seconds": round(generated, 1),
+                "replay": replay,
+                "messages_per_second": round(messages / replay["seconds"]),
+                "messages_per_cpu_second": round(messages / replay["cpu_seconds"]),
+                "reference_read_decode": read,
+                "reference_stdlib_json_load": loaded,
+                # CPU time is what one core spends: on a shared machine the wall clock also counts waiting.
+                "cpu_ratio_to_read_decode": round(replay["cpu_seconds"] / read["cpu_seconds"], 1),
+                "cpu_ratio_to_json_load": round(replay["cpu_seconds"] / loaded["cpu_seconds"], 2),
+                "memory_ratio_to_json_load": round(replay["peak_mb"] / loaded["peak_mb"], 2),
+                "targets": {"seconds": TARGET_SECONDS, "peak_mb": TARGET_MB},
+                "meets_targets": replay["cpu_seconds"] < TARGET_SECONDS and replay["peak_mb"] < TARGET_MB,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

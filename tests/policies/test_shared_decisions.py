@@ -51,21 +51,45 @@ def message(text: str, message_id: int = 9, reply_to: int | None = None) -> Mess
 
 def test_an_unreplied_ack_counts_for_the_latest_notice_within_the_window_only() -> None:
     notice = Latest(5, "【通知】明天几点开会另行通知", False, True, NOW - timedelta(minutes=10))
-    context = group_context(RULE, message("收到"), mode=Mode.REMOVE, bot_rights=RIGHTS, now=NOW, replied=None, latest_notice=notice)
+    context = group_context(
+        RULE, message("收到"), mode=Mode.REMOVE, bot_rights=RIGHTS, now=NOW, replied=None, latest_notice=notice
+    )
     assert context.recent_notice is not None
-    assert (context.recent_notice.message_id, context.recent_notice.expects_ack, context.recent_notice.tracked) == (5, True, True)
+    assert (context.recent_notice.message_id, context.recent_notice.expects_ack, context.recent_notice.tracked) == (
+        5,
+        True,
+        True,
+    )
     # "几点" makes the notice ask something: an ack under it may be the answer.
     assert context.recent_notice.is_question and context.can_delete
     stale = notice._replace(posted_at=NOW - timedelta(minutes=31))
-    assert group_context(RULE, message("收到"), mode=Mode.REMOVE, bot_rights=RIGHTS, now=NOW, replied=None, latest_notice=stale).recent_notice is None
+    assert (
+        group_context(
+            RULE, message("收到"), mode=Mode.REMOVE, bot_rights=RIGHTS, now=NOW, replied=None, latest_notice=stale
+        ).recent_notice
+        is None
+    )
     itself = notice._replace(message_id=9)
-    assert group_context(RULE, message("收到"), mode=Mode.REMOVE, bot_rights=RIGHTS, now=NOW, replied=None, latest_notice=itself).recent_notice is None
+    assert (
+        group_context(
+            RULE, message("收到"), mode=Mode.REMOVE, bot_rights=RIGHTS, now=NOW, replied=None, latest_notice=itself
+        ).recent_notice
+        is None
+    )
 
 
 def test_a_reply_is_judged_against_what_it_answers_never_the_latest_notice() -> None:
     replied = RULE.target_of(3, "明天谁值班？")
     notice = Latest(5, "#通知 停水", False, False, NOW)
-    context = group_context(RULE, message("1", reply_to=3), mode=Mode.REMOVE, bot_rights=RIGHTS, now=NOW, replied=replied, latest_notice=notice)
+    context = group_context(
+        RULE,
+        message("1", reply_to=3),
+        mode=Mode.REMOVE,
+        bot_rights=RIGHTS,
+        now=NOW,
+        replied=replied,
+        latest_notice=notice,
+    )
     assert context.recent_notice is None and context.replied.is_question
     assert RULE.judge(message("1", reply_to=3), context).actions == ()
 
@@ -77,7 +101,9 @@ def test_mode_and_rights() -> None:
 
 
 def test_notices_and_demands_are_kept_as_notices_but_acks_never() -> None:
-    facts = notice_facts(RULE, RULE.classify(message("【通知】周五前报送台账，收到请回复")), "【通知】周五前报送台账，收到请回复")
+    facts = notice_facts(
+        RULE, RULE.classify(message("【通知】周五前报送台账，收到请回复")), "【通知】周五前报送台账，收到请回复"
+    )
     assert (facts.kind, facts.urgent, facts.ack_demand) == (NoticeKind.DATA_REQUEST, False, True)
     urgent = "【紧急】今晚前上报，收到请回复"
     assert notice_facts(RULE, RULE.classify(message(urgent)), urgent).ack_demand is False
@@ -92,7 +118,9 @@ def test_notices_and_demands_are_kept_as_notices_but_acks_never() -> None:
 def test_quiet_hours_of_a_group_and_after_hours_notices() -> None:
     default = group_quiet_hours(None, start="21:00", end="07:30", weekends=True)
     assert default == QuietHours(parse_clock("21:00"), parse_clock("07:30"), True)
-    assert group_quiet_hours("22:00-06:00", start="21:00", end="07:30", weekends=False) == QuietHours(parse_clock("22:00"), parse_clock("06:00"), False)
+    assert group_quiet_hours("22:00-06:00", start="21:00", end="07:30", weekends=False) == QuietHours(
+        parse_clock("22:00"), parse_clock("06:00"), False
+    )
     assert group_quiet_hours("off", start="21:00", end="07:30", weekends=True) is None
     evening = datetime(2026, 11, 23, 22, 0)
     assert after_hours(default, evening, urgent=False)
@@ -117,7 +145,10 @@ def test_a_temporary_groups_life() -> None:
     assert group.reopen() and group.state == "active" and group.close_at is None
     assert not group.extend(1) and not group.reopen()
     group.done(NOW + timedelta(days=1), 3)
-    assert group.close(NOW + timedelta(days=4)) and (group.state, group.closed_at) == ("closed", NOW + timedelta(days=4))
+    assert group.close(NOW + timedelta(days=4)) and (group.state, group.closed_at) == (
+        "closed",
+        NOW + timedelta(days=4),
+    )
     assert not group.reopen() and not group.done(NOW, 3)
 
 
@@ -126,14 +157,20 @@ def test_copies_are_found_across_groups_within_the_window_and_linked_to_the_firs
     request = "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人王芳。"
     near = "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人：李明。"
     assert finder.add("a1", 1, NOW, "data_request", request, "民政局") is None
-    assert finder.add("a2", 1, NOW + timedelta(hours=1), "data_request", request, "民政局") is None  # same group: not a copy
+    assert (
+        finder.add("a2", 1, NOW + timedelta(hours=1), "data_request", request, "民政局") is None
+    )  # same group: not a copy
     copy = finder.add("b1", 2, NOW + timedelta(hours=2), "data_request", request + "！", "卫健委")
     assert (copy.key, copy.department) == ("a1", "民政局")
     assert finder.add("c1", 3, NOW + timedelta(hours=3), "data_request", near, None).key == "a1"
-    assert finder.add("d1", 4, NOW + timedelta(hours=4), "notice", near, None) is None  # near-copies count for data requests only
+    assert (
+        finder.add("d1", 4, NOW + timedelta(hours=4), "notice", near, None) is None
+    )  # near-copies count for data requests only
     # Fourteen days on, the first has left the window; the second (same group, so no copy) is next.
     assert finder.add("e1", 5, NOW + timedelta(days=14, minutes=30), "data_request", request, None).key == "a2"
-    assert finder.add("g1", 7, NOW + timedelta(days=30), "data_request", request, None) is None  # every earlier one forgotten
+    assert (
+        finder.add("g1", 7, NOW + timedelta(days=30), "data_request", request, None) is None
+    )  # every earlier one forgotten
     assert finder.add("h1", 8, NOW + timedelta(days=30, hours=1), "data_request", request, None).key == "g1"
 
 
@@ -151,7 +188,7 @@ def _fold_before(text: str) -> str:
         return text.lower()
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    return re.sub("[\u200b-\u200d\u2060\ufeff\u180e\u00ad\ufe0e\ufe0f\U0001F3FB-\U0001F3FF]", "", text.casefold())
+    return re.sub("[\u200b-\u200d\u2060\ufeff\u180e\u00ad\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]", "", text.casefold())
 
 
 @settings(max_examples=500, deadline=None)
