@@ -93,11 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain",
         parents=[shared],
-        help="show how the \"received\" rule judges messages (arguments, or one per line on stdin)",
+        help="show how the \"received\" and formalism rules judge messages (arguments, or one per line on stdin)",
     )
     explain.add_argument("messages", nargs="*", help="messages to judge; none means read stdin")
     explain.add_argument("--json", action="store_true", help="one JSON object per line")
-    explain.add_argument("--sender", default="", help="the sender's display name (so '王芳收到' from 王芳 counts)")
+    explain.add_argument("--sender", default="", help="the sender's display name (so '王芳收到' or '收到-王芳' from 王芳 counts)")
     explain.set_defaults(handler=_explain)
 
     digest = commands.add_parser(

@@ -89,10 +89,11 @@ def received_rule_for(settings: Settings) -> ReceivedRule:
         config_from(
             mode=received.mode,
             notice_window_minutes=received.notice_window_minutes,
-            demand_reply_expires_minutes=received.demand_reply_expire_minutes,
+            kept_reminder_days=received.kept_reminder_days,
             extra_ack_words=received.extra_ack_words,
             urgent_markers=received.urgent_markers,
             notice_tags=settings.notices.tags,
+            formalism=settings.formalism.model_dump(),
         )
     )
 

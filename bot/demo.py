@@ -29,6 +29,8 @@ from storage.db import Database
 from storage.migrate import upgrade
 
 SUPERVISOR, ADMIN, MEMBER, NEWCOMER = 1001, 2001, 3001, 3002
+# A department's section chief in the group who has never opened a chat with the bot.
+CHIEF = 3003
 GROUP = -1001234500001
 # The civil affairs bureau's own chat, where its weekly card goes.
 DEPARTMENT_CHAT = -1001234500009
@@ -121,13 +123,16 @@ def _buttons(markup: Any) -> str:
 
 def _world(fake: FakeTelegram, english: bool) -> None:
     language = "en" if english else "zh-hans"
-    names = {SUPERVISOR: "王主任", ADMIN: "李书记", MEMBER: "张三", NEWCOMER: "王芳"}
+    names = {SUPERVISOR: "王主任", ADMIN: "李书记", MEMBER: "张三", NEWCOMER: "王芳", CHIEF: "赵科长"}
     if english:
-        names = {SUPERVISOR: "Director Wang", ADMIN: "Secretary Li", MEMBER: "Zhang San", NEWCOMER: "Wang Fang"}
+        names = {
+            SUPERVISOR: "Director Wang", ADMIN: "Secretary Li", MEMBER: "Zhang San", NEWCOMER: "Wang Fang",
+            CHIEF: "Chief Zhao",
+        }
     for user_id, name in names.items():
         fake.add_user(user_id, name, language_code=language)
     title = "Chaoyang Community Work Group" if english else "朝阳社区工作群"
-    fake.add_group(GROUP, title, creator_id=ADMIN, members=[MEMBER])
+    fake.add_group(GROUP, title, creator_id=ADMIN, members=[MEMBER, CHIEF])
     fake.add_group(DEPARTMENT_CHAT, "Civil Affairs Bureau" if english else "民政局工作联络群", creator_id=SUPERVISOR)
 
 
@@ -169,6 +174,7 @@ async def _script(demo: Demo) -> None:
     await _sweep(demo)
 
     await _notices(demo)
+    await _formalism(demo)
     await _held_notice(demo)
     await _temporary_group(demo)
     await _whistle(demo)
@@ -346,6 +352,29 @@ async def _received_rule(demo: Demo) -> None:
     await demo.deliver(demo.updates.reaction(GROUP, tracked["message_id"], SUPERVISOR, new=("👍",)))
     print(f"\n👤 {demo.name(MEMBER)} presses Read, having acknowledged already")
     await demo.deliver(demo.updates.callback(MEMBER, GROUP, tracked["message_id"], read))
+
+
+async def _formalism(demo: Demo) -> None:
+    english, say = demo.english, demo.say
+    print("\n== Other formalism demands: check-ins and photo proof, reminded privately, counted for the digest ==")
+    demand = "从明天起，各网格员每天早上8点前在群里打卡，走访时拍照发群里。"
+    if english:
+        demand = (
+            "From tomorrow every grid worker checks in here by 8:00 each morning "
+            "and posts a photo of each visit in the group."
+        )
+    await say(GROUP, ADMIN, demand)
+    # A pledge with nothing of its own ("收到，马上安排") is an ack like any other.
+    await say(GROUP, MEMBER, "Received, will handle" if english else "收到，马上安排")
+
+    print(f"\n== {demo.name(CHIEF)} never opened a chat with the bot and demands acks: nobody is corrected publicly ==")
+    demand = "【通知】周五前报送台账，请各网格员看到后回复收到。"
+    if english:
+        demand = "Notice: the form is due Friday. Everyone reply 'received' when you see this."
+    await say(GROUP, CHIEF, demand)
+    print(f"\n👤 {demo.name(CHIEF)} opens a private chat with the bot for the first time")
+    await say(CHIEF, CHIEF, "/start")
+    await _press(demo, CHIEF, "rcv:notice:")
 
 
 async def run_demo(language: str | None = None) -> int:

@@ -25,6 +25,7 @@ def as_record(text: str, judgement: Judgement) -> dict[str, object]:
         "notice": judgement.notice.hit,
         "notice_kind": judgement.notice.kind.value if judgement.notice.kind else None,
         "ack_strength": judgement.ack.strength.value if judgement.ack.strength else None,
+        "formalism": list(judgement.formalism_kinds),
         "rules": [{"rule": rule, "reason": reason} for rule, reason in judgement.fired],
     }
 
@@ -38,8 +39,17 @@ def as_line(text: str, judgement: Judgement) -> str:
         verdict = "ACK DEMAND — recorded against the department; the sender is reminded"
     else:
         verdict = "kept"
+    if judgement.formalism:
+        verdict += "\n  → " + _formalism_line(judgement)
     reasons = "; ".join(f"{rule}: {reason}" for rule, reason in judgement.fired) or judgement.ack.detail
     return f"{text}\n  → {verdict}\n    {reasons}"
+
+
+def _formalism_line(judgement: Judgement) -> str:
+    kinds = ", ".join(judgement.formalism_kinds)
+    if judgement.formalism_exempt.hit:
+        return f"FORMALISM ({kinds}) — exempt ({judgement.formalism_exempt.detail}): counted nowhere, nobody reminded"
+    return f"FORMALISM ({kinds}) — recorded against the department; the sender is reminded"
 
 
 def explain_lines(rule: ReceivedRule, messages: Iterable[str], *, as_json: bool, sender: str = "") -> Iterator[str]:

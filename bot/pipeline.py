@@ -236,12 +236,17 @@ class Pipeline:
 
     async def _tell_admins(self, session: AsyncSession, action: TellAdminsOnce) -> list[Any]:
         """Privately, to every admin who opened a chat with the bot; once per chat and reason."""
-        key = f"told:{action.key}:{action.chat_id}"
+        key = f"told:{action.key}:{action.chat_id}" + (f":{action.period}" if action.period else "")
         chats = ChatRepository(session)
-        admins = await PeopleRepository(session).with_private_chat(await chats.admin_ids(action.chat_id))
-        if not admins or await EventRepository(session).exists(key):
+        if await EventRepository(session).exists(key):
             return []
-        await records.record_event(self.deps, session, "admins_told", action.chat_id, key=key)
+        admins = await PeopleRepository(session).with_private_chat(await chats.admin_ids(action.chat_id))
+        if admins or action.period:
+            # A note bound to a period that no admin could receive is not looked up again within
+            # it: it comes with the next period, and an unreachable group costs no queries meanwhile.
+            await records.record_event(self.deps, session, "admins_told", action.chat_id, key=key)
+        if not admins:
+            return []
         chat = await chats.get(action.chat_id)
         params = {"title": chat.title if chat else str(action.chat_id), **action.params}
         return [Say(admin, action.key, params, rule=action.rule, reason=action.reason) for admin in admins]

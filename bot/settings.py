@@ -243,9 +243,26 @@ class ReceivedSettings(_Section):
 
     mode: Literal["off", "record", "remove"] = "remove"
     notice_window_minutes: int = Field(30, ge=0, le=7 * 24 * 60)
+    # A reminder for a sender who never opened a private chat waits this long for their /start.
+    kept_reminder_days: float = Field(7, gt=0, le=90)
+    # No longer used (the bot no longer answers such senders in the group); accepted so that
+    # an older bot.toml still loads.
     demand_reply_expire_minutes: float = Field(2, gt=0, le=24 * 60)
     extra_ack_words: Words = Field((), examples=[["已办", "遵命"]])
     urgent_markers: Words = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
+
+
+FormalismSwitch = Literal["on", "record", "off"]
+
+
+class FormalismSettings(_Section):
+    """The formalism rules beyond "received", for every group that has not chosen with /set:
+    "on" counts the demand and reminds its sender privately, "record" only counts it."""
+
+    checkin: FormalismSwitch = "on"
+    photo_proof: FormalismSwitch = "on"
+    promotion: FormalismSwitch = "on"
+    instant_reply: FormalismSwitch = "on"
 
 
 class NoticeSettings(_Section):
@@ -385,6 +402,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = JobSettings()
     updates: UpdateSettings = UpdateSettings()
     received: ReceivedSettings = ReceivedSettings()
+    formalism: FormalismSettings = FormalismSettings()
     notices: NoticeSettings = NoticeSettings()
     temporary: TemporarySettings = TemporarySettings()
     quotas: QuotaSettings = QuotaSettings()

@@ -337,11 +337,26 @@ class TipOnce:
 
 @dataclass(frozen=True)
 class TellAdminsOnce:
-    """Tell the group's admins privately, once per chat and `key`."""
+    """Tell the group's admins privately, once per chat and `key`, or once per `period` (e.g. an
+    ISO week, or a person and a week) when one is given."""
 
     chat_id: int
     key: str
     params: dict[str, Any] = field(default_factory=dict)
+    rule: str = ""
+    reason: str = ""
+    period: str = ""
+
+
+@dataclass(frozen=True)
+class SayWhenReachable:
+    """A private message for someone the bot cannot write to yet (they never opened a chat with
+    it): kept, and delivered when they next send /start, if that is within `keep_for`. `key`
+    keeps one such message per subject: a second one with the same key is not kept."""
+
+    message: Say
+    keep_for: timedelta
+    key: str
     rule: str = ""
     reason: str = ""
 

@@ -11,34 +11,50 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from policies.text import compact, fold, has_question_mark, normalize, squeeze, trie_pattern
+from policies.acks import with_wechat_emoji
+from policies.text import compact, fold, has_fullwidth_alnum, has_question_mark, lowered, normalize, trie_pattern
 from policies.verdict import Verdict
 
 _WHO = r"(?:大家|各位|各单位|各社区|各村|各网格|各部门|全体|所有人|每个人|每人|你们|您|各[\u4e00-\u9fff]{1,4}?)?"
 _PLEASE = r"(?:请|請|务必|務必|麻烦|烦请|需|需要|要|记得|都)"
-_SEEN = r"(?:收到|看到|看见|看過|看过|阅读|阅后|已阅|读到|收到消息|看到消息)"
+# Only these open a demand with words in between: "要" or "都" would try every clause.
+_ASK = r"(?:请|請|务必|務必|麻烦|烦请)"
+_SEEN = r"(?:收到|看到|看见|看過|看过|看完|读完|阅读|阅后|已阅|读到|查收|收到消息|看到消息)"
 _REPLY = r"(?:回复|回覆|回|扣|反馈|反饋|答复|回应)"
-_WHAT = r"(?:收到|1+|一下收到|确认|確認|已阅|ok|好的|知悉|已收到)"
-_HOW = r"(?:在群里|在群内|群里|及时|及時|尽快|分别|统一|都)?"
+# The ack asked for: a word that only acknowledges, "1", or a thumbs-up.
+_WHAT = r"(?:收到|1+|一下收到|确认|確認|已阅|已读|已閱|已学习|明白|了解|知悉|ok|好的|好|已收到|👍)"
+_HOW = r"(?:在群里|在群内|群里|及时|及時|尽快|马上|立即|立刻|分别|统一|都)?"
 _AMOUNT = r"(?:一下|个|一个|個)?"
+# Who, when or on what condition, between "请" and the reply it asks for ("请各位组员看到后回复",
+# "请在今晚八点前回复收到"): a few words without a clause break.
+_GAP = r"(?:(?!请)\w){0,12}?"
+# Shorter, between the parts of a like asked for as proof ("请大家看完后点个赞"): two long gaps
+# in one pattern would be tried at every 请.
+_NEAR = r"(?:(?!请)\w){0,6}?"
+_LIKE = r"(?:点|回|发|竖|给个)(?:个|一个|一下)?(?:赞|👍|大拇指)"
 
 ZH_DEMANDS = (
-    # 收到请回复1 / 看到请回个1 / 收到后请各位回复确认 (a target, or the clause ends here)
-    rf"{_SEEN}后?的?{_WHO}{_PLEASE}{_WHO}{_HOW}{_REPLY}{_AMOUNT}(?:{_WHAT}|$)",
-    # 请各社区收到后回复 / 请各村收到后及时反馈
-    rf"{_PLEASE}{_WHO}{_SEEN}后{_HOW}{_REPLY}{_AMOUNT}(?:{_WHAT}|$)",
-    # 收到回复1 / 看到扣1 (no "请": the target is required)
-    rf"{_SEEN}后?{_WHO}{_HOW}{_REPLY}{_AMOUNT}(?:1+|收到|确认)",
-    # 请回复收到 / 请大家扣1 / 请及时反馈已阅
+    # 收到请回复1 / 看到请回个1 / 收到后请各位回复确认 / 收到的回复一下 (a target, or the clause ends here)
+    rf"{_SEEN}后?的?{_WHO}{_PLEASE}?{_WHO}{_HOW}{_REPLY}{_AMOUNT}(?:{_WHAT}|$)",
+    # 请各社区收到后回复 / 请参训学员收到后回个好 / 请各科室负责人看到消息后在群里回复
+    rf"{_ASK}{_GAP}{_SEEN}后{_HOW}{_REPLY}{_AMOUNT}(?:{_WHAT}|$)",
+    # 请回复收到 / 请在今晚八点前回复收到 / 请每位网格员回复收到
     rf"{_PLEASE}{_WHO}{_HOW}{_REPLY}{_AMOUNT}{_WHAT}",
+    rf"{_ASK}{_GAP}{_HOW}{_REPLY}{_AMOUNT}{_WHAT}",
     # 大家扣1 / 各位回复收到
     rf"(?:大家|各位|全体){_HOW}{_REPLY}{_AMOUNT}(?:1+|收到|确认)",
+    # 回复收到，并于周五前报送 / 并回复收到 (an order that starts its clause)
+    rf"^(?:并|并且|同时|再|然后)?{_HOW}(?:回复|扣){_AMOUNT}(?:收到|1+|已阅)",
     # 请确认收到 / 请确认已读
     rf"{_PLEASE}{_WHO}(?:确认|確認)(?:已)?(?:收到|已读|已阅|收悉)",
-    # 请接龙 / 收到请接龙 / 接龙确认
-    rf"(?:{_PLEASE}{_WHO}|{_SEEN}后?)接龙|接龙(?:确认|报到|回复)",
+    # 请接龙 / 收到请接龙 / 接龙确认 (a roll call, 接龙报到, is a check-in: see policies.formalism)
+    rf"(?:(?:{_PLEASE}{_WHO}|{_SEEN}后?)接龙|接龙(?:确认|回复))(?!报到|签到|报平安|报名|统计|签退)",
+    # 看到请点赞 / 已阅请点个👍 / 请大家看到后点个赞 / 点赞表示已阅
+    rf"{_SEEN}后?的?{_PLEASE}?{_NEAR}{_LIKE}",
+    rf"{_ASK}{_NEAR}{_SEEN}后?的?{_NEAR}{_LIKE}",
+    r"点个?赞(?:表示|以示)(?:已经)?(?:已阅|已读|收到|看到|知悉)",
 )
-_EN_TARGET = r"(?:received|receipt|1+|one|ok|okay|noted|gotit|yes)"
+_EN_TARGET = r"(?:received|receipt|1+|one|ok|okay|noted|gotit|yes|👍)"
 EN_DEMANDS = (
     rf"(?:please|pls|plz|kindly)?(?:all|everyone|everybody)?(?:reply|respond|answer)(?:back)?(?:with)?{_EN_TARGET}(?:please)?",
     r"(?:please|pls|plz|kindly)(?:reply|respond)(?:once|when|after|if)(?:you(?:have|ve)?)?(?:received|seen|read)",
@@ -46,15 +62,18 @@ EN_DEMANDS = (
     r"(?:please|pls|plz|kindly)(?:confirm|acknowledge)(?:receipt|(?:that)?you(?:have|ve)?(?:received|read|seen)|thismessage|this)",
     r"(?:please|pls|plz|kindly)acknowledge$",
     r"(?:confirm|acknowledge)receipt",
+    r"letmeknow(?:that)?you(?:have|ve)?(?:seen|read|received)",
+    r"(?:drop|give|leave|send|post)(?:this|it|me|us)?(?:a|an)?(?:👍|thumbsup|like|1)"
+    r"(?:once|when|after|if)(?:you(?:have|ve)?)?(?:seen|read|received)",
 )
 # Just before a phrase, in the same clause: it says the opposite ("no need to reply received").
 NEGATIONS = (
-    "不要", "不用", "无需", "無需", "无须", "不必", "勿", "别再", "别回", "禁止", "不再", "不需要", "免回",
+    "又要", "不要", "不用", "无需", "無需", "无须", "不必", "勿", "别再", "别回", "禁止", "不再", "不需要", "免回",
     "不得回", "严禁", "没", "沒", "未", "noneed", "dont", "donot", "notrequired", "neednot", "never", "stop",
 )
 # Just after a phrase: it is talked about, not asked for ("收到请回复这种要求").
 MENTIONS = (
-    "这种", "這種", "这类", "这样", "之类", "的要求", "的做法", "这个要求", "一直", "形式主义", "的情况", "现象",
+    "这种", "這種", "这类", "这样", "之类", "的要求", "也免", "免了", "也不用", "就不用", "也不需要", "的做法", "这个要求", "一直", "形式主义", "的情况", "现象",
     "requests", "demands", "islike", "isformalism",
 )
 # After a phrase that asks for "1" or "确认", only these may follow in its clause; anything
@@ -66,12 +85,13 @@ ALLOWED_TAIL_STARTS = (
 )
 TRIGGERS = (
     "回复", "回覆", "回个", "回一", "回1", "回收到", "回确认", "回ok", "请回", "請回", "扣", "接龙", "确认", "確認",
-    "反馈", "反饋", "答复", "回应", "reply", "respond", "confirm", "acknowledge", "answer",
+    # Not 👍 itself: it is the commonest ack, and every demand for one has "回个", "点个" or "赞" too.
+    "反馈", "反饋", "答复", "回应", "赞", "点个", "大拇指", "reply", "respond", "confirm", "acknowledge", "answer",
+    "let me know", "thumbs", "drop a",
 )
 _CONTEXT = 12
-_CLAUSES = re.compile(r"[。！？!?；;，,\n…]+|\.(?:\s|$)")
-_QUOTES = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"|‘[^’]*’|《[^》]*》")
-_FULLWIDTH_LETTERS = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
+CLAUSES = re.compile(r"[。！？!?；;，,\n…]+|\.(?:\s|$)")
+QUOTES = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"|‘[^’]*’|《[^》]*》")
 
 
 class DemandRule:
@@ -86,13 +106,13 @@ class DemandRule:
             return Verdict("ack_demand", False, "empty")
         # The trigger check runs on the raw text: folding is costly and only matters for
         # full-width letters ("ＲＥＰＬＹ"), which are folded first when present.
-        lowered = fold(text) if _FULLWIDTH_LETTERS.search(text) else text.lower()
+        lowered = fold(text) if has_fullwidth_alnum(text) else with_wechat_emoji(text).lower()
         if self._triggers.search(lowered) is None:
             return Verdict("ack_demand", False, "no reply or confirm words")
         for clause in _clauses(self._unquote(lowered)):
             if self._triggers.search(clause) is None:
                 continue  # most clauses of a long notice: not worth normalising
-            found = self._demand_in(clause)
+            found = self._demand_in(clause) or self._demand_in(_before_colon(clause))
             if found:
                 return Verdict("ack_demand", True, f"asks for acknowledgement: {found!r}")
         return Verdict("ack_demand", False, "reply words, but no demand for an ack")
@@ -101,23 +121,32 @@ class DemandRule:
         """Quoted demands are talked about (“收到请回复”); a quoted ack word is the answer asked for."""
         def replace(match: re.Match[str]) -> str:
             inner = match.group(0)[1:-1]
-            return " " if self._pattern.search(compact(inner)) else inner
+            return " " if self.is_quoted_demand(inner) else inner
 
-        return _QUOTES.sub(replace, text)
+        return QUOTES.sub(replace, text)
 
     def _demand_in(self, clause: str) -> str | None:
-        if has_question_mark(clause):
+        if not clause or has_question_mark(clause):
             return None
-        squeezed = compact(clause)
+        match = self.demand_match(compact(clause))
+        return match.group(0) if match else None
+
+    def demand_match(self, squeezed: str) -> re.Match[str] | None:
+        """The demand phrase in a clause already compacted (no punctuation or spaces), if any."""
         for match in self._pattern.finditer(squeezed):
-            before = squeezed[max(0, match.start() - _CONTEXT) : match.start() + 2]
+            # The words before the phrase and those inside it ("请不要回复收到") may negate it.
+            before = squeezed[max(0, match.start() - _CONTEXT) : match.end()].replace("分别", "")
             after = squeezed[match.end() :]
             if any(word in before for word in NEGATIONS) or after.startswith(MENTIONS):
                 continue
-            if _needs_clause_end(match.group(0)) and not _harmless_tail(after):
+            if _needs_clause_end(match.group(0)) and not harmless_tail(after):
                 continue
-            return match.group(0)
+            return match
         return None
+
+    def is_quoted_demand(self, quoted: str) -> bool:
+        """A demand inside quotes is talked about (“收到请回复”), not made."""
+        return self._pattern.search(compact(quoted)) is not None
 
 
 def _needs_clause_end(phrase: str) -> bool:
@@ -125,12 +154,19 @@ def _needs_clause_end(phrase: str) -> bool:
     return phrase.endswith(("1", "确认", "確認", "one", "yes", "ok", "okay"))
 
 
-def _harmless_tail(after: str) -> bool:
+def harmless_tail(after: str) -> bool:
+    """What may follow a demand in its clause without adding anything ("即可", "when you see this")."""
     return after in ALLOWED_TAILS or after.startswith(ALLOWED_TAIL_STARTS)
 
 
+def _before_colon(clause: str) -> str:
+    """"收到请回复：社区名+姓名+收到": what comes before a colon may be the whole demand."""
+    head, colon, _rest = clause.partition("：") if "：" in clause else clause.partition(":")
+    return head if colon else ""
+
+
 def _clauses(text: str) -> Iterable[str]:
-    return (clause for clause in _CLAUSES.split(text) if clause.strip())
+    return (clause for clause in CLAUSES.split(text) if clause.strip())
 
 
 DEFAULT_URGENT_MARKERS = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
@@ -145,20 +181,19 @@ class UrgencyRule:
 
     def __init__(self, markers: Iterable[str] = DEFAULT_URGENT_MARKERS) -> None:
         self._markers = tuple(dict.fromkeys(normalize(marker) for marker in markers if normalize(marker)))
-        # normalize only drops and merges characters of the folded text, so a text whose folded
-        # form lacks one chosen character of every marker has none: most messages stop there.
-        keys = sorted({re.escape(max(marker)) for marker in self._markers})
-        self._marker_keys = re.compile("[" + "".join(keys) + "]")
+        # Each marker's last character survives normalising, so a text without any of them has
+        # no marker: most messages are ruled out without the costly normalisation.
+        self._last_characters = frozenset(marker[-1] for marker in self._markers)
 
     def judge(self, text: str) -> Verdict:
         if not text:
             return Verdict("urgent", False, "empty")
-        if text.lstrip().lower().startswith(URGENT_COMMAND):
+        text_lowered = lowered(text)
+        if text_lowered.lstrip().startswith(URGENT_COMMAND):
             return Verdict("urgent", True, "sent with /urgent")
-        folded = fold(text)
-        if self._marker_keys.search(folded) is None:
+        if not any(character in text_lowered for character in self._last_characters):
             return Verdict("urgent", False, "no urgent marker")
-        squeezed = squeeze(folded)
+        squeezed = normalize(text)
         for compound in URGENT_COMPOUNDS:
             squeezed = squeezed.replace(compound, "")
         for marker in self._markers:

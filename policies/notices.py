@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from policies.text import fold
+from policies.text import fold, has_fullwidth_alnum
 
 
 class NoticeKind(StrEnum):
@@ -39,11 +39,16 @@ class NoticeRule:
 
     def __init__(self, tags: Iterable[str] = DEFAULT_TAGS) -> None:
         self._tags = tuple(fold(tag) for tag in tags if tag)
+        # A text without any tag's last character has no tag: no need to fold it.
+        self._last_characters = frozenset(tag[-1] for tag in self._tags)
 
     def judge(self, text: str) -> NoticeVerdict:
         if not text:
             return NoticeVerdict("notice", False, "empty")
-        folded = fold(text)
+        # Full-width letters are the one case where a tag's last character shows only once folded.
+        folded = text.lower()
+        if has_fullwidth_alnum(text) or any(character in folded for character in self._last_characters):
+            folded = fold(text)
         tag = next((tag for tag in self._tags if tag in folded), None)
         header = _HEADER.match(text)
         if tag is None and header is None:

@@ -7,6 +7,7 @@ both sides of the habit and keeps what the sender wanted: who has seen the notic
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,27 +19,34 @@ from policies.actions import (
     Action,
     Button,
     Delete,
+    KeyList,
     RecordEvent,
     RecordRead,
     RefreshCounter,
     Say,
+    SayWhenReachable,
     TellAdminsOnce,
     Then,
     TipOnce,
 )
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
+from policies.formalism import ALL_KINDS, FormalismRules, Switch
 from policies.notices import NoticeKind, NoticeRule, NoticeVerdict
 from policies.text import has_question_mark
 from policies.types import ContentKind, Message
 from policies.verdict import Verdict
 
 RULE = "received"
+FORMALISM = "formalism"
+NO_EMERGENCY = Verdict("emergency", False, "no formalism demand to exempt")
 # Telegram refuses to delete messages older than this.
 DELETE_LIMIT = timedelta(hours=48)
 TIP_PERIOD = timedelta(days=7)
 CONVERT_PREFIX = "rcv:notice:"
 # Texts of answered messages whose traits ReceivedRule keeps (a bound on memory, not a tuning knob).
 REMEMBERED_TARGETS = 4096
+FORMALISM_KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
+SWITCH_NAMES = frozenset(switch.value for switch in Switch)
 _QUESTION_ENDINGS = ("吗", "嗎", "么", "麼", "呢", "没有", "了没", "否")
 # Words that make a notice ask for an answer even without a question mark: a "1" or "是" under
 # "请报告辖区内是否有独居老人" or "需要几份" is an answer, not an ack.
@@ -56,11 +64,13 @@ class ReceivedConfig:
     mode: Mode = Mode.REMOVE
     # An ack that replies to nothing counts when it comes this soon after a notice.
     notice_window: timedelta = timedelta(minutes=30)
-    # How long the group reply to a sender without a private chat stays.
-    demand_reply_expires: timedelta = timedelta(minutes=2)
+    # A reminder for a sender the bot cannot write to yet waits this long for their /start.
+    kept_reminder: timedelta = timedelta(days=7)
     extra_ack_words: tuple[str, ...] = ()
     urgent_markers: tuple[str, ...] = DEFAULT_URGENT_MARKERS
     notice_tags: tuple[str, ...] = ("#通知", "#公告", "#notice", "#announcement")
+    # Each formalism rule's switch where a group has not chosen its own (kind -> switch).
+    formalism: Mapping[str, Switch] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,8 @@ class GroupContext:
     replied: Target | None = None
     recent_notice: Target | None = None
     sender_has_private_chat: bool = False
+    # The group's own formalism switches (kind -> switch), from /set.
+    formalism: Mapping[str, Switch] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,12 +110,28 @@ class Judgement:
     demand: Verdict
     urgent: Verdict
     notice: NoticeVerdict
+    # The formalism rules that fired (checkin, photo_proof, promotion, instant_reply).
+    formalism: tuple[Verdict, ...] = ()
+    emergency: Verdict = NO_EMERGENCY
     actions: tuple[Action, ...] = field(default=())
 
     @property
     def fired(self) -> list[tuple[str, str]]:
-        verdicts = (self.ack, self.demand, self.urgent, self.notice)
+        verdicts = (self.ack, self.demand, self.urgent, self.notice, *self.formalism, self.emergency)
         return [(verdict.rule, verdict.detail) for verdict in verdicts if verdict.hit]
+
+    @property
+    def formalism_kinds(self) -> tuple[str, ...]:
+        return tuple(verdict.rule for verdict in self.formalism)
+
+    @property
+    def formalism_exempt(self) -> Verdict:
+        """Formalism demands are not reminded when the message is urgent or about an emergency."""
+        if self.urgent.hit:
+            return Verdict("exempt", True, "urgent")
+        if self.emergency.hit:
+            return Verdict("exempt", True, self.emergency.detail)
+        return Verdict("exempt", False, "neither urgent nor about an emergency")
 
 
 class ReceivedRule:
@@ -115,6 +143,7 @@ class ReceivedRule:
         self.demands = DemandRule()
         self.urgency = UrgencyRule(config.urgent_markers)
         self.notices = NoticeRule(config.notice_tags)
+        self.formalism = FormalismRules()
         self._remembered: dict[str, tuple[bool, bool, bool, bool]] = {}
 
     def classify(self, message: Message) -> Judgement:
@@ -127,22 +156,26 @@ class ReceivedRule:
         else:
             # A photo or a file captioned "收到" carries the file: never removed as an ack.
             ack = AckVerdict("ack_only", False, f"a {message.kind.value} is kept whatever its caption")
+        formalism = self.formalism.judge(message.text)
         return Judgement(
             ack=ack,
             demand=self.demands.judge(message.text),
             urgent=self.urgency.judge(message.text),
             notice=self.notices.judge(message.text),
+            formalism=formalism,
+            emergency=self.formalism.emergency.judge(message.text) if formalism else NO_EMERGENCY,
         )
 
-    def target_of(self, message_id: int, text: str, *, is_notice: bool = False) -> Target:
+    def target_of(self, message_id: int, text: str, *, is_notice: bool = False, tracked: bool = False) -> Target:
         """Describe a message an ack might answer, from its text."""
         is_question, is_urgent, expects_ack, data = self._traits(text)
         return Target(
             message_id=message_id,
             is_question=is_question,
             is_urgent=is_urgent,
-            expects_ack=is_notice or expects_ack,
+            expects_ack=is_notice or tracked or expects_ack,
             asks_for_data=data,
+            tracked=tracked,
         )
 
     def _traits(self, text: str) -> tuple[bool, bool, bool, bool]:
@@ -160,15 +193,16 @@ class ReceivedRule:
     def judge(self, message: Message, group: GroupContext, classified: Judgement | None = None) -> Judgement:
         """The verdicts and the actions for a group message (`classified`: verdicts known already)."""
         judgement = classified or self.classify(message)
-        if group.mode is Mode.OFF or message.sender is None:
+        if message.sender is None:
             return judgement
-        if judgement.ack.hit:
+        actions: list[Action] = []
+        if group.mode is not Mode.OFF and judgement.ack.hit:
             actions = self._on_ack(message, judgement.ack, group)
-        elif judgement.demand.hit and not judgement.urgent.hit:
+        elif group.mode is not Mode.OFF and judgement.demand.hit and not judgement.urgent.hit:
             actions = self._on_demand(message, group)
-        else:
-            actions = []
-        return Judgement(judgement.ack, judgement.demand, judgement.urgent, judgement.notice, tuple(actions))
+        if judgement.formalism and not judgement.formalism_exempt.hit:
+            actions += self._on_formalism(message, judgement, group)
+        return dataclasses.replace(judgement, actions=tuple(actions))
 
     def _on_ack(self, message: Message, ack: AckVerdict, group: GroupContext) -> list[Action]:
         target = self._answered(message, ack, group)
@@ -188,7 +222,8 @@ class ReceivedRule:
         if group.now - message.date >= DELETE_LIMIT:
             return [read, too_old]
         removed = RecordEvent("ack_removed", chat_id, f"ack_removed:{chat_id}:{message.message_id}", rule=RULE, reason="ack removed")
-        tip = TipOnce(sender, "received.tip", TIP_PERIOD, RULE, "ack removed")
+        # The tip says what the member can do for this notice: a tracked one has a Read button.
+        tip = TipOnce(sender, "received.tip_tracked" if target.tracked else "received.tip_plain", TIP_PERIOD, RULE, "ack removed")
         # The read is recorded whatever Telegram says; the count and the tip follow a removal only.
         delete = Delete(chat_id, message.message_id, RULE, ack.detail, then=Then(
             done=(removed, tip), no_rights=(missing_right,), too_old=(too_old,),
@@ -222,25 +257,53 @@ class ReceivedRule:
         if group.mode is not Mode.REMOVE:
             # Record-only groups get no reminders.
             return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded")]
+        button = Button("received.button_convert", f"{CONVERT_PREFIX}{chat_id}:{message.message_id}")
+        params = {"title": message.chat.title}
+        reminder = Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")
         # The reminder follows only a newly recorded demand: an edit of a demand, or the same
         # update delivered again, is not reminded twice.
-        return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded", then=Then(done=(self._reminder(message, group),)))]
+        remind = Then(done=tuple(self._remind(reminder, message, group, "ack_demand")))
+        return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded", then=remind)]
 
-    def _reminder(self, message: Message, group: GroupContext) -> Say:
+    def _on_formalism(self, message: Message, judgement: Judgement, group: GroupContext) -> list[Action]:
+        """Count each formalism demand the group watches; remind the sender once per message."""
         chat_id, sender = message.chat.id, message.sender.id
+        switches = {kind: self.formalism_switch(kind, group) for kind in judgement.formalism_kinds}
+        counted = [kind for kind, switch in switches.items() if switch is not Switch.OFF]
+        actions: list[Action] = [
+            RecordEvent(f"formalism_{kind}", chat_id, f"formalism_{kind}:{chat_id}:{message.message_id}", sender, kind)
+            for kind in counted
+        ]
+        reminded = tuple(kind for kind in counted if switches[kind] is Switch.ON)
+        if not reminded:
+            return actions
+        # One reminder per message, however often it is edited or whichever kinds an edit adds.
+        key = f"formalism_reminded:{chat_id}:{message.message_id}"
+        params = {"title": message.chat.title, "kinds": KeyList("formalism.kind.", reminded)}
+        reminder = Say(sender, "formalism.reminder", params, rule=FORMALISM, reason=", ".join(reminded))
+        remind = Then(done=tuple(self._remind(reminder, message, group, FORMALISM)))
+        actions.append(RecordEvent("formalism_reminded", chat_id, key, sender, FORMALISM, "reminder due", then=remind))
+        return actions
+
+    def formalism_switch(self, kind: str, group: GroupContext) -> Switch:
+        """The group's own choice, else the deployment's, else on."""
+        return group.formalism.get(kind) or self.config.formalism.get(kind) or Switch.ON
+
+    def _remind(self, reminder: Say, message: Message, group: GroupContext, subject: str) -> list[Action]:
+        """Privately now; or, for a sender who never opened a chat with the bot, kept for their
+        /start, with the group's admins told privately once a week. Never in the group: a
+        department's staff are not corrected in front of the members."""
         if group.sender_has_private_chat:
-            button = Button("received.button_convert", f"{CONVERT_PREFIX}{chat_id}:{message.message_id}")
-            params = {"title": message.chat.title}
-            return Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")
-        return Say(
-            chat_id,
-            "received.demand_group",
-            expires=True,
-            expire_after=self.config.demand_reply_expires,
-            reply_to=message.message_id,
-            rule=RULE,
-            reason="ack demanded; the sender has no private chat with the bot",
+            return [reminder]
+        week = "{}-W{:02d}".format(*group.now.isocalendar()[:2])
+        sender, chat_id = message.sender, message.chat.id
+        key = f"{subject}:{chat_id}:{sender.id}:{week}"
+        kept = SayWhenReachable(reminder, self.config.kept_reminder, key, reminder.rule, "sender not reachable yet")
+        admins = TellAdminsOnce(
+            chat_id, "received.admins_unreachable_sender", {"sender": sender.display_name},
+            rule=reminder.rule, reason="sender not reachable yet", period=f"{sender.id}:{week}",
         )
+        return [kept, admins]
 
 
 def asks_for_data(text: str) -> bool:
@@ -262,18 +325,20 @@ def config_from(
     *,
     mode: str,
     notice_window_minutes: int,
-    demand_reply_expires_minutes: float,
+    kept_reminder_days: float,
     extra_ack_words: Iterable[str],
     urgent_markers: Iterable[str],
     notice_tags: Iterable[str],
+    formalism: Mapping[str, str] | None = None,
 ) -> ReceivedConfig:
     return ReceivedConfig(
         mode=Mode(mode),
         notice_window=timedelta(minutes=notice_window_minutes),
-        demand_reply_expires=timedelta(minutes=demand_reply_expires_minutes),
+        kept_reminder=timedelta(days=kept_reminder_days),
         extra_ack_words=tuple(extra_ack_words),
         urgent_markers=tuple(urgent_markers),
         notice_tags=tuple(notice_tags),
+        formalism={kind: Switch(switch) for kind, switch in (formalism or {}).items()},
     )
 
 
@@ -306,6 +371,12 @@ class NoticeFacts:
 def mode_of(group_settings: Mapping[str, Any] | None, default: str) -> Mode:
     """The group's own `/set received` choice, else the deployment's mode."""
     return Mode((group_settings or {}).get(RULE) or default)
+
+
+def group_formalism(group_settings: Mapping[str, Any] | None) -> dict[str, Switch]:
+    """The group's own choices for the formalism rules (/set checkin off …)."""
+    settings = group_settings or {}
+    return {kind: Switch(settings[kind]) for kind in FORMALISM_KIND_NAMES if settings.get(kind) in SWITCH_NAMES}
 
 
 def can_delete(bot_rights: Mapping[str, Any] | None) -> bool:
@@ -343,6 +414,7 @@ def group_context(
     replied: Target | None,
     latest_notice: LatestNotice | None,
     sender_has_private_chat: bool = False,
+    formalism: Mapping[str, Switch] | None = None,
 ) -> GroupContext:
     """The rule's view of the group: `replied` is the answered message (rule.target_of its
     text), `latest_notice` the group's newest notice; it counts only for a message that answers
@@ -362,6 +434,7 @@ def group_context(
         replied=replied,
         recent_notice=recent,
         sender_has_private_chat=sender_has_private_chat,
+        formalism=dict(formalism or {}),
     )
 
 
@@ -386,4 +459,4 @@ def command_notice_facts(rule: ReceivedRule, text: str, *, published_urgent: boo
 
 def acts_on(judgement: Judgement) -> bool:
     """Whether the rule may act on a message: most group messages need no group context at all."""
-    return judgement.ack.hit or judgement.demand.hit
+    return judgement.ack.hit or judgement.demand.hit or bool(judgement.formalism)

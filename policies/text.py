@@ -37,6 +37,20 @@ def fold(text: str) -> str:
     return _INVISIBLE.sub("", text.casefold())
 
 
+# Full-width letters and digits: what plain lower-casing leaves unlike the half-width text.
+_FULLWIDTH_ALNUM = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+
+
+def has_fullwidth_alnum(text: str) -> bool:
+    return _FULLWIDTH_ALNUM.search(text) is not None
+
+
+def lowered(text: str) -> str:
+    """Lower case, folded (NFKC, costly on a long notice) only when full-width letters or digits
+    need it: rules that read both widths of punctuation compare on this."""
+    return fold(text) if has_fullwidth_alnum(text) else text.lower()
+
+
 def squeeze(folded: str) -> str:
     """Drop punctuation, spaces and symbols other than emoji; collapse repeated characters."""
     return _REPEATS.sub(r"\1", _DROPPED.sub("", folded))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +9,7 @@ from telegram import Message as TgMessage
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-from bot import convert, records
+from bot import convert, kept, records
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     GROUP_TEXT,
@@ -27,7 +26,9 @@ from bot.handlers._common import (
 from bot.pipeline import ForgetEvent
 from bot.services import notices as notice_service
 from policies.actions import Delete, EditSay, Then
+from bot.i18n import Html
 from policies.digest import parse_switch
+from policies.formalism import ALL_KINDS, Switch, parse_setting
 from policies.received import (
     CONVERT_PREFIX,
     RULE,
@@ -35,9 +36,11 @@ from policies.received import (
     Mode,
     acts_on,
     group_context,
+    group_formalism,
     mode_of,
     notice_window_start,
 )
+from policies.repost import without_demand
 from policies.types import Message
 from storage.models import Chat
 from storage.repositories.audit import AuditRepository
@@ -68,7 +71,8 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
     if not acts_on(verdicts):
         # Most group messages: nothing to load, nothing to do.
         return
-    group = await _context(context, session, message, update.effective_message, needs_sender=verdicts.demand.hit)
+    needs_sender = verdicts.demand.hit or bool(verdicts.formalism)
+    group = await _context(context, session, message, update.effective_message, needs_sender=needs_sender)
     emit(*context.deps.received_rule.judge(message, group, verdicts).actions)
 
 
@@ -82,10 +86,8 @@ async def _context(
     replied = None
     if (target := convert.replied_message(raw)) is not None:
         # Telegram sends the replied-to message along: judge it from its text, no lookup.
-        replied = rule.target_of(target.message_id, target.text or target.caption or "")
-        if target.from_user is not None and target.from_user.id == context.bot.id:
-            # The bot's own post may be a tracked notice, whose counter a read moves.
-            replied = dataclasses.replace(replied, tracked=True)
+        tracked = _is_tracked_notice(context, target)
+        replied = rule.target_of(target.message_id, target.text or target.caption or "", tracked=tracked)
     latest = None
     if replied is None:
         latest = await NoticeRepository(session).latest_since(message.chat.id, notice_window_start(rule, now))
@@ -93,7 +95,21 @@ async def _context(
     return group_context(
         rule, message, mode=group_mode(deps, chat), bot_rights=chat.bot_rights if chat else None, now=now,
         replied=replied, latest_notice=latest, sender_has_private_chat=bool(sender and sender.has_private_chat),
+        formalism=formalism_switches(chat),
     )
+
+
+def _is_tracked_notice(context: JianfuContext, replied: TgMessage) -> bool:
+    """The bot's own post with a Read button: a tracked notice."""
+    if replied.from_user is None or replied.from_user.id != context.bot.id or replied.reply_markup is None:
+        return False
+    buttons = (button for row in replied.reply_markup.inline_keyboard for button in row)
+    return any(str(button.callback_data or "").startswith(notice_service.READ_PREFIX) for button in buttons)
+
+
+def formalism_switches(chat: Chat | ChatSnapshot | None) -> dict[str, Switch]:
+    """The group's own choices for the formalism rules (/set checkin off …)."""
+    return group_formalism(chat.settings if chat else None)
 
 
 @transactional
@@ -112,6 +128,11 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     if notice is None or notice.sender_id != query.from_user.id:
         answer(update, deps.catalog.raw(language, "received.convert_gone"), alert=True)
         return
+    # The repost drops the demand itself; a message that was nothing but the demand has nothing to repost.
+    text = without_demand(deps.received_rule.demands, notice.text)
+    if not text:
+        answer(update, deps.catalog.raw(language, "received.convert_empty"), alert=True)
+        return
     claim = f"notice_converted:{notice.chat_id}:{notice.message_id}"
     if not await records.record_event(deps, session, "notice_converted", notice.chat_id, key=claim):
         # A second press (or a second replica) while the first one's post is under way.
@@ -128,7 +149,7 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
         EditSay(*here, "received.converted", language=language),
     )
     then = Then(done=done).also_when_refused(*failed)
-    await notice_service.publish_tracked(deps, session, notice, carry_reads=True, then=then)
+    await notice_service.publish_tracked(deps, session, notice, carry_reads=True, then=then, text=text)
 
 
 @transactional
@@ -145,6 +166,21 @@ async def rules(update: Update, context: JianfuContext, session: AsyncSession) -
         window=received.notice_window_minutes,
         markers=deps.catalog.raw(language, "list_separator").join(received.urgent_markers),
         can_delete=deps.catalog.raw(language, "received.yes" if chat and chat.bot_rights.get("can_delete_messages") else "received.no"),
+        formalism=Html(_formalism_lines(deps, language, chat)),
+    )
+
+
+def _formalism_lines(deps: Deps, language: str, chat: Chat | None) -> str:
+    """One line per formalism rule with this group's switch."""
+    group = GroupContext(Mode.REMOVE, False, deps.clock(), formalism=formalism_switches(chat))
+    rule = deps.received_rule
+    return "\n".join(
+        deps.catalog.text(
+            language, "formalism.rules_line",
+            rule=deps.catalog.raw(language, f"formalism.name.{kind.value}"),
+            switch=deps.catalog.raw(language, f"formalism.switch_{rule.formalism_switch(kind.value, group).value}"),
+        )
+        for kind in ALL_KINDS
     )
 
 
@@ -155,20 +191,44 @@ async def set_rule(update: Update, context: JianfuContext, session: AsyncSession
         return
     words = command_text(update).split()
     setter = SETTERS.get(words[0].lower()) if len(words) == 2 else None
-    if setter is None:
+    formalism = parse_setting(*words) if len(words) == 2 else None
+    if formalism is not None:
+        await _set_formalism(update, context, session, *formalism)
+    elif setter is not None:
+        await setter(update, context, session, words[1])
+    else:
         await reply(update, context, session, "received.set_usage")
-        return
-    await setter(update, context, session, words[1])
 
 
 async def _store_setting(update: Update, context: JianfuContext, session: AsyncSession, name: str, value: str) -> None:
-    """Keep the choice in the group's settings and the audit log."""
+    await _store_settings(update, context, session, {name: value})
+
+
+async def _store_settings(
+    update: Update, context: JianfuContext, session: AsyncSession, values: dict[str, str]
+) -> None:
+    """Keep the choices in the group's settings and the audit log."""
     chat_id, chats = update.effective_chat.id, ChatRepository(session)
     # The group may predate the bot's records of it.
     await chats.ensure(chat_id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock())
     chat = await chats.get(chat_id)
-    await chats.set_fields(chat_id, settings={**(chat.settings or {}), name: value})
-    await AuditRepository(session).record("chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=f"{name}={value}")
+    await chats.set_fields(chat_id, settings={**(chat.settings or {}), **values})
+    target = ",".join(f"{name}={value}" for name, value in values.items())
+    await AuditRepository(session).record(
+        "chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=target
+    )
+
+
+async def _set_formalism(
+    update: Update, context: JianfuContext, session: AsyncSession, kinds: tuple[str, ...], switch: Switch
+) -> None:
+    """/set checkin|photo|promotion|instant|formalism on|record|off: this group's formalism rules."""
+    await _store_settings(update, context, session, dict.fromkeys(kinds, switch.value))
+    language = await language_for(update, context, session)
+    catalog = context.deps.catalog
+    names = catalog.raw(language, "list_separator").join(catalog.raw(language, f"formalism.name.{k}") for k in kinds)
+    switched = catalog.raw(language, f"formalism.switch_{switch.value}")
+    await reply(update, context, session, "formalism.set_done", rules=names, switch=switched)
 
 
 async def _set_received(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:
@@ -213,6 +273,7 @@ SETTERS = {
 
 
 def register(app: Application, deps: Deps) -> None:
+    kept.register(deps)
     acks_and_demands = (GROUP_TEXT | (filters.ChatType.GROUPS & filters.Sticker.ALL)) & ~filters.COMMAND
     app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=RULE_GROUP)
     app.add_handler(CallbackQueryHandler(convert_pressed, pattern=f"^{CONVERT_PREFIX}"))

@@ -6,10 +6,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
-from bot import access
+from bot import access, kept
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
+    emit,
     command,
     command_text,
     is_group,
@@ -36,6 +37,12 @@ async def start(update: Update, context: JianfuContext, session: AsyncSession) -
     whoami = catalog.text(language, "whoami.text", user_id=update.effective_user.id)
     await reply(update, context, session, "start.private")
     await reply_raw(update, context, session, whoami)
+    await _deliver_kept(update, context, session)
+
+
+async def _deliver_kept(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """Reminders kept while the bot could not write to this person (see bot.kept)."""
+    emit(*await kept.deliver(session, update.effective_user.id, context.deps.clock()))
 
 
 async def reply_raw(update: Update, context: JianfuContext, session: AsyncSession, html: str) -> None:

@@ -30,15 +30,17 @@ from bot.replay.export import SUPERGROUP_TYPES, ChatIndex, replied_to
 from bot.replay.messages import Command, MessageReader, command_of, moment_of, person_id, text_of
 from bot.replay.registry import Registry
 from bot.settings import Settings
-from policies.actions import Action, Delete, RecordEvent, RecordRead, Say
+from policies.actions import Action, Delete, RecordEvent, RecordRead, Say, SayWhenReachable
 from policies.commands import ParseError
 from policies.deadlines import find_deadline
 from policies.departments import charged_department
 from policies.duplicates import CopyFinder
+from policies.formalism import Switch
 from policies.lifecycle import TemporaryGroup, parse_extend, parse_temp, until_due
 from policies.notices import NoticeKind
 from policies.quiet import QuietHours, after_hours, group_quiet_hours, hold_until
 from policies.received import (
+    FORMALISM_KIND_NAMES,
     Judgement,
     Mode,
     NoticeFacts,
@@ -47,6 +49,7 @@ from policies.received import (
     acts_on,
     command_notice_facts,
     group_context,
+    group_formalism,
     mode_of,
     notice_facts,
 )
@@ -54,8 +57,9 @@ from policies.types import BotRights, ChatRef, ChatType, Message, Person
 
 # What replay assumes of the bot in every group: an admin with every right it asks for.
 FULL_RIGHTS = BotRights(True, True, True, True, True, True).as_dict()
-# The formalism demands the received rule's verdicts may name (issue 12's families).
-FORMALISM_KINDS = ("checkin", "photo_proof", "promotion", "instant_reply")
+# The formalism demands the received rule counts (checkin, photo_proof, promotion, instant_reply).
+FORMALISM_KINDS = FORMALISM_KIND_NAMES
+FORMALISM_EVENT = "formalism_"
 # Counted per sender: what a person sends, never what they answer.
 # Verdicts kept per (kind, text, sticker emoji, sender name): acks repeat ("收到" from everyone),
 # and classify is pure, so a repeat costs a look-up. Long texts rarely repeat; the memo is bounded.
@@ -119,6 +123,8 @@ class ChatState:
     ref: ChatRef
     mode: Mode
     quiet: QuietHours | None
+    # The group's own formalism switches (from the registry).
+    formalism: dict[str, Switch]
     department: int | None
     member_count: int | None
     # Replied-to messages still to be answered, and what the rule needs to know about them.
@@ -212,6 +218,7 @@ class Replay:
                 chat.bot_chat_id, ChatType.SUPERGROUP if chat.type in SUPERGROUP_TYPES else ChatType.GROUP, chat.name
             ),
             mode=mode_of(group_settings, settings.mode),
+            formalism=group_formalism(group_settings),
             quiet=group_quiet_hours(
                 group_settings.get("quiet"),
                 start=settings.quiet_start,
@@ -346,6 +353,7 @@ class Replay:
             replied=replied,
             latest_notice=chat.latest_notice,
             sender_has_private_chat=message.sender.id in self.registry.private_chats,
+            formalism=chat.formalism,
         )
         self._count_actions(chat, message, self.rule.judge(message, context, judgement))
 
@@ -363,9 +371,10 @@ class Replay:
                 self.tally.add("acks_recorded", chat, group_department, week)
             elif isinstance(action, RecordEvent) and action.kind == "ack_demand":
                 self.tally.add("ack_demands", chat, sender_department, week, message.sender)
-            elif isinstance(action, Say):
+            elif isinstance(action, Say | SayWhenReachable):
+                # A reminder to the sender: sent now, or kept until they start the bot.
                 self.tally.add("reminders", chat, sender_department, week)
-        for kind in formalism_kinds(actions, judged):
+        for kind in formalism_kinds(actions):
             self.tally.add(kind, chat, sender_department, week, message.sender)
 
     def _notice(
@@ -522,19 +531,11 @@ def performed(actions: Iterable[Action]) -> Iterator[Action]:
             yield from performed(then.done)
 
 
-def formalism_kinds(actions: list[Action], judgement: Judgement) -> set[str]:
-    """The formalism demands a judgement counts, by kind: the events its actions record, as the
-    bot counts them; else the verdicts it names (`formalism`, once the rules exist)."""
-    recorded = {
+def formalism_kinds(actions: list[Action]) -> set[str]:
+    """The formalism demands counted, by kind, from the events the actions record (as the bot
+    counts them: a rule a group switched off records nothing)."""
+    return {
         kind
         for action in actions
-        if isinstance(action, RecordEvent) and action.kind != "ack_demand"
-        for kind in FORMALISM_KINDS
-        if action.kind.startswith(kind)
+        if isinstance(action, RecordEvent) and (kind := action.kind.removeprefix(FORMALISM_EVENT)) in FORMALISM_KINDS
     }
-    named = getattr(judgement, "formalism", ())
-    if recorded or not named:
-        return recorded
-    return {getattr(verdict, "rule", verdict) for verdict in named if getattr(verdict, "hit", True)} & set(
-        FORMALISM_KINDS
-    )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.replay.engine import FORMALISM_KINDS, ChatState, Replay
+from bot.replay.engine import FORMALISM_EVENT, FORMALISM_KINDS, ChatState, Replay
 from bot.replay.export import ChatIndex
 from policies.digest import IsoWeek, Scoreboard, build_scoreboard, burden
 from storage.repositories.digest import SPECS
@@ -100,7 +100,7 @@ class _Builder:
             "temp_open": temporary["temp_open"],
             "temp_overdue": temporary["temp_overdue"],
             "temp_closed": counts["temp_closed"],
-            **{kind: counts[kind] for kind in FORMALISM_KINDS},
+            **{f"{FORMALISM_EVENT}{kind}": counts[kind] for kind in FORMALISM_KINDS},
         }
         return {spec.name: values.get(spec.name, 0) for spec in SPECS}
 

@@ -156,9 +156,11 @@ def read_button(notice_id: int) -> tuple[Button, ...]:
 
 
 async def publish_tracked(
-    deps: Deps, session: AsyncSession, source: Notice, *, then: Then = Then(), carry_reads: bool = False
+    deps: Deps, session: AsyncSession, source: Notice, *, then: Then = Then(), carry_reads: bool = False,
+    text: str | None = None,
 ) -> Notice:
-    """Store `source` as the bot's own tracked notice and post it with a Read button.
+    """Store `source` as the bot's own tracked notice and post it with a Read button (with `text`
+    instead of the source's, e.g. without its demand for acks).
 
     The row comes first, so the button carries the notice's real id from the first moment; the
     post is an outbox action retried until Telegram takes it, and its follow-ups run after it.
@@ -166,8 +168,8 @@ async def publish_tracked(
     language = await records.language_of(deps, session, source.chat_id)
     tracked = await NoticeRepository(session).add(with_duplicate_keys(Notice(
         chat_id=source.chat_id, message_id=None, sender_id=source.sender_id,
-        department_id=source.department_id, text=source.text, kind=source.kind, urgent=source.urgent,
-        ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
+        department_id=source.department_id, text=source.text if text is None else text, kind=source.kind,
+        urgent=source.urgent, ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
         deadline_at=source.deadline_at,
     )))
     carried = await ReadRepository(session).count(source.chat_id, source.message_id) if carry_reads else 0

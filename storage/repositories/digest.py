@@ -19,6 +19,7 @@ from sqlalchemy import Float, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.digest import FigureSpec, Window
+from policies.formalism import ALL_KINDS
 from storage.models import Chat, Department, Event, Notice, Person, Whistle, WhistleResponse
 
 By = Literal["department", "chat"]
@@ -187,6 +188,8 @@ FIGURE_SOURCES: tuple[FigureSource, ...] = (
     FigureSource(FigureSpec("data_requests", 2), _notices("data_request")),
     FigureSource(FigureSpec("duplicate_data_requests", 3), _events("duplicate_data_request")),
     FigureSource(FigureSpec("ack_demands", 2), _events("ack_demand")),
+    # Check-ins, photo proof, promotion tasks and instant-reply demands, each counted like an ack demand.
+    *(FigureSource(FigureSpec(f"formalism_{kind}", 2), _events(f"formalism_{kind}")) for kind in ALL_KINDS),
     FigureSource(FigureSpec("acks_removed", 0), _events("ack_removed")),
     FigureSource(FigureSpec("minutes_saved", 0), _minutes_saved),
     FigureSource(FigureSpec("after_hours_notices", 2), _events("after_hours_notice")),

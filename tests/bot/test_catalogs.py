@@ -14,6 +14,10 @@ from policies.rights import NEEDED_RIGHTS
 
 CATALOG = Catalog.load()
 BOT = Path(__file__).resolve().parents[2] / "bot"
+FAMILIES = (
+    "start|help|lang|role|error|join|right|dept|register|groups|kind|state|grant|whoami|cmd|held|notices|inbox|whistle|"
+    "whistles|received|formalism"
+)
 
 
 def test_both_languages_have_exactly_the_same_keys() -> None:
@@ -34,9 +38,10 @@ def test_every_key_used_in_the_code_exists() -> None:
     audit_actions: set[str] = set()
     for path in list(BOT.rglob("*.py")) + list((BOT.parent / "policies").rglob("*.py")):
         source = path.read_text()
-        used |= set(re.findall(r'"((?:start|help|lang|role|error|join|right|dept|register|groups|kind|state|grant|whoami|cmd|held|notices|inbox|whistle|whistles)\.[a-z_.]+)"', source))
+        used |= set(re.findall(rf'"((?:{FAMILIES})\.[a-z_.]+)"', source))
         audit_actions |= set(re.findall(r'(?:_audit\([^"]*|record\(\s*)"([a-z_.]+)"', source))
-    missing = {key for key in used - audit_actions if key not in CATALOG.messages["zh-CN"]}
+    # A key ending in "." is the prefix of a family built in code ("formalism.kind." + kind).
+    missing = {key for key in used - audit_actions if not key.endswith(".") and key not in CATALOG.messages["zh-CN"]}
     assert not missing
     for name, _use in NEEDED_RIGHTS:
         assert f"right.{name}" in CATALOG.messages["en"]
@@ -49,6 +54,18 @@ def test_parameters_are_escaped_but_html_and_lists_are_not() -> None:
     listing = CATALOG.text("en", "join.rights_missing", title="T", missing=KeyList("right.", ("can_pin_messages",)))
     assert "Pin messages" in listing and "missing" in listing
     assert "All the rights" in CATALOG.text("en", "join.rights_missing", title="T", missing=KeyList("right.", ()))
+
+
+def test_each_formalism_rule_has_its_reminder_line_name_and_digest_labels() -> None:
+    from policies.formalism import ALL_KINDS
+
+    for language in ("zh-CN", "en"):
+        for kind in ALL_KINDS:
+            for key in ("formalism.kind.", "formalism.name.", "digest.figure.formalism_", "digest.short.formalism_"):
+                assert CATALOG.messages[language][key + kind]
+        kinds = KeyList("formalism.kind.", tuple(ALL_KINDS))
+        reminder = CATALOG.text(language, "formalism.reminder", title="T", kinds=kinds)
+        assert reminder.count("· ") == len(ALL_KINDS)
 
 
 def test_unknown_language_falls_back_to_the_default() -> None:

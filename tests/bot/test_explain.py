@@ -58,3 +58,33 @@ def test_extra_words_from_the_config_are_used(tmp_path: Path, capsys) -> None:
 def test_the_sender_option_lets_a_name_prefix_count(capsys) -> None:
     assert json.loads(explain(capsys, "--json", "王芳收到"))["ack"] is False
     assert json.loads(explain(capsys, "--json", "--sender", "王芳", "王芳收到"))["ack"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "formalism"),
+    [
+        ("请大家每天早上8点前在群里打卡，走访时拍照发群", ["checkin", "photo_proof"]),
+        ("请转发朋友圈并截图", ["promotion"]),
+        ("请秒回", ["instant_reply"]),
+        ("防汛期间各村每小时在群里报平安", ["checkin"]),
+        ("收到", []),
+        ("我忘记打卡了，怎么补卡？", []),
+    ],
+)
+def test_json_names_the_formalism_kinds_found_and_keeps_the_other_keys(capsys, text: str, formalism: list[str]) -> None:
+    record = json.loads(explain(capsys, "--json", text))
+    assert record["formalism"] == formalism
+    assert {"text", "ack", "ack_demand", "urgent", "notice", "notice_kind", "ack_strength", "rules"} <= set(record)
+    assert [fired["rule"] for fired in record["rules"] if fired["rule"] in formalism] == formalism
+
+
+def test_human_output_names_formalism_and_its_exemption(capsys) -> None:
+    out = explain(capsys, "请秒回", "防汛期间各村每小时在群里报平安")
+    assert "FORMALISM (instant_reply) — recorded against the department" in out
+    assert "FORMALISM (checkin) — exempt" in out and "防汛" in out
+
+
+@pytest.mark.parametrize("text", ["王芳收到", "收到-王芳", "王芳收到，马上安排", "三网格王芳收到[握手]"])
+def test_an_ack_around_the_senders_own_name_counts_from_the_command_line_too(capsys, text: str) -> None:
+    assert json.loads(explain(capsys, "--json", "--sender", "王芳（三网格）", text))["ack"] is True
+    assert json.loads(explain(capsys, "--json", "--sender", "李娜", text))["ack"] is False

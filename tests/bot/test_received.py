@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.testing.fake_telegram import CANT_DELETE
-from storage.models import AuditEntry, Chat, Department, Event, Notice, Read
+from bot.testing.fake_telegram import BAD_GATEWAY, CANT_DELETE, TIMEOUT
+from storage.models import AuditEntry, Chat, Department, Event, Notice, Read, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 
 ALL_RIGHTS = dict.fromkeys(
@@ -41,6 +41,14 @@ async def reads(harness: Harness) -> set[tuple[int, int, str]]:
 async def events(harness: Harness) -> list[str]:
     async with harness.session() as session:
         return sorted(await session.scalars(select(Event.kind).where(Event.kind != "admins_told")))
+
+
+async def press_convert(harness: Harness) -> dict:
+    """The sender presses the conversion button in the reminder they just got; returns the reminder."""
+    reminder = harness.fake.sent(ADMIN)[-1]
+    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    return reminder
 
 
 async def test_ack_reply_is_removed_silently_and_recorded_as_a_read(harness: Harness) -> None:
@@ -182,23 +190,85 @@ async def test_ack_demand_is_recorded_and_the_sender_reminded_privately(harness:
     assert harness.fake.sent(ADMIN)[-1] == reminder
 
 
-async def test_sender_without_private_chat_gets_one_short_expiring_group_reply(harness: Harness) -> None:
+async def kept_tasks(harness: Harness) -> list[Task]:
+    async with harness.session() as session:
+        return list(await session.scalars(select(Task).where(Task.kind == "kept_message").order_by(Task.id)))
+
+
+async def test_a_sender_who_never_started_the_bot_is_not_corrected_in_the_group(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
+    admin_before = len(harness.fake.sent(ADMIN))
     demand = await post(harness, STRANGER, "明天开会，看到请回个1")
-    [answer] = after_intro(harness)
-    assert "不得要求回复“收到”" in answer["text"] and answer["reply_to_message_id"] == demand
-    harness.clock.advance(timedelta(minutes=2))
+    assert after_intro(harness) == []  # nothing said in the group, nobody named there
+    assert harness.fake.sent(STRANGER) == []
+    [kept] = await kept_tasks(harness)
+    assert kept.state == "pending" and kept.payload["key"] == "received.demand_private"
+    [told] = harness.fake.sent(ADMIN)[admin_before:]
+    assert "路人" in told["text"] and "/start" in told["text"] and "朝阳社区工作群" in told["text"]
+    # A second demand the same week: still counted, nothing more kept, the admins not told again.
+    await post(harness, STRANGER, "请大家看到后回复收到")
+    assert len(await kept_tasks(harness)) == 1 and len(harness.fake.sent(ADMIN)) == admin_before + 1
+    assert await events(harness) == ["ack_demand", "ack_demand"]
+
+    # Their first /start delivers it privately, with the button that converts the demand.
+    await harness.private(STRANGER, "/start")
+    texts = harness.texts(STRANGER)
+    assert any("1 条提醒为你保存着" in text for text in texts)
+    reminder = harness.fake.sent(STRANGER)[-1]
+    assert "不得要求成员反馈“收到”" in reminder["text"]
+    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert data == f"rcv:notice:{GROUP}:{demand}"
+    [kept] = await kept_tasks(harness)
+    assert kept.state == "done" and kept.payload == {}
+    await harness.private(STRANGER, "/start")
+    assert len(harness.texts(STRANGER)) == len(texts) + 2  # the greeting again, nothing kept
+
+
+async def test_a_kept_reminder_is_forgotten_after_its_days_and_admins_hear_again_next_week(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    admin_before = len(harness.fake.sent(ADMIN))
+    await post(harness, STRANGER, "收到请回复")
+    harness.clock.advance(timedelta(days=7, minutes=1))
     await harness.sweep()
-    assert harness.fake.is_deleted(GROUP, answer["message_id"])
+    [kept] = await kept_tasks(harness)
+    assert kept.state == "done" and kept.payload == {}
+    await post(harness, STRANGER, "看到请扣1")
+    assert len(harness.fake.sent(ADMIN)) == admin_before + 2
+    await harness.private(STRANGER, "/start")
+    assert any("1 条提醒为你保存着" in text for text in harness.texts(STRANGER))
+    assert [task.state for task in await kept_tasks(harness)] == ["done", "done"]
+
+
+async def test_a_kept_reminder_is_not_delivered_when_the_whistle_deep_link_opens_the_chat(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, STRANGER, "收到请回复")
+    await harness.private(STRANGER, "/start whistle")
+    [kept] = await kept_tasks(harness)
+    assert kept.state == "pending" and not any("提醒为你保存着" in text for text in harness.texts(STRANGER))
+
+
+async def test_telegram_busy_at_start_delivers_the_kept_reminder_later_once(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, STRANGER, "收到请回复")
+    # Telegram refuses for now (5xx) everything sent to them during this /start.
+    harness.fake.fail_next("sendMessage", BAD_GATEWAY, chat_id=STRANGER, times=4)
+    await harness.private(STRANGER, "/start")
+    [kept] = await kept_tasks(harness)
+    assert kept.state == "done"  # taken: it is in the outbox now, retried until it goes out
+    assert not any("不得要求成员反馈“收到”" in text for text in harness.texts(STRANGER))
+    for _ in range(3):
+        harness.clock.advance(timedelta(minutes=5))
+        await harness.sweep()
+    assert sum("不得要求成员反馈“收到”" in text for text in harness.texts(STRANGER)) == 1
 
 
 async def test_demand_turned_into_a_tracked_notice_with_a_read_counter(harness: Harness) -> None:
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     demand = await post(harness, ADMIN, "【通知】周六停水，收到请回复")
-    reminder = harness.fake.sent(ADMIN)[-1]
-    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    reminder = await press_convert(harness)
     assert harness.fake.is_deleted(GROUP, demand)
     [tracked] = after_intro(harness)
     assert "周六停水" in tracked["text"] and "已读 0/3" in tracked["text"]  # the sender is not among its readers
@@ -338,9 +408,7 @@ async def test_a_removed_ack_under_a_tracked_notice_moves_its_counter(harness: H
     await harness.private(ADMIN, "/start")
     await join(harness, **ALL_RIGHTS)
     await post(harness, ADMIN, "【通知】周六停水，收到请回复")
-    reminder = harness.fake.sent(ADMIN)[-1]
-    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    await harness.send(harness.updates.callback(ADMIN, ADMIN, reminder["message_id"], data))
+    await press_convert(harness)
     tracked = after_intro(harness)[-1]
     harness.clock.advance(timedelta(seconds=10))
     await post(harness, MEMBER, "收到", reply_to=tracked["message_id"])
@@ -426,3 +494,62 @@ async def test_readers_goes_privately_to_the_sender_or_an_admin_only(harness: Ha
     assert "张三" not in group_text  # names never appear in the group
     await harness.command(GROUP, ADMIN, "/readers")
     assert "请回复一条通知" in harness.last_text(GROUP)
+
+
+async def test_the_tip_describes_what_the_member_can_do_for_that_notice(harness: Harness) -> None:
+    await harness.private(MEMBER, "/start")
+    await join(harness, **ALL_RIGHTS)
+    plain = await post(harness, ADMIN, "#通知 周六停水")
+    await post(harness, MEMBER, "收到", reply_to=plain)
+    tip = harness.last_text(MEMBER)
+    assert "/inbox" in tip and "按钮" not in tip  # a plain notice has no Read button
+    harness.clock.advance(timedelta(days=7))
+    await harness.command(GROUP, ADMIN, "/notice 周日停电，请提前准备")
+    tracked = after_intro(harness)[-1]
+    pledge = await post(harness, MEMBER, "收到，马上安排", reply_to=tracked["message_id"])
+    assert harness.fake.is_deleted(GROUP, pledge)
+    tip = harness.last_text(MEMBER)
+    assert "✅ 已读" in tip and "/inbox" not in tip
+
+
+async def test_a_converted_demand_is_reposted_without_the_demand_itself(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, ADMIN, "【通知】周六停水，请各网格提前告知居民，收到请回复。")
+    await press_convert(harness)
+    [tracked] = after_intro(harness)
+    assert "请各网格提前告知居民。" in tracked["text"] and "收到请回复" not in tracked["text"]
+    async with harness.session() as session:
+        [stored] = (await session.scalars(select(Notice).where(Notice.tracked.is_(True)))).all()
+    assert stored.text == "【通知】周六停水，请各网格提前告知居民。"
+
+
+async def test_a_message_that_is_only_a_demand_has_nothing_to_convert(harness: Harness) -> None:
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    demand = await post(harness, ADMIN, "请大家看到后回复收到")
+    await press_convert(harness)
+    answer = harness.fake.calls_to("answerCallbackQuery")[-1]
+    assert answer["show_alert"] is True and "没有可以改为通知发布的正文" in answer["text"]
+    assert after_intro(harness) == [] and not harness.fake.is_deleted(GROUP, demand)
+    assert "notice_converted" not in await events(harness)
+
+
+async def test_when_no_admin_can_be_reached_the_week_passes_without_lookups(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, STRANGER, "收到请回复")  # no admin has started the bot: nobody to tell
+    await harness.private(ADMIN, "/start")
+    before = len(harness.fake.sent(ADMIN))
+    await post(harness, STRANGER, "看到请扣1")
+    assert len(harness.fake.sent(ADMIN)) == before
+    harness.clock.advance(timedelta(days=7))
+    await post(harness, STRANGER, "请大家看到后回复收到")
+    assert "路人" in harness.last_text(ADMIN) and len(harness.fake.sent(ADMIN)) == before + 1
+
+
+async def test_a_reminder_past_its_days_is_not_delivered_before_the_sweep_forgets_it(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, STRANGER, "收到请回复")
+    harness.clock.advance(timedelta(days=7, seconds=1))
+    await harness.private(STRANGER, "/start")
+    assert not any("提醒为你保存着" in text for text in harness.texts(STRANGER))

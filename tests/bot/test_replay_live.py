@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.replay.command import ReplayOptions, run_async
+from bot.replay.engine import FORMALISM_KINDS
 from bot.reports import week_window
 from bot.testing.exports import ExportedChat, single_chat, write
 from policies.digest import IsoWeek
@@ -70,6 +71,11 @@ SCRIPT = [
     Step(13 * 60 + 31, "B", STRANGER, "收到", reply_to=18),
     Step(DAY, "A", ADMIN, "【紧急】今晚8点前上报受灾情况，收到请回复"),
     Step(DAY + 1, "A", MEMBER, "收到", reply_to=20),
+    Step(DAY + 2, "A", ADMIN, "请大家每天上午9点前在群里打卡报平安"),
+    Step(DAY + 3, "B", ADMIN, "请各网格拍照上传到群里留痕"),
+    Step(DAY + 3, "A", MEMBER, "请大家帮忙转发朋友圈并截图"),
+    Step(DAY + 4, "B", ADMIN, "收到消息请10分钟内回复"),
+    Step(DAY + 4, "A", ADMIN, "【紧急】防汛应急，请各网格拍照上传到群里"),  # exempt: an emergency
     Step(DAY + 5, "B", ADMIN, "/temp 防汛"),
     Step(DAY + 6, "B", ADMIN, "/done"),
     Step(4 * DAY + 60, "B", MEMBER, "还有人吗"),
@@ -137,6 +143,7 @@ async def live_counts(harness: Harness) -> dict[str, object]:
         "ack_demands": events["ack_demand"],
         "after_hours_notices": events["after_hours_notice"],
         "duplicate_data_requests": events["duplicate_data_request"],
+        "formalism": {kind: events[f"formalism_{kind}"] for kind in FORMALISM_KINDS},
         "notices": len(notices),
         "duplicate_notices": sum(1 for notice in notices if notice.duplicate_of is not None),
         "deadlines": sum(1 for notice in notices if notice.deadline_at is not None),
@@ -187,8 +194,9 @@ async def test_replay_counts_what_the_live_bot_did_with_the_same_messages(harnes
     assert (live["notices"], live["duplicate_notices"], live["deadlines"], live["temporary_closes"]) == (9, 1, 7, 1)
     assert live["ack_reads"] == 9
     assert live["duplicate_data_requests"] == 1
+    assert live["formalism"] == {"checkin": 1, "photo_proof": 1, "promotion": 1, "instant_reply": 1}
 
-    for key in ("acks_removed", "ack_demands", "after_hours_notices", "duplicate_data_requests", "notices",
+    for key in ("acks_removed", "ack_demands", "after_hours_notices", "duplicate_data_requests", "notices", "formalism",
                 "duplicate_notices", "deadlines", "temporary_closes"):  # fmt: skip
         assert report[key] == live[key], key
     assert report["acks_removed"] + report["acks_recorded"] == live["ack_reads"]
@@ -208,8 +216,9 @@ async def test_replay_with_the_registry_gives_the_digests_figures_per_department
     replayed = {row["name"]: row["figures"] for row in report["by_department"]}
     assert set(replayed) == {"民政局", "卫健委"}
     for department_id, figures in digest.items():
-        for name in ("notices", "data_requests", "duplicate_data_requests", "ack_demands", "acks_removed",
-                     "after_hours_notices", "temp_closed"):  # fmt: skip
+        compared = ("notices", "data_requests", "duplicate_data_requests", "ack_demands", "acks_removed",
+                    "after_hours_notices", "temp_closed", *(f"formalism_{kind}" for kind in FORMALISM_KINDS))  # fmt: skip
+        for name in compared:
             assert replayed[names[department_id]][name] == figures.get(name, 0), (names[department_id], name)
         assert replayed[names[department_id]]["minutes_saved"] == round(figures.get("minutes_saved", 0), 1)
     assert report["settings"]["registry"] is True

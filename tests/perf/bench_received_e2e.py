@@ -5,8 +5,9 @@ Each message goes update JSON in -> Update.de_json -> observation -> notice coll
 Bot API double. The traffic is a busy deployment's: many groups, members who sit in several of
 them (first sightings included, so membership writes are paid for), notices and ack demands from
 each group's admins, acks that reply to a notice or follow it, and ordinary chat. Some members and
-admins have started the bot (tips and reminders go privately), the others get the short group
-reply; one group has not given the bot the delete right (reads recorded, admins told once).
+admins have started the bot (tips and reminders go privately); for the others a reminder is kept
+for their first /start and the group's admins are told once a week; one group has not given the
+bot the delete right (reads recorded, admins told once).
 The rate limiter is off: it models Telegram's limits, not Jianfu's own speed. Only the updates'
 processing is timed; building them (the Telegram side) is not.
 

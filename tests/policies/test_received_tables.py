@@ -23,12 +23,21 @@ STRONG_ACKS = [
     "我们已收到", "街道办已收悉", "收　到", "已读", "收到，谢谢领导", "收到，领导", "I got it", "Well noted",
     "Understood", "收到🌹", "收到✊", "received", "Received.", "Received, thanks!", "noted", "Noted with thanks",
     "got it", "Got it 👍", "roger", "Roger that", "copy that", "acknowledged", "well received", "遵照执行", "收到，辛苦了",
+    # Pledges with nothing of their own, WeChat emoji codes, typos and traditional characters.
+    "收到，马上安排", "收到，保证完成任务！", "明白，立即执行", "收到[握手]", "收到[强][强]", "已閱", "收到拉", "收到，谢谢提醒",
+    "Received, will handle",
 ]
-WEAK_ACKS = ["1", "111", "1111", "+1", "1 1 1", "OK", "ok", "okk", "okay", "好的", "好", "好嘞", "嗯", "嗯嗯", "👍", "👍🏻", "👍🏿", "👌", "👌🏽", "🙏", "✅", "👍👍👍", "好的👌"]
+WEAK_ACKS = [
+    "1", "111", "1111", "+1", "1 1 1", "OK", "ok", "okk", "okay", "好的", "好", "好嘞", "嗯", "嗯嗯", "👍", "👍🏻", "👍🏿", "👌",
+    "👌🏽",
+    "🙏", "✅", "👍👍👍", "好的👌", "OK!", "Ok。",
+    # Alone, a pledge or an emoji code answers a notice the way "好的" does.
+    "马上安排", "保证完成任务", "好的，这就去办", "好的，马上办", "[强]", "[OK]", "[玫瑰][玫瑰]", "［抱拳］", "On it", "Will do", "Will handle it",
+]
 HARD_NEGATIVES = [
     "我这边有111户还没登记", "收到，不过截止日期能不能延后？", "收到，但是表格打不开", "收到?", "收到了吗", "收到没",
     "文件没收到", "还没收到", "没有收到", "未收到", "能收到吗", "请确认收到", "收到请回复", "说明白", "去了解一下",
-    "传阅", "谢谢", "谢谢大家", "2", "11户", "1栋", "好的，马上办", "好的，下午送过去", "明白，但需要再确认人数",
+    "传阅", "谢谢", "谢谢大家", "2", "11户", "1栋", "好的，下午送过去", "明白，但需要再确认人数",
     "收到，已转发各网格", "ok but the form is broken", "received the form, but page 2 is missing", "noted?",
     "got it, when is the deadline", "下午三点开会", "【通知】明天开会", "收到，我这边有两户情况特殊", "收到，3号楼停水了",
     "好的呢", "这个收到的要求太多了", "谁收到了", "哪个社区收到了", "怎么收到", "不明白", "不太明白", "", "   ", "。。。",
@@ -42,6 +51,9 @@ HARD_NEGATIVES = [
     # Numbers and symbols next to an ack, other question marks, English that only looks like an ack.
     "收到，11", "收到 11", "收到 -1", "收到 ¹¹", "收到 (1)", "收到 #1", "2", "收到 ×", "received 1", "1👍",
     "收到﹖", "收到︖", "王芳收到﹖", "收到‽", "收到⁈", "收到⸮", "No, Ted", "no ted", "Ok, many", "是", "是的",
+    # A pledge that says when or what, codes that are not acks, English with a condition.
+    "收到，今天落实", "收到，下午三点前报", "收到，马上转给王芳", "马上到", "保证完成任务的前提是给够时间", "收到[捂脸]", "[疑问]",
+    "[强]这个办法好", "Will do it tomorrow, the system is down", "On it, but I need the template", "收到，已转发各网格",
 ]
 
 
@@ -77,6 +89,24 @@ def test_the_senders_name_with_a_negation_is_kept() -> None:
     assert not ACKS.judge("王芳没收到", sender_name="王芳").hit
 
 
+@pytest.mark.parametrize(
+    ("text", "sender"),
+    [
+        ("收到-王芳", "王芳"), ("收到 王芳", "王芳"), ("收到（王芳）", "王芳"), ("收到！李建国", "李建国"),
+        ("王芳收到，马上安排", "王芳"), ("王芳收到[握手]", "王芳"), ("三网格王芳收到", "王芳（三网格）"),
+        ("收到-三网格王芳", "王芳（三网格）"), ("朝阳社区王芳收到", "朝阳社区-王芳"), ("李伟收到", "Li Wei 李伟"),
+    ],
+)
+def test_the_senders_own_name_or_unit_may_be_signed_around_an_ack(text: str, sender: str) -> None:
+    assert ACKS.judge(text, sender_name=sender).hit
+    assert not ACKS.judge(text, sender_name="别人").hit
+
+
+@pytest.mark.parametrize(("text", "sender"), [("收到，王芳没到", "王芳"), ("收到，三网格还没报", "王芳（三网格）"), ("收到王芳的材料", "王芳")])
+def test_a_name_after_an_ack_that_says_more_is_kept(text: str, sender: str) -> None:
+    assert not ACKS.judge(text, sender_name=sender).hit
+
+
 @pytest.mark.parametrize(("emoji", "hit"), [("👍", True), ("👌🏼", True), ("🙏", True), ("😂", False), (None, False), ("👍😂", False)])
 def test_stickers(emoji: str | None, hit: bool) -> None:
     assert ACKS.judge_sticker(emoji).hit is hit
@@ -96,12 +126,21 @@ DEMANDS_ZH = [
     "请各社区于周五前报送人口台账，收到后在群里回复收到", "请各社区收到后回复", "关于走访的通知……请各村收到后及时反馈",
     "看到消息请回复", "收到请回", "收到請回覆", "请勿迟到，收到请回复", "明天开会不要迟到，收到请回复",
     "本周六社区免费体检，收到请回复", "…收到请回复。要求如下：带身份证", "请大家扣111",
+    # Who, when or on what condition between 请 and the reply; a named ack word; a like as proof.
+    "请各位组员看到后回复", "请参训学员收到后回个好", "看到的请扣1", "请在今晚八点前回复收到", "请各科室负责人收到后回复",
+    "请回复‘已读’", '请回复"明白"', "请每位网格员回复“收到+姓名”", "收到请回复：社区名+姓名+收到", "看到请点赞表示已阅",
+    "已阅请点赞", "收到请回个👍", "阅后请回复[强]", "请大家看到后点个赞", "材料已发邮箱，请查收后回复确认", "收到的回复一下，谢谢",
+    # Joined to a second demand, or at the end of a notice.
+    "请回复收到并转发至各小区楼长群", "请于周五前报送。回复收到，并同步转发给各小区楼长", "请各社区分别回复收到",
+    "紧急！3号楼燃气泄漏，附近网格员马上到场，看到回复",
 ]
 DEMANDS_EN = [
     "Please reply 'received'", "reply 1 when you see this", "Please confirm receipt.", "Kindly acknowledge.",
     "Meeting at 3pm tomorrow. Please reply with OK.", "pls reply 1", "Please acknowledge receipt of this notice",
     'Reply "received" please', "Everyone reply 1", "Please reply once received",
-    "Kindly reply to confirm you have received this.",
+    "Kindly reply to confirm you have received this.", "Reply to confirm receipt",
+    "Let me know you have seen this by replying",
+    "Drop a 👍 once you've read this", "Give this a thumbs up when you've read it",
 ]
 NOT_DEMANDS = [
     "收到请回复这种要求我们社区一直没执行", "无需回复收到", "不用回复收到，看到就行", "请勿回复收到", "收到", "我已经回复了",
@@ -112,6 +151,8 @@ NOT_DEMANDS = [
     "为什么总有人发“收到请回复”？", "又是“收到请回复”，累不累", "财务已确认收到各社区的报表", "上周发的函至今收到回复一直没有",
     "请回复1或2选择方案", "请回复确认时间", "Please confirm your attendance by Friday",
     "Please confirm the number of households", "Please reply one by one", "Please answer yes or no", "确认收到",
+    "又要回复收到，烦不烦", "请不要回复收到", "请大家接龙报到", "请各位给这篇文章点赞", "以后开会不用在群里签到，回复收到也免了",
+    "请于明天下班前回复具体人数", "请各位看到后回复意见", "Let me know if you have questions",
 ]
 
 

@@ -166,3 +166,23 @@ async def test_recipients_of_the_digest(seeded: Database) -> None:
         # -105 is closed and the bot left -109: only -101 still gets its summary.
         assert await digest.opted_in_groups() == [-101]
         assert await digest.contact_chats() == {MZ: -200}
+
+
+async def test_formalism_demands_are_figures_per_department_and_group_weighing_2(seeded: Database) -> None:
+    async with seeded.engine.begin() as connection:
+        await connection.execute(insert(Event), [
+            *[event("formalism_checkin", 17, WJ, -101)] * 2,
+            event("formalism_photo_proof", 18, WJ, -101),
+            event("formalism_promotion", 22, WJ, -101),
+            event("formalism_instant_reply", 23, WJ, -101),  # the week after
+            # The once-per-message reminder marker counts nowhere.
+            *[event("formalism_reminded", 17, WJ, -101)] * 3,
+        ])  # fmt: skip
+    found = await figures(seeded, WEEK)
+    assert found[WJ] == {"formalism_checkin": 2, "formalism_photo_proof": 1, "formalism_promotion": 1}
+    per_group = (await figures(seeded, WEEK, CHAT))[-101]
+    assert {name: value for name, value in per_group.items() if name.startswith("formalism")} == found[WJ]
+    async with seeded.transaction() as session:
+        names = await DigestRepository(session).department_names()
+    board = build_scoreboard(SPECS, names, found, await figures(seeded, WEEK.previous()))
+    assert board.row(WJ).burden == 2 * (2 + 1 + 1)

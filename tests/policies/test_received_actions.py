@@ -1,0 +1,119 @@
+"""The actions the "received" and formalism rules decide, as tables: no Telegram, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from policies.actions import Delete, KeyList, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce
+from policies.formalism import Switch
+from policies.received import GroupContext, Mode, ReceivedConfig, ReceivedRule, Target
+from policies.types import ChatRef, ChatType, Message, Person
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday of ISO week 2026-W48
+CHAT = ChatRef(-100, ChatType.SUPERGROUP, "朝阳社区工作群")
+SENDER = Person(7, "王芳")
+
+
+def message(text: str, reply_to: int | None = None) -> Message:
+    return Message(CHAT, 50, NOW, SENDER, text=text, reply_to_message_id=reply_to)
+
+
+def group(**values) -> GroupContext:
+    defaults = {"mode": Mode.REMOVE, "can_delete": True, "now": NOW, "sender_has_private_chat": True}
+    return GroupContext(**(defaults | values))
+
+
+def flat(actions) -> list:
+    """The actions with what follows each when it is done (a new fact, a deletion that worked), in order."""
+    found = []
+    for action in actions:
+        found.append(action)
+        then = getattr(action, "then", None)
+        if then is not None:
+            found += flat(then.done)
+    return found
+
+
+def kinds(actions) -> list[str]:
+    return [type(action).__name__ for action in flat(actions)]
+
+
+@pytest.mark.parametrize(("tracked", "tip"), [(True, "received.tip_tracked"), (False, "received.tip_plain")])
+def test_the_tip_after_a_removed_ack_depends_on_whether_the_notice_has_a_read_button(tracked: bool, tip: str) -> None:
+    target = Target(10, expects_ack=True, tracked=tracked)
+    actions = ReceivedRule().judge(message("收到", reply_to=10), group(replied=target)).actions
+    # A read of a tracked notice moves its counter too.
+    refresh = ["RefreshCounter"] if tracked else []
+    assert kinds(actions) == ["RecordRead", *refresh, "Delete", "RecordEvent", "TipOnce"]
+    assert flat(actions)[-1] == TipOnce(7, tip, timedelta(days=7), "received", "ack removed")
+    # The read is recorded whatever happens; the count and the tip follow only a deletion that worked.
+    assert [type(a).__name__ for a in actions] == ["RecordRead", "Delete"]
+
+
+def test_a_demand_from_a_reachable_sender_is_reminded_privately_with_the_conversion_button() -> None:
+    actions = ReceivedRule().judge(message("收到请回复"), group()).actions
+    assert kinds(actions) == ["RecordEvent", "Say"]
+    reminder = flat(actions)[1]
+    assert (reminder.chat_id, reminder.key, reminder.params) == (7, "received.demand_private", {"title": "朝阳社区工作群"})
+    assert reminder.buttons[0].data == "rcv:notice:-100:50"
+
+
+def test_a_demand_from_an_unreachable_sender_is_kept_and_the_admins_told_once_a_week() -> None:
+    actions = ReceivedRule().judge(message("收到请回复"), group(sender_has_private_chat=False)).actions
+    assert kinds(actions) == ["RecordEvent", "SayWhenReachable", "TellAdminsOnce"]
+    kept, admins = flat(actions)[1], flat(actions)[2]
+    key = "ack_demand:-100:7:2026-W48"
+    assert kept == SayWhenReachable(kept.message, timedelta(days=7), key, "received", "sender not reachable yet")
+    assert kept.message.chat_id == 7 and kept.message.key == "received.demand_private"
+    assert admins.chat_id == -100 and admins.key == "received.admins_unreachable_sender"
+    assert admins.params == {"sender": "王芳"} and admins.period == "7:2026-W48"
+    assert not any(isinstance(action, Say) and action.chat_id == -100 for action in flat(actions))  # nothing in the group
+
+
+def test_record_only_groups_count_demands_without_reminding() -> None:
+    actions = ReceivedRule().judge(message("收到请回复"), group(mode=Mode.RECORD)).actions
+    assert actions == (RecordEvent("ack_demand", -100, "ack_demand:-100:50", 7, "received", "ack demanded"),)
+
+
+def test_a_formalism_demand_is_counted_per_kind_and_reminded_once_per_message() -> None:
+    actions = flat(ReceivedRule().judge(message("请大家每天早上8点前在群里打卡，走访时拍照发群"), group()).actions)
+    assert [action.kind for action in actions if isinstance(action, RecordEvent)] == [
+        "formalism_checkin", "formalism_photo_proof", "formalism_reminded",
+    ]
+    assert actions[2].key == "formalism_reminded:-100:50"
+    reminder = actions[-1]
+    assert isinstance(reminder, Say) and reminder.key == "formalism.reminder"
+    assert reminder.params["kinds"] == KeyList("formalism.kind.", ("checkin", "photo_proof"))
+
+
+@pytest.mark.parametrize(
+    ("deployment", "group_choice", "counted", "reminded"),
+    [
+        ({}, {}, True, True),
+        ({"checkin": Switch.RECORD}, {}, True, False),
+        ({"checkin": Switch.OFF}, {}, False, False),
+        ({"checkin": Switch.OFF}, {"checkin": Switch.ON}, True, True),
+        ({}, {"checkin": Switch.RECORD}, True, False),
+    ],
+)
+def test_the_groups_switch_wins_over_the_deployments(deployment, group_choice, counted: bool, reminded: bool) -> None:
+    rule = ReceivedRule(ReceivedConfig(formalism=deployment))
+    actions = flat(rule.judge(message("请大家每天早上8点前在群里打卡"), group(formalism=group_choice)).actions)
+    assert any(isinstance(action, RecordEvent) and action.kind == "formalism_checkin" for action in actions) is counted
+    assert any(isinstance(action, Say) for action in actions) is reminded
+
+
+def test_formalism_rules_work_when_the_received_rule_is_off_and_exemptions_hold() -> None:
+    rule = ReceivedRule()
+    assert kinds(rule.judge(message("群消息必须秒回"), group(mode=Mode.OFF)).actions) == ["RecordEvent", "RecordEvent", "Say"]
+    assert rule.judge(message("【紧急】今晚暴雨，群消息必须秒回"), group()).actions == ()
+    assert rule.judge(message("防汛期间群消息必须秒回"), group()).actions == ()
+
+
+def test_an_ack_never_also_counts_as_a_demand_and_reads_are_recorded_first() -> None:
+    target = Target(10, expects_ack=True)
+    actions = ReceivedRule().judge(message("收到", reply_to=10), group(replied=target, can_delete=False)).actions
+    assert isinstance(actions[0], RecordRead) and isinstance(actions[1], TellAdminsOnce)
+    assert not any(isinstance(action, Delete | RecordEvent) for action in actions)
