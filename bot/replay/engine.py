@@ -7,8 +7,8 @@ after_hours, the duplicate rule (CopyFinder) and the temporary-group transitions
 reads from Telegram or its database, replay reads from the export (and the registry when given):
 
 - the bot is taken to be an admin with every right it asks for (the question replay answers is
-  what it would do once given them); each group's mode and quiet hours are the deployment's, or
-  the group's own settings when the registry knows the group;
+  what it would do once given them); each group's mode, quiet hours and formalism switches are
+  the deployment's, or the group's own settings when the registry knows the group;
 - the export keeps only a message's final text: an edited message is judged once, as it ends up;
 - the export does not say who is a group admin: /temp, /done, /reopen and /extend count from anyone.
 """
@@ -60,10 +60,10 @@ FULL_RIGHTS = BotRights(True, True, True, True, True, True).as_dict()
 # The formalism demands the received rule counts (checkin, photo_proof, promotion, instant_reply).
 FORMALISM_KINDS = FORMALISM_KIND_NAMES
 FORMALISM_EVENT = "formalism_"
-# Counted per sender: what a person sends, never what they answer.
 # Verdicts kept per (kind, text, sticker emoji, sender name): acks repeat ("收到" from everyone),
 # and classify is pure, so a repeat costs a look-up. Long texts rarely repeat; the memo is bounded.
 MEMO_LIMIT, MEMO_TEXT_CHARS = 100_000, 200
+# Counted per sender: what a person sends, never what they answer.
 SENDER_KINDS = frozenset(
     {"notices", "data_requests", "ack_demands", "after_hours_notices", "duplicate_notices", *FORMALISM_KINDS}
 )
@@ -157,6 +157,10 @@ class TemporaryClose:
     closed: bool
 
 
+# Where each scope sits in a count's key (kind, chat order, department, week, sender id).
+SCOPES = {"chat": 1, "department": 2, "week": 3, "sender": 4}
+
+
 class Tally:
     """Every count, kept once per (kind, chat order, department, week, sender id) and summed per
     scope (total, chat, department, sender, week) for the report: one update per count."""
@@ -171,13 +175,19 @@ class Tally:
         if counted:
             self.sender_names[sender.id] = sender.display_name
 
+    def total(self) -> Counter[str]:
+        found: Counter[str] = Counter()
+        for (kind, *_where), count in self.events.items():
+            found[kind] += count
+        return found
+
     def by(self, scope: str) -> dict[Any, Counter[str]]:
-        """Counts per chat order, department, week or sender id; "total" under the key None."""
-        position = {"total": None, "chat": 1, "department": 2, "week": 3, "sender": 4}[scope]
+        """Counts per chat order, department, week or sender id (a count without a sender is no one's)."""
+        position = SCOPES[scope]
         found: defaultdict[Any, Counter[str]] = defaultdict(Counter)
         for key, count in self.events.items():
-            if position is None or (scope != "sender" or key[4] is not None):
-                found[None if position is None else key[position]][key[0]] += count
+            if scope != "sender" or key[position] is not None:
+                found[key[position]][key[0]] += count
         return found
 
     def removed(self) -> Counter[tuple[int, int]]:

@@ -29,7 +29,7 @@ def build_report(replay: Replay, chats: list[ChatIndex], sources: Iterable[Path]
     builder = _Builder(replay)
     groups = [chat for chat in chats if chat.is_group]
     skipped = Counter(chat.type or "unknown" for chat in chats if not chat.is_group)
-    totals = builder.figures(builder.counts["total"].get(None, Counter()), builder.minutes(lambda _state: True))
+    totals = builder.figures(replay.tally.total(), builder.minutes(lambda _state: True))
     return {
         "sources": [str(path) for path in sources],
         "period": builder.period(),
@@ -65,7 +65,7 @@ def scoreboard_of(replay: Replay) -> Scoreboard:
 class _Builder:
     def __init__(self, replay: Replay) -> None:
         self.replay, self.tally, self.settings = replay, replay.tally, replay.settings
-        self.counts = {scope: replay.tally.by(scope) for scope in ("total", "chat", "department", "week", "sender")}
+        self.counts = {scope: replay.tally.by(scope) for scope in ("chat", "department", "week", "sender")}
 
     # Figures -----------------------------------------------------------------------------------
 
