@@ -149,6 +149,15 @@ class ChatState:
 
 
 @dataclass(frozen=True)
+class HeldNotice:
+    """A /notice waiting for the end of quiet hours (its sender is taken to have confirmed)."""
+
+    command: Message
+    text: str
+    facts: NoticeFacts
+
+
+@dataclass(frozen=True)
 class TemporaryClose:
     """A temporary group's close: done (within the replayed period) or still to come after it."""
 
@@ -467,25 +476,21 @@ class Replay:
         urgent = self.rule.urgency.judge(text).hit
         publish_at = hold_until(chat.quiet, message.date.astimezone(self.settings.zone), urgent=urgent)
         facts = command_notice_facts(self.rule, text, published_urgent=False)
-        # The bot reposts it as its own message: a new id, which no exported message can answer.
-        publish = (chat, -message.message_id, message.sender, text, facts, message.date)
+        held = HeldNotice(message, text, facts)
         if publish_at is None:
-            self._publish(*publish, message.date)
+            self._publish(chat, held, message.date)
         else:
-            self._at(publish_at, self._publish, *publish)
+            self._at(publish_at, self._publish, chat, held)
 
-    def _publish(
-        self,
-        chat: ChatState,
-        message_id: int,
-        sender: Person | None,
-        text: str,
-        facts: NoticeFacts,
-        written: datetime,
-        due: datetime,
-    ) -> None:
+    def _publish(self, chat: ChatState, held: HeldNotice, due: datetime) -> None:
+        """The bot reposts the notice as its own message: a new id, which no exported message
+        answers (its negative stands for it); deadlines are read from when it was written."""
         if not chat.closed:
-            self._notice(chat, message_id, sender, text, facts, posted=due, written=written, tracked=True)
+            message = held.command
+            self._notice(
+                chat, -message.message_id, message.sender, held.text, held.facts,
+                posted=due, written=message.date, tracked=True,
+            )  # fmt: skip
 
     # Due work ------------------------------------------------------------------------------------
 
