@@ -259,3 +259,23 @@ def test_the_same_group_given_twice_is_refused(tmp_path: Path, capsys) -> None:
     a, _b, _personal = crafted()
     first, second = write(tmp_path / "one.json", single_chat(a)), write(tmp_path / "two.json", single_chat(a))
     assert f"this group is also in {first}" in refused(capsys, str(first), str(second), "--language", "en")
+
+
+def test_every_problem_replay_can_name_has_words_in_both_languages() -> None:
+    import re
+
+    from bot.i18n import Catalog
+
+    sources = "".join(
+        (Path(__file__).parents[2] / "bot" / "replay" / name).read_text()
+        for name in ("export.py", "command.py", "registry.py")
+    )
+    problems = set(re.findall(r'(?:Error\([^"\n]*|return |else |problem = )"([a-z_]+)"', sources)) | {
+        "chat_text",
+        "chat_number",
+    }
+    assert {"invalid_json", "html", "message_no_date", "no_groups", "database", "out_not_dir"} <= problems
+    catalog = Catalog.load()
+    for language in ("zh-CN", "en"):
+        missing = {problem for problem in problems if f"replay.error.{problem}" not in catalog.messages[language]}
+        assert not missing, language
