@@ -51,9 +51,14 @@ def lowered(text: str) -> str:
     return fold(text) if has_fullwidth_alnum(text) else text.lower()
 
 
+def _first_of_run(run: re.Match[str]) -> str:
+    # A function, not the template r"\1": re expands a template in Python for every match.
+    return run.group(1)
+
+
 def squeeze(folded: str) -> str:
     """Drop punctuation, spaces and symbols other than emoji; collapse repeated characters."""
-    return _REPEATS.sub(r"\1", _DROPPED.sub("", folded))
+    return _REPEATS.sub(_first_of_run, _DROPPED.sub("", folded))
 
 
 def compact(text: str) -> str:

@@ -541,9 +541,8 @@ def performed(actions: Iterable[Action]) -> Iterator[Action]:
     """The actions and, as if Telegram carried each out, the ones that follow it (`then.done`)."""
     for action in actions:
         yield action
-        then = getattr(action, "then", None)
-        if then:
-            yield from performed(then.done)
+        # Facts without follow-ups have no `then`; Then's own truth test is dear on this path.
+        yield from performed(getattr(getattr(action, "then", None), "done", ()))
 
 
 def formalism_kinds(actions: list[Action]) -> set[str]:

@@ -28,7 +28,7 @@ from policies.received import (
     mode_of,
     notice_facts,
 )
-from policies.text import fold
+from policies.text import fold, squeeze
 from policies.types import ChatRef, ChatType, Message, Person
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -198,3 +198,10 @@ def _fold_before(text: str) -> str:
 ), max_size=16))  # fmt: skip
 def test_folding_gives_what_it_gave_before(text: str) -> None:
     assert fold(text) == _fold_before(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aab收收到到!!!  ，，11👍👍_x")), max_size=24))
+def test_squeezing_gives_what_the_template_substitution_gave(text: str) -> None:
+    dropped = re.sub(r"[^\w\u2190-\u21ff\u2600-\u27bf\u2b00-\u2bff\U0001F000-\U0001FAFF]+|_+", "", text)
+    assert squeeze(text) == re.sub(r"(.)\1+", r"\1", dropped)
