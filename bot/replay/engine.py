@@ -68,6 +68,8 @@ SENDER_KINDS = frozenset(
     {"notices", "data_requests", "ack_demands", "after_hours_notices", "duplicate_notices", *FORMALISM_KINDS}
 )
 _URGENT_COMMAND = re.compile(URGENT_COMMAND)
+# What classifying a message gives: the verdicts, the message as a notice (or None), whether the rule acts.
+Verdicts = tuple[Judgement, NoticeFacts | None, bool]
 
 
 @dataclass(frozen=True)
@@ -220,11 +222,10 @@ class Replay:
         self.reader = MessageReader()
         self.first: datetime | None = None
         self.last: datetime | None = None
-        self.processed = 0
         self._timers: list[tuple[datetime, int, Callable[..., None], tuple[Any, ...]]] = []
         self._sequence = itertools.count()
         self.closes: list[TemporaryClose] = []
-        self._verdicts: dict[tuple[Any, ...], Judgement] = {}
+        self._verdicts: dict[tuple[Any, ...], Verdicts] = {}
         self._weeks: dict[int, int] = {}
 
     def _state(self, chat: ChatIndex) -> ChatState:
@@ -259,7 +260,6 @@ class Replay:
         self.first = self.first or moment
         if self.last is None or moment > self.last:
             self.last = moment
-        self.processed += 1
         chat = self.chats[order]
         if raw["id"] in chat.replies_due:
             self._remember(chat, raw)
@@ -323,9 +323,10 @@ class Replay:
         chat.last_activity = moment
 
     def _observe(self, chat: ChatState, message: Message) -> None:
-        if message.sender is not None:
-            chat.people.add(message.sender.id)
-            chat.names.add(message.sender.display_name)
+        sender = message.sender
+        if sender is not None and sender.id not in chat.people:
+            chat.people.add(sender.id)
+            chat.names.add(sender.display_name)
         chat.last_activity = message.date
 
     # The rules -----------------------------------------------------------------------------------
@@ -336,24 +337,28 @@ class Replay:
         if command is not None:
             self._command(chat, message, command)
             return
-        judgement = self._classify(message)
-        facts = notice_facts(self.rule, judgement, message.text)
+        judgement, facts, acts = self._classify(message)
         if facts is not None:
             self._notice(chat, message.message_id, message.sender, message.text, facts, posted=message.date)
-        if acts_on(judgement):
+        if acts:
             self._received(chat, message, judgement)
 
-    def _classify(self, message: Message) -> Judgement:
-        """The rule's verdicts on the message, remembered for short texts (see MEMO_LIMIT)."""
+    def _classify(self, message: Message) -> Verdicts:
+        """The rule's verdicts on the message, what is kept of it as a notice, and whether the
+        rule acts on it: remembered for short texts (see MEMO_LIMIT)."""
         if len(message.text) > MEMO_TEXT_CHARS:
-            return self.rule.classify(message)
+            return self._verdicts_of(message)
         key = (message.kind, message.text, message.sticker_emoji, message.sender.display_name)
-        judgement = self._verdicts.get(key)
-        if judgement is None:
+        found = self._verdicts.get(key)
+        if found is None:
             if len(self._verdicts) >= MEMO_LIMIT:
                 self._verdicts.clear()
-            judgement = self._verdicts[key] = self.rule.classify(message)
-        return judgement
+            found = self._verdicts[key] = self._verdicts_of(message)
+        return found
+
+    def _verdicts_of(self, message: Message) -> Verdicts:
+        judgement = self.rule.classify(message)
+        return judgement, notice_facts(self.rule, judgement, message.text), acts_on(judgement)
 
     def _received(self, chat: ChatState, message: Message, judgement: Judgement) -> None:
         replied = None
