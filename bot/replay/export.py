@@ -185,14 +185,32 @@ class _Indexer:
         if self.stream.peek() != "[":
             raise ExportError(self.place(), "messages_not_list")
         chat.messages_offset = self.stream.byte_offset()
+        try:
+            skimmed = self.stream.skim_indented_array("reply_to_message_id")
+        except JsonSyntaxError:
+            # The list never ends: read it again message by message to say where it breaks.
+            with JsonStream(self.path, start=chat.messages_offset) as careful:
+                self._read_messages(chat, careful)
+            raise
+        if skimmed is None:
+            self._read_messages(chat, self.stream)
+            return
+        # Laid out as Telegram Desktop writes it: counted without decoding (the second pass checks
+        # each message). A reply to another chat's message counts too: it only keeps a message's
+        # traits a little longer.
+        chat.messages, targets = skimmed
+        chat.replied.update(targets)
+        if self.progress is not None:
+            self.progress(self.stream.bytes_read())
+
+    def _read_messages(self, chat: ChatIndex, stream: JsonStream) -> None:
+        """Decode and check every message of the list at `stream`, counting replies."""
         # Counted before each message is read, so a broken one is named by its position.
         self.message_index = 0
-        for raw in self.stream.values():
+        for raw in stream.values():
             problem = message_problem(raw)
             if problem is not None:
-                raise ExportError(
-                    self.place(byte=self.stream.byte_offset(self.stream.item_start)), problem[0], **problem[1]
-                )
+                raise ExportError(self.place(byte=stream.byte_offset(stream.item_start)), problem[0], **problem[1])
             target = replied_to(raw)
             if target is not None:
                 chat.replied[target] += 1
@@ -287,8 +305,20 @@ def _is_text_piece(piece: Any) -> bool:
 
 
 def chat_messages(chat: ChatIndex, export_zone: tzinfo) -> Iterator[tuple[int, int, int, dict]]:
-    """The group's messages again, as (timestamp, chat order, index, message): ready to merge."""
+    """The group's messages again, as (timestamp, chat order, index, message): ready to merge.
+    Each is checked here (the first pass may only have counted them)."""
     with JsonStream(chat.source, start=chat.messages_offset, chunk=CHAT_CHUNK) as stream:
-        for index, raw in enumerate(stream.values()):
-            if raw.get("type") in ("message", "service"):
-                yield timestamp(raw, export_zone), chat.order, index, raw
+        index = -1
+        try:
+            for index, raw in enumerate(stream.values()):
+                problem = message_problem(raw)
+                if problem is not None:
+                    place = chat.place(message=index + 1, byte=stream.byte_offset(stream.item_start))
+                    raise ExportError(place, problem[0], **problem[1])
+                if raw["type"] in ("message", "service"):
+                    yield timestamp(raw, export_zone), chat.order, index, raw
+        except JsonSyntaxError as error:
+            place = chat.place(message=index + 2, byte=error.byte_offset)
+            raise ExportError(place, "invalid_json", detail=error.problem) from None
+    if index + 1 != chat.messages:
+        raise ExportError(chat.place(), "layout")

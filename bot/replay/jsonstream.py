@@ -29,6 +29,7 @@ _LOOKAHEAD = 12
 # buffer's end ("3" of "3.", "1" of "1e+"): such a value is decoded again with more of the file.
 _NUMBER_TAIL = 3
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_SPACES = re.compile(r" *")
 # What follows an array item: its separator, with the spacing around it.
 _SEPARATOR = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
 _HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
@@ -210,6 +211,68 @@ class JsonStream:
             if following != ",":
                 raise self.error(f"expected ',' or ']' after an item, found {_shown(following)}", self._pos - 1)
 
+    def skim_indented_array(self, key: str) -> tuple[int, list[int]] | None:
+        """Pass over an array laid out one indented block per item, as Telegram Desktop writes a
+        message list, without decoding it: returns how many items it holds and the whole-number
+        values of `key` in them. None, having moved nothing, for an array laid out otherwise.
+
+        A JSON string cannot hold a raw line break, so in such a layout the first line with the
+        array's own indentation and "]" ends it, and each line one step deeper with "{" opens an
+        item. Only what the layout shows is read: the items are checked when they are decoded.
+        """
+        layout = self._indented_layout()
+        if layout is None:
+            return None
+        start, indent, step = layout
+        if step == 0:
+            self._pos = self._text.index("]", start) + 1  # an empty list
+            return 0, []
+        closing, opening = "\n" + " " * indent + "]", "\n" + " " * (indent + step) + "{"
+        member = re.compile("\n" + " " * (indent + 2 * step) + re.escape(json.dumps(key)) + r"[ \t]*:[ \t]*(\d+)")
+        count, values, position = 0, [], start + 1
+        while True:
+            text = self._text
+            end = text.find(closing, position)
+            # Lines are read whole: the last, unfinished one waits for the next chunk.
+            upto = end if end >= 0 else text.rfind("\n", position)
+            if upto > position:
+                count += text.count(opening, position, upto)
+                values += map(int, member.findall(text, position, upto))
+                position = upto
+            if end >= 0:
+                self._pos = end + len(closing)
+                return count, values
+            if self._eof:
+                raise self.error("the file ends inside a list", start)
+            self._pos = position
+            self._fill(keep_from=position)
+            position = self._pos
+
+    def _indented_layout(self) -> tuple[int, int, int] | None:
+        """At a "[" that ends its line: its position, its line's indentation, and how much deeper
+        the items are (0 for an empty list); None when the array is laid out otherwise."""
+        start = self._pos
+        line_start = self._text.rfind("\n", 0, start) + 1
+        if line_start == 0 and self._base_byte > 3:
+            return None  # the line began before what the buffer holds
+        line = self._text[line_start:start]
+        indent = len(line) - len(line.lstrip(" "))
+        while len(self._text) < start + indent + 64 and not self._eof:
+            self._pos = start
+            self._fill(keep_from=start)
+            start = self._pos
+        text = self._text
+        if not text.startswith("\n", start + 1):
+            return None
+        next_line = start + 2
+        depth = _SPACES.match(text, next_line).end() - next_line
+        first = text[next_line + depth : next_line + depth + 1]
+        if first == "]" and depth == indent:
+            return start, indent, 0
+        if first == "{" and depth > indent:
+            return start, indent, depth - indent
+        return None
+
     # Reading ---------------------------------------------------------------------------------
 
     def _recover(self, error: json.JSONDecodeError, start: int) -> None:
@@ -259,6 +322,10 @@ class JsonStream:
         self._text += decoded
 
     def _compact(self, keep_from: int) -> None:
+        # The line keep_from is on stays whole, with the line break before it: an indented list
+        # is recognised by its line.
+        newline = self._text.rfind("\n", 0, keep_from)
+        keep_from = newline if newline >= 0 else keep_from
         # Dropping is a copy of what remains: worth it only once the read part dominates.
         if keep_from > len(self._text) // 2 and keep_from > self._chunk // 4:
             self._base_byte += self._encoded_length(keep_from)

@@ -134,10 +134,12 @@ def test_commands_are_read_as_telegram_marks_them() -> None:
 
 
 def error_for(tmp_path: Path, content: str | bytes) -> ExportError:
+    """The error reading the export through, both passes (the first may only count messages)."""
     path = tmp_path / "result.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     with pytest.raises(ExportError) as raised:
-        index_export(path)
+        for chat in index_export(path):
+            list(chat_messages(chat, SHANGHAI))
     return raised.value
 
 

@@ -147,3 +147,51 @@ def test_a_long_list_of_small_values_is_skipped_without_holding_it(tmp_path: Pat
                 assert len(stream._text) < 2048
             else:
                 assert stream.value() == []
+
+
+# Skimming an indented list ------------------------------------------------------------------------
+
+ITEMS = [
+    {"id": 1, "text": '他说 "reply_to_message_id": 9 是什么', "nested": {"reply_to_message_id": 8}},
+    {"id": 2, "reply_to_message_id": 1, "text": ["]", {"type": "bold", "text": "{"}]},
+    {"id": 3, "reply_to_message_id": 1},
+    {"id": 4, "reply_to_message_id": 2, "text": "\n ]\n"},
+]
+
+
+@pytest.mark.parametrize("indent", [1, 2, 4])
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_an_indented_list_is_counted_without_decoding(tmp_path: Path, indent: int, chunk: int) -> None:
+    text = json.dumps({"name": "群", "messages": ITEMS, "after": [1]}, ensure_ascii=False, indent=indent)
+    path = write(tmp_path, text)
+    with JsonStream(path, chunk=chunk) as stream:
+        for key in stream.members():
+            if key == "messages":
+                assert stream.peek() == "["
+                # Items, and the key's values in the items themselves (not in texts, not nested deeper).
+                assert stream.skim_indented_array("reply_to_message_id") == (4, [1, 1, 2])
+            else:
+                stream.skip()
+        assert stream.peek() == ""
+
+
+def test_a_list_laid_out_otherwise_is_not_skimmed(tmp_path: Path) -> None:
+    for text in (
+        json.dumps({"messages": ITEMS}, ensure_ascii=False),  # one line
+        json.dumps({"messages": ITEMS}, ensure_ascii=False, indent=0),  # items no deeper than the list
+        '{"messages": [ {"id": 1}\n]}',
+    ):
+        path = write(tmp_path, text)
+        with JsonStream(path) as stream:
+            next(stream.members())
+            assert stream.peek() == "["
+            assert stream.skim_indented_array("id") is None
+            assert list(stream.values())[0]["id"] == 1  # nothing was consumed
+
+
+def test_an_empty_indented_list(tmp_path: Path) -> None:
+    path = write(tmp_path, '{\n "messages": [\n ],\n "x": 1\n}')
+    with JsonStream(path) as stream:
+        next(stream.members())
+        stream.peek()
+        assert stream.skim_indented_array("id") == (0, [])

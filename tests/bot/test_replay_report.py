@@ -279,3 +279,27 @@ def test_every_problem_replay_can_name_has_words_in_both_languages() -> None:
     for language in ("zh-CN", "en"):
         missing = {problem for problem in problems if f"replay.error.{problem}" not in catalog.messages[language]}
         assert not missing, language
+
+
+def test_an_export_on_one_line_gives_the_report_an_indented_one_gives(tmp_path: Path, capsys) -> None:
+    # Telegram Desktop indents its exports, and the first pass then only counts each group's
+    # messages; any other layout is read message by message. Both must agree.
+    a, b, personal = crafted()
+    export = whole_account([a, b, personal])
+    indented = write(tmp_path / "indented.json", export)
+    one_line = tmp_path / "one_line.json"
+    one_line.write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+    first = json.loads(replay(str(indented), "--json", capsys=capsys)[1])
+    second = json.loads(replay(str(one_line), "--json", capsys=capsys)[1])
+    assert first.pop("sources") != second.pop("sources")
+    assert first == second and first["acks_removed"] == 4
+
+
+def test_a_list_whose_layout_misleads_the_count_is_refused(tmp_path: Path, capsys) -> None:
+    a, _b, _personal = crafted()
+    text = json.dumps(single_chat(a), ensure_ascii=False, indent=1)
+    # Two messages on one line: the layout no longer shows every message.
+    joined = text.replace("\n  },\n  {", "\n  }, {", 1)
+    path = tmp_path / "result.json"
+    path.write_text(joined, encoding="utf-8")
+    assert "laid out differently from what it holds" in refused(capsys, str(path), "--language", "en")

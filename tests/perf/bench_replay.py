@@ -160,7 +160,7 @@ def generate(path: Path, total: int, seed: int = 11) -> dict:
     kinds, weights = zip(*MIX, strict=True)
     counts = [total // GROUPS + (1 if number < total % GROUPS else 0) for number in range(GROUPS)]
     with path.open("w", encoding="utf-8") as out:
-        out.write('{\n "about": "Here is the data you requested.",\n "chats": {\n  "about": "chats",\n  "list": [\n')
+        out.write('{\n "about": "Here is the data you requested.",\n "chats": {\n  "about": "chats",\n  "list": [')
         for number, count in enumerate(counts):
             group = GroupWriter(rng, number, count)
             moments = sorted(_moment(rng) for _ in range(count))
@@ -188,11 +188,14 @@ def _moment(rng: random.Random) -> datetime:
 
 
 def _write_chat(out, chat: ExportedChat, messages, *, first: bool) -> None:
-    header = json.dumps({"name": chat.name, "type": chat.type, "id": chat.export_id}, ensure_ascii=False, indent=1)[:-2]
-    out.write(("" if first else ",\n") + header + ',\n "messages": [\n')
+    """A chat in the list, indented one space per level as Telegram Desktop writes it."""
+    meta = {"name": chat.name, "type": chat.type, "id": chat.export_id}
+    header = "".join(f'\n    {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},' for key, value in meta.items())
+    out.write(("" if first else ",") + "\n   {" + header + '\n    "messages": [')
     for index, message in enumerate(messages):
-        out.write(("" if index == 0 else ",\n") + json.dumps(message, ensure_ascii=False, indent=1))
-    out.write("\n ]\n}")
+        body = json.dumps(message, ensure_ascii=False, indent=1).replace("\n", "\n     ")
+        out.write(("" if index == 0 else ",") + "\n     " + body)
+    out.write("\n    ]\n   }")
 
 
 # Measurements, each in a child process ----------------------------------------------------------
