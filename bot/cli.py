@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import TelegramError
+from telegram.request import HTTPXRequest
 
 from bot import __version__, logs, startup
 from bot.replay import cli as replay_command
@@ -147,8 +148,9 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     asyncio.run(_preflight(settings))
     from bot.app import build_application
+    from bot.context import Deps
 
-    app = build_application(settings)
+    app = build_application(settings, Deps.create(settings, request=telegram_request(settings)))
     try:
         _serve(app, settings)
     except TelegramError as error:
@@ -166,6 +168,16 @@ async def _preflight(settings: Settings) -> None:
     """The database (migrated) and Telegram (the token accepted) before anything starts."""
     await startup.prepare_database(settings)
     await startup.check_telegram(settings)
+
+
+def telegram_request(settings: Settings) -> HTTPXRequest:
+    """The Bot API client with bot.toml's timeouts, for every call and for getUpdates."""
+    # One client for both: PTB's pool of 256 connections leaves room for the long poll.
+    return HTTPXRequest(
+        connection_pool_size=256,
+        connect_timeout=settings.telegram.connect_timeout,
+        read_timeout=settings.telegram.read_timeout,
+    )
 
 
 def _serve(app: object, settings: Settings) -> None:

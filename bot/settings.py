@@ -141,6 +141,10 @@ class TelegramSettings(_Section):
     token: Token = SecretStr("")
     base_url: str = Field("", examples=["http://127.0.0.1:8081"])
     mode: Literal["polling", "webhook"] = "polling"
+    # Seconds to wait for a connection to the Bot API and for its answer (PTB's defaults);
+    # getUpdates waits its long-poll time on top of read_timeout.
+    connect_timeout: float = Field(5.0, gt=0, le=300)
+    read_timeout: float = Field(5.0, gt=0, le=300)
     webhook: WebhookSettings = WebhookSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
 
@@ -441,7 +445,7 @@ class Settings(BaseSettings):
 def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     """Load bot.toml (when it exists) plus JIANFU_ environment overrides; raise ConfigError."""
     values = _read_toml(Path(path)) if path is not None else {}
-    values = _merge(values, overrides)
+    values = merge_tables(values, overrides)
     try:
         settings = Settings(**values)
     except ValidationError as error:
@@ -476,11 +480,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` laid over it, table by table (as bot.toml and its overrides combine)."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_tables(merged[key], value)
         else:
             merged[key] = value
     return merged

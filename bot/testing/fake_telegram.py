@@ -481,21 +481,24 @@ class FakeTelegram(BaseRequest):
         name = url.rstrip("/").rsplit("/", 1)[-1]
         if self.before_call is not None:
             self.before_call(name)
-        params = _decode(request_data.parameters if request_data else {})
-        call = Call(name, params)
-        self.calls.append(call)
+        files: list[tuple[str, bytes]] = []
         if request_data is not None and request_data.contains_files:
-            self._record_uploads(name, params, request_data)
+            for filename, content, _mime in request_data.multipart_data.values():
+                files.append((filename or "", content if isinstance(content, bytes) else content.read()))
+        return self.handle(name, request_data.parameters if request_data else {}, files)
+
+    def handle(self, method: str, params: JSONDict, files: Iterable[tuple[str, bytes]] = ()) -> tuple[int, bytes]:
+        """Answer one call given its parameters and uploaded files (name, content): the HTTP double's entry."""
+        params = _decode(params)
+        call = Call(method, params)
+        self.calls.append(call)
+        for filename, content in files:
+            self.uploads.append((method, params.get("chat_id"), filename, content))
         try:
             result = self._dispatch(call)
         except _Reject as rejected:
             return rejected.error.response()
         return 200, json.dumps({"ok": True, "result": result}).encode()
-
-    def _record_uploads(self, method: str, params: JSONDict, request_data: RequestData) -> None:
-        for filename, content, _mime in request_data.multipart_data.values():
-            data = content if isinstance(content, bytes) else content.read()
-            self.uploads.append((method, params.get("chat_id"), filename or "", data))
 
     def _dispatch(self, call: Call) -> Any:
         lost_answer = self._raise_injected(call)
@@ -953,13 +956,15 @@ class FakeTelegram(BaseRequest):
             self.updates = self.updates[offset:]
         elif offset:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
-        deliverable = [u for u in self.updates if self._allowed(u)]
+        deliverable = [u for u in self.updates if self.delivers(u)]
         return deliverable[: int(params.get("limit", 100))]
 
-    def _allowed(self, update: JSONDict) -> bool:
+    def delivers(self, update: JSONDict, allowed_updates: list[str] | None = None) -> bool:
+        """Whether the bot receives this update under `allowed_updates` (default: the list it last set)."""
+        allowed = self.allowed_updates if allowed_updates is None else allowed_updates
         kind = next(key for key in update if key != "update_id")
-        if self.allowed_updates:
-            return kind in self.allowed_updates
+        if allowed:
+            return kind in allowed
         return kind not in _OPT_IN_UPDATES
 
     # --- API: sending ------------------------------------------------------------------------

@@ -204,6 +204,15 @@ def test_run_migrates_then_serves(tmp_path: Path, monkeypatch, bot_api: Loopback
     assert (tmp_path / "jianfu.db").exists()
 
 
+def test_run_talks_to_telegram_with_the_configured_timeouts(tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi) -> None:
+    captured = run_captured(monkeypatch)
+    path = write_config(
+        tmp_path, f'[telegram]\ntoken = "123:ABC"\nbase_url = "{bot_api.url}"\nconnect_timeout = 0.5\nread_timeout = 1.5\n'
+    )
+    assert cli.main(["--config", str(path), "run"]) == 0
+    assert captured["app"].bot.request.read_timeout == 1.5
+
+
 def test_run_in_webhook_mode_takes_url_and_secret(tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi) -> None:
     captured = run_captured(monkeypatch)
     monkeypatch.setenv("JIANFU_TELEGRAM__WEBHOOK__SECRET", "from-env")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import httpx
 import pytest
@@ -166,6 +167,19 @@ def test_the_formatter_redacts_the_token_from_any_log_line() -> None:
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None)
     line = PlainFormatter(verbose=False, redact=redactor).format(record)
     assert line.endswith("httpx: POST https://api.telegram.org/bot<token>/getMe")
+
+
+def test_the_formatter_redacts_the_token_from_a_logged_traceback() -> None:
+    from telegram.error import InvalidToken
+
+    try:
+        raise InvalidToken(f"The token `{TOKEN}` was rejected by the server.")
+    except InvalidToken:
+        record = logging.LogRecord("telegram.ext", logging.ERROR, __file__, 1, "Invalid token", (), sys.exc_info())
+    redactor = Redactor()
+    redactor.add_token(TOKEN)
+    logged = PlainFormatter(verbose=True, redact=redactor).format(record)
+    assert TOKEN not in logged and "InvalidToken" in logged
 
 
 async def test_with_no_cached_admins_and_telegram_failing_privileged_commands_are_refused(harness: Harness) -> None:

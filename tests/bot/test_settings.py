@@ -27,6 +27,7 @@ def test_shipped_bot_toml_loads_with_the_documented_defaults() -> None:
     assert settings.telegram.mode == "polling"
     assert settings.database.url == f"sqlite+aiosqlite:///{ROOT / 'jianfu.db'}"
     assert settings.roles.supervisors == ()
+    assert (settings.telegram.connect_timeout, settings.telegram.read_timeout) == (5.0, 5.0)
 
 
 def test_shipped_bot_toml_documents_every_key_with_its_default() -> None:
@@ -125,6 +126,8 @@ def test_relative_sqlite_file_sits_next_to_the_config(tmp_path: Path) -> None:
         ('[logging]\nformat = "xml"', "logging.format", 'write "plain" or "json"'),
         ('[logging]\nlevel = "loud"', "logging.level", 'write "DEBUG", "INFO", "WARNING" or "ERROR"'),
         ("telegram = 5", "telegram", "write a table of keys"),
+        ("[telegram]\nread_timeout = 0", "telegram.read_timeout", "write a number above 0"),
+        ("[telegram]\nconnect_timeout = 301", "telegram.connect_timeout", "write a number above 0 up to 300"),
     ],
 )
 def test_wrong_values_say_what_to_write_under_the_key(tmp_path: Path, text: str, key: str, expected: str) -> None:
