@@ -66,8 +66,9 @@ class Intake:
         self._chat_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._acting: set[asyncio.Task[None]] = set()
         self.last_update_at: float | None = None
-        # Until the first batch after the start is in (see count_first_tries).
+        # Until the first batch after the start is in (see commit_first_batch).
         self._fresh = True
+        self.started_at = self.deps.clock()
 
     # Committing ------------------------------------------------------------------------------
 
@@ -139,23 +140,29 @@ class Intake:
             await self.set_aside(data, f"python-telegram-bot could not read it ({type(error).__name__})")
             return None
 
-    async def count_first_tries(self, updates: list[Update]) -> list[Update]:
-        """After a start, the first batch may hold what killed the last process: each of its
-        updates counts a try before it runs, so one that crashes every start is set aside."""
-        kept = []
+    async def commit_first_batch(self, updates: list[Update]) -> None:
+        """After a start, one update at a time, each counting a try before it runs.
+
+        The first batch may hold what killed the last process. Counting a try for an update just
+        before it runs means that only the update in hand when a process dies is charged with
+        it, so one that kills the process at every start is set aside after a few starts, while
+        updates that merely waited behind it are not.
+        """
         for update in updates:
-            async with self.deps.db.transaction() as session:
-                handled = HandledUpdates(session)
-                state = await handled.state_of(update.update_id)
-                if state == "done":
-                    kept.append(update)  # handled before the crash: claiming it will say so
-                    continue
-                tries = await handled.count_failure(update.update_id, self.deps.clock(), give_up_after=self.attempts + 1)
-            if tries > self.attempts:
-                log.error("update %s set aside: the bot stopped while handling it %d times", update.update_id, tries - 1)
-                continue
-            kept.append(update)
-        return kept
+            if await self._count_try(update.update_id):
+                await self.commit(update)
+
+    async def _count_try(self, update_id: int) -> bool:
+        """A try for an update about to run; False when it has now failed too often to run again."""
+        async with self.deps.db.transaction() as session:
+            handled = HandledUpdates(session)
+            if await handled.state_of(update_id) == "done":
+                return True  # handled before the crash: claiming it will say so
+            tries = await handled.count_failure(update_id, self.deps.clock(), give_up_after=self.attempts + 1)
+        if tries > self.attempts:
+            log.error("update %s set aside: the bot stopped while handling it %d times", update_id, tries - 1)
+            return False
+        return True
 
     async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         """Wait for the Telegram actions in flight (a stopping bot); the rest stay in the outbox."""
@@ -186,9 +193,10 @@ class Intake:
             updates = [update for data in raw if (update := await self.parse(data)) is not None]
             if self._fresh:
                 await self._after_first_contact()
-                updates = await self.count_first_tries(updates)
+                await self.commit_first_batch(updates)
                 self._fresh = False
-            await self.commit_batch(updates)
+            else:
+                await self.commit_batch(updates)
             if raw:
                 offset = raw[-1]["update_id"] + 1
         if offset is not None:
@@ -226,7 +234,9 @@ class Intake:
     async def _after_first_contact(self) -> None:
         """Only one process may poll a token: outbox rows still leased belong to a dead one."""
         async with self.deps.db.transaction() as session:
-            taken = await OutboxRepository(session).take_over_leases(self.deps.clock())
+            taken = await OutboxRepository(session).take_over_leases(
+                self.deps.clock(), self.started_at, self.deps.pipeline.lease
+            )
         if taken:
             log.info("%d Telegram action(s) left by the previous run are resumed", taken)
 

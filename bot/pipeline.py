@@ -58,11 +58,13 @@ from policies.actions import (
     with_sent,
 )
 from storage.db import FAILED_KEY
+from storage.models import Task
 from storage.repositories.chats import ChatRepository
 from storage.repositories.events import EventRepository
 from storage.repositories.notices import ReadRepository
 from storage.repositories.outbox import DONE, FAILED, UNCERTAIN, Claimed, NewAction, OutboxRepository
 from storage.repositories.people import PeopleRepository
+from storage.repositories.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +145,13 @@ class Pipeline:
     # Units -----------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def unit(self) -> AsyncIterator[Unit]:
-        """A transaction whose decided actions are performed once it committed."""
+    async def unit(self, *, task: Task | None = None) -> AsyncIterator[Unit]:
+        """A transaction whose decided actions are performed once it committed.
+
+        A task's runner passes its task: the task is completed in this same transaction, so a
+        crash before the commit runs it again and one after it never does (its actions are
+        written once). If another worker took the task over meanwhile, nothing here happens.
+        """
         async with self.deps.db.transaction() as session:
             unit = Unit(session)
             token = CURRENT_UNIT.set(unit)
@@ -152,8 +159,16 @@ class Pipeline:
                 yield unit
             finally:
                 CURRENT_UNIT.reset(token)
+            if task is not None and not unit.failed:
+                await self._complete(session, unit, task)
             planned = [] if unit.failed else await self.record(session, unit.actions)
         await self.act(planned)
+
+    async def _complete(self, session: AsyncSession, unit: Unit, task: Task) -> None:
+        if await TaskRepository(session).complete(task, self.deps.clock()):
+            task.completed_with_its_work = True
+        else:
+            unit.fail()  # another worker owns the task now: the work is theirs
 
     async def record(self, session: AsyncSession, actions: list[Any] | tuple[Any, ...]) -> list[Planned]:
         """Apply the facts and write the durable Telegram actions, in the caller's transaction."""

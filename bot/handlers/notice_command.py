@@ -307,7 +307,7 @@ async def _settle_question(deps: Deps, session: AsyncSession, payload: Draft, ke
 
 async def publish_held(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """At the start of the working period: publish a confirmed notice once, drop an unconfirmed one."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         tasks = TaskRepository(unit.session)
         current = await tasks.get(task.id)
         payload = dict(current.payload) if current is not None else {}

@@ -223,7 +223,7 @@ async def _current(session: AsyncSession, task: Task) -> Chat | None:
 
 async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """The day before the close: once in the group, and privately to its admins."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         chat = await _current(unit.session, task)
         if chat is None or chat.close_at <= deps.clock():
             # Due while the bot was down and the close time has passed: the close itself says it.
@@ -237,7 +237,7 @@ async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
 
 async def until_reached(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """A temporary group's `until` date has come: its work is done by itself."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         chat = await ChatRepository(unit.session).get(task.payload["chat_id"])
         fresh = chat is not None and chat.kind == "temporary" and may("done", chat.state)
         if fresh and chat.until_date is not None and chat.until_date.isoformat() == task.payload["until"]:
@@ -282,7 +282,7 @@ class Renamed:
 
 async def close(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """The close time came: start the chain of steps (done -> closing, once)."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         chat = await _current(unit.session, task)
         if chat is None:
             return True

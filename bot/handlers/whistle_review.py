@@ -357,7 +357,7 @@ async def run_batch(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
 
 async def notify(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """Tell one supervisor about a batch (an outbox send: retried on 429/5xx, given up for someone who blocked the bot)."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         supervisor = task.payload["to"]
         language = await records.language_of(deps, unit.session, supervisor)
         repository = WhistleRepository(unit.session)

@@ -104,7 +104,7 @@ async def deliver(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     scheduled_at = datetime.fromisoformat(progress["scheduled_at"])
     if is_stale(scheduled_at, deps.clock()):
         return await _finish(deps, task, progress, "superseded")
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         chat_id, parts = await _content(deps, unit.session, progress)
         if chat_id is None or not parts:
             await TaskRepository(unit.session).save_progress(task, {**progress, "outcome": "nothing to send"})

@@ -52,6 +52,8 @@ async def _run_one(deps: Deps, bot: ExtBot[None], task: Task) -> None:
 
 
 async def _settle(deps: Deps, tasks: TaskRepository, task: Task, finished: bool, error: str) -> None:
+    if getattr(task, "completed_with_its_work", False):
+        return  # completed in the transaction that wrote its actions (Pipeline.unit)
     now = deps.clock()
     if finished:
         owned = await tasks.complete(task, now)
@@ -66,7 +68,7 @@ async def _settle(deps: Deps, tasks: TaskRepository, task: Task, finished: bool,
 
 async def delete_expired_message(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """Delete one of the bot's own expiring group messages (an outbox action, retried if need be)."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         unit.emit(Delete(task.payload["chat_id"], task.payload["message_id"], "quiet_group", "expired"))
     return True
 

@@ -103,7 +103,7 @@ async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """Privately remind every known member but its sender who has not read the notice.
 
     Once per person and notice, whichever group's copy of it falls due first."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         session = unit.session
         notice = await NoticeRepository(session).get(task.payload["notice_id"])
         # Compared as instants: the payload may carry another UTC offset than the database returns.
@@ -232,7 +232,7 @@ async def counter_edit(deps: Deps, session: AsyncSession, notice: Notice) -> Edi
 
 async def deferred_refresh(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """The throttled counter edit, once its time came."""
-    async with deps.pipeline.unit() as unit:
+    async with deps.pipeline.unit(task=task) as unit:
         notice = await NoticeRepository(unit.session).get(task.payload["notice_id"])
         if notice is not None and notice.message_id is not None:
             unit.emit(await counter_edit(deps, unit.session, notice))

@@ -77,6 +77,8 @@ def process_settings(
         },
         "database": {"url": database_url},
         "jobs": {"sweep_seconds": 1, "lease_seconds": 10},
+        # No health server: parallel and restarted processes would compete for its port.
+        "health": {"port": 0},
     }  # fmt: skip
 
 

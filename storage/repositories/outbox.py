@@ -113,19 +113,23 @@ class OutboxRepository:
         )
         return list((await self.session.scalars(statement)).all())
 
-    async def take_over_leases(self, now: datetime) -> int:
+    async def take_over_leases(self, now: datetime, started_at: datetime, lease: timedelta) -> int:
         """The process that owned these rows is gone (only one may poll a token): free them now
-        instead of when their leases run out; a send it may have begun stays uncertain."""
+        instead of when their leases run out; a send it may have begun stays uncertain.
+
+        Rows this process leased since it started (at `started_at`) have leases ending at or
+        after `started_at + lease`: they are left alone."""
+        before_us = OutboxAction.lease_until < started_at + lease
         sending = (
             update(OutboxAction)
-            .where(OutboxAction.state == SENDING)
+            .where(OutboxAction.state == SENDING, before_us)
             .values(state=UNCERTAIN, outcome="interrupted", done_at=now, lease_until=None)
             .execution_options(synchronize_session=False)
         )
         await self.session.execute(sending)
         pending = (
             update(OutboxAction)
-            .where(OutboxAction.state == PENDING, OutboxAction.lease_until.is_not(None))
+            .where(OutboxAction.state == PENDING, OutboxAction.lease_until.is_not(None), before_us)
             .values(lease_until=None)
             .execution_options(synchronize_session=False)
         )

@@ -105,9 +105,10 @@ async def test_chats_are_handled_concurrently_and_each_in_its_order(harness: Har
     harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER, ENGLISH])
     await join(harness)
     await join(harness, OTHER_GROUP)
+    intake = Intake(harness.app)
+    await poll_until(intake, lambda: True)  # after a start, the first batch runs one update at a time
     for chat in (GROUP, OTHER_GROUP):
         await notice_with_acks(harness, chat, [MEMBER, STRANGER, ENGLISH])
-    intake = Intake(harness.app)
     in_flight: dict[int, int] = {}
     most_at_once, order = [0], {GROUP: [], OTHER_GROUP: []}
     original = harness.app.record_update
@@ -180,6 +181,28 @@ async def test_an_update_delivered_twice_is_handled_once(harness: Harness) -> No
     await harness.send(ack)
     await harness.send(ack)
     assert [call["message_id"] for call in harness.fake.calls_to("deleteMessage")] == [ack.message.message_id]
+
+
+async def test_after_a_start_only_the_update_in_hand_is_charged_with_a_crash(harness: Harness) -> None:
+    await join(harness)
+    _notice, acks = await notice_with_acks(harness, GROUP, [MEMBER, STRANGER])
+    original, seen = harness.app.record_update, []
+
+    async def dies_on_the_second(update: Any) -> Any:
+        seen.append(update.update_id)
+        if len(seen) == 2:
+            raise asyncio.CancelledError  # the process dies here
+        return await original(update)
+
+    harness.app.record_update = dies_on_the_second
+    with pytest.raises(asyncio.CancelledError):
+        await Intake(harness.app).poll(asyncio.Event())
+    async with harness.session() as session:
+        tries = {row.update_id: (row.state, row.attempts) for row in (await session.scalars(select(HandledUpdate))).all()}
+    first, second, third = seen[0], seen[1], seen[1] + 1
+    assert tries[first][0] == "done" and tries[second] == ("failing", 1) and third not in tries
+    harness.app.record_update = original
+    await poll_until(Intake(harness.app), lambda: all(harness.fake.is_deleted(GROUP, ack) for ack in acks))
 
 
 async def test_an_update_that_crashed_every_start_is_set_aside(harness: Harness) -> None:
