@@ -70,7 +70,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         """
         deps = self.bot_data.deps
         update_id = update.update_id if isinstance(update, Update) else None
-        committed, planned = False, []
+        committed, planned, observed = False, [], None
         started = time.perf_counter()
         loaded = loads.CURRENT_LOADS.set(await loads.prefetch(deps, self.bot, update))
         try:
@@ -87,6 +87,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
                     CURRENT_UNIT.reset(token)
                 if not unit.failed:
                     planned = await deps.pipeline.record(session, unit.actions)
+                observed = session.info.get(membership.OBSERVED_KEY)
                 # Handled before (AlreadyHandled marks the unit failed) counts as done.
                 committed = not unit.failed or errors.already_handled(session)
         except Exception as error:
@@ -98,10 +99,8 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         finally:
             loads.CURRENT_LOADS.reset(loaded)
             metrics.record_update(update, seconds=time.perf_counter() - started, at=deps.clock())
-        if not committed:
-            # A handler failed or the commit did: forget what this process believes it
-            # wrote (a group or person it would otherwise not write again for a minute).
-            deps.recently_observed.clear()
+        if committed and observed and not errors.already_handled(session):
+            membership.remember_observed(deps, observed)
         return committed, planned if committed else []
 
 

@@ -1,4 +1,4 @@
-"""The `jianfu` command: run | demo | explain | digest | db upgrade|current|history|downgrade | --version."""
+"""The `jianfu` command: run | demo | explain | digest | replay | db upgrade|current|history|downgrade | --version."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from bot import __version__, logs, startup
+from bot.replay import cli as replay_command
 from bot.settings import ConfigError, Settings, load_settings
 from bot.startup import EXIT_CONFIG, EXIT_FAILURE, StartupFailure
 
@@ -107,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--out", type=Path, help="write the chart to this PNG file")
     digest.add_argument("--language", choices=["zh-CN", "en"], default=None, help="default: bot.toml's language")
     digest.set_defaults(handler=_digest)
+
+    replay_command.add_parser(commands, parents=[shared])
 
     db = commands.add_parser("db", parents=[shared], help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -67,18 +67,7 @@ class Deps:
     @functools.cached_property
     def received_rule(self) -> ReceivedRule:
         """The "received" rule with bot.toml's words and markers, compiled once."""
-        received = self.settings.received
-        return ReceivedRule(
-            config_from(
-                mode=received.mode,
-                notice_window_minutes=received.notice_window_minutes,
-                kept_reminder_days=received.kept_reminder_days,
-                extra_ack_words=received.extra_ack_words,
-                urgent_markers=received.urgent_markers,
-                notice_tags=self.settings.notices.tags,
-                formalism=self.settings.formalism.model_dump(),
-            )
-        )
+        return received_rule_for(self.settings)
 
     @functools.cached_property
     def whistle_keys(self) -> WhistleKeys:
@@ -91,6 +80,22 @@ class Deps:
         self.task_runners[kind] = runner
         if persistent:
             self.persistent_tasks.add(kind)
+
+
+def received_rule_for(settings: Settings) -> ReceivedRule:
+    """The "received" rule configured by bot.toml (the bot, `jianfu explain` and `jianfu replay` use it)."""
+    received = settings.received
+    return ReceivedRule(
+        config_from(
+            mode=received.mode,
+            notice_window_minutes=received.notice_window_minutes,
+            kept_reminder_days=received.kept_reminder_days,
+            extra_ack_words=received.extra_ack_words,
+            urgent_markers=received.urgent_markers,
+            notice_tags=settings.notices.tags,
+            formalism=settings.formalism.model_dump(),
+        )
+    )
 
 
 class BotData:

@@ -18,7 +18,10 @@ from bot.context import Deps
 from bot.handlers.whistle_review import ensure_batch_scheduled
 from bot.jobs.digest import plan_due_digest
 from bot.jobs.sweep import run_due_tasks
+from bot.replay.command import ReplayOptions
+from bot.replay.command import run_async as run_replay
 from bot.settings import load_settings
+from bot.testing.exports import ExportedChat, whole_account, write
 from bot.testing.fake_telegram import Call, FakeTelegram
 from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
@@ -47,6 +50,8 @@ class Demo:
     clock: FakeClock
     deps: Deps
     english: bool
+    # Where the demo keeps its files (the database, the export it replays).
+    workdir: Path
     printed_calls: int = 0
 
     def name(self, chat_id: int) -> str:
@@ -174,6 +179,54 @@ async def _script(demo: Demo) -> None:
     await _temporary_group(demo)
     await _whistle(demo)
     await _weekly_digest(demo)
+    await _replay(demo)
+
+
+async def _replay(demo: Demo) -> None:
+    """`jianfu replay` on a small chat export, with the demo's database as the registry."""
+    print("\n== Before trusting it with delete rights: replay a chat export, see what it would have done ==")
+    path = write(demo.workdir / "result.json", whole_account(_history(demo.english)))
+    print(f"$ jianfu replay {path.name} --database  (two groups' history, as Telegram Desktop exports it)\n")
+    options = ReplayOptions((path,), "en" if demo.english else "zh-CN", database=demo.deps.settings.database.url)
+    await run_replay(demo.deps.settings, options)
+
+
+# The replayed history's words, in each language of the demo.
+HISTORY_WORDS = {
+    False: {
+        "groups": ("朝阳社区工作群", "向阳社区工作群"), "people": ("李书记", "张三", "王芳"),
+        "request": "【通知】请各网格于11月20日前报送独居老人走访台账，收到请回复。",
+        "ack": "收到！", "question": "收到，不过表格第二页打不开？", "noted": "收到",
+        "late": "#通知 明早8点前各网格上报积水点位", "talk": "明天上午我去街道开会",
+    },
+    True: {
+        "groups": ("Chaoyang Community Work Group", "Xiangyang Community Work Group"),
+        "people": ("Secretary Li", "Zhang San", "Wang Fang"),
+        "request": "Notice: each grid submits the elderly-visit form by Nov 20. Please reply 'received'.",
+        "ack": "Received!", "question": "Received, but page 2 of the form will not open?", "noted": "noted",
+        "late": "#notice Each grid reports flooded spots by 8:00 tomorrow.",
+        "talk": "I am at the sub-district office tomorrow morning",
+    },
+}  # fmt: skip
+
+
+def _history(english: bool) -> list[ExportedChat]:
+    """A week of two work groups, before Jianfu: acks, a demand, a copied request, a late notice."""
+    words = HISTORY_WORDS[english]
+    first, second = (ExportedChat(1234500001 + index, name) for index, name in enumerate(words["groups"]))
+    secretary, zhang, wang = ((2001, words["people"][0]), (3001, words["people"][1]), (3002, words["people"][2]))
+    at = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+    minutes = lambda count: at + timedelta(minutes=count)  # noqa: E731
+    notice = first.message(secretary, words["request"], at=at)
+    first.message(zhang, words["ack"], at=minutes(1), reply_to=notice)
+    first.message(wang, at=minutes(2), sticker="👍", reply_to=notice)
+    first.message(wang, words["question"], at=minutes(3), reply_to=notice)
+    copy = second.message(secretary, words["request"], at=minutes(20))
+    second.message(zhang, words["noted"], at=minutes(21), reply_to=copy)
+    evening = second.message(secretary, words["late"], at=minutes(13 * 60 + 30))  # 22:30: after hours
+    second.message(wang, words["noted"], at=minutes(13 * 60 + 31), reply_to=evening)
+    first.message(zhang, words["talk"], at=minutes(24 * 60))
+    return [first, second]
 
 
 async def _weekly_digest(demo: Demo) -> None:
@@ -358,7 +411,7 @@ async def _run_demo(english: bool) -> int:
         print("Jianfu demo: the real bot against an in-memory Telegram; nothing leaves this machine.")
         try:
             async with app:
-                demo = Demo(app, fake, UpdateFactory(fake, app.bot), clock, deps, english)
+                demo = Demo(app, fake, UpdateFactory(fake, app.bot), clock, deps, english, Path(directory))
                 await _step_all(demo, _script)
         finally:
             await db.dispose()

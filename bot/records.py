@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Deps
 from policies.actions import Outcome
+from policies.departments import charged_department
 from policies.language import pick_language
 from storage.repositories.chats import ChatRepository
 from storage.repositories.events import EventRepository
@@ -32,12 +33,13 @@ async def language_of(deps: Deps, session: AsyncSession, chat_id: int) -> str:
 
 async def department_for(deps: Deps, session: AsyncSession, chat_id: int, sender_id: int | None) -> int | None:
     """The sender's department when the sender is the contact of exactly one, else the group's."""
-    if sender_id is not None:
-        contact_of = await RoleRepository(session).contact_department_ids(sender_id)
-        if len(contact_of) == 1:
-            return next(iter(contact_of))
-    chat = await ChatRepository(session).snapshot(chat_id)
-    return chat.department_id if chat else None
+    contact_of = await RoleRepository(session).contact_department_ids(sender_id) if sender_id is not None else set()
+    group_department = None
+    if len(contact_of) != 1:
+        # Looked up only when it decides (policies.departments.charged_department).
+        chat = await ChatRepository(session).snapshot(chat_id)
+        group_department = chat.department_id if chat else None
+    return charged_department(contact_of, group_department)
 
 
 async def record_event(

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import chart
 from bot.context import Deps
-from bot.i18n import Html
+from bot.i18n import Catalog, Html
 from bot.settings import Settings
 from policies.actions import SENT_FILE, Send, SendFile, Then
 from policies.clock import system_clock
@@ -44,6 +44,9 @@ from storage.repositories.digest import CHAT, FIGURE_SOURCES, SPECS, DigestRepos
 from storage.repositories.notices import InboxRepository
 
 log = logging.getLogger(__name__)
+
+# The figures that add to the burden index, in display order: the chart's series.
+WEIGHTED_SOURCES = tuple(source for source in FIGURE_SOURCES if source.spec.weight)
 
 # Every supervisor's digest of a week is the same: computed once, kept this long (clock time).
 MEMO_TTL = timedelta(minutes=10)
@@ -192,19 +195,17 @@ def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
     for rank, row in enumerate(top, start=1):
         lines.append(catalog.text(
             language, "digest.top_line", rank=rank, name=row.name, burden=number(row.burden),
-            change=signed(row.burden_change), details=_details(deps, language, row, weighted_only=True),
+            change=signed(row.burden_change), details=figure_details(deps.catalog, language, row, weighted_only=True),
         ))
-    lines.append(_formula(deps, language))
+    lines.append(burden_formula(deps.catalog, language))
     return lines
 
 
-def _formula(deps: Deps, language: str) -> str:
+def burden_formula(catalog: Catalog, language: str) -> str:
     """How the burden index adds up, from the sources' weights (a new source shows here by itself)."""
-    catalog = deps.catalog
     terms = [
         catalog.text(language, "digest.formula_term", weight=source.spec.weight, label=catalog.raw(language, source.short_label))
-        for source in FIGURE_SOURCES
-        if source.spec.weight
+        for source in WEIGHTED_SOURCES
     ]
     return catalog.text(language, "digest.formula", terms=" + ".join(terms))
 
@@ -218,14 +219,13 @@ def _department_lines(deps: Deps, language: str, board: Scoreboard) -> list[str]
         key = "digest.department_line" if row.department_id is not None else "digest.unregistered_line"
         lines.append(catalog.text(
             language, key, rank=rank, name=row.name, burden=number(row.burden), change=signed(row.burden_change),
-            details=_details(deps, language, row, weighted_only=False),
+            details=figure_details(deps.catalog, language, row, weighted_only=False),
         ))
     return lines
 
 
-def _details(deps: Deps, language: str, row: Row, *, weighted_only: bool) -> str:
+def figure_details(catalog: Catalog, language: str, row: Row, *, weighted_only: bool) -> str:
     """The department's non-zero figures, short: 'notices 20, data 8'."""
-    catalog = deps.catalog
     shown = [
         catalog.raw(language, "digest.detail").format(label=catalog.raw(language, source.short_label), value=number(row.value(source.name)))
         for source in FIGURE_SOURCES
@@ -239,16 +239,12 @@ def _details(deps: Deps, language: str, row: Row, *, weighted_only: bool) -> str
 
 async def chart_of(deps: Deps, board: Scoreboard, window: Window, language: str) -> chart.Chart | None:
     """The heaviest departments' burden by figure; None when no department added any."""
-    rows = [row for row in board.rows if row.department_id is not None and row.burden > 0]
-    rows = rows[: deps.settings.digest.chart_departments]
-    if not rows:
+    bars = burden_bars(board, deps.settings.digest.chart_departments)
+    if not bars:
         return None
-    weighted = [source for source in FIGURE_SOURCES if source.spec.weight]
-    bars = [
-        chart.Bar(row.name, rank, tuple(source.spec.weight * row.value(source.name) for source in weighted))
-        for rank, row in enumerate(rows, start=1)
-    ]
-    words, english = _chart_text(deps, language, window, weighted), _chart_text(deps, "en", window, weighted)
+    catalog = deps.catalog
+    words = chart_words(catalog, language, catalog.raw(language, "digest.chart_title").format(week=window.week))
+    english = chart_words(catalog, "en", catalog.raw("en", "digest.chart_title").format(week=window.week))
 
     async def render() -> chart.Chart:
         # Rendering takes a few hundred milliseconds of CPU: off the event loop.
@@ -257,13 +253,21 @@ async def chart_of(deps: Deps, board: Scoreboard, window: Window, language: str)
     return await remembered(deps, ("chart", window.week, window.end_at, language), render)
 
 
-def _chart_text(deps: Deps, language: str, window: Window, weighted: list[FigureSource]) -> chart.ChartText:
-    catalog = deps.catalog
-    # Plain text for the picture, not HTML: the templates are formatted without escaping.
+def burden_bars(board: Scoreboard, limit: int) -> list[chart.Bar]:
+    """The chart's bars: the `limit` heaviest departments that added burden, by weighted figure."""
+    rows = [row for row in board.rows if row.department_id is not None and row.burden > 0][:limit]
+    return [
+        chart.Bar(row.name, rank, tuple(source.spec.weight * row.value(source.name) for source in WEIGHTED_SOURCES))
+        for rank, row in enumerate(rows, start=1)
+    ]
+
+
+def chart_words(catalog: Catalog, language: str, title: str) -> chart.ChartText:
+    """The chart's title, axis and legend in one language (plain text: the picture is not HTML)."""
     return chart.ChartText(
-        title=catalog.raw(language, "digest.chart_title").format(week=window.week),
+        title=title,
         axis=catalog.raw(language, "digest.chart_axis"),
-        series=tuple(catalog.raw(language, source.short_label) for source in weighted),
+        series=tuple(catalog.raw(language, source.short_label) for source in WEIGHTED_SOURCES),
     )
 
 

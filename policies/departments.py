@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -68,3 +69,11 @@ def _similarity(wanted: str, department: DepartmentRef) -> float:
             best = max(best, 0.8 + 0.2 * min(len(wanted), len(label)) / max(len(wanted), len(label)))
         best = max(best, SequenceMatcher(None, wanted, label).ratio())
     return best
+
+
+def charged_department(contact_of: Collection[int], group_department: int | None) -> int | None:
+    """Whom a message's burden is charged to: the sender's department when the sender is the
+    contact of exactly one, else the group's."""
+    if len(contact_of) == 1:
+        return next(iter(contact_of))
+    return group_department

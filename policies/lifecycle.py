@@ -150,3 +150,65 @@ def quota_for(units: int, per_unit: int, fixed: int | None) -> int | None:
     if fixed is not None:
         return fixed
     return units * per_unit if per_unit > 0 else None
+
+
+# Each step of a temporary group's life: the state it starts from and the one it leads to. The
+# bot applies them as compare-and-set on the group's row; `jianfu replay` to its own copy.
+TRANSITIONS: dict[str, tuple[str, str]] = {
+    "done": ("active", "done"),
+    "reopen": ("done", "active"),
+    "extend": ("done", "done"),
+    "close": ("done", "closing"),
+}
+
+
+def may(step: str, state: str) -> bool:
+    """Whether a group in `state` can take `step` (a /done, /reopen, /extend or the close)."""
+    return TRANSITIONS[step][0] == state
+
+
+def closes_at(done_at: datetime, close_after_days: int) -> datetime:
+    """When a group marked done at `done_at` closes."""
+    return done_at + timedelta(days=close_after_days)
+
+
+@dataclass
+class TemporaryGroup:
+    """A group's temporary life as its history tells it: replay's copy of the chats row."""
+
+    temporary: bool = False
+    state: str = "active"
+    until: date | None = None
+    done_at: datetime | None = None
+    close_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    def mark(self, parsed: MarkTemporary) -> None:
+        """/temp: the group is temporary, with its work's end date when one was given."""
+        self.temporary, self.until = True, parsed.until
+
+    def done(self, now: datetime, close_after_days: int) -> bool:
+        """/done, or the until date reached: the close countdown starts."""
+        if not self.temporary or not may("done", self.state):
+            return False
+        self.state, self.done_at, self.close_at = TRANSITIONS["done"][1], now, closes_at(now, close_after_days)
+        return True
+
+    def reopen(self) -> bool:
+        if not may("reopen", self.state):
+            return False
+        self.state, self.done_at, self.close_at = TRANSITIONS["reopen"][1], None, None
+        return True
+
+    def extend(self, days: int) -> bool:
+        if not may("extend", self.state) or self.close_at is None:
+            return False
+        self.close_at += timedelta(days=days)
+        return True
+
+    def close(self, due: datetime) -> bool:
+        """The close falls due at `due`: it happens unless the countdown changed since it was set."""
+        if not may("close", self.state) or self.close_at != due:
+            return False
+        self.state, self.closed_at = "closed", due
+        return True

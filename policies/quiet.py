@@ -51,3 +51,17 @@ def _next_boundary(moment: datetime, end: time) -> datetime:
 def parse_clock(text: str) -> time:
     hours, _, minutes = text.partition(":")
     return time(int(hours), int(minutes or 0))
+
+
+def group_quiet_hours(choice: str | None, *, start: str, end: str, weekends: bool) -> QuietHours | None:
+    """A group's quiet hours: its `/set quiet` choice ("22:00-07:00", or "off" for none), else
+    the deployment's."""
+    if choice == "off":
+        return None
+    first, _dash, last = (choice or f"{start}-{end}").partition("-")
+    return QuietHours(parse_clock(first), parse_clock(last), weekends)
+
+
+def after_hours(quiet: QuietHours | None, local_moment: datetime, *, urgent: bool) -> bool:
+    """Whether a notice posted at `local_moment` counts as sent after hours (urgent ones never do)."""
+    return not urgent and quiet is not None and quiet.contains(local_moment)

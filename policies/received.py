@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
 from policies.acks import DIGITS_ONLY, AckRule, AckVerdict, Strength
 from policies.actions import (
@@ -29,7 +30,7 @@ from policies.actions import (
     TipOnce,
 )
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
-from policies.formalism import FormalismRules, Switch
+from policies.formalism import ALL_KINDS, FormalismRules, Switch
 from policies.notices import NoticeKind, NoticeRule, NoticeVerdict
 from policies.text import has_question_mark
 from policies.types import ContentKind, Message
@@ -44,6 +45,8 @@ TIP_PERIOD = timedelta(days=7)
 CONVERT_PREFIX = "rcv:notice:"
 # Texts of answered messages whose traits ReceivedRule keeps (a bound on memory, not a tuning knob).
 REMEMBERED_TARGETS = 4096
+FORMALISM_KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
+SWITCH_NAMES = frozenset(switch.value for switch in Switch)
 _QUESTION_ENDINGS = ("吗", "嗎", "么", "麼", "呢", "没有", "了没", "否")
 # Words that make a notice ask for an answer even without a question mark: a "1" or "是" under
 # "请报告辖区内是否有独居老人" or "需要几份" is an answer, not an ack.
@@ -337,3 +340,123 @@ def config_from(
         notice_tags=tuple(notice_tags),
         formalism={kind: Switch(switch) for kind, switch in (formalism or {}).items()},
     )
+
+
+# What the rule reads beyond the message ------------------------------------------------------
+# Decided here, once, for the live handler (bot/handlers/received.py) and for `jianfu replay`,
+# so the two cannot drift: each gathers the facts its own way (Telegram and the database, or
+# the export) and both build the rule's input with these functions.
+
+
+class LatestNotice(Protocol):
+    """The newest notice of a group, as far as the rule cares (storage's RecentNotice is one)."""
+
+    message_id: int
+    text: str
+    urgent: bool
+    tracked: bool
+    posted_at: datetime
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    """How a group message is kept as a notice."""
+
+    kind: NoticeKind
+    urgent: bool
+    # Counted as an ack demand (an urgent message may ask for replies).
+    ack_demand: bool
+
+
+def mode_of(group_settings: Mapping[str, Any] | None, default: str) -> Mode:
+    """The group's own `/set received` choice, else the deployment's mode."""
+    return Mode((group_settings or {}).get(RULE) or default)
+
+
+def group_formalism(group_settings: Mapping[str, Any] | None) -> dict[str, Switch]:
+    """The group's own choices for the formalism rules (/set checkin off …)."""
+    settings = group_settings or {}
+    return {kind: Switch(settings[kind]) for kind in FORMALISM_KIND_NAMES if settings.get(kind) in SWITCH_NAMES}
+
+
+def can_delete(bot_rights: Mapping[str, Any] | None) -> bool:
+    """Whether the bot may remove members' messages: an admin with the delete right (as stored
+    from BotRights.as_dict)."""
+    rights = bot_rights or {}
+    return bool(rights.get("is_admin") and rights.get("can_delete_messages"))
+
+
+def notice_window_start(rule: ReceivedRule, now: datetime) -> datetime:
+    """An unreplied ack counts for a notice posted at or after this moment."""
+    return now - rule.config.notice_window
+
+
+def notice_target(rule: ReceivedRule, notice: LatestNotice) -> Target:
+    """A notice as the message an unreplied ack answers."""
+    is_question, _urgent, _expects_ack, data = rule._traits(notice.text)
+    return Target(
+        notice.message_id,
+        is_question=is_question,
+        is_urgent=notice.urgent,
+        expects_ack=True,
+        asks_for_data=data,
+        tracked=notice.tracked,
+    )
+
+
+def group_context(
+    rule: ReceivedRule,
+    message: Message,
+    *,
+    mode: Mode,
+    bot_rights: Mapping[str, Any] | None,
+    now: datetime,
+    replied: Target | None,
+    latest_notice: LatestNotice | None,
+    sender_has_private_chat: bool = False,
+    formalism: Mapping[str, Switch] | None = None,
+) -> GroupContext:
+    """The rule's view of the group: `replied` is the answered message (rule.target_of its
+    text), `latest_notice` the group's newest notice; it counts only for a message that answers
+    nothing, within the notice window, and never for itself."""
+    recent = None
+    if (
+        replied is None
+        and latest_notice is not None
+        and latest_notice.message_id != message.message_id
+        and latest_notice.posted_at >= notice_window_start(rule, now)
+    ):
+        recent = notice_target(rule, latest_notice)
+    return GroupContext(
+        mode=mode,
+        can_delete=can_delete(bot_rights),
+        now=now,
+        replied=replied,
+        recent_notice=recent,
+        sender_has_private_chat=sender_has_private_chat,
+        formalism=dict(formalism or {}),
+    )
+
+
+def notice_facts(rule: ReceivedRule, judgement: Judgement, text: str) -> NoticeFacts | None:
+    """Notices and ack demands are kept as notices (the one text Jianfu stores); an ack that
+    reads like a demand ("确认收到") is an answer and is not."""
+    if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
+        return None
+    return NoticeFacts(
+        kind=judgement.notice.kind or rule.notices.kind_of(text),
+        urgent=judgement.urgent.hit,
+        ack_demand=judgement.demand.hit and not judgement.urgent.hit,
+    )
+
+
+def command_notice_facts(rule: ReceivedRule, text: str, *, published_urgent: bool) -> NoticeFacts:
+    """`/notice TEXT` is kept as a tracked notice whatever it says; urgent when its text says so
+    or its sender chose to publish it now, in quiet hours."""
+    urgent = published_urgent or rule.urgency.judge(text).hit
+    return NoticeFacts(kind=rule.notices.kind_of(text), urgent=urgent, ack_demand=False)
+
+
+def acts_on(judgement: Judgement) -> bool:
+    """Whether the rule may act on a message: most group messages need no group context at all."""
+    return judgement.ack.hit or judgement.demand.hit or bool(judgement.formalism)

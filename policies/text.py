@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -18,10 +19,19 @@ QUESTION_MARKS = ("?", "？", "¿", "⁇", "❓", "❔", "‽", "⁈", "⁉", "�
 _QUESTION = re.compile("[" + "".join(QUESTION_MARKS) + "]")
 
 
+# NFKC's own mapping of the full-width ASCII forms and the ideographic space, applied first: after
+# it most Chinese messages (full-width commas, question marks) are already NFKC and skip the full,
+# far slower normalisation, with the same result.
+_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+@functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Full-width to half-width, case folded, invisible characters and skin tones removed."""
+    """Full-width to half-width, case folded, invisible characters and skin tones removed.
+    Remembered for recent texts: the rules fold the same message several times."""
     if text.isascii():
         return text.lower()
+    text = text.translate(_HALF_WIDTH)
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     return _INVISIBLE.sub("", text.casefold())
@@ -41,9 +51,14 @@ def lowered(text: str) -> str:
     return fold(text) if has_fullwidth_alnum(text) else text.lower()
 
 
+def _first_of_run(run: re.Match[str]) -> str:
+    # A function, not the template r"\1": re expands a template in Python for every match.
+    return run.group(1)
+
+
 def squeeze(folded: str) -> str:
     """Drop punctuation, spaces and symbols other than emoji; collapse repeated characters."""
-    return _REPEATS.sub(r"\1", _DROPPED.sub("", folded))
+    return _REPEATS.sub(_first_of_run, _DROPPED.sub("", folded))
 
 
 def compact(text: str) -> str:

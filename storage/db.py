@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -83,6 +85,24 @@ def _clean_row(row: Any) -> Any:
 
 def _clean_value(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+def read_only_engine(url: str) -> AsyncEngine:
+    """An engine that cannot write, for reading a deployment's database from outside the bot.
+
+    SQLite opens the file read-only and never creates one (FileNotFoundError instead). When no
+    -wal file is next to it, no bot is writing: it is opened immutable, so not even the -wal and
+    -shm files a reader would otherwise add appear. PostgreSQL sessions are read-only.
+    """
+    if not is_sqlite(url):
+        return create_engine(url, connect_args={"server_settings": {"default_transaction_read_only": "on"}})
+    database = make_url(url).database
+    path = Path(database or "").resolve()
+    if not database or database == ":memory:" or not path.is_file():
+        raise FileNotFoundError(str(path))
+    options = "mode=ro" if Path(f"{path}-wal").exists() else "mode=ro&immutable=1"
+    location = f"{path.as_uri()}?{options}"
+    return create_async_engine("sqlite+aiosqlite://", async_creator=lambda: aiosqlite.connect(location, uri=True))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -32,6 +32,8 @@ MAX_REMEMBERED = 200_000
 # Keys of recently_observed besides (chat, person): (PERSON, person) and (chat, GROUP).
 # Telegram never uses 0 as a chat or user id.
 PERSON = GROUP = 0
+# session.info key: what this update's observation wrote (remembered once it commits).
+OBSERVED_KEY = "jianfu.observed"
 
 
 @transactional
@@ -61,26 +63,34 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
 async def _observe_in_group(context: JianfuContext, session: AsyncSession, user: User, chat: TgChat, now: datetime) -> None:
     """The person, the group and the membership, each written at most once per OBSERVE_INTERVAL:
     a person active in several groups, or a busy group, is not written for every message."""
-    if _recent(context, (chat.id, user.id), now):
+    if _recent(context, session, (chat.id, user.id), now):
         return
-    if not _recent(context, (PERSON, user.id), now):
+    if not _recent(context, session, (PERSON, user.id), now):
         await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
     chats = ChatRepository(session)
-    if not _recent(context, (chat.id, GROUP), now):
+    if not _recent(context, session, (chat.id, GROUP), now):
         await chats.ensure(chat.id, chat.title or "", chat.type, now)
     await chats.observe_member(chat.id, user.id, now)
 
 
-def _recent(context: JianfuContext, key: tuple[int, int], now: datetime) -> bool:
-    """True when this process wrote `key` less than OBSERVE_INTERVAL ago; else remember now."""
-    remembered = context.deps.recently_observed
-    last = remembered.get(key)
+def _recent(context: JianfuContext, session: AsyncSession, key: tuple[int, int], now: datetime) -> bool:
+    """True when this process wrote `key` less than OBSERVE_INTERVAL ago (or this update is
+    writing it); else note it, to be remembered once this update commits (bot.app): another
+    chat's update running meanwhile must not count on a row that is not committed yet."""
+    pending = session.info.setdefault(OBSERVED_KEY, {})
+    last = context.deps.recently_observed.get(key) or pending.get(key)
     if last is not None and timedelta(0) <= now - last < OBSERVE_INTERVAL:
         return True
-    if len(remembered) >= MAX_REMEMBERED:
-        remembered.clear()
-    remembered[key] = now
+    pending[key] = now
     return False
+
+
+def remember_observed(deps: Deps, written: dict[tuple[int, int], datetime]) -> None:
+    """What a committed update wrote: not written again for OBSERVE_INTERVAL."""
+    remembered = deps.recently_observed
+    if len(remembered) + len(written) >= MAX_REMEMBERED:
+        remembered.clear()
+    remembered.update(written)
 
 
 @transactional

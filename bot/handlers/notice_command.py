@@ -27,6 +27,7 @@ from bot.services import notices as service
 from policies.actions import SENT, Button, Delete, Edit, Say, Send, Then
 from policies.deadlines import find_deadline
 from policies.quiet import hold_until
+from policies.received import command_notice_facts
 from policies.text import first_line
 from storage.models import Notice, Task
 from storage.repositories.chats import ChatRepository
@@ -81,10 +82,11 @@ async def publish(deps: Deps, session: AsyncSession, draft: Draft, *, urgent: bo
         text = deps.catalog.raw(language, "held.urgent_marker") + text
     # Deadlines ("明天上午9:30") are read from when the sender wrote them, not from when they are published.
     written = datetime.fromisoformat(draft["written_at"]).astimezone(deps.settings.tz)
+    facts = command_notice_facts(rule, text, published_urgent=urgent)
     source = Notice(
         chat_id=chat_id, message_id=draft["message_id"], sender_id=draft["sender_id"],
         department_id=await records.department_for(deps, session, chat_id, draft["sender_id"]), text=text,
-        kind=rule.notices.kind_of(text).value, urgent=urgent or rule.urgency.judge(text).hit, ack_demand=False,
+        kind=facts.kind.value, urgent=facts.urgent, ack_demand=facts.ack_demand,
         tracked=True, posted_at=deps.clock(), deadline_at=find_deadline(text, written),
     )
     then = then.also_when_refused(*await _tell_sender(deps, session, draft, "held.failed"))

@@ -15,6 +15,7 @@ from bot.i18n import Html
 from bot.services import notices as service
 from policies.actions import RecordRead, RefreshCounter, Say, Then
 from policies.deadlines import find_deadline
+from policies.received import notice_facts
 from policies.text import first_line
 from storage.models import Notice
 from storage.repositories.chats import ChatRepository
@@ -31,11 +32,9 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     if message is None:
         return
     deps = context.deps
-    judgement = service.classified(deps, session, message)
-    if judgement.ack.hit or not (judgement.notice.hit or judgement.demand.hit):
-        # An ack that reads like a demand ("确认收到") is an answer, not a notice.
+    facts = notice_facts(deps.received_rule, service.classified(deps, session, message), message.text)
+    if facts is None:
         return
-    kind = judgement.notice.kind or deps.received_rule.notices.kind_of(message.text)
     sender_id = message.sender.id if message.sender else None
     stored = await NoticeRepository(session).add(
         service.with_duplicate_keys(Notice(
@@ -44,9 +43,9 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
             sender_id=sender_id,
             department_id=await records.department_for(deps, session, message.chat.id, sender_id),
             text=message.text,
-            kind=kind.value,
-            urgent=judgement.urgent.hit,
-            ack_demand=judgement.demand.hit and not judgement.urgent.hit,
+            kind=facts.kind.value,
+            urgent=facts.urgent,
+            ack_demand=facts.ack_demand,
             tracked=False,
             posted_at=message.date,
             deadline_at=find_deadline(message.text, message.date.astimezone(deps.settings.tz)),

@@ -29,7 +29,17 @@ from policies.actions import Delete, EditSay, Then
 from bot.i18n import Html
 from policies.digest import parse_switch
 from policies.formalism import ALL_KINDS, Switch, parse_setting
-from policies.received import CONVERT_PREFIX, RULE, GroupContext, Mode, Target, asks_for_data, looks_like_question
+from policies.received import (
+    CONVERT_PREFIX,
+    RULE,
+    GroupContext,
+    Mode,
+    acts_on,
+    group_context,
+    group_formalism,
+    mode_of,
+    notice_window_start,
+)
 from policies.repost import without_demand
 from policies.types import Message
 from storage.models import Chat
@@ -48,8 +58,7 @@ MODE_WORDS = {
 
 
 def group_mode(deps: Deps, chat: Chat | ChatSnapshot | None) -> Mode:
-    chosen = (chat.settings or {}).get(RULE) if chat else None
-    return Mode(chosen or deps.settings.received.mode)
+    return mode_of(chat.settings if chat else None, deps.settings.received.mode)
 
 
 @transactional
@@ -59,7 +68,7 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
     if message is None:
         return
     verdicts = notice_service.classified(context.deps, session, message)
-    if not (verdicts.ack.hit or verdicts.demand.hit or verdicts.formalism):
+    if not acts_on(verdicts):
         # Most group messages: nothing to load, nothing to do.
         return
     needs_sender = verdicts.demand.hit or bool(verdicts.formalism)
@@ -70,35 +79,22 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
 async def _context(
     context: JianfuContext, session: AsyncSession, message: Message, raw: TgMessage, *, needs_sender: bool
 ) -> GroupContext:
-    """Only what the decision needs; every query here runs for every ack, so there are few."""
-    deps, rule = context.deps, context.deps.received_rule
+    """Gather the facts; policies.received.group_context decides (as it does for `jianfu replay`).
+    Every query here runs for every ack, so there are few."""
+    deps, rule, now = context.deps, context.deps.received_rule, context.deps.clock()
     chat = await ChatRepository(session).snapshot(message.chat.id)
     replied = None
     if (target := convert.replied_message(raw)) is not None:
         # Telegram sends the replied-to message along: judge it from its text, no lookup.
         tracked = _is_tracked_notice(context, target)
         replied = rule.target_of(target.message_id, target.text or target.caption or "", tracked=tracked)
-    recent_target = None
+    latest = None
     if replied is None:
-        recent = await NoticeRepository(session).latest_since(message.chat.id, deps.clock() - rule.config.notice_window)
-        if recent is not None and recent.message_id != message.message_id:
-            recent_target = Target(
-                recent.message_id,
-                is_question=looks_like_question(recent.text),
-                is_urgent=recent.urgent,
-                expects_ack=True,
-                asks_for_data=asks_for_data(recent.text),
-                tracked=recent.tracked,
-            )
+        latest = await NoticeRepository(session).latest_since(message.chat.id, notice_window_start(rule, now))
     sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
-    rights = chat.bot_rights if chat else {}
-    return GroupContext(
-        mode=group_mode(deps, chat),
-        can_delete=bool(rights.get("is_admin") and rights.get("can_delete_messages")),
-        now=deps.clock(),
-        replied=replied,
-        recent_notice=recent_target,
-        sender_has_private_chat=bool(sender and sender.has_private_chat),
+    return group_context(
+        rule, message, mode=group_mode(deps, chat), bot_rights=chat.bot_rights if chat else None, now=now,
+        replied=replied, latest_notice=latest, sender_has_private_chat=bool(sender and sender.has_private_chat),
         formalism=formalism_switches(chat),
     )
 
@@ -111,14 +107,9 @@ def _is_tracked_notice(context: JianfuContext, replied: TgMessage) -> bool:
     return any(str(button.callback_data or "").startswith(notice_service.READ_PREFIX) for button in buttons)
 
 
-KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
-SWITCH_NAMES = frozenset(switch.value for switch in Switch)
-
-
 def formalism_switches(chat: Chat | ChatSnapshot | None) -> dict[str, Switch]:
     """The group's own choices for the formalism rules (/set checkin off …)."""
-    settings = (chat.settings or {}) if chat else {}
-    return {kind: Switch(settings[kind]) for kind in KIND_NAMES if settings.get(kind) in SWITCH_NAMES}
+    return group_formalism(chat.settings if chat else None)
 
 
 @transactional

@@ -43,7 +43,10 @@ from policies.actions import (
 from policies.commands import ParseError
 from policies.lifecycle import (
     CLOSE_STEPS,
+    TRANSITIONS,
     Step,
+    closes_at,
+    may,
     parse_extend,
     parse_temp,
     reminder_due,
@@ -108,7 +111,7 @@ async def done(update: Update, context: JianfuContext, session: AsyncSession) ->
         return
     if chat.kind != "temporary":
         await reply(update, context, session, "temp.error.not_temporary")
-    elif chat.state != "active":
+    elif not may("done", chat.state):
         await reply(update, context, session, "temp.error.already_done", close_at=_local(context.deps, chat.close_at) if chat.close_at else "—")
     else:
         await mark_done(context.deps, session, chat.id, actor_id=update.effective_user.id)
@@ -121,7 +124,7 @@ async def reopen(update: Update, context: JianfuContext, session: AsyncSession) 
         return
     # Only a countdown not yet closing can be cancelled (compare-and-set against the close).
     # The scheduled close and reminder then see no close time and do nothing.
-    if not await ChatRepository(session).change_state(chat.id, "done", "active", done_at=None, close_at=None):
+    if not await ChatRepository(session).change_state(chat.id, *TRANSITIONS["reopen"], done_at=None, close_at=None):
         await reply(update, context, session, "temp.error.not_done")
         return
     await _audit(session, context.deps, update.effective_user.id, "chat.reopen", chat.id, {})
@@ -139,7 +142,8 @@ async def extend(update: Update, context: JianfuContext, session: AsyncSession) 
         await reply(update, context, session, parsed.key, **parsed.params)
         return
     close_at = chat.close_at + timedelta(days=parsed.days) if chat.close_at else None
-    if close_at is None or not await ChatRepository(session).change_state(chat.id, "done", "done", close_at=close_at):
+    chats = ChatRepository(session)
+    if close_at is None or not await chats.change_state(chat.id, *TRANSITIONS["extend"], close_at=close_at):
         await reply(update, context, session, "temp.error.not_done")
         return
     await schedule_close(deps, session, chat.id, close_at)
@@ -176,8 +180,9 @@ async def _audit(session: AsyncSession, deps: Deps, actor: int | None, action: s
 async def mark_done(deps: Deps, session: AsyncSession, chat_id: int, *, actor_id: int | None) -> None:
     """The work is complete: announce the close time in the group, pin it, start the countdown."""
     now = deps.clock()
-    close_at = now + timedelta(days=deps.settings.temporary.close_after_days)
-    await ChatRepository(session).set_fields(chat_id, state="done", done_at=now, close_at=close_at, close_step=0)
+    close_at = closes_at(now, deps.settings.temporary.close_after_days)
+    state = TRANSITIONS["done"][1]
+    await ChatRepository(session).set_fields(chat_id, state=state, done_at=now, close_at=close_at, close_step=0)
     await schedule_close(deps, session, chat_id, close_at)
     await _audit(session, deps, actor_id, "chat.done", chat_id, {"close_at": close_at.isoformat()})
     params = {"close_at": _local(deps, close_at), "days": deps.settings.temporary.close_after_days}
@@ -234,7 +239,7 @@ async def until_reached(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """A temporary group's `until` date has come: its work is done by itself."""
     async with deps.pipeline.unit(task=task) as unit:
         chat = await ChatRepository(unit.session).get(task.payload["chat_id"])
-        fresh = chat is not None and chat.kind == "temporary" and chat.state == "active"
+        fresh = chat is not None and chat.kind == "temporary" and may("done", chat.state)
         if fresh and chat.until_date is not None and chat.until_date.isoformat() == task.payload["until"]:
             await mark_done(deps, unit.session, chat.id, actor_id=None)
     return True
@@ -285,7 +290,7 @@ async def close(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             await _closed(deps, unit.session, chat.id, externally=True)
             return True
         # From here on /reopen is refused instead of racing the close; a second run changes nothing.
-        if await ChatRepository(unit.session).change_state(chat.id, "done", "closing"):
+        if await ChatRepository(unit.session).change_state(chat.id, *TRANSITIONS["close"]):
             unit.emit(*await _step(deps, unit.session, chat, chat.close_step))
     return True
 

@@ -16,7 +16,7 @@ from bot.context import Deps
 from bot.pipeline import FactResult, current_unit
 from policies.actions import SENT, Button, Edit, RecordEvent, RefreshCounter, Say, Send, Then
 from policies.duplicates import bands, fingerprint
-from policies.quiet import QuietHours, parse_clock
+from policies.quiet import QuietHours, after_hours, group_quiet_hours
 from policies.received import Judgement
 from policies.text import first_line
 from policies.types import Message
@@ -73,7 +73,7 @@ async def after_posting(deps: Deps, session: AsyncSession, notice: Notice) -> No
     if notice.duplicate_of is None and notice.fingerprint is not None:
         await link_duplicate(deps, session, notice)
     quiet = await quiet_hours(deps, session, notice.chat_id)
-    if not notice.urgent and quiet is not None and quiet.contains(notice.posted_at.astimezone(deps.settings.tz)):
+    if after_hours(quiet, notice.posted_at.astimezone(deps.settings.tz), urgent=notice.urgent):
         key = f"after_hours:{reference(notice)}"
         await records.record_event(deps, session, "after_hours_notice", notice.chat_id, key=key, sender_id=notice.sender_id)
     if notice.deadline_at is not None:
@@ -83,12 +83,11 @@ async def after_posting(deps: Deps, session: AsyncSession, notice: Notice) -> No
 async def quiet_hours(deps: Deps, session: AsyncSession, chat_id: int) -> QuietHours | None:
     """The group's quiet hours (its /set quiet choice, else bot.toml); None when switched off."""
     chat = await ChatRepository(session).snapshot(chat_id)
-    chosen = (chat.settings or {}).get("quiet") if chat else None
-    if chosen == "off":
-        return None
     settings = deps.settings.notices
-    start, end = (chosen or f"{settings.quiet_start}-{settings.quiet_end}").split("-")
-    return QuietHours(parse_clock(start), parse_clock(end), settings.quiet_weekends)
+    return group_quiet_hours(
+        (chat.settings or {}).get("quiet") if chat else None,
+        start=settings.quiet_start, end=settings.quiet_end, weekends=settings.quiet_weekends,
+    )
 
 
 async def schedule_deadline_reminder(deps: Deps, session: AsyncSession, notice: Notice, quiet: QuietHours | None) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from policies.duplicates import NEAR_DUPLICATE, jaccard, shingles
+from policies.duplicates import MAX_CANDIDATES, near_copy, shingles
 from storage.models import Chat, Department, Membership, Notice, Read
 from storage.repositories._sql import cached_statement, core_execute, insert_for
 
@@ -24,6 +24,7 @@ class RecentNotice(NamedTuple):
     text: str
     urgent: bool
     tracked: bool
+    posted_at: datetime
 
 
 class NoticeRepository:
@@ -74,8 +75,8 @@ class NoticeRepository:
             or_(Notice.band_0 == notice.band_0, Notice.band_1 == notice.band_1, Notice.band_2 == notice.band_2, Notice.band_3 == notice.band_3),
         )
         mine = shingles(notice.text)
-        for candidate in await self.session.scalars(banded.order_by(Notice.posted_at, Notice.id).limit(50)):
-            if jaccard(mine, shingles(candidate.text)) >= NEAR_DUPLICATE:
+        for candidate in await self.session.scalars(banded.order_by(Notice.posted_at, Notice.id).limit(MAX_CANDIDATES)):
+            if near_copy(mine, candidate.text):
                 return candidate
         return None
 
@@ -130,7 +131,7 @@ def _by_message(_session: AsyncSession) -> Any:
 
 def _latest_since(_session: AsyncSession) -> Any:
     return (
-        select(Notice.message_id, Notice.text, Notice.urgent, Notice.tracked)
+        select(Notice.message_id, Notice.text, Notice.urgent, Notice.tracked, Notice.posted_at)
         .where(Notice.chat_id == bindparam("chat_id"), Notice.posted_at >= bindparam("since"))
         # A tracked notice still being posted has no message an ack could answer yet.
         .where(Notice.message_id.is_not(None))

@@ -249,6 +249,11 @@ def test_demo_runs_offline_and_shows_the_bot_at_work(language: str, capsys) -> N
     assert "makes" in out and "read-only" in out and "leaves" in out  # the temporary group closes
     weekly = "Burden digest · 2026-W48" if language == "en" else "减负周报 · 2026-W48"
     assert out.count(weekly) >= 4 and "a chart (PNG)" in out  # preview and Monday's, each a chart and a text
+    # The replay of a small export, with the demo's database as the registry.
+    if language == "en":
+        assert "\"Received\" replies removed: 4" in out and "Departments come from the registry" in out
+    else:
+        assert "删除“收到”类回复 4 条" in out and "部门来自数据库中的部门登记" in out
     assert out.rstrip().splitlines()[-1].startswith("Done:")
 
 
