@@ -173,10 +173,14 @@ class Telegram:
         return await perform(self, action)
 
     async def call(self, method: str, chat_id: int, call: Callable[[], Awaitable[Any]]) -> tuple[Result, Any]:
-        """Run one Bot API call; its error becomes the Result's outcome."""
+        """Run one Bot API call once a slot is free; its error becomes the Result's outcome."""
+        async with self._in_flight:
+            return await self._call_now(method, chat_id, call)
+
+    async def _call_now(self, method: str, chat_id: int, call: Callable[[], Awaitable[Any]]) -> tuple[Result, Any]:
+        """Run one Bot API call in a slot the caller holds."""
         try:
-            async with self._in_flight:
-                value = await call()
+            value = await call()
         except TelegramError as error:
             outcome = classify(error)
             _log_failure(method, chat_id, error, outcome)
@@ -290,8 +294,11 @@ class Telegram:
             if loop.time() - lane.last_done < BUSY_SECONDS:
                 await asyncio.sleep(GATHER_SECONDS)
             while lane.waiting:
-                batch, lane.waiting = lane.waiting[:MAX_BATCH], lane.waiting[MAX_BATCH:]
-                await self._delete_batch(chat_id, batch)
+                # The batch is taken once a slot is free: deletions that arrive while the lane
+                # waits for one go out in the same call.
+                async with self._in_flight:
+                    batch, lane.waiting = lane.waiting[:MAX_BATCH], lane.waiting[MAX_BATCH:]
+                    await self._delete_batch(chat_id, batch)
         finally:
             lane.busy, lane.last_done = False, loop.time()
 
@@ -299,10 +306,10 @@ class Telegram:
         ids = sorted({message_id for message_id, _future in batch})
         try:
             if len(ids) == 1:
-                result, _ = await self.call("deleteMessage", chat_id, lambda: self.bot.delete_message(chat_id, ids[0]))
+                result, _ = await self._call_now("deleteMessage", chat_id, lambda: self.bot.delete_message(chat_id, ids[0]))
             else:
                 # Telegram skips ids it cannot find or delete: True means each is gone.
-                result, _ = await self.call("deleteMessages", chat_id, lambda: self.bot.delete_messages(chat_id, ids))
+                result, _ = await self._call_now("deleteMessages", chat_id, lambda: self.bot.delete_messages(chat_id, ids))
         except BaseException as error:
             for _id, future in batch:
                 if not future.done():

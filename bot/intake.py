@@ -38,6 +38,10 @@ POLL_BACKOFF_START, POLL_BACKOFF_MAX = 1.0, 30.0
 POLL_IDLE_SECONDS = 0.5
 # How long a stopping bot waits for Telegram actions in flight (the rest stay in the outbox).
 DRAIN_SECONDS = 10.0
+# With a backlog (getUpdates answered a full batch) a batch's actions wait for the next
+# batches', up to this many batches or seconds: a chat's deletions then go out in a few
+# deleteMessages calls instead of one per batch, which is what lets a backlog clear.
+HOLD_BATCHES, HOLD_SECONDS = 5, 0.5
 
 
 def update_kind(data: dict[str, Any]) -> str:
@@ -65,6 +69,11 @@ class Intake:
         self.chats_at_once = asyncio.Semaphore(settings.concurrent_chats)
         self._chat_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._acting: set[asyncio.Task[None]] = set()
+        # Committed actions held back while a backlog is read (see HOLD_BATCHES), and since when;
+        # a timer releases them if the backlog turns out to have ended with the last full batch.
+        self._held: list[list[Any]] = []
+        self._held_batches, self._held_since = 0, 0.0
+        self._release_timer: asyncio.TimerHandle | None = None
         self.last_update_at: float | None = None
         # Until the first batch after the start is in (see commit_first_batch).
         self._fresh = True
@@ -72,16 +81,38 @@ class Intake:
 
     # Committing ------------------------------------------------------------------------------
 
-    async def commit_batch(self, updates: Iterable[Update]) -> None:
+    async def commit_batch(self, updates: Iterable[Update], *, more_waiting: bool = False) -> None:
         """Commit every update; chats at the same time, each chat's updates in their order.
 
         The batch's Telegram actions start together once all of it committed: deletions of one
-        chat then meet in its lane and go out as one deleteMessages call (bot/actions.py)."""
+        chat then meet in its lane and go out as one deleteMessages call (bot/actions.py). When
+        `more_waiting` (a backlog), they may wait for the next batches' (HOLD_BATCHES)."""
         by_chat: dict[int, list[Update]] = defaultdict(list)
         for update in updates:
             by_chat[chat_key(update)].append(update)
         decided = await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in by_chat.values()))
-        for planned in (item for chat in decided for item in chat):
+        self._hold([planned for chat in decided for planned in chat])
+        if not more_waiting or self._held_batches >= HOLD_BATCHES or self._held_too_long():
+            self.release_held()
+
+    def _hold(self, planned: list[list[Any]]) -> None:
+        if not self._held_batches:
+            loop = asyncio.get_running_loop()
+            self._held_since = loop.time()
+            self._release_timer = loop.call_later(HOLD_SECONDS, self.release_held)
+        self._held.extend(planned)
+        self._held_batches += 1
+
+    def _held_too_long(self) -> bool:
+        return asyncio.get_running_loop().time() - self._held_since >= HOLD_SECONDS
+
+    def release_held(self) -> None:
+        """Start every held action (they are committed: the outbox keeps the durable ones)."""
+        held, self._held, self._held_batches = self._held, [], 0
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        for planned in held:
             self._act(planned)
 
     async def _commit_chat(self, updates: list[Update]) -> list[list[Any]]:
@@ -169,6 +200,7 @@ class Intake:
 
     async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         """Wait for the Telegram actions in flight (a stopping bot); the rest stay in the outbox."""
+        self.release_held()
         if self._acting:
             await asyncio.wait(set(self._acting), timeout=timeout)
 
@@ -185,6 +217,7 @@ class Intake:
             except (InvalidToken, asyncio.CancelledError):
                 raise
             except TelegramError as error:
+                self.release_held()
                 backoff = await self._poll_failed(error, backoff, stop)
                 continue
             backoff = POLL_BACKOFF_START
@@ -199,15 +232,21 @@ class Intake:
                 await self.commit_first_batch(updates)
                 self._fresh = False
             else:
-                await self.commit_batch(updates)
+                await self.commit_batch(updates, more_waiting=len(raw) >= MAX_BATCH)
             if raw:
                 offset = raw[-1]["update_id"] + 1
+        self.release_held()
         if offset is not None:
             await self._confirm(offset)
 
+    def poll_timeout(self) -> int:
+        """How long getUpdates may wait for news: not at all while actions are held for a
+        backlog (an empty answer ends it and releases them at once)."""
+        return 0 if self._held else self.deps.settings.updates.poll_timeout_seconds
+
     async def _get_updates(self, offset: int | None, stop: asyncio.Event) -> list[dict[str, Any]] | None:
         """One long poll, as raw JSON (so an update PTB cannot parse is set aside, not refetched forever)."""
-        timeout = self.deps.settings.updates.poll_timeout_seconds
+        timeout = self.poll_timeout()
         data = {"timeout": timeout, "limit": MAX_BATCH, "allowed_updates": ALLOWED_UPDATES}
         if offset is not None:
             data["offset"] = offset

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from bot.intake import Intake
+from bot.intake import HOLD_BATCHES, MAX_BATCH, Intake
 from storage.models import HandledUpdate, Person, Read
-from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, Harness
+from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, Harness, make_settings
 
 OTHER_GROUP = -1001234500002
 ALL_RIGHTS = {"can_delete_messages": True}
@@ -129,6 +130,66 @@ async def test_chats_are_handled_concurrently_and_each_in_its_order(harness: Har
     await poll_until(intake, lambda: len(order[GROUP]) == 4 and len(order[OTHER_GROUP]) == 4)
     assert most_at_once[0] == 2
     assert order[GROUP] == sorted(order[GROUP]) and order[OTHER_GROUP] == sorted(order[OTHER_GROUP])
+
+
+def deleted_together(harness: Harness) -> list[list[int]]:
+    """The message ids of each deleteMessages call, and each deleteMessage as a list of one."""
+    calls = harness.fake.calls_to("deleteMessages") + harness.fake.calls_to("deleteMessage")
+    return [list(call.get("message_ids") or [call["message_id"]]) for call in calls]
+
+
+async def test_a_backlogs_deletions_wait_for_its_next_batch_and_go_out_in_one_call(harness: Harness) -> None:
+    await join(harness)
+    intake = Intake(harness.app)
+    notice = harness.updates.message(GROUP, ADMIN, "#通知 周五前报送台账")
+    await intake.commit_batch([notice])
+    acks = [harness.updates.message(GROUP, person, "收到", reply_to=notice.message.message_id) for person in (MEMBER, STRANGER, ENGLISH)]
+    await intake.commit_batch(acks[:2], more_waiting=True)
+    await asyncio.sleep(0)
+    assert deleted_together(harness) == []  # committed and held while more updates wait
+    assert await reads(harness) == {(GROUP, MEMBER), (GROUP, STRANGER)}
+    await intake.commit_batch(acks[2:])
+    await intake.drain()
+    assert deleted_together(harness) == [sorted(ack.message.message_id for ack in acks)]
+
+
+async def test_a_backlog_holds_actions_for_a_few_batches_at_most(harness: Harness) -> None:
+    await join(harness)
+    intake = Intake(harness.app)
+    notice = harness.updates.message(GROUP, ADMIN, "#通知 周五前报送台账")
+    await intake.commit_batch([notice])
+    for _batch in range(HOLD_BATCHES):
+        ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice.message.message_id)
+        await intake.commit_batch([ack], more_waiting=True)
+    await intake.drain(timeout=0)
+    assert len(deleted_together(harness)) == 1 and len(deleted_together(harness)[0]) == HOLD_BATCHES
+
+
+async def test_while_actions_are_held_getupdates_does_not_wait_for_news(harness: Harness) -> None:
+    await join(harness)
+    intake = Intake(harness.app)
+    intake.deps = dataclasses.replace(intake.deps, settings=make_settings(updates={"poll_timeout_seconds": 30}))
+    notice = harness.updates.message(GROUP, ADMIN, "#通知 周五前报送台账")
+    await intake.commit_batch([notice])
+    assert intake.poll_timeout() == 30
+    ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice.message.message_id)
+    await intake.commit_batch([ack], more_waiting=True)
+    # A backlog that ended with a full batch: the next getUpdates answers at once, empty.
+    assert intake.poll_timeout() == 0
+    await intake.commit_batch([])
+    assert intake.poll_timeout() == 30
+    await intake.drain()
+    assert harness.fake.is_deleted(GROUP, ack.message.message_id)
+
+
+async def test_a_full_batch_from_getupdates_is_acted_on_with_the_next(harness: Harness) -> None:
+    await join(harness)
+    intake = Intake(harness.app)
+    await poll_until(intake, lambda: True)  # after a start, the first batch runs one update at a time
+    _notice, acks = await notice_with_acks(harness, GROUP, [MEMBER] * MAX_BATCH)
+    await poll_until(intake, lambda: all(harness.fake.is_deleted(GROUP, ack) for ack in acks))
+    # 101 updates: a full batch of 100 held, then the last one; every ack in one call.
+    assert deleted_together(harness) == [sorted(acks)]
 
 
 async def test_an_update_that_keeps_failing_is_set_aside_and_logged_without_content(harness: Harness, debug_logging) -> None:
