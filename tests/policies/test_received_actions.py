@@ -117,3 +117,77 @@ def test_an_ack_never_also_counts_as_a_demand_and_reads_are_recorded_first() -> 
     actions = ReceivedRule().judge(message("收到", reply_to=10), group(replied=target, can_delete=False)).actions
     assert isinstance(actions[0], RecordRead) and isinstance(actions[1], TellAdminsOnce)
     assert not any(isinstance(action, Delete | RecordEvent) for action in actions)
+
+
+def tree(actions) -> list[str]:
+    """Each action's type, with its follow-ups by outcome: Delete{done:[RecordEvent, TipOnce] …}."""
+    described = []
+    for action in actions:
+        branches = []
+        then = getattr(action, "then", None)
+        for outcome in ("done", "no_rights", "too_old", "gone", "failed", "uncertain", "expired"):
+            following = getattr(then, outcome, ()) if then is not None else ()
+            if following:
+                branches.append(f"{outcome}:{tree(following)}".replace("'", ""))
+        described.append(type(action).__name__ + ("{" + " ".join(branches) + "}" if branches else ""))
+    return described
+
+
+NOTICE = Target(10, expects_ack=True)
+TRACKED = Target(10, expects_ack=True, tracked=True)
+ORDINARY = Target(10)
+REMOVED = "Delete{done:[RecordEvent, TipOnce] no_rights:[TellAdminsOnce] too_old:[TellAdminsOnce]}"
+REMINDED_PRIVATELY = "RecordEvent{done:[Say]}"
+KEPT_FOR_START = "RecordEvent{done:[SayWhenReachable, TellAdminsOnce]}"
+
+# (case, text, replies to the target, group context, the action tree)
+JUDGE_TABLE = [
+    # Acks in a group that removes them.
+    ("ack under a notice", "收到", True, {"replied": NOTICE}, ["RecordRead", REMOVED]),
+    ("ack under a tracked notice moves its counter", "收到", True, {"replied": TRACKED},
+     ["RecordRead{done:[RefreshCounter]}", REMOVED]),
+    ("plain ack after a recent notice", "收到", False, {"recent_notice": NOTICE}, ["RecordRead", REMOVED]),
+    ("plain ack with no notice around", "收到", False, {}, []),
+    ("weak ack under an ordinary message", "好的", True, {"replied": ORDINARY}, []),
+    ("weak ack under a notice", "好的", True, {"replied": NOTICE}, ["RecordRead", REMOVED]),
+    ("weak ack without a reply", "好的", False, {"recent_notice": NOTICE}, []),
+    ("ack under a question", "收到", True, {"replied": Target(10, is_question=True, expects_ack=True)}, []),
+    ("digits under a data request", "11", True, {"replied": Target(10, expects_ack=True, asks_for_data=True)}, []),
+    ("ack under an urgent notice stays", "收到", True, {"replied": Target(10, expects_ack=True, is_urgent=True)},
+     ["RecordRead"]),
+    ("ack without the delete right", "收到", True, {"replied": NOTICE, "can_delete": False},
+     ["RecordRead", "TellAdminsOnce"]),
+    ("ack older than 48 hours", "收到", True, {"replied": NOTICE, "now": NOW + timedelta(hours=48)},
+     ["RecordRead", "TellAdminsOnce"]),
+    ("ack in a record-only group", "收到", True, {"replied": NOTICE, "mode": Mode.RECORD}, ["RecordRead"]),
+    ("ack in a group with the rule off", "收到", True, {"replied": NOTICE, "mode": Mode.OFF}, []),
+    # Demands for acks.
+    ("demand, sender reachable", "收到请回复", False, {}, [REMINDED_PRIVATELY]),
+    ("demand, sender never started the bot", "收到请回复", False, {"sender_has_private_chat": False}, [KEPT_FOR_START]),
+    ("demand in a record-only group", "收到请回复", False, {"mode": Mode.RECORD}, ["RecordEvent"]),
+    ("demand with the rule off", "收到请回复", False, {"mode": Mode.OFF}, []),
+    ("urgent demand", "【紧急】今晚暴雨，收到请回复", False, {}, []),
+    # Formalism demands: one count per kind, one reminder per message.
+    ("check-in demand", "请大家每天早上8点前在群里打卡", False, {}, ["RecordEvent", REMINDED_PRIVATELY]),
+    ("check-in demand, sender never started the bot", "请大家每天早上8点前在群里打卡", False,
+     {"sender_has_private_chat": False}, ["RecordEvent", KEPT_FOR_START]),
+    ("check-in demand counted only", "请大家每天早上8点前在群里打卡", False, {"formalism": {"checkin": Switch.RECORD}},
+     ["RecordEvent"]),
+    ("check-in demand switched off", "请大家每天早上8点前在群里打卡", False, {"formalism": {"checkin": Switch.OFF}}, []),
+    ("formalism in an emergency", "防汛期间群消息必须秒回", False, {}, []),
+    # Ordinary talk.
+    ("ordinary chat", "明天下午的会改到三点", False, {"replied": NOTICE}, []),
+    ("a notice itself", "【通知】请各社区于周五前报送材料", False, {}, []),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "replies", "context", "expected"), JUDGE_TABLE, ids=[row[0] for row in JUDGE_TABLE])
+def test_judge_from_group_context_to_actions(case: str, text: str, replies: bool, context: dict, expected: list[str]) -> None:
+    actions = ReceivedRule().judge(message(text, reply_to=10 if replies else None), group(**context)).actions
+    assert tree(actions) == expected, case
+
+
+def test_a_message_without_a_sender_gets_verdicts_but_no_actions() -> None:
+    anonymous = Message(CHAT, 50, NOW, None, text="收到请回复")
+    judgement = ReceivedRule().judge(anonymous, group())
+    assert judgement.demand.hit and judgement.actions == ()
