@@ -161,7 +161,7 @@ async def test_a_backlog_holds_actions_for_a_few_batches_at_most(harness: Harnes
     for _batch in range(HOLD_BATCHES):
         ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice.message.message_id)
         await intake.commit_batch([ack], more_waiting=True)
-    await intake.drain(timeout=0)
+    await intake.drain()
     assert len(deleted_together(harness)) == 1 and len(deleted_together(harness)[0]) == HOLD_BATCHES
 
 
