@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from bot.pipeline import Pipeline
     from storage.models import Task
 
+# Connections kept beside one per chat being committed: the actions' outcome transactions, the
+# jobs, /healthz.
+POOL_HEADROOM = 8
+
 # A task runner returns True when the task is finished, False to retry it later.
 TaskRunner = Callable[["Deps", ExtBot[None], "Task"], Awaitable[bool]]
 
@@ -61,6 +65,7 @@ class Deps:
         overrides.setdefault("db", Database.from_url(
             database.url, echo=database.echo, lock_timeout=database.lock_timeout_seconds,
             statement_timeout=database.statement_timeout_seconds,
+            connections=settings.updates.concurrent_chats + POOL_HEADROOM,
         ))
         return cls(settings=settings, **overrides)
 

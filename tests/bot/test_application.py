@@ -14,7 +14,7 @@ from telegram.ext import Application
 
 from bot import cli, logs
 from bot.app import ALLOWED_UPDATES, build_application
-from bot.context import Deps
+from bot.context import POOL_HEADROOM, Deps
 from bot.menus import publish_commands
 from bot.ratelimit import SendingRateLimiter
 from bot.testing.fake_telegram import FakeTelegram
@@ -41,6 +41,14 @@ def test_rate_limiter_with_retries_is_wired_when_enabled(tmp_path: Path) -> None
     assert isinstance(limiter, SendingRateLimiter)
     assert limiter._max_retries == 4
     assert app.job_queue.get_jobs_by_name("sweep") and app.job_queue.get_jobs_by_name("idle_scan")
+
+
+def test_the_connection_pool_holds_one_connection_per_chat_committed_at_once(tmp_path: Path) -> None:
+    # A smaller pool opens and closes a connection per transaction beyond it (a PostgreSQL
+    # server process each time).
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    settings = make_settings(database={"url": url}, updates={"concurrent_chats": 12})
+    assert Deps.create(settings).db.engine.pool.size() == 12 + POOL_HEADROOM
 
 
 def test_base_url_points_at_a_self_hosted_bot_api(tmp_path: Path) -> None:
