@@ -42,7 +42,7 @@ from sqlalchemy import func, select, text
 from telegram import Update
 
 from bot.app import JianfuApplication, build_application
-from bot.context import Deps
+from bot.context import POOL_HEADROOM, Deps
 from bot.intake import Intake
 from bot.settings import load_settings
 from bot.testing.fake_telegram import FakeTelegram
@@ -142,7 +142,7 @@ async def drive(
 ) -> tuple[float, dict[str, int]]:
     """Build the real application on `url` and time the scripted group messages through it."""
     settings = load_settings(None, telegram={"token": "1:bench", "rate_limit": {"enabled": False}}, database={"url": url})
-    db = Database.from_url(url)
+    db = Database.from_url(url, connections=settings.updates.concurrent_chats + POOL_HEADROOM)  # as `jianfu run`
     await upgrade(db.engine)
     app = build_application(settings, Deps.create(settings, db=db, clock=clock, request=fake))
     try:
