@@ -206,7 +206,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _digest(args: argparse.Namespace) -> int:
-    from bot.reports import render_offline
+    from bot.digest_cli import render_offline
 
     settings = settings_from(args)
     return asyncio.run(render_offline(settings, args.week, language=args.language or settings.language, out=args.out))

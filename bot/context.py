@@ -52,7 +52,7 @@ class Deps:
     # costs no database round trip (the database claim stays the authority across replicas).
     recently_tipped: dict[tuple[str, int], datetime] = field(default_factory=dict)
     # Results worth computing once for many recipients (a week's scoreboard, its chart), with
-    # the time they were computed; see bot.reports.
+    # the time they were computed; see bot.memo.
     memo: dict[tuple[Any, ...], tuple[datetime, Any]] = field(default_factory=dict)
     # Record, commit, act: set by the composition root once the bot exists.
     pipeline: Pipeline = field(default=None)  # type: ignore[assignment]

@@ -22,7 +22,7 @@ from bot.replay.command import ReplayOptions
 from bot.replay.command import run_async as run_replay
 from bot.settings import load_settings
 from bot.testing.exports import ExportedChat, whole_account, write
-from bot.testing.fake_telegram import Call, FakeTelegram
+from bot.testing.fake import Call, FakeTelegram
 from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
 from storage.db import Database

@@ -1,6 +1,7 @@
 """The digest's contents, rendered in one language: the supervisors' scoreboard with its chart,
-a department's card, a group's summary and a person's reminder. Shared by the weekly delivery
-(bot.jobs.digest), /digest and `jianfu digest`."""
+a department's card, a group's summary and a person's reminder, and the sends that carry them.
+Shared by the weekly delivery (bot.jobs.digest), /digest and `jianfu digest`; what they render is
+read by bot.report_data."""
 
 from __future__ import annotations
 
@@ -10,50 +11,26 @@ import dataclasses
 import html
 import logging
 import re
-import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from bot import chart
 from bot.context import Deps
 from bot.i18n import Catalog, Html
-from bot.settings import Settings
+from bot.memo import remembered
 from policies.actions import SENT_FILE, Send, SendFile, Then
-from policies.clock import system_clock
-from policies.commands import ParseError
-from policies.digest import (
-    IsoWeek,
-    Row,
-    Scoreboard,
-    Window,
-    build_scoreboard,
-    number,
-    parse_week_choice,
-    signed,
-    window_for,
-)
+from policies.digest import Row, Scoreboard, Window, number, signed
 from policies.text import first_line, pack
-from storage.repositories.digest import CHAT, FIGURE_SOURCES, SPECS, DigestRepository, FigureSource
-from storage.repositories.notices import InboxRepository
+from storage.repositories.digest import FIGURE_SOURCES, FigureSource
+
+if TYPE_CHECKING:
+    from storage.repositories.notices import InboxItem
 
 log = logging.getLogger(__name__)
 
 # The figures that add to the burden index, in display order: the chart's series.
 WEIGHTED_SOURCES = tuple(source for source in FIGURE_SOURCES if source.spec.weight)
-
-# Every supervisor's digest of a week is the same: computed once, kept this long (clock time).
-MEMO_TTL = timedelta(minutes=10)
-# The personal reminder lists unread notices due within this time, at most this many.
-DEADLINE_HORIZON = timedelta(days=7)
-DEADLINES_SHOWN = 5
-EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)
@@ -75,49 +52,6 @@ class Photo:
 
 
 Part = Text | Photo
-
-
-# Memo -----------------------------------------------------------------------------------------
-
-
-async def remembered(deps: Deps, key: tuple[Any, ...], compute: Callable[[], Awaitable[Any]]) -> Any:
-    """The value computed for `key` less than MEMO_TTL ago, else a fresh one."""
-    now = deps.clock()
-    entry = deps.memo.get(key)
-    if entry is not None and now - entry[0] < MEMO_TTL:
-        return entry[1]
-    value = await compute()
-    for old in [old for old, (at, _value) in deps.memo.items() if now - at >= MEMO_TTL]:
-        del deps.memo[old]
-    deps.memo[key] = (now, value)
-    return value
-
-
-# Figures --------------------------------------------------------------------------------------
-
-
-def week_window(deps: Deps, week: IsoWeek, *, now: datetime | None = None) -> Window:
-    return window_for(
-        week,
-        deps.settings.tz,
-        now=now,
-        seconds_per_message=deps.settings.digest.seconds_per_message,
-        idle_days=deps.settings.temporary.idle_days,
-        whistle_open_days=deps.settings.whistle.open_days_flag,
-    )
-
-
-async def scoreboard(deps: Deps, session: AsyncSession, window: Window) -> Scoreboard:
-    """Every department's figures for the window and the whole week before, ranked."""
-
-    async def compute() -> Scoreboard:
-        repository = DigestRepository(session)
-        previous = week_window(deps, window.week.previous())
-        return build_scoreboard(
-            SPECS, await repository.department_names(), await repository.figures(window), await repository.figures(previous)
-        )
-
-    return await remembered(deps, ("scoreboard", window.week, window.end_at), compute)
 
 
 # Notes under a title ----------------------------------------------------------------------------
@@ -150,9 +84,10 @@ def _title(deps: Deps, language: str, key: str, window: Window, note_html: str, 
 # The supervisors' scoreboard --------------------------------------------------------------------
 
 
-async def supervisors_digest(deps: Deps, session: AsyncSession, window: Window, language: str, *, note_html: str = "") -> list[Part]:
+async def supervisors_digest(
+    deps: Deps, board: Scoreboard, window: Window, language: str, *, note_html: str = ""
+) -> list[Part]:
     """The chart (when any department added burden), then the scoreboard in as few messages as fit."""
-    board = await scoreboard(deps, session, window)
     lines = [_title(deps, language, "digest.title", window, note_html), *_totals(deps, language, board)]
     lines += _top_three(deps, language, board)
     lines += _department_lines(deps, language, board)
@@ -274,11 +209,10 @@ def chart_words(catalog: Catalog, language: str, title: str) -> chart.ChartText:
 # A department's card, a group's summary, a person's reminder ------------------------------------
 
 
-async def department_card(
-    deps: Deps, session: AsyncSession, window: Window, department_id: int, language: str, *, note_html: str = ""
+def department_card(
+    deps: Deps, board: Scoreboard, window: Window, department_id: int, language: str, *, note_html: str = ""
 ) -> list[Part]:
     """The department's own figures against last week, and where it ranks."""
-    board = await scoreboard(deps, session, window)
     row = board.row(department_id)
     if row is None:
         return []  # removed since the digest was planned
@@ -299,15 +233,10 @@ async def department_card(
     return [Text("card", "\n".join(lines))]
 
 
-async def group_summary(
-    deps: Deps, session: AsyncSession, window: Window, chat_id: int, language: str, *, note_html: str = ""
+def group_summary(
+    deps: Deps, figures: dict[str, float], window: Window, language: str, *, note_html: str = ""
 ) -> list[Part]:
-    """A short summary of the group's own week; nothing when nothing happened."""
-
-    async def compute() -> dict:
-        return await DigestRepository(session).figures(window, CHAT)
-
-    figures = (await remembered(deps, ("chat_figures", window.week, window.end_at), compute)).get(chat_id, {})
+    """A short summary of the group's own week (its figures); nothing when nothing happened."""
     if not any(figures.values()):
         return []
     lines = [_title(deps, language, "digest.group_title", window, note_html)]
@@ -316,12 +245,8 @@ async def group_summary(
     return [Text("summary", "\n".join(lines))]
 
 
-async def personal_digest(deps: Deps, session: AsyncSession, person_id: int, language: str) -> list[Part]:
+def personal_digest(deps: Deps, unread: int, due: list[InboxItem], language: str) -> list[Part]:
     """The person's unread notices and the deadlines of the coming days; nothing when all is read."""
-    now = deps.clock()
-    unread, due = await InboxRepository(session).unread_with_deadlines(
-        person_id, since=now, until=now + DEADLINE_HORIZON, limit=DEADLINES_SHOWN
-    )
     if unread == 0:
         return []
     catalog = deps.catalog
@@ -388,45 +313,3 @@ def plain(html_text: str) -> str:
     """Telegram HTML as terminal text (for `jianfu digest`)."""
     return html.unescape(re.sub(r"<[^>]+>", "", html_text))
 
-
-async def render_offline(settings: Settings, week_text: str, *, language: str, out: Path | None) -> int:
-    """`jianfu digest`: the supervisors' digest on stdout and, with `out`, its chart as a PNG file."""
-    now = system_clock()
-    today = now.astimezone(settings.tz).date()
-    choice = parse_week_choice(week_text, today)
-    if isinstance(choice, ParseError):
-        print(f"jianfu: --week {week_text!r}: write a week like 2026-W47 (not a future one), or 'this'", file=sys.stderr)
-        return EXIT_USAGE
-    if _missing_sqlite_file(settings.database.url):
-        print("jianfu: there is no database yet; run `jianfu db upgrade` (or `jianfu run`) first.", file=sys.stderr)
-        return EXIT_USAGE
-    deps = Deps.create(settings)
-    window = week_window(deps, choice.resolve(today), now=now)
-    try:
-        async with deps.db.transaction() as session:
-            parts = await supervisors_digest(deps, session, window, language, note_html=note(deps, language, window))
-    except DBAPIError:
-        print("jianfu: the database is not ready; run `jianfu db upgrade` first.", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        await deps.db.dispose()
-    print("\n\n".join(plain(part.html) for part in parts if isinstance(part, Text)))
-    return _write_chart(parts, out)
-
-
-def _missing_sqlite_file(url: str) -> bool:
-    """Opening a missing SQLite file would create an empty one: a report should not."""
-    parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and bool(parsed.database) and not Path(parsed.database).exists()
-
-
-def _write_chart(parts: list[Part], out: Path | None) -> int:
-    if out is None:
-        return 0
-    photo = next((part for part in parts if isinstance(part, Photo)), None)
-    if photo is None:
-        print("jianfu: no chart: no department added burden that week.", file=sys.stderr)
-        return 1
-    out.write_bytes(photo.png)
-    print(f"chart written to {out}", file=sys.stderr)
-    return 0

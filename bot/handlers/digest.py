@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
-from bot import reports
+from bot import report_data, reports
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
 from policies.actions import Then
@@ -25,10 +25,11 @@ async def digest(update: Update, context: JianfuContext, session: AsyncSession) 
     if isinstance(choice, ParseError):
         await reply(update, context, session, choice.key, **choice.params)
         return
-    window = reports.week_window(deps, choice.resolve(today), now=now)
+    window = report_data.week_window(deps, choice.resolve(today), now=now)
     language = await language_for(update, context, session)
     note_html = reports.note(deps, language, window, preview=True)
-    parts = await reports.supervisors_digest(deps, session, window, language, note_html=note_html)
+    board = await report_data.scoreboard(deps, session, window)
+    parts = await reports.supervisors_digest(deps, board, window, language, note_html=note_html)
     if parts:
         # A preview: worth nothing after a crash, so not kept in the outbox.
         emit(reports.chain(deps, update.effective_chat.id, parts, then=Then(), durable=False))

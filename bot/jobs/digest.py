@@ -18,11 +18,20 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application, ExtBot
 
-from bot import access, records, reports
+from bot import access, records, report_data, reports
 from bot.context import Deps, JianfuContext
 from bot.pipeline import FactResult
 from policies.actions import Then
-from policies.digest import STALE_AFTER, IsoWeek, is_late, is_stale, latest_occurrence, parse_clock_time, reported_week
+from policies.digest import (
+    STALE_AFTER,
+    IsoWeek,
+    Window,
+    is_late,
+    is_stale,
+    latest_occurrence,
+    parse_clock_time,
+    reported_week,
+)
 from storage.models import Task
 from storage.repositories.chats import ChatRepository
 from storage.repositories.digest import DigestRepository
@@ -53,7 +62,7 @@ async def plan_due_digest(deps: Deps) -> IsoWeek | None:
         if await tasks.get_by_key(key) is not None:
             return None  # the usual case: a cheap read, no write
         first_group_at = await ChatRepository(session).first_joined_at()
-        if first_group_at is None or first_group_at >= reports.week_window(deps, week).end_at:
+        if first_group_at is None or first_group_at >= report_data.week_window(deps, week).end_at:
             return None  # a week before the bot was in any group: nothing to report
         payload = {"week": str(week), "scheduled_at": occurrence.isoformat(), "late": is_late(occurrence, deps.clock())}
         added = await tasks.schedule(PLAN_TASK, key, occurrence, payload)
@@ -142,16 +151,27 @@ async def _content(deps: Deps, session: AsyncSession, progress: dict) -> tuple[i
         if chat_id is None:
             return None, []  # the department or its contact chat is gone
     language = await records.language_of(deps, session, chat_id)
-    window = reports.week_window(deps, IsoWeek.parse(progress["week"]))
+    window = report_data.week_window(deps, IsoWeek.parse(progress["week"]))
     late = datetime.fromisoformat(progress["scheduled_at"]) if progress.get("late") else None
     note_html = reports.note(deps, language, window, late_since=late)
+    return chat_id, await _parts(deps, session, kind, ident, window, language, note_html)
+
+
+async def _parts(
+    deps: Deps, session: AsyncSession, kind: str, ident: int, window: Window, language: str, note_html: str
+) -> list[reports.Part]:
+    """The recipient's digest: what it reports read from the database, then rendered."""
     if kind in (SUPERVISOR, SUPERVISORS_CHAT):
-        return chat_id, await reports.supervisors_digest(deps, session, window, language, note_html=note_html)
+        board = await report_data.scoreboard(deps, session, window)
+        return await reports.supervisors_digest(deps, board, window, language, note_html=note_html)
     if kind == DEPARTMENT:
-        return chat_id, await reports.department_card(deps, session, window, ident, language, note_html=note_html)
+        board = await report_data.scoreboard(deps, session, window)
+        return reports.department_card(deps, board, window, ident, language, note_html=note_html)
     if kind == GROUP:
-        return chat_id, await reports.group_summary(deps, session, window, ident, language, note_html=note_html)
-    return chat_id, await reports.personal_digest(deps, session, ident, language)
+        figures = await report_data.group_figures(deps, session, window, ident)
+        return reports.group_summary(deps, figures, window, language, note_html=note_html)
+    unread, due = await report_data.unread_with_deadlines(deps, session, ident)
+    return reports.personal_digest(deps, unread, due, language)
 
 
 async def _finish(deps: Deps, task: Task, progress: dict, outcome: str) -> bool:

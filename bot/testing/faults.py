@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.testing.fake_telegram import BAD_GATEWAY, BLOCKED, SERVER_ERROR, FakeError, JSONDict, too_many_requests
+from bot.testing.fake import BAD_GATEWAY, BLOCKED, SERVER_ERROR, FakeError, JSONDict, too_many_requests
 
 
 class Fault(StrEnum):

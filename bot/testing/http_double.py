@@ -26,7 +26,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from bot.testing.fake_telegram import FakeError, FakeTelegram, JSONDict
+from bot.testing.fake import FakeError, FakeTelegram, JSONDict
 from bot.testing.faults import Fault, FaultInjector, FaultPlan, error_answer
 from bot.testing.updates import UpdateFactory, as_json
 from bot.testing.webhook import DoubleStopped, WebhookDelivery

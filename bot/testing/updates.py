@@ -10,7 +10,7 @@ from typing import Any
 
 from telegram import Bot, Update
 
-from bot.testing.fake_telegram import FakeTelegram, JSONDict, chat_member_dict, utf16_len
+from bot.testing.fake import FakeTelegram, JSONDict, chat_member_dict, utf16_len
 
 
 def as_json(update: Update) -> JSONDict:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.testing.fake_telegram import JSONDict
+from bot.testing.fake import JSONDict
 
 if TYPE_CHECKING:
     from bot.testing.http_double import HttpTelegram

@@ -17,7 +17,7 @@ from bot.logs import keep_content_out_of_library_logs
 from bot.context import Deps
 from bot.jobs.sweep import run_due_tasks
 from bot.settings import load_settings
-from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.fake import FakeTelegram
 from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
 from storage.db import Database, transaction_open_in_this_task

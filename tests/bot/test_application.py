@@ -17,7 +17,7 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.context import POOL_HEADROOM, Deps
 from bot.menus import publish_commands
 from bot.ratelimit import SendingRateLimiter
-from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.fake import FakeTelegram
 from bot.testing.loopback_api import LoopbackBotApi
 from bot.testing.updates import as_json
 from storage.db import Database

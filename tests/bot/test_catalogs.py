@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.i18n import Catalog, Html, placeholders
-from bot.testing.fake_telegram import parse_html
+from bot.testing.fake import parse_html
 from policies.actions import KeyList
 from policies.rights import NEEDED_RIGHTS
 

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from bot import cli
 from bot.jobs.digest import SEND_TASK, plan_due_digest
 from bot.jobs.sweep import run_due_tasks
-from bot.testing.fake_telegram import BAD_GATEWAY, TIMEOUT, too_many_requests
+from bot.testing.fake import BAD_GATEWAY, TIMEOUT, too_many_requests
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Chat, Department, Event, Person, Task

@@ -12,7 +12,7 @@ from telegram.error import NetworkError, TimedOut
 
 from bot.actions import Outcome, classify
 from bot.logs import PlainFormatter, Redactor
-from bot.testing.fake_telegram import (
+from bot.testing.fake import (
     BAD_GATEWAY,
     BLOCKED,
     CANT_DELETE,

@@ -31,7 +31,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ApplicationBuilder, CommandHandler
 
-from bot.testing.fake_telegram import (
+from bot.testing.fake import (
     BAD_GATEWAY,
     BLOCKED,
     CANT_DELETE,

@@ -17,7 +17,7 @@ from policies.actions import Delete, Outcome, Send
 from bot.context import Deps
 from bot.health import HealthServer
 from bot.startup import EXIT_CONFIG, StartupFailure
-from bot.testing.fake_telegram import BLOCKED, CANT_DELETE, TIMEOUT, too_many_requests
+from bot.testing.fake import BLOCKED, CANT_DELETE, TIMEOUT, too_many_requests
 from storage.db import Database
 from storage.repositories.tasks import TaskRepository
 from tests.bot.conftest import GROUP, MEMBER, Harness, make_settings

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.jobs.sweep import run_due_tasks
-from bot.testing.fake_telegram import KICKED, too_many_requests
+from bot.testing.fake import KICKED, too_many_requests
 from storage.models import Event, Notice, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, Harness
 

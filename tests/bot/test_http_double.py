@@ -29,7 +29,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from bot.testing.fake_telegram import TIMEOUT, FakeTelegram
+from bot.testing.fake import TIMEOUT, FakeTelegram
 from bot.testing.faults import Fault, FaultPlan
 from bot.testing.http_double import HttpTelegram, decode_form
 from bot.testing.process import free_port

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.testing.fake_telegram import KICKED, too_many_requests
+from bot.testing.fake import KICKED, too_many_requests
 from storage.models import Chat, OutboxAction, Task
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness
 

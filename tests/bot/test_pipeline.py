@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.testing.fake_telegram import BAD_GATEWAY, NOT_ENOUGH_RIGHTS, TIMEOUT, TIMEOUT_AFTER_ACTING
+from bot.testing.fake import BAD_GATEWAY, NOT_ENOUGH_RIGHTS, TIMEOUT, TIMEOUT_AFTER_ACTING
 from policies.actions import Delete, Outcome, RecordEvent, Say, Send, Then
 from storage.models import Event, OutboxAction, Read
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, STRANGER, Harness, no_transaction_open

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.testing.fake_telegram import BAD_GATEWAY, CANT_DELETE, TIMEOUT
+from bot.testing.fake import BAD_GATEWAY, CANT_DELETE, TIMEOUT
 from storage.models import AuditEntry, Chat, Department, Event, Notice, Read, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.replay.command import ReplayOptions, run_async
 from bot.replay.engine import FORMALISM_KINDS
-from bot.reports import week_window
+from bot.report_data import week_window
 from bot.testing.exports import ExportedChat, single_chat, write
 from policies.digest import IsoWeek
 from storage.models import Chat, Department, Event, Notice, Read

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.handlers.temporary import ask_idle_groups
 from bot.jobs.sweep import run_due_tasks
-from bot.testing.fake_telegram import BAD_GATEWAY, KICKED
+from bot.testing.fake import BAD_GATEWAY, KICKED
 from storage.models import AuditEntry, Chat, Event
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, SUPERVISOR, Harness
 
@@ -369,7 +369,7 @@ async def test_status_in_a_private_chat_is_not_the_group_status(harness: Harness
 
 
 async def test_telegram_refusing_a_right_the_bot_thought_it_had_is_reported(harness: Harness) -> None:
-    from bot.testing.fake_telegram import RESTRICT_RIGHTS
+    from bot.testing.fake import RESTRICT_RIGHTS
 
     await setup_temporary(harness)
     await harness.command(GROUP, ADMIN, "/done")

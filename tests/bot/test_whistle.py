@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.testing.fake_telegram import BLOCKED
+from bot.testing.fake import BLOCKED
 from bot.whistle_state import Draft, Drafts
 from storage.models import Base, Whistle, WhistleDraft, WhistleEvidence, WhistleLimit
 from tests.bot.conftest import ENGLISH, SUPERVISOR, Harness, scalar

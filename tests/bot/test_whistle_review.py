@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.handlers.whistle_review import BATCH_TASK, ensure_batch_scheduled
-from bot.testing.fake_telegram import BLOCKED, too_many_requests
+from bot.testing.fake import BLOCKED, too_many_requests
 from storage.models import AuditEntry, Task, Whistle
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, SUPERVISOR, Harness
 from tests.bot.test_whistle import WHISTLER, keyboard, press, registered, submit_report, whistler  # noqa: F401

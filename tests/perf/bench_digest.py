@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sqlalchemy import insert
 
 from bot.context import Deps
-from bot.reports import scoreboard, supervisors_digest, week_window
+from bot.report_data import scoreboard, week_window
+from bot.reports import supervisors_digest
 from bot.settings import load_settings
 from policies.clock import FakeClock
 from policies.digest import IsoWeek
@@ -130,7 +131,7 @@ async def compute(path: Path, *, trace: bool) -> dict[str, float]:
     async with deps.db.transaction() as session:
         board = await scoreboard(deps, session, window)
         figures_done = time.perf_counter()
-        parts = await supervisors_digest(deps, session, window, "zh-CN")
+        parts = await supervisors_digest(deps, board, window, "zh-CN")
     finished = time.perf_counter()
     result = {
         "figures_s": figures_done - started,

@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.fake import FakeTelegram
 from bot.testing.http_double import HttpTelegram
 from bot.testing.process import BotProcess, ChildProcess
 from tests.perf.bench_received_e2e import scratch_database

@@ -45,7 +45,7 @@ from bot.app import JianfuApplication, build_application
 from bot.context import POOL_HEADROOM, Deps
 from bot.intake import Intake
 from bot.settings import load_settings
-from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.fake import FakeTelegram
 from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
 from storage.db import Database, create_engine
