@@ -32,12 +32,14 @@ from telegram.ext import (
 )
 
 from bot.actions import rows_of
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import answer, command_text, emit, is_group, language_for, reply, transactional
 from bot.handlers.errors import describe
 from bot.i18n import Html
 from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, purge
 from policies.actions import Edit, Send
+from policies.callbacks import WhistleCategory, WhistleDepartment, WhistlePress, encode
 from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
 from policies.text import pack
 from policies.whistle import (
@@ -60,7 +62,6 @@ log = logging.getLogger("jianfu.whistle")
 
 # Before membership's observer (-10): a whistle update must never be recorded as activity.
 WHISTLE_GROUP = -20
-PREFIX = "wh:"
 DEPARTMENT_BUTTONS = 30
 DEEP_LINK = r"^/start(@\w+)?\s+whistle\s*$"
 RECEIPT_ATTEMPTS = 3
@@ -125,7 +126,7 @@ def full_text(text: str) -> Html:
 
 def _button(context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any) -> InlineKeyboardButton:
     label = context.deps.catalog.text(language, key, **params) if params else context.deps.catalog.raw(language, key)
-    return InlineKeyboardButton(label, callback_data=f"{PREFIX}{draft.token}:{action}")
+    return InlineKeyboardButton(label, callback_data=encode(WhistlePress(draft.token, action)))
 
 
 def _cancel_row(context: JianfuContext, draft: Draft) -> list[InlineKeyboardButton]:
@@ -163,11 +164,16 @@ async def ask_department(context: JianfuContext, session: AsyncSession, user_id:
 
 
 def _department_button(draft: Draft, department_id: int, name: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(name, callback_data=f"{PREFIX}{draft.token}:d:{department_id}")
+    return InlineKeyboardButton(name, callback_data=encode(WhistleDepartment(draft.token, department_id)))
+
+
+def _category_button(context: JianfuContext, draft: Draft, name: str) -> InlineKeyboardButton:
+    label = context.deps.catalog.raw(draft.language, f"whistle.category.{name}")
+    return InlineKeyboardButton(label, callback_data=encode(WhistleCategory(draft.token, name)))
 
 
 async def ask_category(context: JianfuContext, user_id: int, draft: Draft) -> None:
-    rows = [[_button(context, draft, draft.language, f"whistle.category.{name}", f"c:{name}")] for name in CATEGORIES]
+    rows = [[_category_button(context, draft, name)] for name in CATEGORIES]
     rows.append(_cancel_row(context, draft))
     await say(context, user_id, draft.language, "whistle.ask_category", buttons=InlineKeyboardMarkup(rows), department=draft.department_label)
 
@@ -269,9 +275,8 @@ async def _start_over(turn: Turn, _given: Any) -> bool:
     return True
 
 
-async def _chose_department(turn: Turn, argument: Any) -> bool:
-    departments = DepartmentRepository(turn.session, normalize_name)
-    department = await departments.get(int(argument)) if str(argument).isdigit() else None
+async def _chose_department(turn: Turn, department_id: int) -> bool:
+    department = await DepartmentRepository(turn.session, normalize_name).get(department_id)
     if department is None:  # removed since the buttons were drawn
         await turn.say("whistle.department_gone")
         await ask_department(turn.context, turn.session, turn.user_id, turn.draft)
@@ -415,26 +420,34 @@ async def edited(update: Update, context: JianfuContext, session: AsyncSession) 
 
 # --- buttons ---------------------------------------------------------------------------------
 
-# The one-letter kinds in the draft's callback data, as the table's events.
+# The plain draft buttons (policies.callbacks.WhistlePress), as the table's events.
 PRESSES = {
     "x": Event.PRESS_CANCEL,
     "b": Event.PRESS_RESTART,
-    "d": Event.PRESS_DEPARTMENT,
     "k": Event.PRESS_KEEP_TYPED,
-    "c": Event.PRESS_CATEGORY,
     "e": Event.PRESS_EVIDENCE_DONE,
     "s": Event.PRESS_SUBMIT,
 }
+DRAFT_BUTTONS = (WhistleDepartment, WhistleCategory, WhistlePress)
+
+
+def press_event(button: WhistleDepartment | WhistleCategory | WhistlePress) -> tuple[Event, Any]:
+    """The table's event for a draft button, and the value it carries."""
+    if isinstance(button, WhistleDepartment):
+        return Event.PRESS_DEPARTMENT, button.department_id
+    if isinstance(button, WhistleCategory):
+        return Event.PRESS_CATEGORY, button.category
+    return PRESSES[button.press], None
 
 
 @transactional
 async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     deps, query = context.deps, update.callback_query
     user_id = query.from_user.id
-    token, _, action = query.data.removeprefix(PREFIX).partition(":")
+    button = value_of(update, WhistleDepartment | WhistleCategory | WhistlePress)
     drafts = Drafts(deps, session)
     draft, expired = await drafts.open(user_id)
-    if draft is None or draft.token != token:
+    if draft is None or draft.token != button.token:
         language = await language_for(update, context, session)
         key = TIMED_OUT.answer if expired else "error.stale_button"
         answer(update, deps.catalog.raw(language, key), alert=True)
@@ -442,12 +455,8 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     answer(update)
     # The keyboard has done its job; removing it keeps an old prompt from being pressed again.
     emit(Edit(user_id, query.message.message_id, None, durable=False))
-    kind, _, argument = action.partition(":")
-    event = PRESSES.get(kind)
-    if event is None or (event is Event.PRESS_CATEGORY and argument not in CATEGORIES):
-        await say(context, user_id, draft.language, "error.stale_button")
-    else:
-        await advance(Turn(context, session, user_id, draft), event, argument)
+    event, value = press_event(button)
+    await advance(Turn(context, session, user_id, draft), event, value)
     await drafts.keep(user_id, draft)
 
 
@@ -589,7 +598,7 @@ def register(app: Application, deps: Deps) -> None:
     app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=WHISTLE_GROUP)
-    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=WHISTLE_GROUP)
+    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=kinds(*DRAFT_BUTTONS)), group=WHISTLE_GROUP)
     # Whether a message belongs to a report only the database can say (filters cannot wait for it),
     # so every private message that is no command is offered to the draft first.
     private_text = private_message & ~filters.COMMAND
