@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import access, health, loads, menus, metrics, startup
+from bot import access, callbacks, health, loads, menus, metrics, startup
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
     departments,
@@ -127,6 +127,8 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
     deps.pipeline = Pipeline(deps, Telegram(app.bot))
     deps.pipeline.telegram.register(SetMenu, menus.performer(deps))
     notice_service.register(deps)
+    # Every button press whose data the codec rejects is answered here, before any feature sees it.
+    callbacks.register(app, deps)
     for feature in FEATURES:
         feature.register(app, deps)
     sweep.register(app, deps)

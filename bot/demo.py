@@ -259,8 +259,8 @@ async def _whistle(demo: Demo) -> None:
     demo.clock.set(datetime.combine(local.date(), time(15, 0), tzinfo=demo.deps.settings.tz).astimezone(UTC))
     await _sweep(demo, rounds=2)  # the batch, then one notification per supervisor
     await say(SUPERVISOR, SUPERVISOR, "/whistles")
-    await _press(demo, SUPERVISOR, "ws:o:")
-    await _press(demo, SUPERVISOR, "ws:r:")
+    await _press(demo, SUPERVISOR, "wr1:o:")
+    await _press(demo, SUPERVISOR, "wr1:r:")
     answer = "已约谈民政局，下周起台账只报一次，由街道统一汇总。"
     if english:
         answer = "We met the bureau: from next week the form is filed once and the sub-district compiles it."
@@ -374,7 +374,7 @@ async def _formalism(demo: Demo) -> None:
     await say(GROUP, CHIEF, demand)
     print(f"\n👤 {demo.name(CHIEF)} opens a private chat with the bot for the first time")
     await say(CHIEF, CHIEF, "/start")
-    await _press(demo, CHIEF, "rcv:notice:")
+    await _press(demo, CHIEF, "cv1:")
 
 
 async def run_demo(language: str | None = None) -> int:

@@ -16,12 +16,12 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.whistle import RateWindow, limit_bucket, period_key
+from policies.whistle_draft import Step
 from storage.repositories.whistle_flow import DraftRepository, LimitRepository, PendingAnswerRepository
 from storage.repositories.whistles import NewEvidence
 
@@ -32,14 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("jianfu.whistle")
 
 REPORTS, CODES = "reports", "codes"
-
-
-class Step(StrEnum):
-    DEPARTMENT = "department"
-    CATEGORY = "category"
-    DESCRIPTION = "description"
-    EVIDENCE = "evidence"
-    REVIEW = "review"
 
 
 def _new_token() -> str:

@@ -29,6 +29,7 @@ from policies.actions import (
     Then,
     TipOnce,
 )
+from policies.callbacks import ConvertDemand, encode
 from policies.demands import DEFAULT_URGENT_MARKERS, DemandRule, UrgencyRule
 from policies.formalism import ALL_KINDS, FormalismRules, Switch
 from policies.notices import NoticeKind, NoticeRule, NoticeVerdict
@@ -42,7 +43,6 @@ NO_EMERGENCY = Verdict("emergency", False, "no formalism demand to exempt")
 # Telegram refuses to delete messages older than this.
 DELETE_LIMIT = timedelta(hours=48)
 TIP_PERIOD = timedelta(days=7)
-CONVERT_PREFIX = "rcv:notice:"
 # Texts of answered messages whose traits ReceivedRule keeps (a bound on memory, not a tuning knob).
 REMEMBERED_TARGETS = 4096
 FORMALISM_KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
@@ -257,7 +257,7 @@ class ReceivedRule:
         if group.mode is not Mode.REMOVE:
             # Record-only groups get no reminders.
             return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded")]
-        button = Button("received.button_convert", f"{CONVERT_PREFIX}{chat_id}:{message.message_id}")
+        button = Button("received.button_convert", encode(ConvertDemand(chat_id, message.message_id)))
         params = {"title": message.chat.title}
         reminder = Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")
         # The reminder follows only a newly recorded demand: an edit of a demand, or the same

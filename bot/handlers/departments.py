@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot import access
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
@@ -26,6 +27,7 @@ from bot.i18n import Html
 from policies import commands as parsed
 from bot.services.quotas import check_quota
 from policies.actions import Button, EditSay
+from policies.callbacks import RegisterCancel, RegisterDepartment, encode
 from policies.departments import DepartmentRef, match_department, normalize_name
 from policies.lifecycle import quota_for
 from policies.roles import may_run
@@ -37,7 +39,6 @@ from storage.repositories.departments import DepartmentRepository, DuplicateDepa
 from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import RoleRepository
 
-REGISTER_PREFIX = "reg:"
 
 
 # /dept ------------------------------------------------------------------------------------
@@ -174,8 +175,8 @@ async def register_group(update: Update, context: JianfuContext, session: AsyncS
     if match.exact is not None:
         await _attach(update, context, session, match.exact.id)
     elif match.candidates:
-        buttons = [Button(d.name, f"{REGISTER_PREFIX}{d.id}", literal=True) for d in match.candidates]
-        buttons.append(Button("register.cancel", f"{REGISTER_PREFIX}cancel"))
+        buttons = [Button(d.name, encode(RegisterDepartment(d.id)), literal=True) for d in match.candidates]
+        buttons.append(Button("register.cancel", encode(RegisterCancel())))
         await reply(update, context, session, "register.ambiguous", query=query, buttons=tuple(buttons))
     else:
         language = await language_for(update, context, session)
@@ -219,13 +220,11 @@ async def register_pressed(update: Update, context: JianfuContext, session: Asyn
         answer(update, context.deps.catalog.raw(language, "register.not_yours"), alert=True)
         return
     answer(update)
-    choice = query.data.removeprefix(REGISTER_PREFIX)
-    if choice == "cancel":
-        await _answer(update, context, session, "register.cancelled")
-    elif choice.isdigit():
-        await _attach(update, context, session, int(choice))
+    choice = value_of(update, RegisterDepartment | RegisterCancel)
+    if isinstance(choice, RegisterDepartment):
+        await _attach(update, context, session, choice.department_id)
     else:
-        await _answer(update, context, session, "register.expired")
+        await _answer(update, context, session, "register.cancelled")
 
 
 # /groups ------------------------------------------------------------------------------------
@@ -277,5 +276,5 @@ async def _reply_in_chunks(update: Update, context: JianfuContext, session: Asyn
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(command("dept", dept))
     app.add_handler(command("register", register_group))
-    app.add_handler(CallbackQueryHandler(register_pressed, pattern=f"^{REGISTER_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(register_pressed, pattern=kinds(RegisterDepartment, RegisterCancel)))
     app.add_handler(command("groups", groups))

@@ -9,16 +9,17 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.actions import rows_of
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import answer, command, command_text, emit, in_private, language_for, reply, transactional
 from bot.i18n import Html
 from policies.actions import Edit, RefreshCounter, Send
+from policies.callbacks import InboxPage, InboxRead, encode
 from policies.departments import normalize_name
 from policies.text import first_line
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.notices import InboxItem, InboxRepository, NoticeRepository, ReadRepository
 
-PREFIX = "ib:"
 PAGE_SIZE = 5
 
 
@@ -30,15 +31,16 @@ class View:
     department_id: int | None = None
     page: int = 0
 
-    def encode(self, page: int | None = None) -> str:
-        return f"{int(self.include_read)}:{self.department_id or 0}:{self.page if page is None else page}"
+    def read_button(self, notice_id: int) -> str:
+        """Mark a notice read, and show this view again."""
+        return encode(InboxRead(notice_id, self.include_read, self.department_id or 0, self.page))
+
+    def page_button(self, page: int) -> str:
+        return encode(InboxPage(self.include_read, self.department_id or 0, page))
 
     @classmethod
-    def decode(cls, text: str) -> View:
-        include_read, department, page = (int(part) for part in text.split(":"))
-        if not (0 <= department < 2**31 and 0 <= page < 10**6):
-            raise ValueError(text)  # not what our buttons make
-        return cls(bool(include_read), department or None, page)
+    def of(cls, button: InboxRead | InboxPage) -> View:
+        return cls(button.include_read, button.department_id or None, button.page)
 
 
 @transactional
@@ -99,7 +101,7 @@ def _item_buttons(context: JianfuContext, language: str, number: int, item: Inbo
     catalog, buttons = context.deps.catalog, []
     if not item.read:
         label = catalog.text(language, "inbox.button_read", number=number)
-        buttons.append(InlineKeyboardButton(label, callback_data=f"{PREFIX}r:{item.notice.id}:{view.encode()}"))
+        buttons.append(InlineKeyboardButton(label, callback_data=view.read_button(item.notice.id)))
     link = message_link(item.notice.chat_id, item.notice.message_id)
     if link:
         buttons.append(InlineKeyboardButton(catalog.text(language, "inbox.button_open", number=number), url=link))
@@ -109,9 +111,11 @@ def _item_buttons(context: JianfuContext, language: str, number: int, item: Inbo
 def _paging(context: JianfuContext, language: str, view: View, pages: int) -> list[InlineKeyboardButton]:
     catalog, buttons = context.deps.catalog, []
     if view.page > 0:
-        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.previous"), callback_data=f"{PREFIX}p:{view.encode(view.page - 1)}"))
+        previous = view.page_button(view.page - 1)
+        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.previous"), callback_data=previous))
     if view.page + 1 < pages:
-        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.next"), callback_data=f"{PREFIX}p:{view.encode(view.page + 1)}"))
+        following = view.page_button(view.page + 1)
+        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.next"), callback_data=following))
     return buttons
 
 
@@ -125,21 +129,11 @@ def message_link(chat_id: int, message_id: int | None) -> str | None:
 
 @transactional
 async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
-    query = update.callback_query
-    kind, _, rest = query.data.removeprefix(PREFIX).partition(":")
-    user = query.from_user.id
-    notice_id, _, encoded = rest.partition(":") if kind == "r" else ("", "", rest)
+    query, button = update.callback_query, value_of(update, InboxRead | InboxPage)
+    user, view = query.from_user.id, View.of(button)
     language = await language_for(update, context, session)
-    try:
-        view = View.decode(encoded)
-        if kind == "r":
-            if not notice_id.isdigit() or int(notice_id) >= 2**31:
-                raise ValueError(notice_id)
-            await _mark_read(context, session, user, int(notice_id))
-    except ValueError:
-        # Not data our own buttons make (an old client, a forged press): change nothing.
-        answer(update, context.deps.catalog.raw(language, "error.stale_button"))
-        return
+    if isinstance(button, InboxRead):
+        await _mark_read(context, session, user, button.notice_id)
     text, buttons = await render(context, session, user, view, language)
     answer(update)
     emit(Edit(query.message.chat.id, query.message.message_id, text, rows_of(buttons), durable=False))
@@ -160,4 +154,4 @@ async def _mark_read(context: JianfuContext, session: AsyncSession, person_id: i
 
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(command("inbox", inbox))
-    app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
+    app.add_handler(CallbackQueryHandler(pressed, pattern=kinds(InboxRead, InboxPage)))

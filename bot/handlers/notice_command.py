@@ -20,11 +20,13 @@ from telegram import CallbackQuery, Update
 from telegram.ext import Application, CallbackQueryHandler, ExtBot
 
 from bot import records
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import answer, command, command_text, emit, in_group, language_for, reply, transactional
 from bot.pipeline import FactResult
 from bot.services import notices as service
 from policies.actions import SENT, Button, Delete, Edit, Say, Send, Then
+from policies.callbacks import HELD_CHOICES, HeldChoice, encode
 from policies.deadlines import find_deadline
 from policies.quiet import hold_until
 from policies.received import command_notice_facts
@@ -35,8 +37,7 @@ from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import DONE, PENDING, TaskRepository
 
 HELD_TASK = "held_notice"
-PREFIX = "hn:"
-CONFIRM, URGENT, CANCEL = "at", "now", "no"
+CONFIRM, URGENT, CANCEL = HELD_CHOICES
 MAX_NOTICE_CHARS = 3000
 # Payload keys kept after a held notice is settled: where it was, never what it said.
 KEPT_AFTER = ("chat_id", "message_id", "sender_id", "publish_at", "question")
@@ -180,7 +181,10 @@ def _buttons(deps: Deps, language: str, task_id: int, payload: Draft) -> tuple[t
     if not payload.get("confirmed"):
         choices.insert(0, (CONFIRM, "held.button_at"))
     when = _local(deps, payload["publish_at"])
-    buttons = [Button(deps.catalog.text(language, key, publish_at=when), f"{PREFIX}{choice}:{task_id}", literal=True) for choice, key in choices]
+    buttons = [
+        Button(deps.catalog.text(language, key, publish_at=when), encode(HeldChoice(choice, task_id)), literal=True)
+        for choice, key in choices
+    ]
     return deps.pipeline.labels(tuple(buttons), language)
 
 
@@ -207,17 +211,17 @@ def _forget(payload: Draft, outcome: str = "dropped") -> Draft:
 @transactional
 async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     query, deps = update.callback_query, context.deps
-    choice, _, number = query.data.removeprefix(PREFIX).partition(":")
+    held = value_of(update, HeldChoice)
     language = await language_for(update, context, session)
-    task = await TaskRepository(session).get(int(number)) if number.isdigit() and len(number) < 19 else None
-    if task is None or task.kind != HELD_TASK or choice not in CHOICES:
+    task = await TaskRepository(session).get(held.task_id)
+    if task is None or task.kind != HELD_TASK:
         _answer(deps, update, language, "error.stale_button")
     elif task.payload.get("sender_id") != query.from_user.id:
         _answer(deps, update, language, "held.not_yours", alert=True)
     elif task.state != PENDING or "text" not in task.payload:
         _answer(deps, update, language, "held.settled")
     else:
-        await CHOICES[choice](update, context, session, task, language)
+        await CHOICES[held.choice](update, context, session, task, language)
 
 
 async def _confirm(update: Update, context: JianfuContext, session: AsyncSession, task: Task, language: str) -> None:
@@ -326,7 +330,7 @@ async def publish_held(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
 
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(command("notice", notice_command))
-    app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
+    app.add_handler(CallbackQueryHandler(pressed, pattern=kinds(HeldChoice)))
     deps.pipeline.register_fact(QuestionAsked, _apply_asked)
     deps.pipeline.register_fact(NobodyAsked, _apply_nobody)
     deps.pipeline.register_fact(HeldRefused, _apply_refused)

@@ -9,11 +9,13 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, MessageReactionHandler, filters
 
 from bot import convert, records
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import GROUP_TEXT, allowed, answer, command, emit, in_group, language_for, reply, transactional
 from bot.i18n import Html
 from bot.services import notices as service
 from policies.actions import RecordRead, RefreshCounter, Say, Then
+from policies.callbacks import ReadNotice
 from policies.deadlines import find_deadline
 from policies.received import notice_facts
 from policies.text import first_line
@@ -57,9 +59,8 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
 @transactional
 async def read_pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     query = update.callback_query
-    notice_id = query.data.removeprefix(service.READ_PREFIX)
     notices = NoticeRepository(session)
-    notice = await notices.get(int(notice_id)) if notice_id.isdigit() and len(notice_id) < 19 else None
+    notice = await notices.get(value_of(update, ReadNotice).notice_id)
     language = await language_for(update, context, session)
     catalog = context.deps.catalog
     if notice is None:
@@ -132,7 +133,7 @@ def register(app: Application, deps: Deps) -> None:
     app.add_handler(MessageHandler(GROUP_TEXT & ~filters.COMMAND, collect), group=COLLECT_GROUP)
     # "/urgent TEXT" is a command to Telegram but an urgent notice to Jianfu.
     app.add_handler(MessageHandler(GROUP_TEXT & filters.Regex(URGENT_COMMAND), collect), group=COLLECT_GROUP)
-    app.add_handler(CallbackQueryHandler(read_pressed, pattern=f"^{service.READ_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(read_pressed, pattern=kinds(ReadNotice)))
     # A person's reaction; anonymous reaction counts (message_reaction_count) name nobody to credit.
     app.add_handler(MessageReactionHandler(reacted, message_reaction_types=MessageReactionHandler.MESSAGE_REACTION_UPDATED))
 

@@ -23,14 +23,15 @@ from bot.handlers._common import (
     reply,
     transactional,
 )
+from bot.callbacks import kinds, value_of
 from bot.pipeline import ForgetEvent
 from bot.services import notices as notice_service
 from policies.actions import Delete, EditSay, Then
 from bot.i18n import Html
+from policies.callbacks import ConvertDemand, ReadNotice, is_kind
 from policies.digest import parse_switch
 from policies.formalism import ALL_KINDS, Switch, parse_setting
 from policies.received import (
-    CONVERT_PREFIX,
     RULE,
     GroupContext,
     Mode,
@@ -104,7 +105,7 @@ def _is_tracked_notice(context: JianfuContext, replied: TgMessage) -> bool:
     if replied.from_user is None or replied.from_user.id != context.bot.id or replied.reply_markup is None:
         return False
     buttons = (button for row in replied.reply_markup.inline_keyboard for button in row)
-    return any(str(button.callback_data or "").startswith(notice_service.READ_PREFIX) for button in buttons)
+    return any(is_kind(button.callback_data, ReadNotice) for button in buttons)
 
 
 def formalism_switches(chat: Chat | ChatSnapshot | None) -> dict[str, Switch]:
@@ -122,9 +123,8 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     """
     query, deps = update.callback_query, context.deps
     language = await language_for(update, context, session)
-    chat_id, _, message_id = query.data.removeprefix(CONVERT_PREFIX).partition(":")
-    well_formed = message_id.isdigit() and chat_id.lstrip("-").isdigit() and len(chat_id) < 19 and len(message_id) < 19
-    notice = await NoticeRepository(session).by_message(int(chat_id), int(message_id)) if well_formed else None
+    demand = value_of(update, ConvertDemand)
+    notice = await NoticeRepository(session).by_message(demand.chat_id, demand.message_id)
     if notice is None or notice.sender_id != query.from_user.id:
         answer(update, deps.catalog.raw(language, "received.convert_gone"), alert=True)
         return
@@ -276,6 +276,6 @@ def register(app: Application, deps: Deps) -> None:
     kept.register(deps)
     acks_and_demands = (GROUP_TEXT | (filters.ChatType.GROUPS & filters.Sticker.ALL)) & ~filters.COMMAND
     app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=RULE_GROUP)
-    app.add_handler(CallbackQueryHandler(convert_pressed, pattern=f"^{CONVERT_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(convert_pressed, pattern=kinds(ConvertDemand)))
     app.add_handler(command("rules", rules))
     app.add_handler(command("set", set_rule))

@@ -12,6 +12,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ExtBot, filters
 
 from bot import access, records
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
@@ -40,6 +41,7 @@ from policies.actions import (
     TellAdminsOnce,
     Then,
 )
+from policies.callbacks import IdleAnswer, encode
 from policies.commands import ParseError
 from policies.lifecycle import (
     CLOSE_STEPS,
@@ -65,7 +67,6 @@ from storage.repositories.tasks import TaskRepository
 log = logging.getLogger(__name__)
 
 CLOSE_TASK, REMIND_TASK, UNTIL_TASK = "temp_close", "temp_remind", "temp_until"
-IDLE_PREFIX = "tmp:idle:"
 RULE = "temporary"
 
 
@@ -491,7 +492,8 @@ async def idle_scan(context: JianfuContext) -> None:
 async def _idle_question(deps: Deps, session: AsyncSession, chat: Chat) -> list[Say]:
     """Privately to the admins; in the group itself when none of them can be reached."""
     admins = await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id))
-    buttons = ((Button("temp.idle_done", f"{IDLE_PREFIX}done:{chat.id}"), Button("temp.idle_active", f"{IDLE_PREFIX}active:{chat.id}")),)
+    done, active = encode(IdleAnswer("done", chat.id)), encode(IdleAnswer("active", chat.id))
+    buttons = ((Button("temp.idle_done", done), Button("temp.idle_active", active)),)
     params = {"title": chat.title, "days": deps.settings.temporary.idle_days}
     return [Say(admin, "temp.idle_question", params, buttons=buttons, rule=RULE, reason="idle") for admin in admins or [chat.id]]
 
@@ -499,10 +501,9 @@ async def _idle_question(deps: Deps, session: AsyncSession, chat: Chat) -> list[
 @transactional
 async def idle_answered(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     query, deps = update.callback_query, context.deps
-    choice, _, chat_id = query.data.removeprefix(IDLE_PREFIX).partition(":")
+    choice = value_of(update, IdleAnswer)
     language = await language_for(update, context, session)
-    well_formed = chat_id.lstrip("-").isdigit() and len(chat_id) < 19
-    chat = await ChatRepository(session).get(int(chat_id)) if well_formed else None
+    chat = await ChatRepository(session).get(choice.chat_id)
     user = query.from_user.id
     may = chat is not None and (
         await access.is_supervisor(deps, session, user) or await access.is_group_admin(deps, session, context.bot, chat.id, user)
@@ -513,7 +514,7 @@ async def idle_answered(update: Update, context: JianfuContext, session: AsyncSe
     answer(update)
     if chat.state != "active":
         key = "temp.idle_already_done"
-    elif choice == "done":
+    elif choice.choice == "done":
         await mark_done(deps, session, chat.id, actor_id=user)
         key = "temp.idle_marked_done"
     else:
@@ -528,7 +529,7 @@ def register(app: Application, deps: Deps) -> None:
         app.add_handler(command(name, handler))
     # In groups only: a private /status CODE belongs to whistle reports.
     app.add_handler(CommandHandler("status", status, filters=filters.ChatType.GROUPS & filters.UpdateType.MESSAGE))
-    app.add_handler(CallbackQueryHandler(idle_answered, pattern=f"^{IDLE_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(idle_answered, pattern=kinds(IdleAnswer)))
     # A close is retried until it starts: giving up would leave the group open for good.
     deps.register_task(CLOSE_TASK, close, persistent=True)
     for fact, applier in (

@@ -17,6 +17,7 @@ import functools
 import html
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,12 +32,14 @@ from telegram.ext import (
 )
 
 from bot.actions import rows_of
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import answer, command_text, emit, is_group, language_for, reply, transactional
 from bot.handlers.errors import describe
 from bot.i18n import Html
-from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, Step, purge
+from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, purge
 from policies.actions import Edit, Send
+from policies.callbacks import WhistleCategory, WhistleDepartment, WhistlePress, encode
 from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
 from policies.text import pack
 from policies.whistle import (
@@ -49,6 +52,7 @@ from policies.whistle import (
     normalize_code,
     verify_code,
 )
+from policies.whistle_draft import TIMED_OUT, Do, Event, Step, settle, transition
 from storage.db import AlreadyHandled
 from storage.models import WhistleResponse
 from storage.repositories.departments import DepartmentRepository
@@ -58,7 +62,6 @@ log = logging.getLogger("jianfu.whistle")
 
 # Before membership's observer (-10): a whistle update must never be recorded as activity.
 WHISTLE_GROUP = -20
-PREFIX = "wh:"
 DEPARTMENT_BUTTONS = 30
 DEEP_LINK = r"^/start(@\w+)?\s+whistle\s*$"
 RECEIPT_ATTEMPTS = 3
@@ -123,7 +126,7 @@ def full_text(text: str) -> Html:
 
 def _button(context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any) -> InlineKeyboardButton:
     label = context.deps.catalog.text(language, key, **params) if params else context.deps.catalog.raw(language, key)
-    return InlineKeyboardButton(label, callback_data=f"{PREFIX}{draft.token}:{action}")
+    return InlineKeyboardButton(label, callback_data=encode(WhistlePress(draft.token, action)))
 
 
 def _cancel_row(context: JianfuContext, draft: Draft) -> list[InlineKeyboardButton]:
@@ -151,7 +154,6 @@ async def begin(update: Update, context: JianfuContext, session: AsyncSession) -
 
 
 async def ask_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
-    draft.step = Step.DEPARTMENT
     departments = await DepartmentRepository(session, normalize_name).all()
     shown = departments[:DEPARTMENT_BUTTONS]
     buttons = [_department_button(draft, d.id, d.name) for d in shown]
@@ -162,27 +164,26 @@ async def ask_department(context: JianfuContext, session: AsyncSession, user_id:
 
 
 def _department_button(draft: Draft, department_id: int, name: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(name, callback_data=f"{PREFIX}{draft.token}:d:{department_id}")
+    return InlineKeyboardButton(name, callback_data=encode(WhistleDepartment(draft.token, department_id)))
+
+
+def _category_button(context: JianfuContext, draft: Draft, name: str) -> InlineKeyboardButton:
+    label = context.deps.catalog.raw(draft.language, f"whistle.category.{name}")
+    return InlineKeyboardButton(label, callback_data=encode(WhistleCategory(draft.token, name)))
 
 
 async def ask_category(context: JianfuContext, user_id: int, draft: Draft) -> None:
-    draft.step = Step.CATEGORY
-    rows = [[_button(context, draft, draft.language, f"whistle.category.{name}", f"c:{name}")] for name in CATEGORIES]
+    rows = [[_category_button(context, draft, name)] for name in CATEGORIES]
     rows.append(_cancel_row(context, draft))
     await say(context, user_id, draft.language, "whistle.ask_category", buttons=InlineKeyboardMarkup(rows), department=draft.department_label)
 
 
 async def ask_description(context: JianfuContext, user_id: int, draft: Draft) -> None:
-    draft.step = Step.DESCRIPTION
     await say(context, user_id, draft.language, "whistle.ask_description", buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]))
 
 
 async def ask_evidence(context: JianfuContext, user_id: int, draft: Draft) -> None:
-    draft.step = Step.EVIDENCE
     limit = context.deps.settings.whistle.max_evidence
-    if limit == 0:
-        await show_review(context, user_id, draft)
-        return
     await say(context, user_id, draft.language, "whistle.ask_evidence", buttons=_evidence_buttons(context, draft), max=limit)
 
 
@@ -193,7 +194,6 @@ def _evidence_buttons(context: JianfuContext, draft: Draft) -> InlineKeyboardMar
 
 
 async def show_review(context: JianfuContext, user_id: int, draft: Draft) -> None:
-    draft.step = Step.REVIEW
     catalog, language = context.deps.catalog, draft.language
     buttons = InlineKeyboardMarkup([
         [_button(context, draft, language, "whistle.button.submit", "s")],
@@ -206,84 +206,174 @@ async def show_review(context: JianfuContext, user_id: int, draft: Draft) -> Non
     )  # fmt: skip
 
 
-# --- messages while a report is being written ------------------------------------------------
+# --- the draft's steps: the table in policies.whistle_draft says, the functions below act ----
 
 
-@transactional
-async def draft_message(update: Update, context: JianfuContext, session: AsyncSession) -> bool:
-    """The next step of the sender's report; False (nothing done) when they are not writing one."""
-    deps, user_id, message = context.deps, update.effective_user.id, update.effective_message
-    drafts = Drafts(deps, session)
-    draft, expired = await drafts.open(user_id)
-    if draft is None:
-        if expired:
-            await say(context, user_id, await language_for(update, context, session), "whistle.expired")
-        return expired
-    step_handlers = {
-        Step.DEPARTMENT: _typed_department,
-        Step.CATEGORY: _expecting_button,
-        Step.DESCRIPTION: _description,
-        Step.EVIDENCE: _evidence,
-        Step.REVIEW: _expecting_button,
+@dataclass(frozen=True)
+class Turn:
+    """One update's work on a person's draft, in that update's transaction."""
+
+    context: JianfuContext
+    session: AsyncSession
+    user_id: int
+    draft: Draft
+
+    async def say(self, key: str, /, buttons: InlineKeyboardMarkup | None = None, **params: Any) -> None:
+        await say(self.context, self.user_id, self.draft.language, key, buttons=buttons, **params)
+
+
+async def advance(turn: Turn, event: Event, given: Any = None) -> None:
+    """Carry out what the draft's table says for `event`: the one place a draft changes step.
+
+    `given` is what came with the event: the message, or the pressed button's value."""
+    draft = turn.draft
+    move = transition(draft.step, event)
+    if move.refused:
+        await turn.say(move.answer)
+        return
+    if not await ACTIONS[move.do](turn, given):
+        return  # the content kept the step, and the action said why
+    if move.next is None:
+        return  # sent or cancelled: the draft is gone
+    draft.step = settle(move.next, turn.context.deps.settings.whistle.max_evidence)
+    await ask(turn)
+
+
+async def ask(turn: Turn) -> None:
+    """The question of the draft's current step."""
+    context, user_id, draft = turn.context, turn.user_id, turn.draft
+    if draft.step is Step.DEPARTMENT:
+        await ask_department(context, turn.session, user_id, draft)
+        return
+    prompts = {
+        Step.CATEGORY: ask_category,
+        Step.DESCRIPTION: ask_description,
+        Step.EVIDENCE: ask_evidence,
+        Step.REVIEW: show_review,
     }
-    await step_handlers[draft.step](context, session, user_id, draft, message)
-    await drafts.keep(user_id, draft)
+    await prompts[draft.step](context, user_id, draft)
+
+
+def message_event(message: Message) -> Event:
+    """What kind of input a message is, for the draft's table."""
+    if message.photo or message.document is not None:
+        return Event.FILE
+    return Event.TEXT if message.text else Event.OTHER
+
+
+# Each action returns whether it took the input (the draft then moves to the table's next step).
+Action = Callable[[Turn, Any], Awaitable[bool]]
+
+
+async def _cancel(turn: Turn, _given: Any) -> bool:
+    await cancel_draft(turn.context, turn.session, turn.user_id, turn.draft)
     return True
 
 
-async def _typed_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
+async def _start_over(turn: Turn, _given: Any) -> bool:
+    turn.draft.start_over()
+    return True
+
+
+async def _chose_department(turn: Turn, department_id: int) -> bool:
+    department = await DepartmentRepository(turn.session, normalize_name).get(department_id)
+    if department is None:  # removed since the buttons were drawn
+        await turn.say("whistle.department_gone")
+        await ask_department(turn.context, turn.session, turn.user_id, turn.draft)
+        return False
+    turn.draft.department_id, turn.draft.department_label = department.id, department.name
+    return True
+
+
+async def _typed_department(turn: Turn, message: Message) -> bool:
+    context, draft = turn.context, turn.draft
     typed = (message.text or "").strip()
     if not typed:
-        await say(context, user_id, draft.language, "whistle.error.text_expected")
-        return
+        await turn.say("whistle.error.text_expected")
+        return False
     problem = name_problem(typed)
     if problem:
-        await say(context, user_id, draft.language, problem, name=typed)
-        return
-    departments = await DepartmentRepository(session, normalize_name).all()
+        await turn.say(problem, name=typed)
+        return False
+    departments = await DepartmentRepository(turn.session, normalize_name).all()
     match = match_department(typed, [DepartmentRef(d.id, d.name, d.code) for d in departments])
     if match.exact is not None:
         draft.department_id, draft.department_label = match.exact.id, match.exact.name
-        await ask_category(context, user_id, draft)
-        return
+        return True
     draft.typed_department = typed
     rows = [[_department_button(draft, c.id, c.name)] for c in match.candidates]
     rows.append([_button(context, draft, draft.language, "whistle.button.keep_typed", "k", name=typed)])
     rows.append(_cancel_row(context, draft))
     key = "whistle.department_candidates" if match.candidates else "whistle.department_unknown"
-    await say(context, user_id, draft.language, key, buttons=InlineKeyboardMarkup(rows), name=typed)
+    await turn.say(key, buttons=InlineKeyboardMarkup(rows), name=typed)
+    return False
 
 
-async def _expecting_button(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
-    await say(context, user_id, draft.language, f"whistle.use_buttons_{draft.step.value}")
+async def _keep_typed_department(turn: Turn, _given: Any) -> bool:
+    draft = turn.draft
+    if not draft.typed_department:  # no name was typed: this keyboard is not the draft's
+        await turn.say("error.stale_button")
+        return False
+    draft.department_id, draft.department_label = None, draft.typed_department
+    return True
 
 
-async def _description(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
-    if message.text is None:
-        await say(context, user_id, draft.language, "whistle.error.text_expected")
-        return
-    problem = description_problem(message.text)
+async def _set_category(turn: Turn, category: Any) -> bool:
+    turn.draft.category = str(category)
+    return True
+
+
+async def _description(turn: Turn, message: Message) -> bool:
+    text = (message.text or "").strip()
+    problem = description_problem(text)
     if problem:
-        await say(context, user_id, draft.language, problem, length=len(message.text.strip()))
-        return
-    draft.description = message.text.strip()
-    await ask_evidence(context, user_id, draft)
+        await turn.say(problem, length=len(text))
+        return False
+    turn.draft.description = text
+    return True
 
 
-async def _evidence(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, message: Message) -> None:
+async def _evidence(turn: Turn, message: Message) -> bool:
+    """Evidence is added one message at a time; the step stays until the person says it is done."""
+    context, draft = turn.context, turn.draft
     limit = context.deps.settings.whistle.max_evidence
     if len(draft.evidence) >= limit:
-        await say(context, user_id, draft.language, "whistle.evidence_full", buttons=_evidence_buttons(context, draft), max=limit)
-        return
+        await turn.say("whistle.evidence_full", buttons=_evidence_buttons(context, draft), max=limit)
+        return False
     item = evidence_of(message)
     if item is None:
-        await say(context, user_id, draft.language, "whistle.error.evidence_kind", buttons=_evidence_buttons(context, draft))
-        return
+        await turn.say("whistle.error.evidence_kind", buttons=_evidence_buttons(context, draft))
+        return False
     if item.text is not None and len(item.text) > EVIDENCE_TEXT_MAX:
-        await say(context, user_id, draft.language, "error.too_long", max=EVIDENCE_TEXT_MAX)
-        return
+        await turn.say("error.too_long", max=EVIDENCE_TEXT_MAX)
+        return False
     draft.evidence.append(item)
-    await say(context, user_id, draft.language, "whistle.evidence_added", buttons=_evidence_buttons(context, draft), count=len(draft.evidence), max=limit)
+    buttons = _evidence_buttons(context, draft)
+    await turn.say("whistle.evidence_added", buttons=buttons, count=len(draft.evidence), max=limit)
+    return False
+
+
+async def _finish_evidence(turn: Turn, _given: Any) -> bool:
+    return True
+
+
+async def _submit(turn: Turn, _given: Any) -> bool:
+    await submit(turn.context, turn.session, turn.user_id, turn.draft)
+    return True
+
+
+ACTIONS: dict[Do, Action] = {
+    Do.CANCEL: _cancel,
+    Do.START_OVER: _start_over,
+    Do.CHOOSE_DEPARTMENT: _chose_department,
+    Do.MATCH_TYPED_DEPARTMENT: _typed_department,
+    Do.KEEP_TYPED_DEPARTMENT: _keep_typed_department,
+    Do.SET_CATEGORY: _set_category,
+    Do.SET_DESCRIPTION: _description,
+    Do.ADD_EVIDENCE: _evidence,
+    Do.FINISH_EVIDENCE: _finish_evidence,
+    Do.SUBMIT: _submit,
+}
 
 
 def evidence_of(message: Message) -> NewEvidence | None:
@@ -297,6 +387,24 @@ def evidence_of(message: Message) -> NewEvidence | None:
     return None
 
 
+# --- messages while a report is being written ------------------------------------------------
+
+
+@transactional
+async def draft_message(update: Update, context: JianfuContext, session: AsyncSession) -> bool:
+    """The next step of the sender's report; False (nothing done) when they are not writing one."""
+    deps, user_id, message = context.deps, update.effective_user.id, update.effective_message
+    drafts = Drafts(deps, session)
+    draft, expired = await drafts.open(user_id)
+    if draft is None:
+        if expired:
+            await say(context, user_id, await language_for(update, context, session), TIMED_OUT.answer)
+        return expired
+    await advance(Turn(context, session, user_id, draft), message_event(message), message)
+    await drafts.keep(user_id, draft)
+    return True
+
+
 @transactional
 async def edited(update: Update, context: JianfuContext, session: AsyncSession) -> bool:
     """An edit is not read (the report takes what was sent); say so, and record nothing.
@@ -305,64 +413,51 @@ async def edited(update: Update, context: JianfuContext, session: AsyncSession) 
     draft, expired = await drafts.open(user_id)
     if draft is None:
         return expired
-    await say(context, user_id, draft.language, "whistle.edit_ignored")
+    await advance(Turn(context, session, user_id, draft), Event.EDITED)
     await drafts.keep(user_id, draft)
     return True
 
 
 # --- buttons ---------------------------------------------------------------------------------
 
+# The plain draft buttons (policies.callbacks.WhistlePress), as the table's events.
+PRESSES = {
+    "x": Event.PRESS_CANCEL,
+    "b": Event.PRESS_RESTART,
+    "k": Event.PRESS_KEEP_TYPED,
+    "e": Event.PRESS_EVIDENCE_DONE,
+    "s": Event.PRESS_SUBMIT,
+}
+DRAFT_BUTTONS = (WhistleDepartment, WhistleCategory, WhistlePress)
+
+
+def press_event(button: WhistleDepartment | WhistleCategory | WhistlePress) -> tuple[Event, Any]:
+    """The table's event for a draft button, and the value it carries."""
+    if isinstance(button, WhistleDepartment):
+        return Event.PRESS_DEPARTMENT, button.department_id
+    if isinstance(button, WhistleCategory):
+        return Event.PRESS_CATEGORY, button.category
+    return PRESSES[button.press], None
+
 
 @transactional
 async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     deps, query = context.deps, update.callback_query
     user_id = query.from_user.id
-    token, _, action = query.data.removeprefix(PREFIX).partition(":")
+    button = value_of(update, WhistleDepartment | WhistleCategory | WhistlePress)
     drafts = Drafts(deps, session)
     draft, expired = await drafts.open(user_id)
-    if draft is None or draft.token != token:
+    if draft is None or draft.token != button.token:
         language = await language_for(update, context, session)
-        key = "whistle.expired" if expired else "error.stale_button"
+        key = TIMED_OUT.answer if expired else "error.stale_button"
         answer(update, deps.catalog.raw(language, key), alert=True)
         return
     answer(update)
     # The keyboard has done its job; removing it keeps an old prompt from being pressed again.
     emit(Edit(user_id, query.message.message_id, None, durable=False))
-    await _apply_button(context, session, user_id, draft, action)
+    event, value = press_event(button)
+    await advance(Turn(context, session, user_id, draft), event, value)
     await drafts.keep(user_id, draft)
-
-
-async def _apply_button(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, action: str) -> None:
-    kind, _, argument = action.partition(":")
-    if kind == "x":
-        await cancel_draft(context, session, user_id, draft)
-    elif kind == "b":
-        draft.start_over()
-        await ask_department(context, session, user_id, draft)
-    elif kind == "d" and draft.step is Step.DEPARTMENT:
-        await _chose_department(context, session, user_id, draft, argument)
-    elif kind == "k" and draft.step is Step.DEPARTMENT and draft.typed_department:
-        draft.department_id, draft.department_label = None, draft.typed_department
-        await ask_category(context, user_id, draft)
-    elif kind == "c" and draft.step is Step.CATEGORY and argument in CATEGORIES:
-        draft.category = argument
-        await ask_description(context, user_id, draft)
-    elif kind == "e" and draft.step is Step.EVIDENCE:
-        await show_review(context, user_id, draft)
-    elif kind == "s" and draft.step is Step.REVIEW:
-        await submit(context, session, user_id, draft)
-    else:
-        await say(context, user_id, draft.language, "error.stale_button")
-
-
-async def _chose_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft, argument: str) -> None:
-    department = await DepartmentRepository(session, normalize_name).get(int(argument)) if argument.isdigit() else None
-    if department is None:  # removed since the buttons were drawn
-        await say(context, user_id, draft.language, "whistle.department_gone")
-        await ask_department(context, session, user_id, draft)
-        return
-    draft.department_id, draft.department_label = department.id, department.name
-    await ask_category(context, user_id, draft)
 
 
 async def cancel_draft(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
@@ -418,7 +513,7 @@ async def cancel(update: Update, context: JianfuContext, session: AsyncSession) 
     deps, user_id = context.deps, update.effective_user.id
     draft, _expired = await Drafts(deps, session).open(user_id)
     if draft is not None:
-        await cancel_draft(context, session, user_id, draft)
+        await advance(Turn(context, session, user_id, draft), Event.CANCEL)
         return
     language = await language_for(update, context, session)
     if await PendingAnswers(deps, session).drop(user_id):
@@ -503,7 +598,7 @@ def register(app: Application, deps: Deps) -> None:
     app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=WHISTLE_GROUP)
     app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=WHISTLE_GROUP)
-    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=WHISTLE_GROUP)
+    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=kinds(*DRAFT_BUTTONS)), group=WHISTLE_GROUP)
     # Whether a message belongs to a report only the database can say (filters cannot wait for it),
     # so every private message that is no command is offered to the draft first.
     private_text = private_message & ~filters.COMMAND

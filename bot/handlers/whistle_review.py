@@ -14,6 +14,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandl
 
 from bot import access, records
 from bot.actions import rows_of
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
 from bot.handlers._common import answer as answer_press
@@ -22,6 +23,7 @@ from bot.i18n import Html
 from bot.pipeline import FactResult
 from bot.whistle_state import PendingAnswer, PendingAnswers
 from policies.actions import Button, Edit, Say, Send, SendFile, Then
+from policies.callbacks import WhistleCard, WhistleList, encode
 from policies.departments import normalize_name
 from policies.whistle import DESCRIPTION_MAX, Status, may_move, next_batch_at, open_too_long
 from storage.models import Task, Whistle, WhistleEvidence
@@ -30,7 +32,6 @@ from storage.repositories.departments import DepartmentRepository
 from storage.repositories.tasks import TaskRepository
 from storage.repositories.whistles import WhistleRepository, WhistleRow
 
-PREFIX = "ws:"
 # After the whistle flow (-20) and observation (-10), before the features (0): an awaited answer
 # is taken here and goes no further, any other private message goes on as before.
 ANSWER_GROUP = -5
@@ -49,16 +50,15 @@ class Filter:
     open_only: bool = True
     department_id: int | None = None
 
-    def encode(self) -> str:
-        return f"d{self.department_id}" if self.department_id else ("o" if self.open_only else "a")
+    def list_button(self, page: int) -> str:
+        scope = "d" if self.department_id else ("o" if self.open_only else "a")
+        return encode(WhistleList(scope, self.department_id or 0, page))
 
     @classmethod
-    def decode(cls, text: str) -> Filter:
-        if text.startswith("d"):
-            return cls(open_only=False, department_id=int(text[1:]))
-        if text not in ("o", "a"):
-            raise ValueError(text)
-        return cls(open_only=text == "o")
+    def of(cls, button: WhistleList) -> Filter:
+        if button.scope == "d":
+            return cls(open_only=False, department_id=button.department_id)
+        return cls(open_only=button.scope == "o")
 
 
 # --- /whistles -------------------------------------------------------------------------------
@@ -96,14 +96,21 @@ async def render_list(context: JianfuContext, session: AsyncSession, chosen: Fil
     lines = [catalog.text(language, "whistles.header", total=total, page=page + 1, pages=pages)]
     today = deps.clock().astimezone(deps.settings.tz).date()
     lines += [list_line(deps, language, row, today) for row in rows]
-    keyboard = [[InlineKeyboardButton(catalog.text(language, "whistles.button.open", id=row.whistle.id), callback_data=f"{PREFIX}o:{row.whistle.id}")] for row in rows]
+    keyboard = [[open_button(catalog, language, row.whistle.id)] for row in rows]
     paging = []
     if page > 0:
-        paging.append(InlineKeyboardButton(catalog.raw(language, "inbox.previous"), callback_data=f"{PREFIX}l:{chosen.encode()}:{page - 1}"))
+        previous = chosen.list_button(page - 1)
+        paging.append(InlineKeyboardButton(catalog.raw(language, "inbox.previous"), callback_data=previous))
     if page + 1 < pages:
-        paging.append(InlineKeyboardButton(catalog.raw(language, "inbox.next"), callback_data=f"{PREFIX}l:{chosen.encode()}:{page + 1}"))
+        following = chosen.list_button(page + 1)
+        paging.append(InlineKeyboardButton(catalog.raw(language, "inbox.next"), callback_data=following))
     keyboard.append(paging)
     return "\n".join(lines), InlineKeyboardMarkup([row for row in keyboard if row])
+
+
+def open_button(catalog: Any, language: str, whistle_id: int) -> InlineKeyboardButton:
+    label = catalog.text(language, "whistles.button.open", id=whistle_id)
+    return InlineKeyboardButton(label, callback_data=encode(WhistleCard("o", whistle_id)))
 
 
 def list_line(deps: Deps, language: str, row: WhistleRow, today: Any) -> str:
@@ -128,34 +135,31 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     if not await access.is_supervisor(deps, session, user_id):
         answer_press(update, deps.catalog.raw(language, "whistles.not_allowed"), alert=True)
         return
-    kind, _, argument = query.data.removeprefix(PREFIX).partition(":")
-    try:
-        shown = await _apply(context, session, query.message, user_id, language, kind, argument)
-    except ValueError:  # not data our buttons make: change nothing
-        shown = deps.catalog.raw(language, "error.stale_button")
+    button = value_of(update, WhistleList | WhistleCard)
+    shown = await _apply(context, session, query.message, user_id, language, button)
     answer_press(update, shown or "")
 
 
-async def _apply(context: JianfuContext, session: AsyncSession, message: Message | None, user_id: int, language: str, kind: str, argument: str) -> str | None:
+async def _apply(
+    context: JianfuContext, session: AsyncSession, message: Message | None, user_id: int, language: str,
+    button: WhistleList | WhistleCard,
+) -> str | None:
     """Carry out one button; returns the short answer shown on the button press, if any."""
-    if kind == "l":
-        encoded, _, page = argument.partition(":")
-        text, buttons = await render_list(context, session, Filter.decode(encoded), max(int(page), 0), language)
+    if isinstance(button, WhistleList):
+        text, buttons = await render_list(context, session, Filter.of(button), button.page, language)
         if message is not None:
             emit(Edit(message.chat.id, message.message_id, text, rows_of(buttons), durable=False))
         return None
-    whistle_id = int(argument)
-    row = await WhistleRepository(session).get(whistle_id)
+    kind = button.action
+    row = await WhistleRepository(session).get(button.whistle_id)
     if row is None or not row.whistle.announced:  # supervisors see a report from its batch on
         return context.deps.catalog.raw(language, "whistles.gone")
     if kind == "o":
         await open_report(context, session, user_id, language, row)
     elif kind == "f":
         await forward(context, session, user_id, language, row)
-    elif kind in ANSWER_BUTTONS:
-        await ask_answer(context, session, user_id, language, row, ANSWER_BUTTONS[kind])
     else:
-        raise ValueError(kind)
+        await ask_answer(context, session, user_id, language, row, ANSWER_BUTTONS[kind])
     return None
 
 
@@ -190,7 +194,7 @@ def card_buttons(context: JianfuContext, language: str, whistle: Whistle) -> Inl
     catalog, rows = context.deps.catalog, []
 
     def button(key: str, kind: str) -> list[InlineKeyboardButton]:
-        return [InlineKeyboardButton(catalog.raw(language, key), callback_data=f"{PREFIX}{kind}:{whistle.id}")]
+        return [InlineKeyboardButton(catalog.raw(language, key), callback_data=encode(WhistleCard(kind, whistle.id)))]
 
     rows.append(button("whistles.button.respond", "r"))
     if may_move(whistle.status, Status.FORWARDED).hit:
@@ -368,7 +372,7 @@ async def notify(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
                 items = "\n".join(_batch_line(deps, language, row) for row in rows)
                 lines.append(deps.catalog.text(language, key, count=len(rows), items=Html(items), days=deps.settings.whistle.open_days_flag))
         if lines:
-            review = Button("whistles.button.review", f"{PREFIX}l:o:0")
+            review = Button("whistles.button.review", encode(WhistleList("o", 0, 0)))
             unit.emit(Say(supervisor, "raw", {"text": Html("\n\n".join(lines))}, language=language, buttons=(review,),
                           rule="whistle", reason="batch"))
     return True
@@ -388,7 +392,7 @@ async def _ensure_job(context: JianfuContext) -> None:
 
 def register(app: Application, deps: Deps) -> None:
     app.add_handler(command("whistles", whistles))
-    app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
+    app.add_handler(CallbackQueryHandler(pressed, pattern=kinds(WhistleList, WhistleCard)))
     # Whether an answer is awaited only the database knows: every private message that is no command asks.
     private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND
     app.add_handler(MessageHandler(private_text, answer_or_pass), group=ANSWER_GROUP)

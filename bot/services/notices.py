@@ -15,6 +15,7 @@ from bot import records
 from bot.context import Deps
 from bot.pipeline import FactResult, current_unit
 from policies.actions import SENT, Button, Edit, RecordEvent, RefreshCounter, Say, Send, Then
+from policies.callbacks import ReadNotice, encode
 from policies.duplicates import bands, fingerprint
 from policies.quiet import QuietHours, after_hours, group_quiet_hours
 from policies.received import Judgement
@@ -26,7 +27,6 @@ from storage.repositories.notices import NoticeRepository, ReadRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
 
-READ_PREFIX = "rd:"
 DEADLINE_TASK = "deadline_remind"
 COUNTER_TASK = "counter_refresh"
 # session.info key of the update's memo of verdicts (the session lives exactly one update).
@@ -152,7 +152,7 @@ async def _apply_forget(deps: Deps, session: AsyncSession, forget: ForgetNotice)
 
 
 def read_button(notice_id: int) -> tuple[Button, ...]:
-    return (Button("notices.button_read", f"{READ_PREFIX}{notice_id}"),)
+    return (Button("notices.button_read", encode(ReadNotice(notice_id))),)
 
 
 async def publish_tracked(

@@ -36,7 +36,10 @@ COMMANDS = [
     "/digest 99999-W01", "/whistle", "/whistles", "/whistles 无此部门", "/cancel", "/unknown",
 ]
 PREFIXES = ["rd:", "wh:", "ib:", "ib:r:", "ib:p:", "tmp:idle:done:", "tmp:idle:active:", "hn:at:", "hn:now:", "hn:no:",
-            "reg:", "ws:", "ws:o:", "ws:l:", "ws:f:", "rcv:notice:", "rcv:notice:-100:"]
+            "reg:", "ws:", "ws:o:", "ws:l:", "ws:f:", "rcv:notice:", "rcv:notice:-100:",
+            # the codec's versioned kinds (policies/callbacks.py)
+            "rd1:", "cv1:", "ti1:done:", "hn1:at:", "rg1:", "rgx1", "ir1:", "ip1:0:0:", "wd1:", "wc1:", "wp1:",
+            "wl1:o:0:", "wr1:o:", "wr1:k:"]
 STATUSES = ["creator", "administrator", "member", "restricted", "left", "kicked", "nonsense"]
 
 

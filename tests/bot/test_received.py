@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.testing.fake import BAD_GATEWAY, CANT_DELETE, TIMEOUT
+from policies.callbacks import ConvertDemand, decode
 from storage.models import AuditEntry, Chat, Department, Event, Notice, Read, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 
@@ -177,7 +178,7 @@ async def test_ack_demand_is_recorded_and_the_sender_reminded_privately(harness:
     demand = await post(harness, ADMIN, "各位社区书记：请于周五前报送台账，收到请回复1")
     reminder = harness.fake.sent(ADMIN)[-1]
     assert "不得要求成员反馈“收到”" in reminder["text"]
-    assert reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == f"rcv:notice:{GROUP}:{demand}"
+    assert decode(reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]) == ConvertDemand(GROUP, demand)
     async with harness.session() as session:
         [event] = (await session.scalars(select(Event).where(Event.kind == "ack_demand"))).all()
         notice = (await session.scalars(select(Notice))).one()
@@ -218,7 +219,7 @@ async def test_a_sender_who_never_started_the_bot_is_not_corrected_in_the_group(
     reminder = harness.fake.sent(STRANGER)[-1]
     assert "不得要求成员反馈“收到”" in reminder["text"]
     data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    assert data == f"rcv:notice:{GROUP}:{demand}"
+    assert decode(data) == ConvertDemand(GROUP, demand)
     [kept] = await kept_tasks(harness)
     assert kept.state == "done" and kept.payload == {}
     await harness.private(STRANGER, "/start")

@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import build_application
+from bot.context import Deps
 from bot.testing.fake import BLOCKED
+from bot.testing.updates import UpdateFactory
 from bot.whistle_state import Draft, Drafts
+from storage.db import Database
 from storage.models import Base, Whistle, WhistleDraft, WhistleEvidence, WhistleLimit
-from tests.bot.conftest import ENGLISH, SUPERVISOR, Harness, scalar
+from tests.bot.conftest import ENGLISH, SUPERVISOR, Harness, make_settings, scalar
 
 WHISTLER = 6001
 CODE = re.compile(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}")
@@ -238,6 +242,26 @@ async def test_evidence_stops_at_the_configured_limit(harness: Harness) -> None:
     assert "上限" in harness.last_text(WHISTLER)
     await press(harness, WHISTLER, "完成（10 件）")
     assert "证据：10 件" in harness.last_text(WHISTLER)
+
+
+async def test_no_evidence_is_asked_for_when_none_is_allowed(harness: Harness) -> None:
+    settings = make_settings(whistle={"max_evidence": 0})
+    db = Database.from_url(harness.database_url)
+    deps = Deps.create(settings, db=db, clock=harness.clock, request=harness.fake)
+    app = build_application(settings, deps)
+    try:
+        async with app:
+            updates = UpdateFactory(harness.fake, app.bot)
+            strict = Harness(app, harness.fake, updates, harness.clock, db, deps, harness.database_url)
+            await strict.private(WHISTLER, "/whistle")
+            await type_department(strict)
+            await press(strict, WHISTLER, "其他")
+            await strict.private(WHISTLER, "这次写得足够长了，说明了发生了什么事情。")
+            assert "请确认你的反映" in strict.last_text(WHISTLER)
+            assert not [text for text in strict.texts(WHISTLER) if "可以附上证据" in text]
+            assert (await stored_draft(strict, WHISTLER)).step == "review"
+    finally:
+        await db.dispose()
 
 
 async def test_whistle_in_a_group_points_to_the_private_chat(harness: Harness) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.handlers.whistle_review import BATCH_TASK, ensure_batch_scheduled
 from bot.testing.fake import BLOCKED, too_many_requests
+from policies.callbacks import WhistleList, decode
 from storage.models import AuditEntry, Task, Whistle
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, SUPERVISOR, Harness
 from tests.bot.test_whistle import WHISTLER, keyboard, press, registered, submit_report, whistler  # noqa: F401
@@ -79,7 +80,7 @@ async def test_supervisors_hear_of_new_reports_only_at_the_next_batch_time(harne
     batch = harness.last_text(SUPERVISOR)
     assert "新的匿名反映：1 条" in batch and "民政局" in batch and "要求回复" not in batch
     _message, buttons = keyboard(harness, SUPERVISOR)
-    assert buttons[0]["callback_data"] == "ws:l:o:0"
+    assert decode(buttons[0]["callback_data"]) == WhistleList("o", 0, 0)
     # Told once: later batches without new reports say nothing.
     harness.clock.set(at_local(9, day=24))
     await harness.sweep()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from policies.actions import Delete, KeyList, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce
+from policies.callbacks import ConvertDemand, decode
 from policies.formalism import Switch
 from policies.received import GroupContext, Mode, ReceivedConfig, ReceivedRule, Target
 from policies.types import ChatRef, ChatType, Message, Person
@@ -57,7 +58,7 @@ def test_a_demand_from_a_reachable_sender_is_reminded_privately_with_the_convers
     assert kinds(actions) == ["RecordEvent", "Say"]
     reminder = flat(actions)[1]
     assert (reminder.chat_id, reminder.key, reminder.params) == (7, "received.demand_private", {"title": "朝阳社区工作群"})
-    assert reminder.buttons[0].data == "rcv:notice:-100:50"
+    assert decode(reminder.buttons[0].data) == ConvertDemand(-100, 50)
 
 
 def test_a_demand_from_an_unreachable_sender_is_kept_and_the_admins_told_once_a_week() -> None:
