@@ -28,6 +28,7 @@ from bot.handlers import (
     whistle_review,
 )
 from bot.actions import Telegram
+from bot.services import countdown, group_close
 from bot.services import notices as notice_service
 from bot.jobs import digest as digest_jobs
 from bot.jobs import sweep
@@ -126,7 +127,8 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
     app.bot_data.deps = deps
     deps.pipeline = Pipeline(deps, Telegram(app.bot))
     deps.pipeline.telegram.register(SetMenu, menus.performer(deps))
-    notice_service.register(deps)
+    for service in (notice_service, countdown, group_close):
+        service.register(deps)
     for feature in FEATURES:
         feature.register(app, deps)
     sweep.register(app, deps)

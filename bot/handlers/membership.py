@@ -12,8 +12,8 @@ from telegram.ext import Application, ChatMemberHandler, MessageHandler, TypeHan
 
 from bot import access, convert, loads
 from bot.context import Deps, JianfuContext
-from bot.handlers import temporary
 from bot.handlers._common import emit, transactional
+from bot.services import countdown
 from policies.clock import start_of_day
 from policies.join import on_bot_membership
 from policies.types import MemberChange
@@ -166,7 +166,7 @@ async def migrated(update: Update, context: JianfuContext, session: AsyncSession
         await AuditRepository(session).record(
             "chat.migrate", actor_id=None, now=context.deps.clock(), chat_id=new_id, target=str(old_id)
         )
-        await temporary.follow_migration(context.deps, session, await chats.get(new_id))
+        await countdown.follow_migration(context.deps, session, await chats.get(new_id))
 
 
 def register(app: Application, deps: Deps) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,15 +29,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot.actions import rows_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import answer, command_text, emit, is_group, language_for, reply, transactional
-from bot.handlers.errors import describe
 from bot.i18n import Html
+from bot.logs import brief as describe
+from bot.services.whistle_texts import full_text, response_lines, say, split_message
 from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, Step, purge
 from policies.actions import Edit, Send
 from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
-from policies.text import pack
 from policies.whistle import (
     CATEGORIES,
     EVIDENCE_TEXT_MAX,
@@ -50,7 +48,6 @@ from policies.whistle import (
     verify_code,
 )
 from storage.db import AlreadyHandled
-from storage.models import WhistleResponse
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.whistles import NewEvidence, WhistleRepository
 
@@ -105,20 +102,6 @@ async def _quietly(callback: Callback, update: Update, context: JianfuContext) -
 
 
 # --- sending, without ever noting the person -------------------------------------------------
-
-
-async def say(context: JianfuContext, chat_id: int, language: str, key: str, /, buttons: InlineKeyboardMarkup | None = None, **params: Any) -> None:
-    """Send a catalog message in a private chat, kept nowhere (no outbox row) and without
-    recording the outcome: for a whistleblower, recording that they blocked the bot would write
-    their id next to a moment they were reporting."""
-    text = context.deps.catalog.text(language, key, **params)
-    emit(Send(chat_id, text, rows_of(buttons), durable=False, anonymous=True))
-
-
-def full_text(text: str) -> Html:
-    """The whistleblower's or a supervisor's words in full, escaped: catalog parameters are cut
-    at 200 characters, which would hide most of a report."""
-    return Html(html.escape(text, quote=False))
 
 
 def _button(context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any) -> InlineKeyboardButton:
@@ -408,11 +391,6 @@ async def show_receipt(context: JianfuContext, user_id: int, language: str, code
 
 # --- /cancel and /status CODE ------------------------------------------------------------------
 
-def split_message(text: str) -> list[str]:
-    """Paragraphs packed into messages under Telegram's limit (one paragraph is at most ~2,100)."""
-    return pack(text.split("\n\n"), separator="\n\n")
-
-
 @transactional
 async def cancel(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     deps, user_id = context.deps, update.effective_user.id
@@ -473,18 +451,6 @@ async def status_text(context: JianfuContext, session: AsyncSession, whistle_id:
     )]  # fmt: skip
     lines += response_lines(context, await repository.responses(whistle_id, visible_only=True), language)
     return "\n\n".join(lines)
-
-
-def response_lines(context: JianfuContext, responses: list[WhistleResponse], language: str) -> list[str]:
-    """What supervisors did, a paragraph each, dated to the day."""
-    catalog, zone = context.deps.catalog, context.deps.settings.tz
-    return [
-        catalog.text(
-            language, f"whistle.response.{response.kind}",
-            day=response.at.astimezone(zone).date().isoformat(), text=full_text(response.text or ""),
-        )
-        for response in responses
-    ]  # fmt: skip
 
 
 async def _purge(context: JianfuContext) -> None:

@@ -17,9 +17,9 @@ from bot.actions import rows_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
 from bot.handlers._common import answer as answer_press
-from bot.handlers.whistle import full_text, response_lines, say, split_message
 from bot.i18n import Html
 from bot.pipeline import FactResult
+from bot.services.whistle_texts import full_text, response_lines, say, split_message
 from bot.whistle_state import PendingAnswer, PendingAnswers
 from policies.actions import Button, Edit, Say, Send, SendFile, Then
 from policies.departments import normalize_name
