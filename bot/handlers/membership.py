@@ -23,8 +23,6 @@ from storage.repositories.people import PeopleRepository
 
 log = logging.getLogger(__name__)
 
-# Observation runs before every feature handler, so features can rely on the rows existing.
-OBSERVE_GROUP = -10
 # A member seen again within this time is not written again: last-seen times are coarse,
 # and skipping the writes keeps busy groups cheap.
 OBSERVE_INTERVAL = timedelta(seconds=60)
@@ -169,8 +167,8 @@ async def migrated(update: Update, context: JianfuContext, session: AsyncSession
         await countdown.follow_migration(context.deps, session, await chats.get(new_id))
 
 
-def register(app: Application, deps: Deps) -> None:
-    app.add_handler(TypeHandler(Update, observe), group=OBSERVE_GROUP)
+def register(app: Application, deps: Deps, lane: int) -> None:
+    app.add_handler(TypeHandler(Update, observe), group=lane)
     app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

@@ -48,8 +48,6 @@ from storage.repositories.chats import ChatRepository, ChatSnapshot
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.people import PeopleRepository
 
-# After notices are collected (group 1), so an ack finds the notice it answers.
-RULE_GROUP = 2
 MODE_WORDS = {
     "off": Mode.OFF, "关闭": Mode.OFF, "关": Mode.OFF,
     "record": Mode.RECORD, "仅记录": Mode.RECORD, "记录": Mode.RECORD,
@@ -272,10 +270,10 @@ SETTERS = {
 }
 
 
-def register(app: Application, deps: Deps) -> None:
+def register(app: Application, deps: Deps, lane: int) -> None:
     kept.register(deps)
     acks_and_demands = (GROUP_TEXT | (filters.ChatType.GROUPS & filters.Sticker.ALL)) & ~filters.COMMAND
-    app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=RULE_GROUP)
+    app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=lane)
     app.add_handler(CallbackQueryHandler(convert_pressed, pattern=f"^{CONVERT_PREFIX}"))
     app.add_handler(command("rules", rules))
     app.add_handler(command("set", set_rule))

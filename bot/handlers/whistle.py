@@ -1,6 +1,6 @@
 """Whistle (吹哨), the whistleblower's side: /whistle, the guided report, /status CODE, /cancel.
 
-Anonymity shapes every line here. These handlers run before every other one (WHISTLE_GROUP)
+Anonymity shapes every line here. These handlers run before every other one (their lane, bot.app)
 and stop an update that belongs to a report, so no other handler records the person: not
 membership, not the audit log. A private message is part of a report when its sender has a draft,
 which only the database knows (any replica may hold the previous step): every private message is
@@ -53,8 +53,6 @@ from storage.repositories.whistles import NewEvidence, WhistleRepository
 
 log = logging.getLogger("jianfu.whistle")
 
-# Before membership's observer (-10): a whistle update must never be recorded as activity.
-WHISTLE_GROUP = -20
 PREFIX = "wh:"
 DEPARTMENT_BUTTONS = 30
 DEEP_LINK = r"^/start(@\w+)?\s+whistle\s*$"
@@ -462,18 +460,18 @@ async def _purge(context: JianfuContext) -> None:
         log.error("purging whistle drafts failed: %s", describe(error))
 
 
-def register(app: Application, deps: Deps) -> None:
+def register(app: Application, deps: Deps, lane: int) -> None:
     private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=WHISTLE_GROUP)
-    app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=WHISTLE_GROUP)
-    app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=WHISTLE_GROUP)
-    app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=WHISTLE_GROUP)
-    app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=WHISTLE_GROUP)
-    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=WHISTLE_GROUP)
+    app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=lane)
+    app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=lane)
+    app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=lane)
+    app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=lane)
+    app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=lane)
+    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=f"^{PREFIX}"), group=lane)
     # Whether a message belongs to a report only the database can say (filters cannot wait for it),
     # so every private message that is no command is offered to the draft first.
     private_text = private_message & ~filters.COMMAND
-    app.add_handler(MessageHandler(private_text, anonymous_when_drafting(draft_message)), group=WHISTLE_GROUP)
+    app.add_handler(MessageHandler(private_text, anonymous_when_drafting(draft_message)), group=lane)
     private_edit = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE
-    app.add_handler(MessageHandler(private_edit, anonymous_when_drafting(edited)), group=WHISTLE_GROUP)
+    app.add_handler(MessageHandler(private_edit, anonymous_when_drafting(edited)), group=lane)
     app.job_queue.run_repeating(_purge, interval=deps.settings.jobs.sweep_seconds, first=0, name="whistle_purge")

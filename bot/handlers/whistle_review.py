@@ -31,9 +31,6 @@ from storage.repositories.tasks import TaskRepository
 from storage.repositories.whistles import WhistleRepository, WhistleRow
 
 PREFIX = "ws:"
-# After the whistle flow (-20) and observation (-10), before the features (0): an awaited answer
-# is taken here and goes no further, any other private message goes on as before.
-ANSWER_GROUP = -5
 PAGE_SIZE = 8
 BATCH_TASK = "whistle_batch"
 NOTIFY_TASK = "whistle_notify"
@@ -386,12 +383,12 @@ async def _ensure_job(context: JianfuContext) -> None:
     await ensure_batch_scheduled(context.deps)
 
 
-def register(app: Application, deps: Deps) -> None:
+def register(app: Application, deps: Deps, lane: int) -> None:
     app.add_handler(command("whistles", whistles))
     app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
     # Whether an answer is awaited only the database knows: every private message that is no command asks.
     private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND
-    app.add_handler(MessageHandler(private_text, answer_or_pass), group=ANSWER_GROUP)
+    app.add_handler(MessageHandler(private_text, answer_or_pass), group=lane)
     deps.register_task(BATCH_TASK, run_batch, persistent=True)
     deps.register_task(NOTIFY_TASK, notify)
     deps.pipeline.register_fact(Forwarded, _apply_forwarded)
