@@ -16,6 +16,7 @@ from bot.handlers._common import emit, transactional
 from bot.services import countdown
 from policies.clock import start_of_day
 from policies.join import on_bot_membership
+from policies.lifecycle import GroupEvent, leads_to
 from policies.types import MemberChange
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
@@ -114,7 +115,7 @@ async def bot_membership(update: Update, context: JianfuContext, session: AsyncS
     if joined:
         await chats.observe_member(change.chat.id, change.actor.id, now)
         # The adder may be an admin we have not seen yet: learn the admins right away.
-        await chats.set_fields(change.chat.id, admins_synced_at=None, state="active")
+        await chats.set_fields(change.chat.id, admins_synced_at=None, state=leads_to(GroupEvent.JOINED))
         await access.refresh_admins_if_stale(deps, session, context.bot, change.chat.id)
     await _announce(context, session, change)
 

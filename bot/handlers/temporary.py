@@ -27,7 +27,7 @@ from bot.handlers._common import (
 from bot.services.countdown import RULE, audit, local_time, mark_done, schedule_close, schedule_until
 from policies.actions import Button, EditSay, Say
 from policies.commands import ParseError
-from policies.lifecycle import TRANSITIONS, may, parse_extend, parse_temp
+from policies.lifecycle import TRANSITIONS, GroupEvent, GroupKind, GroupState, may, parse_extend, parse_temp
 from storage.models import Chat
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
@@ -59,7 +59,7 @@ async def temp(update: Update, context: JianfuContext, session: AsyncSession) ->
     if isinstance(parsed, ParseError):
         await reply(update, context, session, parsed.key, **parsed.params)
         return
-    await ChatRepository(session).set_fields(chat.id, kind="temporary", purpose=parsed.purpose or None, until_date=parsed.until)
+    await ChatRepository(session).set_fields(chat.id, kind=GroupKind.TEMPORARY, purpose=parsed.purpose or None, until_date=parsed.until)
     if parsed.until is not None:
         await schedule_until(deps, session, chat.id, parsed.until)
     await audit(session, deps, update.effective_user.id, "chat.temp", chat.id, {"purpose": parsed.purpose, "until": str(parsed.until or "")})
@@ -72,9 +72,9 @@ async def done(update: Update, context: JianfuContext, session: AsyncSession) ->
     chat = await _group_chat(update, context, session, "done")
     if chat is None:
         return
-    if chat.kind != "temporary":
+    if chat.kind != GroupKind.TEMPORARY:
         await reply(update, context, session, "temp.error.not_temporary")
-    elif not may("done", chat.state):
+    elif not may(GroupEvent.DONE, chat.state):
         await reply(update, context, session, "temp.error.already_done", close_at=local_time(context.deps, chat.close_at) if chat.close_at else "—")
     else:
         await mark_done(context.deps, session, chat.id, actor_id=update.effective_user.id)
@@ -87,7 +87,7 @@ async def reopen(update: Update, context: JianfuContext, session: AsyncSession) 
         return
     # Only a countdown not yet closing can be cancelled (compare-and-set against the close).
     # The scheduled close and reminder then see no close time and do nothing.
-    if not await ChatRepository(session).change_state(chat.id, *TRANSITIONS["reopen"], done_at=None, close_at=None):
+    if not await ChatRepository(session).change_state(chat.id, *TRANSITIONS[GroupEvent.REOPEN], done_at=None, close_at=None):
         await reply(update, context, session, "temp.error.not_done")
         return
     await audit(session, context.deps, update.effective_user.id, "chat.reopen", chat.id, {})
@@ -106,7 +106,7 @@ async def extend(update: Update, context: JianfuContext, session: AsyncSession) 
         return
     close_at = chat.close_at + timedelta(days=parsed.days) if chat.close_at else None
     chats = ChatRepository(session)
-    if close_at is None or not await chats.change_state(chat.id, *TRANSITIONS["extend"], close_at=close_at):
+    if close_at is None or not await chats.change_state(chat.id, *TRANSITIONS[GroupEvent.EXTEND], close_at=close_at):
         await reply(update, context, session, "temp.error.not_done")
         return
     await schedule_close(deps, session, chat.id, close_at)
@@ -121,8 +121,8 @@ async def status(update: Update, context: JianfuContext, session: AsyncSession) 
     chat = await ChatRepository(session).get(update.effective_chat.id)
     language = await language_for(update, context, session)
     catalog, deps = context.deps.catalog, context.deps
-    kind = chat.kind if chat else "permanent"
-    state = chat.state if chat else "active"
+    kind = chat.kind if chat else GroupKind.PERMANENT
+    state = chat.state if chat else GroupState.ACTIVE
     await reply(
         update, context, session, "temp.status",
         kind=catalog.raw(language, f"kind.{kind}"),
@@ -177,7 +177,7 @@ async def idle_answered(update: Update, context: JianfuContext, session: AsyncSe
         answer(update, deps.catalog.raw(language, "temp.idle_not_yours"), alert=True)
         return
     answer(update)
-    if chat.state != "active":
+    if chat.state != GroupState.ACTIVE:
         key = "temp.idle_already_done"
     elif choice == "done":
         await mark_done(deps, session, chat.id, actor_id=user)

@@ -36,7 +36,7 @@ from policies.deadlines import find_deadline
 from policies.departments import charged_department
 from policies.duplicates import CopyFinder
 from policies.formalism import Switch
-from policies.lifecycle import TemporaryGroup, parse_extend, parse_temp, until_due
+from policies.lifecycle import GroupEvent, TemporaryGroup, may, parse_extend, parse_temp, until_due
 from policies.notices import NoticeKind
 from policies.quiet import QuietHours, after_hours, group_quiet_hours, hold_until
 from policies.received import (
@@ -288,7 +288,7 @@ class Replay:
             self._run_timers(until=self.last)
         for chat in self.chats.values():
             temporary = chat.temporary
-            if temporary.state == "done" and temporary.close_at is not None:
+            if may(GroupEvent.CLOSE, temporary.state) and temporary.close_at is not None:
                 self.closes.append(TemporaryClose(chat.index, temporary.close_at, closed=False))
 
     # Replies -----------------------------------------------------------------------------------

@@ -11,7 +11,17 @@ from telegram.ext import ExtBot
 from bot.context import Deps
 from bot.pipeline import current_unit
 from policies.actions import SENT, Pin, Say, TellAdminsOnce, Then
-from policies.lifecycle import TRANSITIONS, closes_at, may, reminder_due, until_due
+from policies.lifecycle import (
+    GroupEvent,
+    GroupKind,
+    GroupState,
+    closes_at,
+    counting_down,
+    leads_to,
+    may,
+    reminder_due,
+    until_due,
+)
 from storage.models import Chat, Task
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
@@ -34,7 +44,7 @@ async def mark_done(deps: Deps, session: AsyncSession, chat_id: int, *, actor_id
     """The work is complete: announce the close time in the group, pin it, start the countdown."""
     now = deps.clock()
     close_at = closes_at(now, deps.settings.temporary.close_after_days)
-    state = TRANSITIONS["done"][1]
+    state = leads_to(GroupEvent.DONE)
     await ChatRepository(session).set_fields(chat_id, state=state, done_at=now, close_at=close_at, close_step=0)
     await schedule_close(deps, session, chat_id, close_at)
     await audit(session, deps, actor_id, "chat.done", chat_id, {"close_at": close_at.isoformat()})
@@ -56,11 +66,11 @@ async def schedule_close(deps: Deps, session: AsyncSession, chat_id: int, close_
 
 async def follow_migration(deps: Deps, session: AsyncSession, chat: Chat | None) -> None:
     """A group that became a supergroup keeps its countdown and its until date under the new id."""
-    if chat is None or chat.kind != "temporary":
+    if chat is None or chat.kind != GroupKind.TEMPORARY:
         return
-    if chat.state in ("done", "closing") and chat.close_at is not None:
+    if counting_down(chat.state) and chat.close_at is not None:
         await schedule_close(deps, session, chat.id, chat.close_at)
-    if chat.until_date is not None and chat.state == "active":
+    if chat.until_date is not None and chat.state == GroupState.ACTIVE:
         await schedule_until(deps, session, chat.id, chat.until_date)
 
 
@@ -73,7 +83,7 @@ async def schedule_until(deps: Deps, session: AsyncSession, chat_id: int, until:
 async def current(session: AsyncSession, task: Task) -> Chat | None:
     """The group, when the task still matches its countdown (not reopened or extended since)."""
     chat = await ChatRepository(session).get(task.payload["chat_id"])
-    if chat is None or chat.bot_status == "migrated" or chat.state not in ("done", "closing") or chat.close_at is None:
+    if chat is None or chat.bot_status == "migrated" or not counting_down(chat.state) or chat.close_at is None:
         return None
     return chat if chat.close_at == datetime.fromisoformat(task.payload["close_at"]) else None
 
@@ -96,7 +106,7 @@ async def until_reached(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """A temporary group's `until` date has come: its work is done by itself."""
     async with deps.pipeline.unit(task=task) as unit:
         chat = await ChatRepository(unit.session).get(task.payload["chat_id"])
-        fresh = chat is not None and chat.kind == "temporary" and may("done", chat.state)
+        fresh = chat is not None and chat.kind == GroupKind.TEMPORARY and may(GroupEvent.DONE, chat.state)
         if fresh and chat.until_date is not None and chat.until_date.isoformat() == task.payload["until"]:
             await mark_done(deps, unit.session, chat.id, actor_id=None)
     return True

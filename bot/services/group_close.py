@@ -31,7 +31,7 @@ from policies.actions import (
     TellAdminsOnce,
     Then,
 )
-from policies.lifecycle import CLOSE_STEPS, TRANSITIONS, Step, renamed, steps_from
+from policies.lifecycle import CLOSE_STEPS, TRANSITIONS, GroupEvent, GroupState, Step, leads_to, may, renamed, steps_from
 from policies.text import first_line
 from storage.models import Chat, Task
 from storage.repositories.chats import ChatRepository
@@ -77,7 +77,7 @@ async def close(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             await _closed(deps, unit.session, chat.id, externally=True)
             return True
         # From here on /reopen is refused instead of racing the close; a second run changes nothing.
-        if await ChatRepository(unit.session).change_state(chat.id, *TRANSITIONS["close"]):
+        if await ChatRepository(unit.session).change_state(chat.id, *TRANSITIONS[GroupEvent.CLOSE]):
             unit.emit(*await _step(deps, unit.session, chat, chat.close_step))
     return True
 
@@ -111,7 +111,7 @@ async def _apply_step(deps: Deps, session: AsyncSession, step: CloseStep) -> Fac
     chats = ChatRepository(session)
     chat = await chats.get(step.chat_id)
     # Compare-and-set on the progress: a step recorded twice (a retried follow-up) goes no further.
-    if chat is None or chat.state != "closing" or chat.close_step != step.index - 1:
+    if chat is None or chat.state != GroupState.CLOSING or chat.close_step != step.index - 1:
         return FactResult(False)
     settings = dict(chat.settings or {})
     if step.missing:
@@ -132,14 +132,15 @@ async def _finish(deps: Deps, session: AsyncSession, chat: Chat) -> tuple[Any, .
 
 async def _apply_externally(deps: Deps, session: AsyncSession, gone: ClosedExternally) -> FactResult:
     chat = await ChatRepository(session).get(gone.chat_id)
-    if chat is None or chat.state == "closed":
+    if chat is None or not may(GroupEvent.GONE, chat.state):
         return FactResult(False)
     await _closed(deps, session, gone.chat_id, externally=True)
     return FactResult(True)
 
 
 async def _closed(deps: Deps, session: AsyncSession, chat_id: int, *, externally: bool) -> None:
-    fields: dict[str, object] = {"state": "closed", "closed_at": deps.clock()}
+    event = GroupEvent.GONE if externally else GroupEvent.FINISH
+    fields: dict[str, object] = {"state": leads_to(event), "closed_at": deps.clock()}
     chat = await ChatRepository(session).get(chat_id)
     if externally and chat is not None and chat.bot_status != "migrated":
         fields["bot_status"] = "kicked"

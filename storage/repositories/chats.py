@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from policies.lifecycle import GroupKind, GroupState
 from storage.db import CACHE_KEY
 from storage.models import Chat, Department, Membership
 from storage.repositories._sql import cached_statement, core_execute, insert_for, upsert
@@ -175,9 +176,9 @@ class ChatRepository:
         await self.session.execute(statement)
         self._evict(chat_id)
 
-    async def change_state(self, chat_id: int, expected: str, new: str, **fields: Any) -> bool:
-        """Move the lifecycle from `expected` to `new` (compare-and-set); False if it had moved on."""
-        statement = update(Chat).where(Chat.id == chat_id, Chat.state == expected).values(state=new, **fields)
+    async def change_state(self, chat_id: int, expected: frozenset[str], new: str, **fields: Any) -> bool:
+        """Move the lifecycle from one of `expected` to `new` (compare-and-set); False if it had moved on."""
+        statement = update(Chat).where(Chat.id == chat_id, Chat.state.in_(expected)).values(state=new, **fields)
         changed = (await self.session.execute(statement)).rowcount == 1
         self._evict(chat_id)
         return changed
@@ -198,8 +199,8 @@ class ChatRepository:
     async def idle_temporary(self, quiet_since: datetime) -> list[Chat]:
         """Active temporary groups silent since `quiet_since` whose admins were not asked about it."""
         query = select(Chat).where(
-            Chat.kind == "temporary",
-            Chat.state == "active",
+            Chat.kind == GroupKind.TEMPORARY,
+            Chat.state == GroupState.ACTIVE,
             Chat.bot_status.in_(("member", "administrator")),
             Chat.last_activity_at < quiet_since,
             (Chat.idle_asked_at.is_(None)) | (Chat.idle_asked_at < Chat.last_activity_at),
@@ -210,7 +211,7 @@ class ChatRepository:
         """Active groups per department, in one query (for /dept list)."""
         query = (
             select(Chat.department_id, func.count())
-            .where(Chat.department_id.is_not(None), Chat.bot_status.in_(("member", "administrator")), Chat.state != "closed")
+            .where(Chat.department_id.is_not(None), Chat.bot_status.in_(("member", "administrator")), Chat.state != GroupState.CLOSED)
             .group_by(Chat.department_id)
         )
         return {department_id: int(count) for department_id, count in (await self.session.execute(query)).all()}
@@ -223,7 +224,7 @@ class ChatRepository:
             .where(
                 Chat.department_id == department_id,
                 Chat.bot_status.in_(("member", "administrator")),
-                Chat.state != "closed",
+                Chat.state != GroupState.CLOSED,
             )
         )
         return int(await self.session.scalar(query) or 0)
