@@ -49,8 +49,10 @@ async def mark_done(deps: Deps, session: AsyncSession, chat_id: int, *, actor_id
     await schedule_close(deps, session, chat_id, close_at)
     await audit(session, deps, actor_id, "chat.done", chat_id, {"close_at": close_at.isoformat()})
     params = {"close_at": local_time(deps, close_at), "days": deps.settings.temporary.close_after_days}
-    pin = Pin(chat_id, SENT, RULE, "close announcement", then=Then(no_rights=(TellAdminsOnce(chat_id, "temp.admins_missing_pin"),)))
-    current_unit().emit(Say(chat_id, "temp.done_announce", params, rule=RULE, reason="work done", then=Then(done=(pin,))))
+    missing_pin = Then(no_rights=(TellAdminsOnce(chat_id, "temp.admins_missing_pin"),))
+    pin = Pin(chat_id, SENT, RULE, "close announcement", then=missing_pin)
+    announce = Say(chat_id, "temp.done_announce", params, rule=RULE, reason="work done", then=Then(done=(pin,)))
+    current_unit().emit(announce)
 
 
 async def schedule_close(deps: Deps, session: AsyncSession, chat_id: int, close_at: datetime) -> None:
@@ -77,7 +79,8 @@ async def follow_migration(deps: Deps, session: AsyncSession, chat: Chat | None)
 async def schedule_until(deps: Deps, session: AsyncSession, chat_id: int, until: date) -> None:
     """The group's `until` date marks it done by itself (keyed by the date: a new one adds its own)."""
     payload = {"chat_id": chat_id, "until": until.isoformat()}
-    await TaskRepository(session).schedule(UNTIL_TASK, f"{UNTIL_TASK}:{chat_id}:{until}", until_due(until, deps.settings.tz), payload)
+    due = until_due(until, deps.settings.tz)
+    await TaskRepository(session).schedule(UNTIL_TASK, f"{UNTIL_TASK}:{chat_id}:{until}", due, payload)
 
 
 async def current(session: AsyncSession, task: Task) -> Chat | None:
@@ -97,7 +100,8 @@ async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             return True
         params = {"title": chat.title, "close_at": local_time(deps, chat.close_at)}
         unit.emit(Say(chat.id, "temp.reminder_group", params, rule=RULE, reason="close tomorrow"))
-        for admin in await PeopleRepository(unit.session).with_private_chat(await ChatRepository(unit.session).admin_ids(chat.id)):
+        admin_ids = await ChatRepository(unit.session).admin_ids(chat.id)
+        for admin in await PeopleRepository(unit.session).with_private_chat(admin_ids):
             unit.emit(Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow"))
     return True
 

@@ -8,7 +8,7 @@ where the chain stood and no step runs twice. `close_step` counts the steps done
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,17 @@ from policies.actions import (
     TellAdminsOnce,
     Then,
 )
-from policies.lifecycle import CLOSE_STEPS, TRANSITIONS, GroupEvent, GroupState, Step, leads_to, may, renamed, steps_from
+from policies.lifecycle import (
+    CLOSE_STEPS,
+    TRANSITIONS,
+    GroupEvent,
+    GroupState,
+    Step,
+    leads_to,
+    may,
+    renamed,
+    steps_from,
+)
 from policies.text import first_line
 from storage.models import Chat, Task
 from storage.repositories.chats import ChatRepository
@@ -113,17 +123,17 @@ async def _apply_step(deps: Deps, session: AsyncSession, step: CloseStep) -> Fac
     # Compare-and-set on the progress: a step recorded twice (a retried follow-up) goes no further.
     if chat is None or chat.state != GroupState.CLOSING or chat.close_step != step.index - 1:
         return FactResult(False)
-    settings = dict(chat.settings or {})
+    progress = await chats.close_progress(chat.id)
     if step.missing:
         # Kept with the group, so a close resumed after a crash still reports it.
-        settings["close_missing_rights"] = sorted({*settings.get("close_missing_rights", []), step.missing})
-    await chats.set_fields(chat.id, close_step=step.index, settings=settings)
+        progress = progress.with_missing(step.missing)
+    await chats.save_close_progress(chat.id, progress, close_step=step.index)
     await session.refresh(chat)
     return FactResult(True, await _step(deps, session, chat, step.index))
 
 
 async def _finish(deps: Deps, session: AsyncSession, chat: Chat) -> tuple[Any, ...]:
-    missing = tuple((chat.settings or {}).get("close_missing_rights", []))
+    missing = (await ChatRepository(session).close_progress(chat.id)).missing_rights
     await _closed(deps, session, chat.id, externally=False)
     if not missing:
         return ()
@@ -152,7 +162,7 @@ SUMMARY_BUDGET = 3800
 
 
 async def _summary(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
-    if (chat.settings or {}).get("close_summary_message_id"):
+    if (await ChatRepository(session).close_progress(chat.id)).summary_message_id:
         return then.done  # posted before: not twice
     language = await records.language_of(deps, session, chat.id)
     lines = [deps.catalog.text(language, "temp.summary_header", title=chat.title)]
@@ -160,9 +170,12 @@ async def _summary(deps: Deps, session: AsyncSession, chat: Chat, then: Then) ->
     total = max((chat.member_count or 1) - 1, 1)
     for notice in await NoticeRepository(session).of_chat(chat.id):
         count = reads.get(notice.message_id, 0)
-        line = deps.catalog.text(language, "temp.summary_item", first_line=first_line(notice.text, 60), read=count, total=total)
+        line = deps.catalog.text(
+            language, "temp.summary_item", first_line=first_line(notice.text, 60), read=count, total=total
+        )
         if notice.deadline_at is not None and notice.deadline_at > deps.clock():
-            line += deps.catalog.text(language, "temp.summary_open_deadline", deadline=local_time(deps, notice.deadline_at))
+            deadline = local_time(deps, notice.deadline_at)
+            line += deps.catalog.text(language, "temp.summary_open_deadline", deadline=deadline)
         lines.append(line)
     if len(lines) == 1:
         lines.append(deps.catalog.raw(language, "temp.summary_empty"))
@@ -183,16 +196,16 @@ def _within_budget(deps: Deps, language: str, lines: list[str]) -> str:
 
 
 async def _apply_summary(deps: Deps, session: AsyncSession, posted: SummaryPosted) -> FactResult:
-    chat = await ChatRepository(session).get(posted.chat_id)
-    if chat is None:
+    chats = ChatRepository(session)
+    if await chats.get(posted.chat_id) is None:
         return FactResult(False)
-    settings = {**(chat.settings or {}), "close_summary_message_id": posted.message_id}
-    await ChatRepository(session).set_fields(chat.id, settings=settings)
+    progress = await chats.close_progress(posted.chat_id)
+    await chats.save_close_progress(posted.chat_id, replace(progress, summary_message_id=posted.message_id))
     return FactResult(True)
 
 
 async def _pin_summary(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
-    message_id = (chat.settings or {}).get("close_summary_message_id")
+    message_id = (await ChatRepository(session).close_progress(chat.id)).summary_message_id
     if message_id is None:
         return then.done  # the summary may not have gone out: nothing to pin
     return (Pin(chat.id, message_id, RULE, "close summary", then=then),)
@@ -204,7 +217,7 @@ async def _read_only(deps: Deps, session: AsyncSession, chat: Chat, then: Then) 
 
 async def _revoke_links(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
     """Revoke the invite links the bot made; links made by people only they can revoke."""
-    links = list((chat.settings or {}).get("bot_invite_links", []))
+    links = (await ChatRepository(session).close_progress(chat.id)).bot_invite_links
     if not links:
         return then.done
     revokes = [RevokeLink(chat.id, link, RULE, "closed") for link in links[:-1]]

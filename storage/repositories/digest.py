@@ -22,6 +22,7 @@ from policies.digest import FigureSpec, Window
 from policies.formalism import ALL_KINDS
 from policies.lifecycle import GroupKind, GroupState
 from storage.models import Chat, Department, Event, Notice, Person, Whistle, WhistleResponse
+from storage.repositories.chats import stored_settings
 
 By = Literal["department", "chat"]
 DEPARTMENT: By = "department"
@@ -245,7 +246,8 @@ class DigestRepository:
         """Groups that asked for their weekly summary (/set digest on) and still have the bot."""
         query = select(Chat.id, Chat.settings).where(Chat.bot_status.in_(PRESENT), Chat.state != GroupState.CLOSED).order_by(Chat.id)
         # Filtered here rather than in SQL: JSON operators differ between SQLite and PostgreSQL.
-        return [chat_id for chat_id, settings in (await self.session.execute(query)).all() if (settings or {}).get("digest") == "on"]
+        rows = (await self.session.execute(query)).all()
+        return [chat_id for chat_id, settings in rows if stored_settings(chat_id, settings).settings.digest]
 
     async def people_with_private_chat(self) -> list[int]:
         query = select(Person.id).where(Person.has_private_chat.is_(True)).order_by(Person.id)

@@ -20,7 +20,8 @@ HANDLERS = Path(__file__).resolve().parents[2] / "bot" / "handlers"
 @pytest.fixture
 def handlers(tmp_path: Path) -> dict[int, list[BaseHandler]]:
     settings = make_settings()
-    app = build_application(settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db")))
+    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    app = build_application(settings, Deps.create(settings, db=database))
     return app.handlers
 
 
