@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from enum import IntEnum
+from types import ModuleType
 from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import access, callbacks, health, loads, menus, metrics, startup
+from bot.actions import Telegram
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
     departments,
@@ -27,12 +31,12 @@ from bot.handlers import (
     whistle,
     whistle_review,
 )
-from bot.actions import Telegram
-from bot.services import notices as notice_service
 from bot.jobs import digest as digest_jobs
 from bot.jobs import sweep
 from bot.pipeline import CURRENT_UNIT, Pipeline, Planned, Unit
 from bot.ratelimit import SendingRateLimiter
+from bot.services import countdown, group_close
+from bot.services import notices as notice_service
 from bot.settings import Settings
 from policies.actions import SetMenu
 from storage.db import UPDATE_ID_KEY
@@ -50,8 +54,62 @@ ALLOWED_UPDATES = [
     Update.MESSAGE_REACTION_COUNT,
 ]
 
-# Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, whistle, start, roles, departments, notices, notice_command, received, temporary, inbox, whistle_review, digest, fallback)
+
+class Lane(IntEnum):
+    """PTB's handler groups: an update is offered to every group in ascending order, and in each
+    group the first handler that matches takes it. Commands and buttons share group 0."""
+
+    # A button press whose data the codec rejects (malformed, stale) is answered politely and
+    # stops here, before any feature (or the observer) sees it.
+    GUARD = -30
+    # The anonymous whistle flow stops an update that belongs to a report before anything else
+    # sees it: a whistle update must never be recorded as activity (not even by observation).
+    WHISTLE = -20
+    # Observation: people, groups and memberships, so every feature can rely on the rows existing.
+    OBSERVE = -10
+    # An awaited supervisor answer is taken here and goes no further; other private messages go on.
+    ANSWER = -5
+    # Commands, buttons, membership changes: the features below, in their order.
+    FEATURES = 0
+    # Notices are collected before the "received" rule, so an ack in the same second finds its notice.
+    COLLECT = 1
+    # The "received" rule on ordinary group messages.
+    RULE = 2
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature module; `lane` is the handler group of its handlers that are not in group 0."""
+
+    module: ModuleType
+    lane: Lane | None = None
+
+    def register(self, app: Application, deps: Deps) -> None:
+        if self.lane is None:
+            self.module.register(app, deps)
+        else:
+            self.module.register(app, deps, int(self.lane))
+
+
+# The one place that says who sees an update first. Within group 0 the first feature listed
+# wins; fallback stays last so it only sees what nobody took.
+FEATURES = (
+    Feature(callbacks, Lane.GUARD),
+    Feature(membership, Lane.OBSERVE),
+    Feature(whistle, Lane.WHISTLE),
+    Feature(start),
+    Feature(roles),
+    Feature(departments),
+    Feature(notices, Lane.COLLECT),
+    Feature(notice_command),
+    Feature(received, Lane.RULE),
+    Feature(temporary),
+    Feature(inbox),
+    Feature(whistle_review, Lane.ANSWER),
+    Feature(digest),
+    Feature(fallback),
+)
+
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with record, commit, act: one unit of work (one transaction) per update."""
@@ -126,9 +184,8 @@ def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApp
     app.bot_data.deps = deps
     deps.pipeline = Pipeline(deps, Telegram(app.bot))
     deps.pipeline.telegram.register(SetMenu, menus.performer(deps))
-    notice_service.register(deps)
-    # Every button press whose data the codec rejects is answered here, before any feature sees it.
-    callbacks.register(app, deps)
+    for service in (notice_service, countdown, group_close):
+        service.register(deps)
     for feature in FEATURES:
         feature.register(app, deps)
     sweep.register(app, deps)

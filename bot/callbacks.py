@@ -22,8 +22,6 @@ from policies.callbacks import Rejected, decode, parse
 
 log = logging.getLogger("jianfu.buttons")
 
-# Before the whistle flow (-20), the first group of all.
-GUARD_GROUP = -30
 STALE = "error.stale_button"
 
 T = TypeVar("T")
@@ -68,5 +66,5 @@ async def refuse(update: Update, context: JianfuContext) -> None:
     raise ApplicationHandlerStop  # outside the transaction: stopping is not failing
 
 
-def register(app: Application, deps: Deps) -> None:
-    app.add_handler(CallbackQueryHandler(refuse, pattern=rejected), group=GUARD_GROUP)
+def register(app: Application, deps: Deps, lane: int) -> None:
+    app.add_handler(CallbackQueryHandler(refuse, pattern=rejected), group=lane)

@@ -16,6 +16,7 @@ from bot.i18n import Catalog
 from bot.settings import Settings
 from bot.whistle_keys import WhistleKeys
 from policies.clock import Clock, system_clock
+from policies.group_settings import GroupDefaults
 from policies.received import ReceivedRule, config_from
 from storage.db import Database
 
@@ -73,6 +74,13 @@ class Deps:
     def received_rule(self) -> ReceivedRule:
         """The "received" rule with bot.toml's words and markers, compiled once."""
         return received_rule_for(self.settings)
+
+    @functools.cached_property
+    def group_defaults(self) -> GroupDefaults:
+        """What a group that chose nothing with /set gets (bot.toml)."""
+        notices = self.settings.notices
+        mode = self.settings.received.mode
+        return GroupDefaults(mode, notices.quiet_start, notices.quiet_end, notices.quiet_weekends)
 
     @functools.cached_property
     def whistle_keys(self) -> WhistleKeys:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from enum import StrEnum
 
 from policies.clock import start_of_day
 from policies.commands import ParseError, split_args
@@ -152,19 +153,64 @@ def quota_for(units: int, per_unit: int, fixed: int | None) -> int | None:
     return units * per_unit if per_unit > 0 else None
 
 
-# Each step of a temporary group's life: the state it starts from and the one it leads to. The
-# bot applies them as compare-and-set on the group's row; `jianfu replay` to its own copy.
-TRANSITIONS: dict[str, tuple[str, str]] = {
-    "done": ("active", "done"),
-    "reopen": ("done", "active"),
-    "extend": ("done", "done"),
-    "close": ("done", "closing"),
+class GroupKind(StrEnum):
+    PERMANENT = "permanent"
+    TEMPORARY = "temporary"
+
+
+class GroupState(StrEnum):
+    """A work group's lifecycle (the chats row's `state`), not the bot's presence in it."""
+
+    ACTIVE = "active"
+    DONE = "done"  # the work is complete and the close countdown runs
+    CLOSING = "closing"  # the close's steps run: no way back
+    CLOSED = "closed"
+
+
+class GroupEvent(StrEnum):
+    DONE = "done"  # /done, the group's until date, or its admins answering the idle question
+    REOPEN = "reopen"
+    EXTEND = "extend"
+    CLOSE = "close"  # the close time came: the close's steps start
+    FINISH = "finish"  # every close step ran
+    GONE = "gone"  # the bot was removed (or the group deleted) before the close finished
+    JOINED = "joined"  # the bot was added to the group (again): it is a working group once more
+
+
+_ANY_STATE = frozenset(GroupState)
+_COUNTING_DOWN = frozenset({GroupState.DONE, GroupState.CLOSING})
+
+# Each event of a group's life: the states it may happen in and the state it leads to. The bot
+# applies them as compare-and-set on the group's row; `jianfu replay` to its own copy.
+TRANSITIONS: dict[GroupEvent, tuple[frozenset[GroupState], GroupState]] = {
+    GroupEvent.DONE: (frozenset({GroupState.ACTIVE}), GroupState.DONE),
+    GroupEvent.REOPEN: (frozenset({GroupState.DONE}), GroupState.ACTIVE),
+    GroupEvent.EXTEND: (frozenset({GroupState.DONE}), GroupState.DONE),
+    GroupEvent.CLOSE: (frozenset({GroupState.DONE}), GroupState.CLOSING),
+    GroupEvent.FINISH: (frozenset({GroupState.CLOSING}), GroupState.CLOSED),
+    GroupEvent.GONE: (_ANY_STATE - {GroupState.CLOSED}, GroupState.CLOSED),
+    GroupEvent.JOINED: (_ANY_STATE, GroupState.ACTIVE),
 }
 
 
-def may(step: str, state: str) -> bool:
-    """Whether a group in `state` can take `step` (a /done, /reopen, /extend or the close)."""
-    return TRANSITIONS[step][0] == state
+def may(event: str, state: str) -> bool:
+    """Whether a group in `state` can take `event` (a /done, /reopen, /extend, the close...)."""
+    return state in TRANSITIONS[GroupEvent(event)][0]
+
+
+def moved(event: str, state: str) -> GroupState | None:
+    """The state a group in `state` is in after `event`; None when the event cannot happen there."""
+    return TRANSITIONS[GroupEvent(event)][1] if may(event, state) else None
+
+
+def leads_to(event: str) -> GroupState:
+    """The state `event` leads to (the set side of a compare-and-set)."""
+    return TRANSITIONS[GroupEvent(event)][1]
+
+
+def counting_down(state: str) -> bool:
+    """The close countdown runs (or the close itself): a close time and its reminder are due."""
+    return state in _COUNTING_DOWN
 
 
 def closes_at(done_at: datetime, close_after_days: int) -> datetime:
@@ -177,7 +223,7 @@ class TemporaryGroup:
     """A group's temporary life as its history tells it: replay's copy of the chats row."""
 
     temporary: bool = False
-    state: str = "active"
+    state: str = GroupState.ACTIVE
     until: date | None = None
     done_at: datetime | None = None
     close_at: datetime | None = None
@@ -189,26 +235,27 @@ class TemporaryGroup:
 
     def done(self, now: datetime, close_after_days: int) -> bool:
         """/done, or the until date reached: the close countdown starts."""
-        if not self.temporary or not may("done", self.state):
+        if not self.temporary or not may(GroupEvent.DONE, self.state):
             return False
-        self.state, self.done_at, self.close_at = TRANSITIONS["done"][1], now, closes_at(now, close_after_days)
+        self.state, self.done_at, self.close_at = leads_to(GroupEvent.DONE), now, closes_at(now, close_after_days)
         return True
 
     def reopen(self) -> bool:
-        if not may("reopen", self.state):
+        if not may(GroupEvent.REOPEN, self.state):
             return False
-        self.state, self.done_at, self.close_at = TRANSITIONS["reopen"][1], None, None
+        self.state, self.done_at, self.close_at = leads_to(GroupEvent.REOPEN), None, None
         return True
 
     def extend(self, days: int) -> bool:
-        if not may("extend", self.state) or self.close_at is None:
+        if not may(GroupEvent.EXTEND, self.state) or self.close_at is None:
             return False
         self.close_at += timedelta(days=days)
         return True
 
     def close(self, due: datetime) -> bool:
         """The close falls due at `due`: it happens unless the countdown changed since it was set."""
-        if not may("close", self.state) or self.close_at != due:
+        if not may(GroupEvent.CLOSE, self.state) or self.close_at != due:
             return False
-        self.state, self.closed_at = "closed", due
+        # Replay does not run the close's steps: the group counts as closed at its close time.
+        self.state, self.closed_at = leads_to(GroupEvent.FINISH), due
         return True

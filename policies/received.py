@@ -46,7 +46,6 @@ TIP_PERIOD = timedelta(days=7)
 # Texts of answered messages whose traits ReceivedRule keeps (a bound on memory, not a tuning knob).
 REMEMBERED_TARGETS = 4096
 FORMALISM_KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
-SWITCH_NAMES = frozenset(switch.value for switch in Switch)
 _QUESTION_ENDINGS = ("吗", "嗎", "么", "麼", "呢", "没有", "了没", "否")
 # Words that make a notice ask for an answer even without a question mark: a "1" or "是" under
 # "请报告辖区内是否有独居老人" or "需要几份" is an answer, not an ack.
@@ -371,12 +370,6 @@ class NoticeFacts:
 def mode_of(group_settings: Mapping[str, Any] | None, default: str) -> Mode:
     """The group's own `/set received` choice, else the deployment's mode."""
     return Mode((group_settings or {}).get(RULE) or default)
-
-
-def group_formalism(group_settings: Mapping[str, Any] | None) -> dict[str, Switch]:
-    """The group's own choices for the formalism rules (/set checkin off …)."""
-    settings = group_settings or {}
-    return {kind: Switch(settings[kind]) for kind in FORMALISM_KIND_NAMES if settings.get(kind) in SWITCH_NAMES}
 
 
 def can_delete(bot_rights: Mapping[str, Any] | None) -> bool:

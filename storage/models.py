@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from policies.lifecycle import GroupKind, GroupState
+
 # Stable constraint names, so Alembic batch migrations on SQLite can find them again.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -86,10 +88,10 @@ class Chat(Base):
     department_id: Mapped[int | None] = mapped_column(
         ForeignKey("departments.id", ondelete="RESTRICT"), index=True
     )
-    # permanent | temporary
-    kind: Mapped[str] = mapped_column(String(16), default="permanent")
-    # active | done | closing | closed: the work group's lifecycle, not the bot's presence.
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    # policies.lifecycle.GroupKind
+    kind: Mapped[str] = mapped_column(String(16), default=GroupKind.PERMANENT.value)
+    # policies.lifecycle.GroupState: the work group's lifecycle, not the bot's presence.
+    state: Mapped[str] = mapped_column(String(16), default=GroupState.ACTIVE.value)
     # zh-CN | en, or None to follow each user's Telegram language.
     language: Mapped[str | None] = mapped_column(String(8))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -12,10 +12,11 @@ from telegram.ext import Application, ChatMemberHandler, MessageHandler, TypeHan
 
 from bot import access, convert, loads
 from bot.context import Deps, JianfuContext
-from bot.handlers import temporary
 from bot.handlers._common import emit, transactional
+from bot.services import countdown
 from policies.clock import start_of_day
 from policies.join import on_bot_membership
+from policies.lifecycle import GroupEvent, leads_to
 from policies.types import MemberChange
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
@@ -23,8 +24,6 @@ from storage.repositories.people import PeopleRepository
 
 log = logging.getLogger(__name__)
 
-# Observation runs before every feature handler, so features can rely on the rows existing.
-OBSERVE_GROUP = -10
 # A member seen again within this time is not written again: last-seen times are coarse,
 # and skipping the writes keeps busy groups cheap.
 OBSERVE_INTERVAL = timedelta(seconds=60)
@@ -116,7 +115,7 @@ async def bot_membership(update: Update, context: JianfuContext, session: AsyncS
     if joined:
         await chats.observe_member(change.chat.id, change.actor.id, now)
         # The adder may be an admin we have not seen yet: learn the admins right away.
-        await chats.set_fields(change.chat.id, admins_synced_at=None, state="active")
+        await chats.set_fields(change.chat.id, admins_synced_at=None, state=leads_to(GroupEvent.JOINED))
         await access.refresh_admins_if_stale(deps, session, context.bot, change.chat.id)
     await _announce(context, session, change)
 
@@ -166,11 +165,11 @@ async def migrated(update: Update, context: JianfuContext, session: AsyncSession
         await AuditRepository(session).record(
             "chat.migrate", actor_id=None, now=context.deps.clock(), chat_id=new_id, target=str(old_id)
         )
-        await temporary.follow_migration(context.deps, session, await chats.get(new_id))
+        await countdown.follow_migration(context.deps, session, await chats.get(new_id))
 
 
-def register(app: Application, deps: Deps) -> None:
-    app.add_handler(TypeHandler(Update, observe), group=OBSERVE_GROUP)
+def register(app: Application, deps: Deps, lane: int) -> None:
+    app.add_handler(TypeHandler(Update, observe), group=lane)
     app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

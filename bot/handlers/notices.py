@@ -128,15 +128,12 @@ def _name_list(context: JianfuContext, language: str, names: dict[int, str], ids
     return html.escape(context.deps.catalog.raw(language, "list_separator").join(sorted(names.get(i, str(i)) for i in ids)))
 
 
-def register(app: Application, deps: Deps) -> None:
+def register(app: Application, deps: Deps, lane: int) -> None:
     app.add_handler(command("readers", readers))
-    app.add_handler(MessageHandler(GROUP_TEXT & ~filters.COMMAND, collect), group=COLLECT_GROUP)
+    app.add_handler(MessageHandler(GROUP_TEXT & ~filters.COMMAND, collect), group=lane)
     # "/urgent TEXT" is a command to Telegram but an urgent notice to Jianfu.
-    app.add_handler(MessageHandler(GROUP_TEXT & filters.Regex(URGENT_COMMAND), collect), group=COLLECT_GROUP)
+    app.add_handler(MessageHandler(GROUP_TEXT & filters.Regex(URGENT_COMMAND), collect), group=lane)
     app.add_handler(CallbackQueryHandler(read_pressed, pattern=kinds(ReadNotice)))
     # A person's reaction; anonymous reaction counts (message_reaction_count) name nobody to credit.
     app.add_handler(MessageReactionHandler(reacted, message_reaction_types=MessageReactionHandler.MESSAGE_REACTION_UPDATED))
 
-
-# Runs before the "received" rule, so an ack in the same second finds the notice.
-COLLECT_GROUP = 1

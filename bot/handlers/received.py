@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message as TgMessage
@@ -31,35 +32,27 @@ from bot.i18n import Html
 from policies.callbacks import ConvertDemand, ReadNotice, is_kind
 from policies.digest import parse_switch
 from policies.formalism import ALL_KINDS, Switch, parse_setting
+from policies.group_settings import DIGEST, QUIET, GroupSettings, group_mode, quiet_choice
 from policies.received import (
     RULE,
     GroupContext,
     Mode,
     acts_on,
     group_context,
-    group_formalism,
-    mode_of,
     notice_window_start,
 )
 from policies.repost import without_demand
 from policies.types import Message
-from storage.models import Chat
 from storage.repositories.audit import AuditRepository
-from storage.repositories.chats import ChatRepository, ChatSnapshot
+from storage.repositories.chats import ChatRepository
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.people import PeopleRepository
 
-# After notices are collected (group 1), so an ack finds the notice it answers.
-RULE_GROUP = 2
 MODE_WORDS = {
     "off": Mode.OFF, "关闭": Mode.OFF, "关": Mode.OFF,
     "record": Mode.RECORD, "仅记录": Mode.RECORD, "记录": Mode.RECORD,
     "remove": Mode.REMOVE, "删除": Mode.REMOVE, "开启": Mode.REMOVE, "on": Mode.REMOVE,
 }
-
-
-def group_mode(deps: Deps, chat: Chat | ChatSnapshot | None) -> Mode:
-    return mode_of(chat.settings if chat else None, deps.settings.received.mode)
 
 
 @transactional
@@ -93,10 +86,11 @@ async def _context(
     if replied is None:
         latest = await NoticeRepository(session).latest_since(message.chat.id, notice_window_start(rule, now))
     sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
+    settings = chat.settings if chat else None
     return group_context(
-        rule, message, mode=group_mode(deps, chat), bot_rights=chat.bot_rights if chat else None, now=now,
-        replied=replied, latest_notice=latest, sender_has_private_chat=bool(sender and sender.has_private_chat),
-        formalism=formalism_switches(chat),
+        rule, message, mode=group_mode(settings, deps.group_defaults), bot_rights=chat.bot_rights if chat else None,
+        now=now, replied=replied, latest_notice=latest,
+        sender_has_private_chat=bool(sender and sender.has_private_chat), formalism=formalism_switches(settings),
     )
 
 
@@ -108,9 +102,9 @@ def _is_tracked_notice(context: JianfuContext, replied: TgMessage) -> bool:
     return any(is_kind(button.callback_data, ReadNotice) for button in buttons)
 
 
-def formalism_switches(chat: Chat | ChatSnapshot | None) -> dict[str, Switch]:
+def formalism_switches(settings: GroupSettings | None) -> dict[str, Switch]:
     """The group's own choices for the formalism rules (/set checkin off …)."""
-    return group_formalism(chat.settings if chat else None)
+    return dict(settings.formalism) if settings else {}
 
 
 @transactional
@@ -156,23 +150,24 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
 async def rules(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     if not await in_group(update, context, session):
         return
-    chat = await ChatRepository(session).get(update.effective_chat.id)
+    chats = ChatRepository(session)
+    chat, settings = await chats.get(update.effective_chat.id), await chats.group_settings(update.effective_chat.id)
     deps = context.deps
     language = await language_for(update, context, session)
     received = deps.settings.received
     await reply(
         update, context, session, "received.rules",
-        mode=deps.catalog.raw(language, f"received.mode_{group_mode(deps, chat).value}"),
+        mode=deps.catalog.raw(language, f"received.mode_{group_mode(settings, deps.group_defaults).value}"),
         window=received.notice_window_minutes,
         markers=deps.catalog.raw(language, "list_separator").join(received.urgent_markers),
         can_delete=deps.catalog.raw(language, "received.yes" if chat and chat.bot_rights.get("can_delete_messages") else "received.no"),
-        formalism=Html(_formalism_lines(deps, language, chat)),
+        formalism=Html(_formalism_lines(deps, language, settings)),
     )
 
 
-def _formalism_lines(deps: Deps, language: str, chat: Chat | None) -> str:
+def _formalism_lines(deps: Deps, language: str, settings: GroupSettings) -> str:
     """One line per formalism rule with this group's switch."""
-    group = GroupContext(Mode.REMOVE, False, deps.clock(), formalism=formalism_switches(chat))
+    group = GroupContext(Mode.REMOVE, False, deps.clock(), formalism=formalism_switches(settings))
     rule = deps.received_rule
     return "\n".join(
         deps.catalog.text(
@@ -200,19 +195,15 @@ async def set_rule(update: Update, context: JianfuContext, session: AsyncSession
         await reply(update, context, session, "received.set_usage")
 
 
-async def _store_setting(update: Update, context: JianfuContext, session: AsyncSession, name: str, value: str) -> None:
-    await _store_settings(update, context, session, {name: value})
-
-
 async def _store_settings(
-    update: Update, context: JianfuContext, session: AsyncSession, values: dict[str, str]
+    update: Update, context: JianfuContext, session: AsyncSession,
+    change: Callable[[GroupSettings], GroupSettings], values: dict[str, str],
 ) -> None:
-    """Keep the choices in the group's settings and the audit log."""
+    """Keep the choices in the group's settings and the audit log (`values`: what was set, as typed)."""
     chat_id, chats = update.effective_chat.id, ChatRepository(session)
     # The group may predate the bot's records of it.
     await chats.ensure(chat_id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock())
-    chat = await chats.get(chat_id)
-    await chats.set_fields(chat_id, settings={**(chat.settings or {}), **values})
+    await chats.save_settings(chat_id, change(await chats.group_settings(chat_id)))
     target = ",".join(f"{name}={value}" for name, value in values.items())
     await AuditRepository(session).record(
         "chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=target
@@ -223,7 +214,8 @@ async def _set_formalism(
     update: Update, context: JianfuContext, session: AsyncSession, kinds: tuple[str, ...], switch: Switch
 ) -> None:
     """/set checkin|photo|promotion|instant|formalism on|record|off: this group's formalism rules."""
-    await _store_settings(update, context, session, dict.fromkeys(kinds, switch.value))
+    changed = dict.fromkeys(kinds, switch.value)
+    await _store_settings(update, context, session, lambda settings: settings.with_formalism(kinds, switch), changed)
     language = await language_for(update, context, session)
     catalog = context.deps.catalog
     names = catalog.raw(language, "list_separator").join(catalog.raw(language, f"formalism.name.{k}") for k in kinds)
@@ -237,21 +229,20 @@ async def _set_received(update: Update, context: JianfuContext, session: AsyncSe
     if mode is None:
         await reply(update, context, session, "received.set_usage")
         return
-    await _store_setting(update, context, session, RULE, mode.value)
+    chosen = {RULE: mode.value}
+    await _store_settings(update, context, session, lambda settings: replace(settings, received=mode), chosen)
     language = await language_for(update, context, session)
     await reply(update, context, session, "received.set_done", mode=context.deps.catalog.raw(language, f"received.mode_{mode.value}"))
 
 
-QUIET_RANGE = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d$")
-
-
 async def _set_quiet(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:
     """/set quiet 22:00-07:00 or /set quiet off: this group's quiet hours."""
-    choice = "off" if value.lower() in ("off", "关闭") else value
-    if choice != "off" and not QUIET_RANGE.match(choice):
+    choice = quiet_choice(value)
+    if choice is None:
         await reply(update, context, session, "received.set_usage")
         return
-    await _store_setting(update, context, session, "quiet", choice)
+    chosen = {QUIET: choice}
+    await _store_settings(update, context, session, lambda settings: replace(settings, quiet=choice), chosen)
     await reply(update, context, session, "received.quiet_set", value=choice)
 
 
@@ -261,7 +252,8 @@ async def _set_digest(update: Update, context: JianfuContext, session: AsyncSess
     if wanted is None:
         await reply(update, context, session, "received.set_usage")
         return
-    await _store_setting(update, context, session, "digest", "on" if wanted else "off")
+    switched = {DIGEST: "on" if wanted else "off"}
+    await _store_settings(update, context, session, lambda settings: replace(settings, digest=wanted), switched)
     await reply(update, context, session, "digest.set_on" if wanted else "digest.set_off")
 
 
@@ -272,10 +264,10 @@ SETTERS = {
 }
 
 
-def register(app: Application, deps: Deps) -> None:
+def register(app: Application, deps: Deps, lane: int) -> None:
     kept.register(deps)
     acks_and_demands = (GROUP_TEXT | (filters.ChatType.GROUPS & filters.Sticker.ALL)) & ~filters.COMMAND
-    app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=RULE_GROUP)
+    app.add_handler(MessageHandler(acks_and_demands, on_group_message), group=lane)
     app.add_handler(CallbackQueryHandler(convert_pressed, pattern=kinds(ConvertDemand)))
     app.add_handler(command("rules", rules))
     app.add_handler(command("set", set_rule))

@@ -1,6 +1,6 @@
 """Whistle (吹哨), the whistleblower's side: /whistle, the guided report, /status CODE, /cancel.
 
-Anonymity shapes every line here. These handlers run before every other one (WHISTLE_GROUP)
+Anonymity shapes every line here. These handlers run before every other one (their lane, bot.app)
 and stop an update that belongs to a report, so no other handler records the person: not
 membership, not the audit log. A private message is part of a report when its sender has a draft,
 which only the database knows (any replica may hold the previous step): every private message is
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,17 +30,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot.actions import rows_of
 from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import answer, command_text, emit, is_group, language_for, reply, transactional
-from bot.handlers.errors import describe
 from bot.i18n import Html
+from bot.logs import brief as describe
+from bot.services.whistle_texts import full_text, response_lines, say, split_message
 from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, purge
 from policies.actions import Edit, Send
 from policies.callbacks import WhistleCategory, WhistleDepartment, WhistlePress, encode
 from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
-from policies.text import pack
 from policies.whistle import (
     CATEGORIES,
     EVIDENCE_TEXT_MAX,
@@ -54,14 +52,11 @@ from policies.whistle import (
 )
 from policies.whistle_draft import TIMED_OUT, Do, Event, Step, settle, transition
 from storage.db import AlreadyHandled
-from storage.models import WhistleResponse
 from storage.repositories.departments import DepartmentRepository
 from storage.repositories.whistles import NewEvidence, WhistleRepository
 
 log = logging.getLogger("jianfu.whistle")
 
-# Before membership's observer (-10): a whistle update must never be recorded as activity.
-WHISTLE_GROUP = -20
 DEPARTMENT_BUTTONS = 30
 DEEP_LINK = r"^/start(@\w+)?\s+whistle\s*$"
 RECEIPT_ATTEMPTS = 3
@@ -108,20 +103,6 @@ async def _quietly(callback: Callback, update: Update, context: JianfuContext) -
 
 
 # --- sending, without ever noting the person -------------------------------------------------
-
-
-async def say(context: JianfuContext, chat_id: int, language: str, key: str, /, buttons: InlineKeyboardMarkup | None = None, **params: Any) -> None:
-    """Send a catalog message in a private chat, kept nowhere (no outbox row) and without
-    recording the outcome: for a whistleblower, recording that they blocked the bot would write
-    their id next to a moment they were reporting."""
-    text = context.deps.catalog.text(language, key, **params)
-    emit(Send(chat_id, text, rows_of(buttons), durable=False, anonymous=True))
-
-
-def full_text(text: str) -> Html:
-    """The whistleblower's or a supervisor's words in full, escaped: catalog parameters are cut
-    at 200 characters, which would hide most of a report."""
-    return Html(html.escape(text, quote=False))
 
 
 def _button(context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any) -> InlineKeyboardButton:
@@ -503,11 +484,6 @@ async def show_receipt(context: JianfuContext, user_id: int, language: str, code
 
 # --- /cancel and /status CODE ------------------------------------------------------------------
 
-def split_message(text: str) -> list[str]:
-    """Paragraphs packed into messages under Telegram's limit (one paragraph is at most ~2,100)."""
-    return pack(text.split("\n\n"), separator="\n\n")
-
-
 @transactional
 async def cancel(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     deps, user_id = context.deps, update.effective_user.id
@@ -570,18 +546,6 @@ async def status_text(context: JianfuContext, session: AsyncSession, whistle_id:
     return "\n\n".join(lines)
 
 
-def response_lines(context: JianfuContext, responses: list[WhistleResponse], language: str) -> list[str]:
-    """What supervisors did, a paragraph each, dated to the day."""
-    catalog, zone = context.deps.catalog, context.deps.settings.tz
-    return [
-        catalog.text(
-            language, f"whistle.response.{response.kind}",
-            day=response.at.astimezone(zone).date().isoformat(), text=full_text(response.text or ""),
-        )
-        for response in responses
-    ]  # fmt: skip
-
-
 async def _purge(context: JianfuContext) -> None:
     """Idle drafts, expired answers and ended rate-limit periods leave the database (every replica
     runs this; deleting twice is harmless)."""
@@ -591,18 +555,18 @@ async def _purge(context: JianfuContext) -> None:
         log.error("purging whistle drafts failed: %s", describe(error))
 
 
-def register(app: Application, deps: Deps) -> None:
+def register(app: Application, deps: Deps, lane: int) -> None:
     private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=WHISTLE_GROUP)
-    app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=WHISTLE_GROUP)
-    app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=WHISTLE_GROUP)
-    app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=WHISTLE_GROUP)
-    app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=WHISTLE_GROUP)
-    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=kinds(*DRAFT_BUTTONS)), group=WHISTLE_GROUP)
+    app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=lane)
+    app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=lane)
+    app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=lane)
+    app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=lane)
+    app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=lane)
+    app.add_handler(CallbackQueryHandler(anonymous(pressed), pattern=kinds(*DRAFT_BUTTONS)), group=lane)
     # Whether a message belongs to a report only the database can say (filters cannot wait for it),
     # so every private message that is no command is offered to the draft first.
     private_text = private_message & ~filters.COMMAND
-    app.add_handler(MessageHandler(private_text, anonymous_when_drafting(draft_message)), group=WHISTLE_GROUP)
+    app.add_handler(MessageHandler(private_text, anonymous_when_drafting(draft_message)), group=lane)
     private_edit = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE
-    app.add_handler(MessageHandler(private_edit, anonymous_when_drafting(edited)), group=WHISTLE_GROUP)
+    app.add_handler(MessageHandler(private_edit, anonymous_when_drafting(edited)), group=lane)
     app.job_queue.run_repeating(_purge, interval=deps.settings.jobs.sweep_seconds, first=0, name="whistle_purge")

@@ -18,9 +18,9 @@ from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
 from bot.handlers._common import answer as answer_press
-from bot.handlers.whistle import full_text, response_lines, say, split_message
 from bot.i18n import Html
 from bot.pipeline import FactResult
+from bot.services.whistle_texts import full_text, response_lines, say, split_message
 from bot.whistle_state import PendingAnswer, PendingAnswers
 from policies.actions import Button, Edit, Say, Send, SendFile, Then
 from policies.callbacks import WhistleCard, WhistleList, encode
@@ -32,9 +32,6 @@ from storage.repositories.departments import DepartmentRepository
 from storage.repositories.tasks import TaskRepository
 from storage.repositories.whistles import WhistleRepository, WhistleRow
 
-# After the whistle flow (-20) and observation (-10), before the features (0): an awaited answer
-# is taken here and goes no further, any other private message goes on as before.
-ANSWER_GROUP = -5
 PAGE_SIZE = 8
 BATCH_TASK = "whistle_batch"
 NOTIFY_TASK = "whistle_notify"
@@ -390,12 +387,12 @@ async def _ensure_job(context: JianfuContext) -> None:
     await ensure_batch_scheduled(context.deps)
 
 
-def register(app: Application, deps: Deps) -> None:
+def register(app: Application, deps: Deps, lane: int) -> None:
     app.add_handler(command("whistles", whistles))
     app.add_handler(CallbackQueryHandler(pressed, pattern=kinds(WhistleList, WhistleCard)))
     # Whether an answer is awaited only the database knows: every private message that is no command asks.
     private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND
-    app.add_handler(MessageHandler(private_text, answer_or_pass), group=ANSWER_GROUP)
+    app.add_handler(MessageHandler(private_text, answer_or_pass), group=lane)
     deps.register_task(BATCH_TASK, run_batch, persistent=True)
     deps.register_task(NOTIFY_TASK, notify)
     deps.pipeline.register_fact(Forwarded, _apply_forwarded)

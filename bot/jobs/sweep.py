@@ -9,7 +9,7 @@ from telegram.ext import Application, ExtBot
 
 from bot import metrics, records
 from bot.context import Deps, JianfuContext
-from bot.handlers.errors import describe
+from bot.logs import brief as describe
 from bot.ratelimit import SendingRateLimiter
 from policies.actions import Delete
 from storage.models import Task

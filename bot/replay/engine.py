@@ -36,9 +36,10 @@ from policies.deadlines import find_deadline
 from policies.departments import charged_department
 from policies.duplicates import CopyFinder
 from policies.formalism import Switch
-from policies.lifecycle import TemporaryGroup, parse_extend, parse_temp, until_due
+from policies.group_settings import GroupDefaults, group_mode, quiet_hours, read_stored
+from policies.lifecycle import GroupEvent, TemporaryGroup, may, parse_extend, parse_temp, until_due
 from policies.notices import NoticeKind
-from policies.quiet import QuietHours, after_hours, group_quiet_hours, hold_until
+from policies.quiet import QuietHours, after_hours, hold_until
 from policies.received import (
     FORMALISM_KIND_NAMES,
     Judgement,
@@ -49,8 +50,6 @@ from policies.received import (
     acts_on,
     command_notice_facts,
     group_context,
-    group_formalism,
-    mode_of,
     notice_facts,
 )
 from policies.types import BotRights, ChatRef, ChatType, Message, Person
@@ -87,6 +86,10 @@ class ReplaySettings:
     max_extend_days: int
     idle_days: int
     seconds_per_message: float
+
+    @property
+    def group_defaults(self) -> GroupDefaults:
+        return GroupDefaults(self.mode, self.quiet_start, self.quiet_end, self.quiet_weekends)
 
     @classmethod
     def from_settings(cls, settings: Settings, rule: ReceivedRule) -> ReplaySettings:
@@ -230,21 +233,16 @@ class Replay:
 
     def _state(self, chat: ChatIndex) -> ChatState:
         known = self.registry.groups.get(chat.bot_chat_id)
-        group_settings = known.settings if known else {}
+        group_settings = read_stored(known.settings if known else None).settings
         settings = self.settings
         return ChatState(
             index=chat,
             ref=ChatRef(
                 chat.bot_chat_id, ChatType.SUPERGROUP if chat.type in SUPERGROUP_TYPES else ChatType.GROUP, chat.name
             ),
-            mode=mode_of(group_settings, settings.mode),
-            formalism=group_formalism(group_settings),
-            quiet=group_quiet_hours(
-                group_settings.get("quiet"),
-                start=settings.quiet_start,
-                end=settings.quiet_end,
-                weekends=settings.quiet_weekends,
-            ),
+            mode=group_mode(group_settings, settings.group_defaults),
+            formalism=dict(group_settings.formalism),
+            quiet=quiet_hours(group_settings, settings.group_defaults),
             department=known.department_id if known else None,
             member_count=known.member_count if known else None,
             replies_due=Counter(chat.replied),
@@ -288,7 +286,7 @@ class Replay:
             self._run_timers(until=self.last)
         for chat in self.chats.values():
             temporary = chat.temporary
-            if temporary.state == "done" and temporary.close_at is not None:
+            if may(GroupEvent.CLOSE, temporary.state) and temporary.close_at is not None:
                 self.closes.append(TemporaryClose(chat.index, temporary.close_at, closed=False))
 
     # Replies -----------------------------------------------------------------------------------

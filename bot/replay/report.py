@@ -17,6 +17,7 @@ from typing import Any
 from bot.replay.engine import FORMALISM_EVENT, FORMALISM_KINDS, ChatState, Replay
 from bot.replay.export import ChatIndex
 from policies.digest import IsoWeek, Scoreboard, build_scoreboard, burden
+from policies.lifecycle import GroupState
 from storage.repositories.digest import SPECS
 
 ACK_RULES = ("ack_only", "prefixed_ack", "ack_sticker")
@@ -287,10 +288,10 @@ class _Builder:
         idle_since = end - timedelta(days=self.settings.idle_days)
         for state in states:
             temporary = state.temporary
-            if not temporary.temporary or temporary.state == "closed":
+            if not temporary.temporary or temporary.state == GroupState.CLOSED:
                 continue
             found["temp_open"] += 1
             past_close = temporary.close_at is not None and temporary.close_at < end
-            idle = temporary.state == "active" and (state.last_activity or end) < idle_since
+            idle = temporary.state == GroupState.ACTIVE and (state.last_activity or end) < idle_since
             found["temp_overdue"] += past_close or idle
         return found

@@ -17,7 +17,8 @@ from bot.pipeline import FactResult, current_unit
 from policies.actions import SENT, Button, Edit, RecordEvent, RefreshCounter, Say, Send, Then
 from policies.callbacks import ReadNotice, encode
 from policies.duplicates import bands, fingerprint
-from policies.quiet import QuietHours, after_hours, group_quiet_hours
+from policies.group_settings import quiet_hours as group_quiet_hours
+from policies.quiet import QuietHours, after_hours
 from policies.received import Judgement
 from policies.text import first_line
 from policies.types import Message
@@ -83,11 +84,7 @@ async def after_posting(deps: Deps, session: AsyncSession, notice: Notice) -> No
 async def quiet_hours(deps: Deps, session: AsyncSession, chat_id: int) -> QuietHours | None:
     """The group's quiet hours (its /set quiet choice, else bot.toml); None when switched off."""
     chat = await ChatRepository(session).snapshot(chat_id)
-    settings = deps.settings.notices
-    return group_quiet_hours(
-        (chat.settings or {}).get("quiet") if chat else None,
-        start=settings.quiet_start, end=settings.quiet_end, weekends=settings.quiet_weekends,
-    )
+    return group_quiet_hours(chat.settings if chat else None, deps.group_defaults)
 
 
 async def schedule_deadline_reminder(deps: Deps, session: AsyncSession, notice: Notice, quiet: QuietHours | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,9 +12,13 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from policies.group_settings import CloseProgress, GroupSettings, StoredSettings, read_stored, to_stored
+from policies.lifecycle import GroupKind, GroupState
 from storage.db import CACHE_KEY
 from storage.models import Chat, Department, Membership
 from storage.repositories._sql import cached_statement, core_execute, insert_for, upsert
+
+log = logging.getLogger(__name__)
 
 ADMIN_STATUSES = ("creator", "administrator")
 PRESENT_STATUSES = ("creator", "administrator", "member", "restricted")
@@ -34,7 +39,7 @@ class ChatSnapshot:
     title: str
     department_id: int | None
     language: str | None
-    settings: dict[str, Any]
+    settings: GroupSettings
     bot_rights: dict[str, Any]
     member_count: int | None
 
@@ -68,7 +73,7 @@ class ChatRepository:
         if chat is None:
             return None
         snapshot = ChatSnapshot(
-            chat.id, chat.title, chat.department_id, chat.language, dict(chat.settings or {}),
+            chat.id, chat.title, chat.department_id, chat.language, stored_settings(chat.id, chat.settings).settings,
             dict(chat.bot_rights or {}), chat.member_count,
         )
         if chat_id not in dirty and ALL_CHATS not in dirty:
@@ -127,6 +132,26 @@ class ChatRepository:
         await self.session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
         self._evict(chat_id)
 
+    # Settings and close progress: typed here, one JSON column in the row --------------------
+
+    async def group_settings(self, chat_id: int) -> GroupSettings:
+        """The group's own /set choices (none for a group the bot has no row of)."""
+        return (await self._stored(chat_id)).settings
+
+    async def close_progress(self, chat_id: int) -> CloseProgress:
+        return (await self._stored(chat_id)).close
+
+    async def save_settings(self, chat_id: int, settings: GroupSettings) -> None:
+        await self.set_fields(chat_id, settings=to_stored(settings, (await self._stored(chat_id)).close))
+
+    async def save_close_progress(self, chat_id: int, close: CloseProgress, **fields: Any) -> None:
+        """Keep the close's progress, with other fields of the row in the same statement."""
+        await self.set_fields(chat_id, settings=to_stored((await self._stored(chat_id)).settings, close), **fields)
+
+    async def _stored(self, chat_id: int) -> StoredSettings:
+        chat = await self.get(chat_id)
+        return stored_settings(chat_id, chat.settings if chat else None)
+
     async def overview(self) -> list[GroupOverview]:
         """Every group with its department, most recently active first."""
         query = (
@@ -175,9 +200,9 @@ class ChatRepository:
         await self.session.execute(statement)
         self._evict(chat_id)
 
-    async def change_state(self, chat_id: int, expected: str, new: str, **fields: Any) -> bool:
-        """Move the lifecycle from `expected` to `new` (compare-and-set); False if it had moved on."""
-        statement = update(Chat).where(Chat.id == chat_id, Chat.state == expected).values(state=new, **fields)
+    async def change_state(self, chat_id: int, expected: frozenset[str], new: str, **fields: Any) -> bool:
+        """Move the lifecycle from one of `expected` to `new` (compare-and-set); False if it had moved on."""
+        statement = update(Chat).where(Chat.id == chat_id, Chat.state.in_(expected)).values(state=new, **fields)
         changed = (await self.session.execute(statement)).rowcount == 1
         self._evict(chat_id)
         return changed
@@ -198,8 +223,8 @@ class ChatRepository:
     async def idle_temporary(self, quiet_since: datetime) -> list[Chat]:
         """Active temporary groups silent since `quiet_since` whose admins were not asked about it."""
         query = select(Chat).where(
-            Chat.kind == "temporary",
-            Chat.state == "active",
+            Chat.kind == GroupKind.TEMPORARY,
+            Chat.state == GroupState.ACTIVE,
             Chat.bot_status.in_(("member", "administrator")),
             Chat.last_activity_at < quiet_since,
             (Chat.idle_asked_at.is_(None)) | (Chat.idle_asked_at < Chat.last_activity_at),
@@ -210,7 +235,7 @@ class ChatRepository:
         """Active groups per department, in one query (for /dept list)."""
         query = (
             select(Chat.department_id, func.count())
-            .where(Chat.department_id.is_not(None), Chat.bot_status.in_(("member", "administrator")), Chat.state != "closed")
+            .where(Chat.department_id.is_not(None), Chat.bot_status.in_(("member", "administrator")), Chat.state != GroupState.CLOSED)
             .group_by(Chat.department_id)
         )
         return {department_id: int(count) for department_id, count in (await self.session.execute(query)).all()}
@@ -223,7 +248,7 @@ class ChatRepository:
             .where(
                 Chat.department_id == department_id,
                 Chat.bot_status.in_(("member", "administrator")),
-                Chat.state != "closed",
+                Chat.state != GroupState.CLOSED,
             )
         )
         return int(await self.session.scalar(query) or 0)
@@ -274,6 +299,14 @@ class ChatRepository:
             Membership.chat_id == chat_id, Membership.status.in_(PRESENT_STATUSES)
         )
         return list(await self.session.scalars(query))
+
+
+def stored_settings(chat_id: int, raw: Any) -> StoredSettings:
+    """A row's settings JSON, validated; what is dropped is logged by count, never by content."""
+    stored = read_stored(raw)
+    if stored.dropped:
+        log.warning("chat %s: %d stored settings not understood, ignored", chat_id, stored.dropped)
+    return stored
 
 
 def _seen_member(session: AsyncSession) -> Any:

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.digest import FigureSpec, Window
 from policies.formalism import ALL_KINDS
+from policies.lifecycle import GroupKind, GroupState
 from storage.models import Chat, Department, Event, Notice, Person, Whistle, WhistleResponse
+from storage.repositories.chats import stored_settings
 
 By = Literal["department", "chat"]
 DEPARTMENT: By = "department"
@@ -102,7 +104,7 @@ def _notices(*kinds: str) -> Query:
 def _open_at_end(window: Window) -> Any:
     """Temporary groups that existed and were neither closed nor left by the window's end."""
     return and_(
-        Chat.kind == "temporary",
+        Chat.kind == GroupKind.TEMPORARY,
         Chat.bot_status != "migrated",
         Chat.joined_at < window.end_at,
         or_(Chat.closed_at.is_(None), Chat.closed_at >= window.end_at),
@@ -122,12 +124,12 @@ def _groups(condition: Callable[[Window], Any]) -> Query:
 def _overdue(window: Window) -> Any:
     """Still open at the end although the close time has passed, or quiet for `idle_days` without /done."""
     quiet_since = window.end_at - timedelta(days=window.idle_days)
-    idle = and_(Chat.state == "active", func.coalesce(Chat.last_activity_at, Chat.joined_at) < quiet_since)
+    idle = and_(Chat.state == GroupState.ACTIVE, func.coalesce(Chat.last_activity_at, Chat.joined_at) < quiet_since)
     return and_(_open_at_end(window), or_(Chat.close_at < window.end_at, idle))
 
 
 def _closed(window: Window) -> Any:
-    return and_(Chat.kind == "temporary", Chat.closed_at >= window.start_at, Chat.closed_at < window.end_at)
+    return and_(Chat.kind == GroupKind.TEMPORARY, Chat.closed_at >= window.start_at, Chat.closed_at < window.end_at)
 
 
 def _whistle_last_day(window: Window) -> Any:
@@ -242,9 +244,10 @@ class DigestRepository:
 
     async def opted_in_groups(self) -> list[int]:
         """Groups that asked for their weekly summary (/set digest on) and still have the bot."""
-        query = select(Chat.id, Chat.settings).where(Chat.bot_status.in_(PRESENT), Chat.state != "closed").order_by(Chat.id)
+        query = select(Chat.id, Chat.settings).where(Chat.bot_status.in_(PRESENT), Chat.state != GroupState.CLOSED).order_by(Chat.id)
         # Filtered here rather than in SQL: JSON operators differ between SQLite and PostgreSQL.
-        return [chat_id for chat_id, settings in (await self.session.execute(query)).all() if (settings or {}).get("digest") == "on"]
+        rows = (await self.session.execute(query)).all()
+        return [chat_id for chat_id, settings in rows if stored_settings(chat_id, settings).settings.digest]
 
     async def people_with_private_chat(self) -> list[int]:
         query = select(Person.id).where(Person.has_private_chat.is_(True)).order_by(Person.id)

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from policies.group_settings import CloseProgress, to_stored
 from storage.models import Chat, RoleGrant
+from storage.repositories.chats import stored_settings
 from storage.repositories.digest import DigestRepository
 from storage.repositories.roles import CONTACT
 
@@ -36,7 +38,9 @@ class RegistryRepository:
         query = select(Chat.id, Chat.title, Chat.department_id, Chat.settings, Chat.member_count)
         rows = (await self.session.execute(query)).all()
         return {
-            row.id: RegisteredGroup(row.id, row.title, row.department_id, dict(row.settings or {}), row.member_count)
+            row.id: RegisteredGroup(
+                row.id, row.title, row.department_id, _own_settings(row.id, row.settings), row.member_count
+            )
             for row in rows
         }
 
@@ -51,3 +55,8 @@ class RegistryRepository:
 
     async def people_with_private_chat(self) -> frozenset[int]:
         return frozenset(await DigestRepository(self.session).people_with_private_chat())
+
+
+def _own_settings(chat_id: int, raw: Any) -> dict[str, Any]:
+    """The group's /set choices as stored, validated (replay has no use for its close progress)."""
+    return to_stored(stored_settings(chat_id, raw).settings, CloseProgress())

@@ -10,8 +10,15 @@ import pytest
 from policies.commands import ParseError
 from policies.lifecycle import (
     CLOSE_STEPS,
+    TRANSITIONS,
     Extend,
+    GroupEvent,
+    GroupKind,
+    GroupState,
     MarkTemporary,
+    counting_down,
+    may,
+    moved,
     parse_date,
     parse_extend,
     parse_temp,
@@ -114,3 +121,43 @@ def test_reminder_due_only_in_the_future() -> None:
 )
 def test_quota_for(units: int, per_unit: int, fixed: int | None, expected: int | None) -> None:
     assert quota_for(units, per_unit, fixed) == expected
+
+
+# Every (state, event) pair of a group's life: the state it leads to, or None when refused.
+_ = None
+A, D, C, X = GroupState.ACTIVE, GroupState.DONE, GroupState.CLOSING, GroupState.CLOSED
+LIFE = {
+    #                     active  done  closing  closed
+    GroupEvent.DONE:     (D,      _,    _,       _),
+    GroupEvent.REOPEN:   (_,      A,    _,       _),
+    GroupEvent.EXTEND:   (_,      D,    _,       _),
+    GroupEvent.CLOSE:    (_,      C,    _,       _),
+    GroupEvent.FINISH:   (_,      _,    X,       _),
+    GroupEvent.GONE:     (X,      X,    X,       _),
+    GroupEvent.JOINED:   (A,      A,    A,       A),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("state", list(GroupState), ids=str)
+@pytest.mark.parametrize("event", list(GroupEvent), ids=str)
+def test_every_state_and_event_of_a_groups_life(state: GroupState, event: GroupEvent) -> None:
+    expected = LIFE[event][list(GroupState).index(state)]
+    assert moved(event, state) == expected
+    assert may(event, state) == (expected is not None)
+    # Stored rows hold plain strings: the table answers them the same.
+    assert moved(str(event.value), str(state.value)) == expected
+
+
+def test_the_table_covers_every_event_and_states_keep_their_stored_values() -> None:
+    assert set(LIFE) == set(GroupEvent) == set(TRANSITIONS)
+    assert [state.value for state in GroupState] == ["active", "done", "closing", "closed"]
+    assert [kind.value for kind in GroupKind] == ["permanent", "temporary"]
+
+
+def test_a_state_the_table_does_not_know_moves_nowhere() -> None:
+    assert not may(GroupEvent.DONE, "archived") and not counting_down("archived")
+
+
+@pytest.mark.parametrize("state", list(GroupState), ids=str)
+def test_the_countdown_runs_while_done_or_closing(state: GroupState) -> None:
+    assert counting_down(state) == (state in (GroupState.DONE, GroupState.CLOSING))
