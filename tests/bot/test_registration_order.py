@@ -62,7 +62,7 @@ def _named(function: ast.expr, name: str) -> bool:
 @pytest.mark.parametrize("feature", FEATURES, ids=lambda feature: short(feature.module))
 def test_a_feature_takes_its_handler_group_only_from_the_table(feature) -> None:
     """No handler module names a group of its own: `group=` is always the lane it was given."""
-    tree = ast.parse((HANDLERS / f"{short(feature.module)}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(Path(inspect.getfile(feature.module)).read_text(encoding="utf-8"))
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _named(node.func, "add_handler")]
     groups = [keyword.value for call in calls for keyword in call.keywords if keyword.arg == "group"]
     parameters = list(inspect.signature(feature.module.register).parameters)
