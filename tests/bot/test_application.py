@@ -56,11 +56,22 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
         (json.dumps(call["scope"], sort_keys=True), call.get("language_code")): [c["command"] for c in call["commands"]]
         for call in harness.fake.calls_to("setMyCommands")
     }
-    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "inbox", "whistle", "help", "lang"]
-    assert "whistles" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), "en")]
-    assert {"help", "rules", "set", "register", "lang", "notice", "readers"} <= set(menus[('{"type": "all_chat_administrators"}', "en")])
-    assert "done" in menus[('{"type": "all_chat_administrators"}', None)]
-    assert "grant" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), None)]
+    private, groups = '{"type": "all_private_chats"}', '{"type": "all_group_chats"}'
+    admins = '{"type": "all_chat_administrators"}'
+    supervisor = json.dumps({"chat_id": SUPERVISOR, "type": "chat"})
+    for language in (None, "en"):
+        assert menus[(private, language)] == ["start", "help", "lang", "inbox", "whistle", "status", "cancel"]
+        assert menus[(groups, language)] == ["help", "rules", "status", "notice", "urgent", "readers"]
+        assert menus[(admins, language)] == [
+            "help", "rules", "status", "notice", "urgent", "readers", "register", "set", "temp", "done", "reopen", "extend",
+            "lang",
+        ]
+        assert menus[(supervisor, language)] == [
+            "start", "help", "lang", "inbox", "whistle", "status", "cancel", "dept", "groups", "whistles", "digest",
+            "grant", "revoke",
+        ]
+        # /whistle is private only: no menu a group shows offers it.
+        assert "whistle" not in menus[(groups, language)] + menus[(admins, language)]
     described = {
         call.get("language_code"): {c["command"]: c["description"] for c in call["commands"]}
         for call in harness.fake.calls_to("setMyCommands")
@@ -68,6 +79,7 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
     }
     assert described[None]["help"] == "命令说明"
     assert described["en"]["help"] == "What the commands do"
+    assert described["en"]["status"] == "Follow up a report by its receipt code"  # not the group's /status
     assert len(menus) == 8  # 4 audiences x 2 languages
 
 
