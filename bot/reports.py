@@ -52,6 +52,8 @@ WEIGHTED_SOURCES = tuple(source for source in FIGURE_SOURCES if source.spec.weig
 MEMO_TTL = timedelta(minutes=10)
 # The personal reminder lists unread notices due within this time, at most this many.
 DEADLINE_HORIZON = timedelta(days=7)
+# The digest names this many departments adding the most burden.
+TOP_DEPARTMENTS = 3
 DEADLINES_SHOWN = 5
 EXIT_USAGE = 2
 
@@ -188,10 +190,10 @@ def _estimate_note(deps: Deps, language: str) -> str:
 
 def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
     catalog = deps.catalog
-    top = board.top(3)
+    top = board.top(TOP_DEPARTMENTS)
     if not top:
         return ["", catalog.raw(language, "digest.top_none")]
-    lines = ["", catalog.raw(language, "digest.top_header")]
+    lines = ["", catalog.text(language, "digest.top_header", count=TOP_DEPARTMENTS)]
     for rank, row in enumerate(top, start=1):
         lines.append(catalog.text(
             language, "digest.top_line", rank=rank, name=row.name, burden=number(row.burden),
@@ -327,7 +329,7 @@ async def personal_digest(deps: Deps, session: AsyncSession, person_id: int, lan
     catalog = deps.catalog
     lines = [catalog.text(language, "digest.personal", unread=unread)]
     if due:
-        lines.append(catalog.raw(language, "digest.personal_deadlines"))
+        lines.append(catalog.text(language, "digest.personal_deadlines", days=DEADLINE_HORIZON.days))
         lines += [
             catalog.text(
                 language, "digest.personal_deadline", deadline=_local(deps, item.notice.deadline_at),
