@@ -119,8 +119,8 @@ def _done(report: dict[str, Any], say: Say) -> list[str]:
 
 
 def _minutes(value: float) -> str:
-    """Saved minutes: a tenth shows while they are few (a small group saves fractions)."""
-    return f"{value:,.1f}" if value < 100 else number(value)
+    """Saved minutes in tenths (a small group saves fractions), the same for a total and its parts."""
+    return f"{value:,.1f}"
 
 
 def _chat_line(say: Say, chat_id: str, chat: dict[str, Any]) -> str:
