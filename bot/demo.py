@@ -357,7 +357,8 @@ async def _duplicate_notice(demo: Demo) -> None:
     """The same notice in two groups: one inbox entry for a member of both, noting the other group."""
     demo.scene("duplicate")
     demo.step(ADMIN, "adds_second_group", group=demo.name(SECOND_GROUP))
-    await demo.deliver(demo.updates.my_chat_member(SECOND_GROUP, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+    promoted = demo.updates.my_chat_member(SECOND_GROUP, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
+    await demo.deliver(promoted)
     demo.step(MEMBER, "joins", group=demo.name(SECOND_GROUP))
     await demo.deliver(demo.updates.chat_member(SECOND_GROUP, MEMBER, old="left", new="member"))
     await demo.say(GROUP, ADMIN, FLOOD_NOTICE[demo.english])
@@ -368,7 +369,9 @@ async def _duplicate_notice(demo: Demo) -> None:
 async def _urgent(demo: Demo) -> None:
     """/urgent: asking for replies is allowed for urgent matters, so a "received" to it stays."""
     demo.scene("urgent")
-    text = "今晚有台风，各网格立即排查危房并回复“收到”。" if not demo.english else "Typhoon tonight: check unsafe houses now and reply 'received'."
+    text = "今晚有台风，各网格立即排查危房并回复“收到”。"
+    if demo.english:
+        text = "Typhoon tonight: check unsafe houses now and reply 'received'."
     notice = await demo.say(GROUP, ADMIN, f"/urgent {text}")
     await demo.say(GROUP, MEMBER, "Received!" if demo.english else "收到！", reply_to=notice)
 

@@ -18,7 +18,8 @@ def on_bot_membership(
     verdict = missing_rights(change.rights)
     params = {"missing": KeyList("right.", verdict.missing), "bot_is_admin": verdict.is_admin}
     if not change.old.is_present:
-        return _introduce(change, {**params, "days": close_days}, actor_has_private_chat, group_language, verdict.detail)
+        introduced = {**params, "days": close_days}
+        return _introduce(change, introduced, actor_has_private_chat, group_language, verdict.detail)
     if change.new.is_admin and actor_has_private_chat:
         key = "join.rights_missing" if verdict.missing else "join.rights_complete"
         return [Say(change.actor.id, key, {**params, "title": change.chat.title}, rule=RULE, reason=verdict.detail)]

@@ -37,10 +37,12 @@ from bot.handlers.errors import describe
 from bot.i18n import Html
 from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, Step, purge
 from policies.actions import Edit, Send
-from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
+from policies.departments import MAX_NAME, DepartmentRef, match_department, name_problem, normalize_name
 from policies.text import pack
 from policies.whistle import (
     CATEGORIES,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
     EVIDENCE_TEXT_MAX,
     code_bucket,
     description_problem,
@@ -174,7 +176,10 @@ async def ask_category(context: JianfuContext, user_id: int, draft: Draft) -> No
 
 async def ask_description(context: JianfuContext, user_id: int, draft: Draft) -> None:
     draft.step = Step.DESCRIPTION
-    await say(context, user_id, draft.language, "whistle.ask_description", buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]))
+    await say(
+        context, user_id, draft.language, "whistle.ask_description",
+        buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]), min=DESCRIPTION_MIN, max=DESCRIPTION_MAX,
+    )
 
 
 async def ask_evidence(context: JianfuContext, user_id: int, draft: Draft) -> None:
@@ -238,7 +243,7 @@ async def _typed_department(context: JianfuContext, session: AsyncSession, user_
         return
     problem = name_problem(typed)
     if problem:
-        await say(context, user_id, draft.language, problem, name=typed)
+        await say(context, user_id, draft.language, problem, name=typed, max=MAX_NAME)
         return
     departments = await DepartmentRepository(session, normalize_name).all()
     match = match_department(typed, [DepartmentRef(d.id, d.name, d.code) for d in departments])
@@ -264,7 +269,10 @@ async def _description(context: JianfuContext, session: AsyncSession, user_id: i
         return
     problem = description_problem(message.text)
     if problem:
-        await say(context, user_id, draft.language, problem, length=len(message.text.strip()))
+        await say(
+            context, user_id, draft.language, problem,
+            length=len(message.text.strip()), min=DESCRIPTION_MIN, max=DESCRIPTION_MAX,
+        )
         return
     draft.description = message.text.strip()
     await ask_evidence(context, user_id, draft)
