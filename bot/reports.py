@@ -193,7 +193,7 @@ def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
     top = board.top(TOP_DEPARTMENTS)
     if not top:
         return ["", catalog.raw(language, "digest.top_none")]
-    lines = ["", catalog.text(language, "digest.top_header", count=TOP_DEPARTMENTS)]
+    lines = ["", catalog.text(language, "digest.top_header", count=len(top))]
     for rank, row in enumerate(top, start=1):
         lines.append(catalog.text(
             language, "digest.top_line", rank=rank, name=row.name, burden=number(row.burden),
