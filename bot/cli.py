@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", parents=[shared], help="run the real bot offline against the in-memory Telegram double"
     )
-    demo.add_argument("--language", choices=["zh-CN", "en"], default=None, help="language of the scripted people")
+    demo.add_argument("--language", choices=["zh-CN", "en"], default=None, help="language of the narration and the scripted people (default: the configured language)")
     demo.set_defaults(handler=_demo)
 
     explain = commands.add_parser(
@@ -190,7 +190,9 @@ def _serve(app: object, settings: Settings) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    return asyncio.run(run_demo(language=args.language))
+    # --language, else the configured language (bot.toml or JIANFU_LANGUAGE), else zh-CN.
+    language = args.language or settings_from(args).language
+    return asyncio.run(run_demo(language=language))
 
 
 def _explain(args: argparse.Namespace) -> int:

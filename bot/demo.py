@@ -16,6 +16,7 @@ from telegram import Update
 from bot.app import build_application
 from bot.context import Deps
 from bot.handlers.whistle_review import ensure_batch_scheduled
+from bot.i18n import fill
 from bot.jobs.digest import plan_due_digest
 from bot.jobs.sweep import run_due_tasks
 from bot.replay.command import ReplayOptions
@@ -32,6 +33,8 @@ SUPERVISOR, ADMIN, MEMBER, NEWCOMER = 1001, 2001, 3001, 3002
 # A department's section chief in the group who has never opened a chat with the bot.
 CHIEF = 3003
 GROUP = -1001234500001
+# A second work group of the same secretary, where the same notice arrives again.
+SECOND_GROUP = -1001234500002
 # The civil affairs bureau's own chat, where its weekly card goes.
 DEPARTMENT_CHAT = -1001234500009
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
@@ -54,6 +57,26 @@ class Demo:
     workdir: Path
     printed_calls: int = 0
 
+    def text(self, key: str, **params: Any) -> str:
+        """Narration in the demo's language: terminal text, so nothing is HTML-escaped."""
+        return fill(self.deps.catalog.raw(self.language, f"demo.{key}"), params)
+
+    def line(self, key: str, **params: Any) -> None:
+        print(self.text(key, **params))
+
+    def scene(self, key: str, **params: Any) -> None:
+        print(f"\n== {self.text(f'scene.{key}', **params)} ==")
+
+    def step(self, person: int, key: str, **params: Any) -> None:
+        print(f"\n{self.text('acts', name=self.name(person), action=self.text(f'step.{key}', **params))}")
+
+    def time(self, key: str, **params: Any) -> None:
+        print(f"\n{self.text(f'time.{key}', **params)}")
+
+    @property
+    def language(self) -> str:
+        return "en" if self.english else "zh-CN"
+
     def name(self, chat_id: int) -> str:
         if chat_id in self.fake.chats and not self.fake.chats[chat_id].is_private:
             return self.fake.chats[chat_id].title
@@ -61,8 +84,8 @@ class Demo:
 
     async def say(self, chat_id: int, user_id: int, text: str, **options: Any) -> int:
         """A person writes; returns the message id."""
-        where = "private" if chat_id == user_id else self.name(chat_id)
-        print(f"\n👤 {self.name(user_id)} ({where}): {text}")
+        where = self.text("private") if chat_id == user_id else self.name(chat_id)
+        print(f"\n{self.text('says', name=self.name(user_id), where=where, text=text)}")
         update = self.updates.message(chat_id, user_id, text, **options)
         await self.deliver(update)
         return update.message.message_id
@@ -84,34 +107,35 @@ def describe_call(demo: Demo, call: Call) -> str | None:
     params = call.params
     chat = demo.name(int(params["chat_id"])) if "chat_id" in params else ""
     if call.method == "sendMessage":
-        buttons = _buttons(params.get("reply_markup"))
-        return f"→ {chat}: {_plain(params['text'])}{buttons}"
+        return demo.text("send", chat=chat, text=_plain(params["text"]), buttons=_buttons(params.get("reply_markup")))
     if call.method == "sendPhoto":
-        return f"🖼 → {chat}: a chart (PNG) with the caption: {_plain(params.get('caption', ''))}"
+        return demo.text("photo", chat=chat, caption=_plain(params.get("caption", "")))
     if call.method == "editMessageText":
-        return f"✎ edits its message in {chat}: {_plain(params['text'])}{_buttons(params.get('reply_markup'))}"
-    if call.method == "deleteMessage":
-        return f"🗑 deletes message {params['message_id']} in {chat}"
+        return demo.text("edit", chat=chat, text=_plain(params["text"]), buttons=_buttons(params.get("reply_markup")))
     if call.method == "answerCallbackQuery" and params.get("text"):
-        return f"ⓘ pop-up: {params['text']}"
+        return demo.text("popup", text=params["text"])
     if call.method in ("getChatAdministrators", "getChatMemberCount"):
-        return f"asks Telegram: {call.method} ({chat})"
-    return CLOSE_CALLS[call.method].format(chat=chat, **params) if call.method in CLOSE_CALLS else None
+        return demo.text("asks", method=call.method, chat=chat)
+    if call.method in CALLS:
+        return demo.text(CALLS[call.method], chat=chat, **params)
+    return None
 
 
-CLOSE_CALLS = {
-    "pinChatMessage": "📌 pins message {message_id} in {chat}",
-    "setChatPermissions": "🔒 makes {chat} read-only",
-    "exportChatInviteLink": "🔗 replaces {chat}'s invite link (the old one stops working)",
-    "setChatTitle": "✎ renames the group to {title}",
-    "leaveChat": "👋 leaves {chat}",
+# The narration key of Bot API calls told by their parameters alone.
+CALLS = {
+    "deleteMessage": "delete",
+    "pinChatMessage": "pin",
+    "setChatPermissions": "read_only",
+    "revokeChatInviteLink": "revoke_link",
+    "setChatTitle": "rename",
+    "leaveChat": "leave",
 }
 
 
 def _plain(html: str) -> str:
     text = re.sub(r"<[^>]+>", "", html)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return text.replace("\n", "\n      ")
+    return "\n".join(("      " + line if index and line else line) for index, line in enumerate(text.split("\n")))
 
 
 def _buttons(markup: Any) -> str:
@@ -133,60 +157,72 @@ def _world(fake: FakeTelegram, english: bool) -> None:
         fake.add_user(user_id, name, language_code=language)
     title = "Chaoyang Community Work Group" if english else "朝阳社区工作群"
     fake.add_group(GROUP, title, creator_id=ADMIN, members=[MEMBER, CHIEF])
+    second = "Xiangyang Community Work Group" if english else "向阳社区工作群"
+    fake.add_group(SECOND_GROUP, second, creator_id=ADMIN, members=[MEMBER])
     fake.add_group(DEPARTMENT_CHAT, "Civil Affairs Bureau" if english else "民政局工作联络群", creator_id=SUPERVISOR)
 
 
 async def _script(demo: Demo) -> None:
-    english, say = demo.english, demo.say
-    print("== A supervisor sets up the department registry (private chat) ==")
+    say = demo.say
+    demo.scene("registry")
     await say(SUPERVISOR, SUPERVISOR, "/start")
     await say(SUPERVISOR, SUPERVISOR, "/dept add 民政局 units 12 code MZ")
     await say(SUPERVISOR, SUPERVISOR, "/dept add 卫生健康委员会 code 卫健委")
 
-    print("\n== A community secretary adds Jianfu to a work group, first without admin rights ==")
+    demo.scene("join")
     await say(ADMIN, ADMIN, "/start")
-    print(f"\n👤 {demo.name(ADMIN)} adds the bot to {demo.name(GROUP)} as a plain member")
+    demo.step(ADMIN, "adds_bot", group=demo.name(GROUP))
     await demo.deliver(demo.updates.my_chat_member(GROUP, ADMIN, old="left", new="member"))
-    print(f"\n👤 {demo.name(ADMIN)} promotes the bot to admin with every right it asked for")
+    demo.step(ADMIN, "promotes")
     await demo.deliver(demo.updates.my_chat_member(GROUP, ADMIN, old="member", new="administrator", rights=ALL_RIGHTS))
 
-    print("\n== Registration: a loose name gets buttons; only admins may confirm ==")
-    await say(GROUP, MEMBER, "大家早上好" if not english else "Good morning, everyone")
+    demo.scene("register")
+    await say(GROUP, MEMBER, "大家早上好" if not demo.english else "Good morning, everyone")
     await say(GROUP, ADMIN, "/register 民政")
     question = demo.fake.sent(GROUP)[-1]
-    choice = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    print(f"\n👤 {demo.name(MEMBER)} presses the first button")
-    await demo.deliver(demo.updates.callback(MEMBER, GROUP, question["message_id"], choice))
-    print(f"\n👤 {demo.name(ADMIN)} presses the first button")
-    await demo.deliver(demo.updates.callback(ADMIN, GROUP, question["message_id"], choice))
+    await _press_first(demo, MEMBER, GROUP, question)
+    await _press_first(demo, ADMIN, GROUP, question)
 
-    print("\n== Roles: strangers are refused politely; supervisors grant roles ==")
+    demo.scene("roles")
     await say(MEMBER, MEMBER, "/dept add 交通局")
     await say(SUPERVISOR, SUPERVISOR, f"/grant {MEMBER} contact 民政局")
-    print(f"\n👤 {demo.name(NEWCOMER)} joins the group")
+    demo.step(NEWCOMER, "joins", group=demo.name(GROUP))
     await demo.deliver(demo.updates.chat_member(GROUP, NEWCOMER, old="left", new="member"))
     await say(SUPERVISOR, SUPERVISOR, "/groups")
 
+    await _help(demo)
     await _received_rule(demo)
 
-    print("\n== Ten minutes later: the bot's own group messages expire, keeping the group quiet ==")
+    demo.scene("expire")
+    demo.time("expire")
     demo.clock.advance(timedelta(minutes=10))
     await _sweep(demo)
 
     await _notices(demo)
+    await _duplicate_notice(demo)
+    await _urgent(demo)
     await _formalism(demo)
     await _held_notice(demo)
+    await _set_digest(demo)
     await _temporary_group(demo)
     await _whistle(demo)
     await _weekly_digest(demo)
     await _replay(demo)
 
 
+async def _help(demo: Demo) -> None:
+    """/help differs by person and chat: a member in the group, the admin there, a supervisor privately."""
+    demo.scene("help")
+    await demo.say(GROUP, MEMBER, "/help")
+    await demo.say(GROUP, ADMIN, "/help")
+    await demo.say(SUPERVISOR, SUPERVISOR, "/help")
+
+
 async def _replay(demo: Demo) -> None:
     """`jianfu replay` on a small chat export, with the demo's database as the registry."""
-    print("\n== Before trusting it with delete rights: replay a chat export, see what it would have done ==")
+    demo.scene("replay")
     path = write(demo.workdir / "result.json", whole_account(_history(demo.english)))
-    print(f"$ jianfu replay {path.name} --database  (two groups' history, as Telegram Desktop exports it)\n")
+    print(demo.text("replay_command", file=path.name) + "\n")
     options = ReplayOptions((path,), "en" if demo.english else "zh-CN", database=demo.deps.settings.database.url)
     await run_replay(demo.deps.settings, options)
 
@@ -231,19 +267,19 @@ def _history(english: bool) -> list[ExportedChat]:
 
 async def _weekly_digest(demo: Demo) -> None:
     say = demo.say
-    print("\n== The weekly digest: a supervisor previews this week so far ==")
+    demo.scene("digest")
     await say(SUPERVISOR, SUPERVISOR, f"/dept contact 民政局 {DEPARTMENT_CHAT}")
     await say(SUPERVISOR, SUPERVISOR, "/digest this")
     # Monday 30 November, 09:00 in Shanghai: the digest is due.
     demo.clock.set(datetime(2026, 11, 30, 1, 0, tzinfo=UTC))
-    print("\n⏰ Monday 09:00: the digest of last week goes out (supervisors, the department's chat, people with unread notices)")
+    demo.time("digest", time=demo.deps.settings.digest.time)
     await plan_due_digest(demo.deps)
     await _sweep(demo, rounds=2)  # the first plans one delivery per recipient, the second sends them
 
 
 async def _whistle(demo: Demo) -> None:
     english, say = demo.english, demo.say
-    print("\n== Whistle (吹哨): an anonymous report on a department, followed up by its receipt code ==")
+    demo.scene("whistle")
     await say(NEWCOMER, NEWCOMER, "/start whistle")
     await _press(demo, NEWCOMER, "民政局")
     await _press(demo, NEWCOMER, "data_request")
@@ -254,7 +290,8 @@ async def _whistle(demo: Demo) -> None:
     await _press(demo, NEWCOMER, ":e")
     await _press(demo, NEWCOMER, ":s")
     code = re.search(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}", demo.fake.sent(NEWCOMER)[-1]["text"]).group(0)
-    print("\n⏰ Supervisors hear of it at the next batch time (09:00 or 15:00), never the moment it arrives")
+    times = demo.deps.settings.whistle.batch_times
+    demo.time("whistle_batch", times=demo.deps.catalog.raw(demo.language, "list_separator").join(times))
     local = demo.clock().astimezone(demo.deps.settings.tz)
     demo.clock.set(datetime.combine(local.date(), time(15, 0), tzinfo=demo.deps.settings.tz).astimezone(UTC))
     await _sweep(demo, rounds=2)  # the batch, then one notification per supervisor
@@ -280,56 +317,104 @@ async def _press(demo: Demo, user: int, wanted: str) -> None:
     message = next(m for m in reversed(demo.fake.sent(user)) if m.get("reply_markup"))
     buttons = [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
     button = next(b for b in buttons if wanted in b["text"] or wanted in b.get("callback_data", ""))
-    print(f"\n👤 {demo.name(user)} presses [{button['text']}]")
-    await demo.deliver(demo.updates.callback(user, user, message["message_id"], button["callback_data"]))
+    await _press_button(demo, user, user, message, button)
+
+
+async def _press_first(demo: Demo, user: int, chat_id: int, message: dict[str, Any]) -> None:
+    await _press_button(demo, user, chat_id, message, message["reply_markup"]["inline_keyboard"][0][0])
+
+
+async def _press_button(demo: Demo, user: int, chat_id: int, message: dict[str, Any], button: dict[str, Any]) -> None:
+    print(f"\n{demo.text('presses', name=demo.name(user), label=button['text'])}")
+    await demo.deliver(demo.updates.callback(user, chat_id, message["message_id"], button["callback_data"]))
 
 
 async def _notices(demo: Demo) -> None:
     english, say = demo.english, demo.say
-    print("\n== Notices: collected as they are posted; each person gets one private inbox ==")
-    text = "【通知】请各网格于11月30日前报送第四季度消防隐患排查表。"
-    if english:
-        text = "Notice: each grid submits the fire-safety checklist by Nov 30."
-    notice = await say(GROUP, ADMIN, text)
+    demo.scene("notices")
+    notice = await say(GROUP, ADMIN, FIRE_NOTICE[english])
     await say(MEMBER, MEMBER, "/start")
     await say(MEMBER, MEMBER, "/inbox")
     inbox = demo.fake.sent(MEMBER)[-1]
     read = inbox["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    print(f"\n👤 {demo.name(MEMBER)} presses Read in the inbox (no reply in the group needed)")
+    demo.step(MEMBER, "reads_in_inbox")
     await demo.deliver(demo.updates.callback(MEMBER, MEMBER, inbox["message_id"], read))
-    print(f"\n👤 {demo.name(ADMIN)} asks who has read it, replying to it in the group (the answer comes privately)")
+    demo.step(ADMIN, "asks_readers")
     await say(GROUP, ADMIN, "/readers", reply_to=notice)
+
+
+FLOOD_NOTICE = {
+    False: "【通知】请各网格于12月5日前报送防汛物资清单。",
+    True: "Notice: each grid submits its flood-supplies list by Dec 5.",
+}
+FIRE_NOTICE = {
+    False: "【通知】请各网格于11月30日前报送第四季度消防隐患排查表。",
+    True: "Notice: each grid submits the fire-safety checklist by Nov 30.",
+}
+
+
+async def _duplicate_notice(demo: Demo) -> None:
+    """The same notice in two groups: one inbox entry for a member of both, noting the other group."""
+    demo.scene("duplicate")
+    demo.step(ADMIN, "adds_second_group", group=demo.name(SECOND_GROUP))
+    promoted = demo.updates.my_chat_member(SECOND_GROUP, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
+    await demo.deliver(promoted)
+    demo.step(MEMBER, "joins", group=demo.name(SECOND_GROUP))
+    await demo.deliver(demo.updates.chat_member(SECOND_GROUP, MEMBER, old="left", new="member"))
+    await demo.say(GROUP, ADMIN, FLOOD_NOTICE[demo.english])
+    await demo.say(SECOND_GROUP, ADMIN, FLOOD_NOTICE[demo.english])
+    await demo.say(MEMBER, MEMBER, "/inbox")
+
+
+async def _urgent(demo: Demo) -> None:
+    """/urgent: asking for replies is allowed for urgent matters, so a "received" to it stays."""
+    demo.scene("urgent")
+    text = "今晚有台风，各网格立即排查危房并回复“收到”。"
+    if demo.english:
+        text = "Typhoon tonight: check unsafe houses now and reply 'received'."
+    notice = await demo.say(GROUP, ADMIN, f"/urgent {text}")
+    await demo.say(GROUP, MEMBER, "Received!" if demo.english else "收到！", reply_to=notice)
 
 
 async def _held_notice(demo: Demo) -> None:
     english, say = demo.english, demo.say
-    print("\n== Quiet hours: a /notice sent at 22:00 waits for the morning, once its sender confirms ==")
+    demo.scene("held")
     demo.clock.advance(timedelta(hours=13) - (demo.clock() - START))
     text = "/notice 明早8点前各网格上报积水点位。" if not english else "/notice Each grid reports flooded spots by 8:00 tomorrow."
     await say(GROUP, ADMIN, text)
-    question = demo.fake.sent(ADMIN)[-1]
-    confirm = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    print(f"\n👤 {demo.name(ADMIN)} presses the first button")
-    await demo.deliver(demo.updates.callback(ADMIN, ADMIN, question["message_id"], confirm))
+    await _press_first(demo, ADMIN, ADMIN, demo.fake.sent(ADMIN)[-1])
     demo.clock.advance(timedelta(hours=9, minutes=30))
-    print("\n⏰ 07:30 the next morning, the start of the working period")
+    demo.time("morning")
     await _sweep(demo)
+
+
+async def _set_digest(demo: Demo) -> None:
+    demo.scene("set", group=demo.name(SECOND_GROUP))
+    await demo.say(SECOND_GROUP, ADMIN, "/set digest on")
 
 
 async def _temporary_group(demo: Demo) -> None:
     english, say = demo.english, demo.say
-    print("\n== A temporary group: done, then closed 3 days later as the regulation requires ==")
+    settings = demo.deps.settings.temporary
+    close_days, reminder_hours, extend_days = settings.close_after_days, settings.reminder_hours, 2
+    demo.scene("temporary", days=close_days)
     await say(GROUP, ADMIN, "/temp Census 2026" if english else "/temp 2026年人口普查")
     await say(GROUP, ADMIN, "/done")
-    for days, what in ((2, "two days later: the 24-hour reminder"), (1, "the third day: the close")):
-        demo.clock.advance(timedelta(days=days))
-        print(f"\n⏰ {what}")
-        await _sweep(demo)
+    await say(GROUP, ADMIN, f"/extend {extend_days} " + ("late census forms" if english else "人口普查补登"))
+    # The reminder comes `reminder_hours` before the (put off) close, the close itself after that.
+    until_close = timedelta(days=close_days + extend_days)
+    until_reminder = until_close - timedelta(hours=reminder_hours)
+    demo.time("reminder", days=until_reminder.days, hours=reminder_hours)
+    demo.clock.advance(until_reminder)
+    await _sweep(demo)
+    demo.time("close", days=(until_close - until_reminder).days)
+    demo.clock.advance(until_close - until_reminder)
+    await _sweep(demo)
 
 
 async def _received_rule(demo: Demo) -> None:
     english, say = demo.english, demo.say
-    print("\n== The \"received\" rule: a sender demands 收到; members answer it ==")
+    demo.scene("received")
     await say(GROUP, ADMIN, "/rules")
     demand = "【通知】请各网格于周五17:00前报送独居老人走访台账，收到请回复。"
     if english:
@@ -340,23 +425,23 @@ async def _received_rule(demo: Demo) -> None:
     question = "Received, but page 2 of the form will not open?" if english else "收到，不过表格第二页打不开？"
     await say(GROUP, NEWCOMER, question, reply_to=notice)
 
-    print(f"\n👤 {demo.name(ADMIN)} presses the button in the private reminder")
+    demo.step(ADMIN, "presses_reminder")
     reminder = demo.fake.sent(ADMIN)[-1]
     convert = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     await demo.deliver(demo.updates.callback(ADMIN, ADMIN, reminder["message_id"], convert))
     tracked = demo.fake.sent(GROUP)[-1]
     read = tracked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     demo.clock.advance(timedelta(seconds=6))
-    print(f"\n👤 {demo.name(SUPERVISOR)} reacts 👍 to the notice (a reaction is a read too)")
+    demo.step(SUPERVISOR, "reacts")
     demo.fake.set_member(GROUP, SUPERVISOR, "member")
     await demo.deliver(demo.updates.reaction(GROUP, tracked["message_id"], SUPERVISOR, new=("👍",)))
-    print(f"\n👤 {demo.name(MEMBER)} presses Read, having acknowledged already")
+    demo.step(MEMBER, "reads_again")
     await demo.deliver(demo.updates.callback(MEMBER, GROUP, tracked["message_id"], read))
 
 
 async def _formalism(demo: Demo) -> None:
     english, say = demo.english, demo.say
-    print("\n== Other formalism demands: check-ins and photo proof, reminded privately, counted for the digest ==")
+    demo.scene("formalism")
     demand = "从明天起，各网格员每天早上8点前在群里打卡，走访时拍照发群里。"
     if english:
         demand = (
@@ -367,12 +452,12 @@ async def _formalism(demo: Demo) -> None:
     # A pledge with nothing of its own ("收到，马上安排") is an ack like any other.
     await say(GROUP, MEMBER, "Received, will handle" if english else "收到，马上安排")
 
-    print(f"\n== {demo.name(CHIEF)} never opened a chat with the bot and demands acks: nobody is corrected publicly ==")
+    demo.scene("unreachable", name=demo.name(CHIEF))
     demand = "【通知】周五前报送台账，请各网格员看到后回复收到。"
     if english:
         demand = "Notice: the form is due Friday. Everyone reply 'received' when you see this."
     await say(GROUP, CHIEF, demand)
-    print(f"\n👤 {demo.name(CHIEF)} opens a private chat with the bot for the first time")
+    demo.step(CHIEF, "opens_chat")
     await say(CHIEF, CHIEF, "/start")
     await _press(demo, CHIEF, "cv1:")
 
@@ -408,15 +493,15 @@ async def _run_demo(english: bool) -> int:
         app = build_application(settings, deps)
         # A running bot schedules its first whistle batch at start-up; the demo does it here.
         await ensure_batch_scheduled(deps)
-        print("Jianfu demo: the real bot against an in-memory Telegram; nothing leaves this machine.")
         try:
             async with app:
                 demo = Demo(app, fake, UpdateFactory(fake, app.bot), clock, deps, english, Path(directory))
+                demo.line("intro")
                 await _step_all(demo, _script)
         finally:
             await db.dispose()
     fake.assert_no_unknown_calls()
-    print(f"\nDone: {len(fake.calls)} Bot API calls, {len(fake.sent())} messages still visible.")
+    print(f"\n{demo.text('finished', calls=len(fake.calls), messages=len(fake.sent()))}")
     return 0
 
 

@@ -53,7 +53,7 @@ class Catalog:
     def text(self, language: str | None, key: str, /, **params: Any) -> str:
         """Render `key` as Telegram HTML: every parameter is escaped unless it is Html."""
         rendered = {name: self._render_param(language, value) for name, value in params.items()}
-        return self.raw(language, key).format_map(rendered)
+        return fill(self.raw(language, key), rendered)
 
     def _render_param(self, language: str | None, value: Any) -> str:
         if isinstance(value, Html):
@@ -73,6 +73,25 @@ class Catalog:
         if items.inline:
             return header + self.raw(language, f"{items.prefix}_separator").join(names)
         return "\n".join([header, *names])
+
+
+class _Formatter(string.Formatter):
+    """str.format with one addition, plurals: `{count:# notice|# notices}` (# is the number)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" not in format_spec:
+            return super().format_field(value, format_spec)
+        one, other = format_spec.split("|", 1)
+        return (one if str(value) == "1" else other).replace("#", str(value))
+
+
+_FORMATTER = _Formatter()
+
+
+def fill(template: str, params: Mapping[str, Any]) -> str:
+    """The template with its placeholders filled; no line ends in a space, whatever a parameter held."""
+    text = _FORMATTER.vformat(template, (), params)
+    return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 def placeholders(template: str) -> set[str]:

@@ -20,16 +20,29 @@ from telegram.ext import ExtBot
 from bot.actions import Result, Telegram
 from bot.context import Deps
 from policies.actions import Outcome, SetMenu
+from policies.help import ChatKind, usable_commands
+from policies.roles import Roles
 
 log = logging.getLogger(__name__)
 
-# Which commands each audience sees in Telegram's menu.
-COMMAND_MENUS: dict[str, tuple[str, ...]] = {
-    "private": ("start", "inbox", "whistle", "help", "lang"),
-    "group": ("help", "notice", "rules", "status"),
-    "group_admin": ("help", "notice", "readers", "rules", "set", "register", "lang", "temp", "done", "reopen", "extend", "status"),
-    "supervisor": ("start", "inbox", "whistle", "help", "lang", "dept", "groups", "whistles", "digest", "grant", "revoke"),
+# Each audience's menu is what policies/help.py lets it use where the menu shows: the same
+# table as /help and the role checks. The supervisors' menu is scoped to their private chat.
+AUDIENCES: dict[str, tuple[ChatKind, Roles]] = {
+    "private": (ChatKind.PRIVATE, Roles()),
+    "group": (ChatKind.GROUP, Roles()),
+    "group_admin": (ChatKind.GROUP, Roles(is_group_admin=True)),
+    "supervisor": (ChatKind.PRIVATE, Roles(is_supervisor=True)),
 }
+
+
+def command_menu(audience: str) -> list[tuple[str, str]]:
+    """(command, description key) of one audience's menu."""
+    chat, roles = AUDIENCES[audience]
+    return [(name, f"cmd.{key}") for name, key in usable_commands(chat, roles)]
+
+
+def _commands(deps: Deps, language: str, audience: str) -> list[BotCommand]:
+    return [BotCommand(name, deps.catalog.raw(language, key)) for name, key in command_menu(audience)]
 
 
 async def publish_commands(bot: ExtBot[None], deps: Deps, supervisors: Iterable[int]) -> None:
@@ -53,7 +66,7 @@ def performer(deps: Deps) -> Callable[[Telegram, SetMenu], Awaitable[Result]]:
         for language in deps.catalog.languages:
             code = _code(deps, language)
             if action.menu:
-                commands = [BotCommand(name, deps.catalog.raw(language, f"cmd.{name}")) for name in COMMAND_MENUS[action.menu]]
+                commands = _commands(deps, language, action.menu)
                 call = functools.partial(telegram.bot.set_my_commands, commands, scope=scope, language_code=code)
             else:
                 call = functools.partial(telegram.bot.delete_my_commands, scope=scope, language_code=code)
@@ -67,9 +80,8 @@ def performer(deps: Deps) -> Callable[[Telegram, SetMenu], Awaitable[Result]]:
 
 async def _publish(bot: ExtBot[None], deps: Deps, menu: str, scope: BotCommandScope) -> None:
     for language in deps.catalog.languages:
-        commands = [BotCommand(name, deps.catalog.raw(language, f"cmd.{name}")) for name in COMMAND_MENUS[menu]]
         try:
-            await bot.set_my_commands(commands, scope=scope, language_code=_code(deps, language))
+            await bot.set_my_commands(_commands(deps, language, menu), scope=scope, language_code=_code(deps, language))
         except TelegramError as error:
             # A supervisor who never opened a private chat has no chat to scope to yet.
             log.info("setMyCommands for %s refused: %s", menu, type(error).__name__)

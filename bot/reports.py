@@ -19,6 +19,7 @@ from bot import chart
 from bot.context import Deps
 from bot.i18n import Catalog, Html
 from bot.memo import remembered
+from bot.report_data import DEADLINE_HORIZON
 from policies.actions import SENT_FILE, Send, SendFile, Then
 from policies.digest import Row, Scoreboard, Window, number, signed
 from policies.text import first_line, pack
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # The figures that add to the burden index, in display order: the chart's series.
 WEIGHTED_SOURCES = tuple(source for source in FIGURE_SOURCES if source.spec.weight)
+
+# The digest names this many departments adding the most burden.
+TOP_DEPARTMENTS = 3
 
 
 @dataclass(frozen=True)
@@ -123,10 +127,10 @@ def _estimate_note(deps: Deps, language: str) -> str:
 
 def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
     catalog = deps.catalog
-    top = board.top(3)
+    top = board.top(TOP_DEPARTMENTS)
     if not top:
         return ["", catalog.raw(language, "digest.top_none")]
-    lines = ["", catalog.raw(language, "digest.top_header")]
+    lines = ["", catalog.text(language, "digest.top_header", count=len(top))]
     for rank, row in enumerate(top, start=1):
         lines.append(catalog.text(
             language, "digest.top_line", rank=rank, name=row.name, burden=number(row.burden),
@@ -252,7 +256,7 @@ def personal_digest(deps: Deps, unread: int, due: list[InboxItem], language: str
     catalog = deps.catalog
     lines = [catalog.text(language, "digest.personal", unread=unread)]
     if due:
-        lines.append(catalog.raw(language, "digest.personal_deadlines"))
+        lines.append(catalog.text(language, "digest.personal_deadlines", days=DEADLINE_HORIZON.days))
         lines += [
             catalog.text(
                 language, "digest.personal_deadline", deadline=_local(deps, item.notice.deadline_at),

@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.departments import MAX_CODE, default_code, name_problem
+from policies.departments import MAX_CODE, MAX_NAME, default_code, name_problem
 
 MAX_UNITS = 10_000
 
@@ -96,7 +96,7 @@ def _dept_add(args: list[str]) -> DeptAdd | ParseError:
         return ParseError("dept.usage")
     name, options = args[0], args[1:]
     if problem := name_problem(name):
-        return ParseError(problem, {"name": name})
+        return ParseError(problem, {"name": name, "max": MAX_NAME})
     units, code = 1, default_code(name)
     while options:
         if len(options) < 2:
@@ -124,7 +124,7 @@ def _dept_rename(args: list[str]) -> DeptRename | ParseError:
     if len(args) != 2:
         return ParseError("dept.usage")
     if problem := name_problem(args[1]):
-        return ParseError(problem, {"name": args[1]})
+        return ParseError(problem, {"name": args[1], "max": MAX_NAME})
     return DeptRename(args[0], args[1].strip())
 
 

@@ -267,12 +267,19 @@ def build_scoreboard(
 
 
 def _row(specs: tuple[FigureSpec, ...], department_id: int | None, name: str, current: Mapping, previous: Mapping) -> Row:
-    now, before = dict(current.get(department_id, {})), dict(previous.get(department_id, {}))
+    now, before = _shown(current.get(department_id, {})), _shown(previous.get(department_id, {}))
     return Row(department_id, name, now, before, burden(specs, now), burden(specs, before))
 
 
+def _shown(figures: Figures) -> dict[str, float]:
+    """Figures as the digest shows them, whole numbers (saved minutes are fractions), so a total
+    is the sum of the lines above it."""
+    return {name: round(value) for name, value in figures.items()}
+
+
 def _sum(specs: tuple[FigureSpec, ...], by_department: Mapping[int | None, Figures]) -> dict[str, float]:
-    return {spec.name: sum(figures.get(spec.name, 0) for figures in by_department.values()) for spec in specs}
+    shown = [_shown(figures) for figures in by_department.values()]
+    return {spec.name: sum(figures.get(spec.name, 0) for figures in shown) for spec in specs}
 
 
 def signed(change: float) -> str:

@@ -10,7 +10,7 @@ RULE = "bot_membership"
 
 
 def on_bot_membership(
-    change: MemberChange, *, actor_has_private_chat: bool, group_language: str | None
+    change: MemberChange, *, actor_has_private_chat: bool, group_language: str | None, close_days: int = 3
 ) -> list[Action]:
     """Introduce the bot once when it arrives; tell the promoter what is still missing."""
     if not change.chat.is_group or not change.new.is_present:
@@ -18,7 +18,8 @@ def on_bot_membership(
     verdict = missing_rights(change.rights)
     params = {"missing": KeyList("right.", verdict.missing), "bot_is_admin": verdict.is_admin}
     if not change.old.is_present:
-        return _introduce(change, params, actor_has_private_chat, group_language, verdict.detail)
+        introduced = {**params, "days": close_days}
+        return _introduce(change, introduced, actor_has_private_chat, group_language, verdict.detail)
     if change.new.is_admin and actor_has_private_chat:
         key = "join.rights_missing" if verdict.missing else "join.rights_complete"
         return [Say(change.actor.id, key, {**params, "title": change.chat.title}, rule=RULE, reason=verdict.detail)]

@@ -85,14 +85,15 @@ async def render(context: JianfuContext, session: AsyncSession, person_id: int, 
 
 def _item_line(context: JianfuContext, language: str, number: int, item: InboxItem) -> str:
     deps, notice = context.deps, item.notice
-    deadline = (
-        notice.deadline_at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
-        if notice.deadline_at else deps.catalog.raw(language, "inbox.no_deadline")
-    )
+    # "截止 无" reads wrongly: a notice without a deadline says so in words of its own.
+    due = deps.catalog.raw(language, "inbox.no_deadline")
+    if notice.deadline_at:
+        deadline = notice.deadline_at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
+        due = deps.catalog.text(language, "inbox.due", deadline=deadline)
     also = deps.catalog.text(language, "inbox.also_in", count=item.also_in) if item.also_in else ""
     return deps.catalog.text(
         language, "inbox.item",
-        number=number, group=item.chat_title, department=item.department_name or "—", deadline=deadline,
+        number=number, group=item.chat_title, department=item.department_name or "—", due=Html(due),
         first_line=first_line(notice.text), read=Html("✅" if item.read else ""), also=Html(also),
     )
 

@@ -127,6 +127,7 @@ async def _announce(context: JianfuContext, session: AsyncSession, change: Membe
         change,
         actor_has_private_chat=bool(adder and adder.has_private_chat),
         group_language=chat.language if chat else None,
+        close_days=context.deps.settings.temporary.close_after_days,
     )
     emit(*decided)
 

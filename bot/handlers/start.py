@@ -10,17 +10,18 @@ from bot import access, kept
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     allowed,
-    emit,
     command,
     command_text,
+    emit,
     is_group,
     language_for,
     reply,
     transactional,
 )
 from bot.i18n import Html
+from policies.help import ChatKind, help_sections
 from policies.language import normalize_language
-from policies.roles import Role, may_run
+from policies.roles import Roles
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
@@ -54,13 +55,20 @@ async def help_command(update: Update, context: JianfuContext, session: AsyncSes
     deps, user = context.deps, update.effective_user
     roles = await access.roles_of(deps, session, context.bot, user.id, update.effective_chat, update.effective_message)
     language = await language_for(update, context, session)
-    sections = ["help.header", "help.everyone"]
-    if roles.has(Role.GROUP_ADMIN) or roles.has(Role.SUPERVISOR):
-        sections.append("help.group_admin")
-    if may_run("dept", roles).hit:
-        sections.append("help.supervisor")
-    text = "\n\n".join(deps.catalog.raw(language, key) for key in sections)
-    await reply_raw(update, context, session, text)
+    chat = ChatKind.GROUP if is_group(update) else ChatKind.PRIVATE
+    await reply_raw(update, context, session, help_text(deps, language, chat, roles))
+
+
+def help_text(deps: Deps, language: str, chat: ChatKind, roles: Roles) -> str:
+    """What this person may use in this kind of chat, section by section (policies/help.py's table)."""
+    catalog, temporary = deps.catalog, deps.settings.temporary
+    numbers = {"close_days": temporary.close_after_days, "max_extend_days": temporary.max_extend_days}
+    parts = [catalog.raw(language, f"help.header_{chat.value}")]
+    for section, usages in help_sections(chat, roles):
+        lines = [catalog.text(language, f"help.line.{usage.line}", **numbers) for usage in usages]
+        parts.append("\n".join([catalog.raw(language, f"help.section.{section}"), *lines]))
+    parts.append(catalog.raw(language, f"help.footer_{chat.value}"))
+    return "\n\n".join(parts)
 
 
 @transactional

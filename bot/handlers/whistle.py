@@ -39,9 +39,11 @@ from bot.services.whistle_texts import full_text, response_lines, say, split_mes
 from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, purge
 from policies.actions import Edit, Send
 from policies.callbacks import WhistleCategory, WhistleDepartment, WhistlePress, encode
-from policies.departments import DepartmentRef, match_department, name_problem, normalize_name
+from policies.departments import MAX_NAME, DepartmentRef, match_department, name_problem, normalize_name
 from policies.whistle import (
     CATEGORIES,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
     EVIDENCE_TEXT_MAX,
     code_bucket,
     description_problem,
@@ -160,7 +162,10 @@ async def ask_category(context: JianfuContext, user_id: int, draft: Draft) -> No
 
 
 async def ask_description(context: JianfuContext, user_id: int, draft: Draft) -> None:
-    await say(context, user_id, draft.language, "whistle.ask_description", buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]))
+    await say(
+        context, user_id, draft.language, "whistle.ask_description",
+        buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]), min=DESCRIPTION_MIN, max=DESCRIPTION_MAX,
+    )
 
 
 async def ask_evidence(context: JianfuContext, user_id: int, draft: Draft) -> None:
@@ -274,7 +279,7 @@ async def _typed_department(turn: Turn, message: Message) -> bool:
         return False
     problem = name_problem(typed)
     if problem:
-        await turn.say(problem, name=typed)
+        await turn.say(problem, name=typed, max=MAX_NAME)
         return False
     departments = await DepartmentRepository(turn.session, normalize_name).all()
     match = match_department(typed, [DepartmentRef(d.id, d.name, d.code) for d in departments])
@@ -308,7 +313,7 @@ async def _description(turn: Turn, message: Message) -> bool:
     text = (message.text or "").strip()
     problem = description_problem(text)
     if problem:
-        await turn.say(problem, length=len(text))
+        await turn.say(problem, length=len(text), min=DESCRIPTION_MIN, max=DESCRIPTION_MAX)
         return False
     turn.draft.description = text
     return True

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from bot import chart
-from bot.i18n import Catalog, Html
+from bot.i18n import Catalog, Html, fill
 from bot.reports import burden_bars, burden_formula, chart_words, figure_details, plain
 from policies.digest import Row, Scoreboard, number
 
@@ -33,7 +33,7 @@ class _Words:
         return self.catalog.raw(self.language, key)
 
     def line(self, key: str, **params: Any) -> str:
-        return self.raw(key).format(**params)
+        return fill(self.raw(key), params)
 
     def html(self, key: str, **params: Any) -> str:
         return self.catalog.text(self.language, key, **params)
@@ -119,8 +119,8 @@ def _done(report: dict[str, Any], say: Say) -> list[str]:
 
 
 def _minutes(value: float) -> str:
-    """Saved minutes: a tenth shows while they are few (a small group saves fractions)."""
-    return f"{value:,.1f}" if value < 100 else number(value)
+    """Saved minutes in tenths (a small group saves fractions), the same for a total and its parts."""
+    return f"{value:,.1f}"
 
 
 def _chat_line(say: Say, chat_id: str, chat: dict[str, Any]) -> str:

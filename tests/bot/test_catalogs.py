@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import Catalog, Html, placeholders
+from bot.i18n import Catalog, Html, fill, placeholders
 from bot.testing.fake import parse_html
 from policies.actions import KeyList
 from policies.rights import NEEDED_RIGHTS
@@ -29,7 +29,7 @@ def test_placeholders_agree_and_every_message_is_valid_telegram_html(key: str) -
     zh, en = CATALOG.messages["zh-CN"][key], CATALOG.messages["en"][key]
     assert placeholders(zh) == placeholders(en)
     for template in (zh, en):
-        filled = template.format_map({name: "x" for name in placeholders(template)})
+        filled = fill(template, {name: "x" for name in placeholders(template)})
         parse_html(filled)  # raises on a bad tag or an unescaped < or &
 
 

@@ -303,3 +303,12 @@ def test_a_list_whose_layout_misleads_the_count_is_refused(tmp_path: Path, capsy
     path = tmp_path / "result.json"
     path.write_text(joined, encoding="utf-8")
     assert "laid out differently from what it holds" in refused(capsys, str(path), "--language", "en")
+
+
+@pytest.mark.parametrize("seconds", ["5", "7", "2.5", "0.7", "600"])
+def test_the_minutes_saved_add_up_as_shown(export: Path, seconds: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("JIANFU_DIGEST__SECONDS_PER_MESSAGE", seconds)
+    _code, out, _err = replay(str(export), "--language", "en", capsys=capsys)
+    parts = [float(value.replace(",", "")) for value in re.findall(r"· ([\d,.]+) min saved", out)]
+    [total] = re.findall(r"Member time saved: about ([\d,.]+) minute", out)
+    assert len(parts) == 2 and f"{sum(parts):,.1f}" == total

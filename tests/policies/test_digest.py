@@ -174,3 +174,14 @@ def test_groups_without_a_department_are_listed_only_when_they_did_something() -
 @pytest.mark.parametrize(("change", "shown"), [(3, "+3"), (-2, "−2"), (0, "±0"), (1234.4, "+1,234"), (-0.4, "±0"), (-1.6, "−2")])
 def test_changes_are_signed(change: float, shown: str) -> None:
     assert signed(change) == shown
+
+
+def test_the_totals_are_the_sum_of_the_departments_as_shown() -> None:
+    from policies.digest import FigureSpec, build_scoreboard, number
+
+    specs = (FigureSpec("notices", 1), FigureSpec("minutes_saved", 0))
+    # Saved minutes are fractions: 1.5, 1.5 and 0.6 show as 2, 2 and 1, so the total shows 5 (not 3.6 rounded).
+    current = {1: {"notices": 2, "minutes_saved": 1.5}, 2: {"minutes_saved": 1.5}, None: {"minutes_saved": 0.6}}
+    board = build_scoreboard(specs, {1: "民政局", 2: "卫健委"}, current, {})
+    shown = [int(number(row.value("minutes_saved"))) for row in board.rows]
+    assert shown == [2, 2, 1] and number(board.totals["minutes_saved"]) == str(sum(shown))
