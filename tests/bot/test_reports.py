@@ -29,7 +29,7 @@ def test_a_department_card_renders_from_a_scoreboard(deps: Deps) -> None:
     board = build_scoreboard(SPECS, {1: "民政局", 2: "卫健委"}, {1: {"notices": 3}, 2: {"notices": 1}}, {})
     [card] = reports.department_card(deps, board, week_window(deps, WEEK), 2, "en")
     assert "卫健委 · burden digest 2026-W47" in card.html
-    assert "number 2 of 2 departments" in card.html
+    assert "ranked 2 of 2 departments" in card.html
 
 
 def test_a_group_summary_renders_from_its_figures_and_says_nothing_of_a_quiet_week(deps: Deps) -> None:
@@ -41,7 +41,7 @@ def test_a_group_summary_renders_from_its_figures_and_says_nothing_of_a_quiet_we
 
 def test_a_personal_reminder_renders_from_the_unread_count(deps: Deps) -> None:
     [reminder] = reports.personal_digest(deps, 2, [], "en")
-    assert "2 notice(s) you have not marked read" in reminder.html
+    assert "2 notices you have not marked read" in reminder.html
     assert reports.personal_digest(deps, 0, [], "en") == []
 
 

@@ -14,7 +14,7 @@ import pytest
 from bot.app import build_application
 from bot.context import Deps
 from bot.i18n import Catalog
-from bot.testing.fake_telegram import FakeTelegram
+from bot.testing.fake import FakeTelegram
 from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
 from storage.db import Database
