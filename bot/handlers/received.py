@@ -25,7 +25,7 @@ from bot.handlers._common import (
 )
 from bot.pipeline import ForgetEvent
 from bot.services import notices as notice_service
-from policies.actions import Delete, EditSay, Then
+from policies.actions import About, Delete, EditSay, Then
 from bot.i18n import Html
 from policies.digest import parse_switch
 from policies.formalism import ALL_KINDS, Switch, parse_setting
@@ -144,7 +144,7 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     done = (
         # The original demand goes, so members see one notice to read instead of one to answer;
         # its reads were carried over to the repost, which replaces it in inboxes too.
-        Delete(notice.chat_id, notice.message_id, RULE, "converted to a tracked notice"),
+        Delete(notice.chat_id, notice.message_id, RULE, "converted to a tracked notice", about=About(person_id=notice.sender_id)),
         notice_service.ForgetNotice(notice.id),
         EditSay(*here, "received.converted", language=language),
     )

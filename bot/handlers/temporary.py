@@ -27,6 +27,7 @@ from bot.handlers._common import (
 from bot.pipeline import FactResult
 from policies.actions import (
     SENT,
+    About,
     Button,
     EditSay,
     KeyList,
@@ -231,7 +232,7 @@ async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         params = {"title": chat.title, "close_at": _local(deps, chat.close_at)}
         unit.emit(Say(chat.id, "temp.reminder_group", params, rule=RULE, reason="close tomorrow"))
         for admin in await PeopleRepository(unit.session).with_private_chat(await ChatRepository(unit.session).admin_ids(chat.id)):
-            unit.emit(Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow"))
+            unit.emit(Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow", about=About(chat.id)))
     return True
 
 
@@ -437,7 +438,10 @@ async def _apply_renamed(deps: Deps, session: AsyncSession, renamed_to: Renamed)
 
 async def _notify_owners(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
     admins = await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id))
-    told = tuple(Say(admin, "temp.closed_owner", {"title": chat.title}, rule=RULE, reason="closed") for admin in admins)
+    told = tuple(
+        Say(admin, "temp.closed_owner", {"title": chat.title}, rule=RULE, reason="closed", about=About(chat.id))
+        for admin in admins
+    )
     return (*told, *then.done)
 
 
@@ -493,7 +497,10 @@ async def _idle_question(deps: Deps, session: AsyncSession, chat: Chat) -> list[
     admins = await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id))
     buttons = ((Button("temp.idle_done", f"{IDLE_PREFIX}done:{chat.id}"), Button("temp.idle_active", f"{IDLE_PREFIX}active:{chat.id}")),)
     params = {"title": chat.title, "days": deps.settings.temporary.idle_days}
-    return [Say(admin, "temp.idle_question", params, buttons=buttons, rule=RULE, reason="idle") for admin in admins or [chat.id]]
+    return [
+        Say(admin, "temp.idle_question", params, buttons=buttons, rule=RULE, reason="idle", about=About(chat.id))
+        for admin in admins or [chat.id]
+    ]
 
 
 @transactional
