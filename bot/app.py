@@ -16,6 +16,7 @@ from bot.handlers import (
     digest,
     errors,
     fallback,
+    group_log,
     inbox,
     membership,
     notice_command,
@@ -51,7 +52,7 @@ ALLOWED_UPDATES = [
 ]
 
 # Feature modules in registration order; fallback stays last so it only sees what nobody took.
-FEATURES = (membership, whistle, start, roles, departments, notices, notice_command, received, temporary, inbox, whistle_review, digest, fallback)
+FEATURES = (membership, whistle, start, roles, departments, notices, notice_command, received, temporary, inbox, group_log, whistle_review, digest, fallback)
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
     """PTB's Application with record, commit, act: one unit of work (one transaction) per update."""

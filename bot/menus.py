@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 
 # Which commands each audience sees in Telegram's menu.
 COMMAND_MENUS: dict[str, tuple[str, ...]] = {
-    "private": ("start", "inbox", "whistle", "help", "lang"),
+    "private": ("start", "inbox", "log", "whistle", "help", "lang"),
     "group": ("help", "notice", "rules", "status"),
-    "group_admin": ("help", "notice", "readers", "rules", "set", "register", "lang", "temp", "done", "reopen", "extend", "status"),
-    "supervisor": ("start", "inbox", "whistle", "help", "lang", "dept", "groups", "whistles", "digest", "grant", "revoke"),
+    "group_admin": ("help", "notice", "readers", "rules", "set", "register", "lang", "temp", "done", "reopen", "extend", "status", "log"),
+    "supervisor": ("start", "inbox", "log", "whistle", "help", "lang", "dept", "groups", "whistles", "digest", "grant", "revoke"),
 }
 
 

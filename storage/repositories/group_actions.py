@@ -93,3 +93,9 @@ class GroupActionRepository:
         """Every group the bot knows (a supervisor's choice), by title."""
         query = select(Chat.id, Chat.title).where(Chat.id < 0).order_by(Chat.title, Chat.id)
         return [GroupChoice(chat_id, title) for chat_id, title in (await self.session.execute(query)).all()]
+
+    async def titles(self, chat_ids: set[int]) -> dict[int, str]:
+        if not chat_ids:
+            return {}
+        rows = await self.session.execute(select(Chat.id, Chat.title).where(Chat.id.in_(chat_ids)))
+        return dict(rows.all())

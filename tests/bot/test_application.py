@@ -56,7 +56,7 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
         (json.dumps(call["scope"], sort_keys=True), call.get("language_code")): [c["command"] for c in call["commands"]]
         for call in harness.fake.calls_to("setMyCommands")
     }
-    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "inbox", "whistle", "help", "lang"]
+    assert menus[('{"type": "all_private_chats"}', None)] == ["start", "inbox", "log", "whistle", "help", "lang"]
     assert "whistles" in menus[(json.dumps({"chat_id": SUPERVISOR, "type": "chat"}), "en")]
     assert {"help", "rules", "set", "register", "lang", "notice", "readers"} <= set(menus[('{"type": "all_chat_administrators"}', "en")])
     assert "done" in menus[('{"type": "all_chat_administrators"}', None)]

@@ -6,7 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.i18n import Catalog
 from bot.testing.fake_telegram import bad_request
+from bot.trail import KINDS, PRIVATE
+from policies.actions import Outcome
 from storage.models import GroupAction
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness
 from tests.bot.test_received import ALL_RIGHTS, join, post, press_convert
@@ -99,3 +102,11 @@ async def test_the_bots_role_changes_are_recorded(harness: Harness) -> None:
     roles = await trail(harness, kind="role")
     assert [reason.split(";")[0] for _rule, _kind, reason, *_ in roles] == ["left -> member", "member -> administrator"]
     assert roles[-1][2].endswith("all rights present")
+
+
+def test_every_kind_and_outcome_the_trail_records_has_words_in_both_languages() -> None:
+    catalog = Catalog.load()
+    kinds = {*KINDS.values(), PRIVATE, "kept", "role"}
+    for language in catalog.languages:
+        assert all(f"log.kind.{kind}" in catalog.messages[language] for kind in kinds)
+        assert all(f"log.outcome.{outcome.value}" in catalog.messages[language] for outcome in Outcome)

@@ -1,0 +1,293 @@
+"""/log: a group's audit trail for its admins and supervisors, and a member's own removed messages.
+
+Private only. A group's trail is shown to whoever may administer the group (its admins as last
+stored, supervisors for every group); anyone else learns nothing, not even whether the group
+exists. From the trail an admin can switch a rule that acted to record-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler
+
+from bot import access
+from bot.context import Deps, JianfuContext
+from bot.handlers._common import answer, command, emit, in_private, language_for, transactional
+from bot.i18n import Html
+from policies.actions import Edit, Keyboard, Send
+from policies.formalism import Switch
+from policies.received import FORMALISM, FORMALISM_KIND_NAMES, RULE, GroupContext, Mode, group_formalism, mode_of
+from storage.models import GroupAction
+from storage.repositories.audit import AuditRepository
+from storage.repositories.chats import ChatRepository
+from storage.repositories.group_actions import GroupActionRepository, GroupChoice
+from storage.repositories.people import PeopleRepository
+
+PAGE_SIZE = 10
+GROUPS_PER_PAGE = 8
+COUNTED_DAYS = 7
+# Rules a group can turn down to record-only from its trail, and the settings that do it.
+RECORDABLE: dict[str, dict[str, str]] = {
+    RULE: {RULE: Mode.RECORD.value},
+    FORMALISM: dict.fromkeys(FORMALISM_KIND_NAMES, Switch.RECORD.value),
+}
+
+
+# Button data: the one place that writes and reads it ("lg:" + kind + fields) -----------------
+
+PREFIX = "lg:"
+MAX_PAGE = 10**5
+
+
+@dataclass(frozen=True)
+class Press:
+    """What a /log button asks for: the group list (g), a group's trail (c), one's own removals
+    (m), or a rule switched to record-only (r)."""
+
+    kind: str
+    page: int = 0
+    chat_id: int = 0
+    rule: str = ""
+
+    def encode(self) -> str:
+        if self.kind == "c":
+            return f"{PREFIX}c:{self.chat_id}:{self.page}"
+        if self.kind == "r":
+            return f"{PREFIX}r:{self.chat_id}:{self.rule}"
+        return f"{PREFIX}{self.kind}:{self.page}"
+
+    @classmethod
+    def decode(cls, data: str) -> Press:
+        """The press our buttons make; ValueError for anything else (an old client, a forgery)."""
+        kind, *fields = data.removeprefix(PREFIX).split(":")
+        if kind in ("g", "m") and len(fields) == 1:
+            return cls(kind, page=_bounded(fields[0], MAX_PAGE))
+        if kind == "c" and len(fields) == 2:
+            return cls(kind, page=_bounded(fields[1], MAX_PAGE), chat_id=_group_id(fields[0]))
+        if kind == "r" and len(fields) == 2 and fields[1] in RECORDABLE:
+            return cls(kind, chat_id=_group_id(fields[0]), rule=fields[1])
+        raise ValueError(data)
+
+
+def _bounded(text: str, limit: int) -> int:
+    if not text.isdigit() or int(text) >= limit:
+        raise ValueError(text)
+    return int(text)
+
+
+def _group_id(text: str) -> int:
+    if not text.startswith("-") or len(text) > 20:
+        raise ValueError(text)
+    return -_bounded(text[1:], 10**16)
+
+
+# Commands and presses --------------------------------------------------------------------------
+
+
+@transactional
+async def log_command(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """/log: the groups one may read, or straight to one's own removals, or a polite nothing."""
+    if not await in_private(update, context, session):
+        return
+    user = update.effective_user.id
+    language = await language_for(update, context, session)
+    groups = await _groups_of(context.deps, session, user)
+    if groups:
+        text, keyboard = await _choice(context, session, user, groups, 0, language)
+    else:
+        # Not an admin anywhere: their own removals, or the same polite nothing a stranger gets.
+        text, keyboard = await _removals(context, session, user, 0, language, empty="log.nothing")
+    # A view of the moment: worth nothing after a crash, so not kept in the outbox.
+    emit(Send(update.effective_chat.id, text, keyboard, durable=False))
+
+
+@transactional
+async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    query, catalog = update.callback_query, context.deps.catalog
+    language = await language_for(update, context, session)
+    try:
+        press = Press.decode(query.data or "")
+    except ValueError:
+        answer(update, catalog.raw(language, "error.stale_button"))
+        return
+    user = query.from_user.id
+    if press.chat_id and not await _may_read(context, session, user, press.chat_id):
+        answer(update, catalog.raw(language, "log.not_allowed"), alert=True)
+        return
+    note = ""
+    if press.kind == "r":
+        note = await _record_only(context, session, user, press, language)
+        press = Press("c", chat_id=press.chat_id)
+    text, keyboard = await _view(context, session, user, press, language)
+    answer(update, note)
+    emit(Edit(query.message.chat.id, query.message.message_id, text, keyboard, durable=False))
+
+
+async def _view(context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str) -> tuple[str, Keyboard]:
+    if press.kind == "c":
+        return await _trail(context, session, press.chat_id, press.page, language)
+    if press.kind == "m":
+        return await _removals(context, session, user, press.page, language)
+    groups = await _groups_of(context.deps, session, user)
+    if not groups:
+        return await _removals(context, session, user, 0, language, empty="log.nothing")
+    return await _choice(context, session, user, groups, press.page, language)
+
+
+# Who may read what -----------------------------------------------------------------------------
+
+
+async def _groups_of(deps: Deps, session: AsyncSession, user: int) -> list[GroupChoice]:
+    """Every group for a supervisor; the groups one administers for anyone else."""
+    trail = GroupActionRepository(session)
+    if await access.is_supervisor(deps, session, user):
+        return await trail.all_groups()
+    return await trail.groups_administered_by(user)
+
+
+async def _may_read(context: JianfuContext, session: AsyncSession, user: int, chat_id: int) -> bool:
+    deps = context.deps
+    if await access.is_supervisor(deps, session, user):
+        return True
+    return await access.is_group_admin(deps, session, context.bot, chat_id, user)
+
+
+# Views -----------------------------------------------------------------------------------------
+
+
+async def _choice(
+    context: JianfuContext, session: AsyncSession, user: int, groups: list[GroupChoice], page: int, language: str
+) -> tuple[str, Keyboard]:
+    """The groups to choose from, a page at a time, and one's own removals."""
+    catalog = context.deps.catalog
+    pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
+    page = min(page, pages - 1)
+    shown = groups[page * GROUPS_PER_PAGE:(page + 1) * GROUPS_PER_PAGE]
+    rows: list[tuple[tuple[str, str, str], ...]] = [
+        ((group.title or str(group.chat_id), Press("c", chat_id=group.chat_id).encode(), ""),) for group in shown
+    ]
+    rows.append(_paging(context, language, page, pages, lambda at: Press("g", at)))
+    rows.append(((catalog.raw(language, "log.button_mine"), Press("m").encode(), ""),))
+    text = catalog.text(language, "log.choose", page=page + 1, pages=pages)
+    return text, tuple(row for row in rows if row)
+
+
+async def _trail(context: JianfuContext, session: AsyncSession, chat_id: int, page: int, language: str) -> tuple[str, Keyboard]:
+    """A group's actions, newest first, with this week's counts by rule and the record-only buttons."""
+    deps, catalog = context.deps, context.deps.catalog
+    trail = GroupActionRepository(session)
+    rows, total = await trail.page(chat_id, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    counts = await trail.counts_by_rule(chat_id, deps.clock() - timedelta(days=COUNTED_DAYS))
+    chat = await ChatRepository(session).get(chat_id)
+    names = await PeopleRepository(session).names({row.person_id for row in rows if row.person_id is not None})
+    lines = [catalog.text(language, "log.header", title=chat.title if chat else str(chat_id), total=total, page=page + 1, pages=pages)]
+    lines.append(_week_line(context, language, counts))
+    lines += [_item_line(context, language, row, names) for row in rows] or [catalog.raw(language, "log.empty")]
+    keyboard: list[tuple[tuple[str, str, str], ...]] = [
+        ((catalog.text(language, "log.button_record", rule=rule), Press("r", chat_id=chat_id, rule=rule).encode(), ""),)
+        for rule in _switchable(deps, chat, counts)
+    ]
+    keyboard.append(_paging(context, language, page, pages, lambda at: Press("c", at, chat_id)))
+    keyboard.append(((catalog.raw(language, "log.button_groups"), Press("g").encode(), ""),))
+    return "\n\n".join(lines), tuple(row for row in keyboard if row)
+
+
+async def _removals(
+    context: JianfuContext, session: AsyncSession, user: int, page: int, language: str, *, empty: str = "log.mine_empty"
+) -> tuple[str, Keyboard]:
+    """One's own messages the bot removed, in every group: nothing about anyone else."""
+    catalog = context.deps.catalog
+    trail = GroupActionRepository(session)
+    rows, total = await trail.removals_of(user, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    if total == 0:
+        return catalog.raw(language, empty), ()
+    pages = -(-total // PAGE_SIZE)
+    titles = await trail.titles({row.chat_id for row in rows})
+    lines = [catalog.text(language, "log.mine_header", total=total, page=page + 1, pages=pages)]
+    for row in rows:
+        lines.append(catalog.text(
+            language, "log.mine_item", time=_when(context.deps, row), group=titles.get(row.chat_id, str(row.chat_id)),
+            text=row.text or "", reason=row.reason,
+        ))
+    return "\n\n".join(lines), tuple(row for row in (_paging(context, language, page, pages, lambda at: Press("m", at)),) if row)
+
+
+def _week_line(context: JianfuContext, language: str, counts: dict[str, int]) -> str:
+    catalog = context.deps.catalog
+    if not counts:
+        return catalog.text(language, "log.week_none", days=COUNTED_DAYS)
+    parts = catalog.raw(language, "list_separator").join(f"{rule} {count}" for rule, count in counts.items())
+    return catalog.text(language, "log.week", days=COUNTED_DAYS, counts=parts)
+
+
+def _item_line(context: JianfuContext, language: str, row: GroupAction, names: dict[int, str]) -> str:
+    catalog = context.deps.catalog
+    whose = ""
+    if row.person_id is not None:
+        name = names.get(row.person_id, str(row.person_id))
+        key = "log.whose_words" if row.text else "log.whose"
+        whose = catalog.text(language, key, name=name, text=row.text or "")
+    return catalog.text(
+        language, "log.item", time=_when(context.deps, row), rule=row.rule,
+        kind=_label(context, language, "log.kind.", row.kind), outcome=_label(context, language, "log.outcome.", row.outcome),
+        whose=Html(whose), reason=row.reason,
+    )
+
+
+def _label(context: JianfuContext, language: str, family: str, name: str) -> str:
+    """A kind's or an outcome's words; a name this version does not know (a newer replica's) as is."""
+    try:
+        return context.deps.catalog.raw(language, family + name)
+    except KeyError:
+        return name
+
+
+def _when(deps: Deps, row: GroupAction) -> str:
+    return row.at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
+
+
+def _paging(context: JianfuContext, language: str, page: int, pages: int, press_for) -> tuple[tuple[str, str, str], ...]:
+    catalog, buttons = context.deps.catalog, []
+    if page > 0:
+        buttons.append((catalog.raw(language, "inbox.previous"), press_for(page - 1).encode(), ""))
+    if page + 1 < pages:
+        buttons.append((catalog.raw(language, "inbox.next"), press_for(page + 1).encode(), ""))
+    return tuple(buttons)
+
+
+# Record-only from the trail --------------------------------------------------------------------
+
+
+def _switchable(deps: Deps, chat, counts: dict[str, int]) -> list[str]:
+    """The rules that acted this week and can still be turned down to record-only."""
+    settings = chat.settings if chat else None
+    return [rule for rule in RECORDABLE if rule in counts and not _records_only(deps, settings, rule)]
+
+
+def _records_only(deps: Deps, settings: dict | None, rule: str) -> bool:
+    if rule == RULE:
+        return mode_of(settings, deps.settings.received.mode) is Mode.RECORD
+    group = GroupContext(Mode.REMOVE, False, deps.clock(), formalism=group_formalism(settings))
+    return all(deps.received_rule.formalism_switch(kind, group) is Switch.RECORD for kind in FORMALISM_KIND_NAMES)
+
+
+async def _record_only(context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str) -> str:
+    """Switch the rule to record-only in the group's settings, as /set would, and audit it."""
+    chats, values = ChatRepository(session), RECORDABLE[press.rule]
+    chat = await chats.get(press.chat_id)
+    if chat is None:
+        return ""
+    await chats.set_fields(press.chat_id, settings={**(chat.settings or {}), **values})
+    target = ",".join(f"{name}={value}" for name, value in values.items())
+    await AuditRepository(session).record("chat.set", actor_id=user, now=context.deps.clock(), chat_id=press.chat_id, target=target)
+    return context.deps.catalog.text(language, "log.recorded", rule=press.rule)
+
+
+def register(app: Application, deps: Deps) -> None:
+    app.add_handler(command("log", log_command))
+    app.add_handler(CallbackQueryHandler(pressed, pattern=f"^{PREFIX}"))
