@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from bot.i18n import Catalog
+from bot.jobs.sweep import forget_old_records
 from bot.testing.fake_telegram import bad_request
 from bot.trail import KINDS, PRIVATE
 from policies.actions import Outcome
 from storage.models import GroupAction
-from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness
+from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness, make_settings
 from tests.bot.test_received import ALL_RIGHTS, join, post, press_convert
 from tests.bot.test_temporary import remember_bot_link, setup_temporary
 
@@ -110,3 +112,31 @@ def test_every_kind_and_outcome_the_trail_records_has_words_in_both_languages() 
     for language in catalog.languages:
         assert all(f"log.kind.{kind}" in catalog.messages[language] for kind in kinds)
         assert all(f"log.outcome.{outcome.value}" in catalog.messages[language] for outcome in Outcome)
+
+
+async def test_the_sweep_forgets_the_trail_after_keep_days(harness: Harness) -> None:
+    assert harness.deps.settings.audit.keep_days == 90
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "【通知】周五前报送台账")
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    harness.clock.advance(timedelta(days=60))
+    await post(harness, MEMBER, "收到", reply_to=await post(harness, ADMIN, "【通知】周六停水"))
+    harness.clock.advance(timedelta(days=30) - timedelta(minutes=1))
+    await forget_old_records(harness.deps)
+    assert len(await trail(harness, kind="delete")) == 2  # not 90 days old yet
+    harness.clock.advance(timedelta(minutes=2))
+    await forget_old_records(harness.deps)
+    assert len(await trail(harness, kind="delete")) == 1  # the newer one stays
+    assert await trail(harness, rule="bot_membership") == []
+
+
+async def test_keep_days_sets_how_long_the_trail_is_kept(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, MEMBER, "收到", reply_to=await post(harness, ADMIN, "【通知】周五前报送台账"))
+    week = dataclasses.replace(harness.deps, settings=make_settings(audit={"keep_days": 7}))
+    harness.clock.advance(timedelta(days=6))
+    await forget_old_records(week)
+    assert len(await trail(harness, kind="delete")) == 1
+    harness.clock.advance(timedelta(days=1, seconds=1))
+    await forget_old_records(week)
+    assert await trail(harness, kind="delete") == []
