@@ -55,7 +55,9 @@ def row_for(action: Any, outcome: Outcome, now: datetime) -> dict[str, Any] | No
 
 
 def logged_row(fact: Logged, now: datetime) -> dict[str, Any]:
-    return trail_row(now, fact.chat_id, fact.rule, fact.kind, fact.reason, fact.outcome, fact.person_id, fact.text or None)
+    return trail_row(
+        now, fact.chat_id, fact.rule, fact.kind, fact.reason, fact.outcome, fact.person_id, fact.text or None
+    )
 
 
 def keep(session: AsyncSession, row: dict[str, Any]) -> None:

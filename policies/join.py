@@ -48,7 +48,7 @@ def _introduce(
 def role_change(change: MemberChange, *, of_bot: bool) -> Logged | None:
     """The group's trail entry for a change of role: the bot's own (every change, with the rights it
     still misses), or a person's when they became or stopped being an admin."""
-    if not change.chat.is_group or change.old == change.new and not of_bot:
+    if not change.chat.is_group:
         return None
     if of_bot:
         reason = f"{change.old.value} -> {change.new.value}"

@@ -293,7 +293,9 @@ class ReceivedRule:
         # One reminder per message, however often it is edited or whichever kinds an edit adds.
         key = f"formalism_reminded:{chat_id}:{message.message_id}"
         params = {"title": message.chat.title, "kinds": KeyList("formalism.kind.", reminded)}
-        reminder = Say(sender, "formalism.reminder", params, rule=FORMALISM, reason=", ".join(reminded), about=About(chat_id))
+        reminder = Say(
+            sender, "formalism.reminder", params, rule=FORMALISM, reason=", ".join(reminded), about=About(chat_id)
+        )
         remind = Then(done=tuple(self._remind(reminder, message, group, FORMALISM)))
         actions.append(RecordEvent("formalism_reminded", chat_id, key, sender, FORMALISM, "reminder due", then=remind))
         return actions

@@ -7,6 +7,7 @@ exists. From the trail an admin can switch a rule that acted to record-only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from bot.i18n import Html
 from policies.actions import Edit, Keyboard, Send
 from policies.formalism import Switch
 from policies.received import FORMALISM, FORMALISM_KIND_NAMES, RULE, GroupContext, Mode, group_formalism, mode_of
-from storage.models import GroupAction
+from storage.models import Chat, GroupAction
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.group_actions import GroupActionRepository, GroupChoice
@@ -127,7 +128,9 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
     emit(Edit(query.message.chat.id, query.message.message_id, text, keyboard, durable=False))
 
 
-async def _view(context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str) -> tuple[str, Keyboard]:
+async def _view(
+    context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str
+) -> tuple[str, Keyboard]:
     if press.kind == "c":
         return await _trail(context, session, press.chat_id, press.page, language)
     if press.kind == "m":
@@ -176,7 +179,9 @@ async def _choice(
     return text, tuple(row for row in rows if row)
 
 
-async def _trail(context: JianfuContext, session: AsyncSession, chat_id: int, page: int, language: str) -> tuple[str, Keyboard]:
+async def _trail(
+    context: JianfuContext, session: AsyncSession, chat_id: int, page: int, language: str
+) -> tuple[str, Keyboard]:
     """A group's actions, newest first, with this week's counts by rule and the record-only buttons."""
     deps, catalog = context.deps, context.deps.catalog
     trail = GroupActionRepository(session)
@@ -185,7 +190,8 @@ async def _trail(context: JianfuContext, session: AsyncSession, chat_id: int, pa
     counts = await trail.counts_by_rule(chat_id, deps.clock() - timedelta(days=COUNTED_DAYS))
     chat = await ChatRepository(session).get(chat_id)
     names = await PeopleRepository(session).names({row.person_id for row in rows if row.person_id is not None})
-    lines = [catalog.text(language, "log.header", title=chat.title if chat else str(chat_id), total=total, page=page + 1, pages=pages)]
+    title = chat.title if chat else str(chat_id)
+    lines = [catalog.text(language, "log.header", title=title, total=total, page=page + 1, pages=pages)]
     lines.append(_week_line(context, language, counts))
     lines += [_item_line(context, language, row, names) for row in rows] or [catalog.raw(language, "log.empty")]
     keyboard: list[tuple[tuple[str, str, str], ...]] = [
@@ -214,7 +220,8 @@ async def _removals(
             language, "log.mine_item", time=_when(context.deps, row), group=titles.get(row.chat_id, str(row.chat_id)),
             text=row.text or "", reason=row.reason,
         ))
-    return "\n\n".join(lines), tuple(row for row in (_paging(context, language, page, pages, lambda at: Press("m", at)),) if row)
+    paging = _paging(context, language, page, pages, lambda at: Press("m", at))
+    return "\n\n".join(lines), (paging,) if paging else ()
 
 
 def _week_line(context: JianfuContext, language: str, counts: dict[str, int]) -> str:
@@ -234,7 +241,8 @@ def _item_line(context: JianfuContext, language: str, row: GroupAction, names: d
         whose = catalog.text(language, key, name=name, text=row.text or "")
     return catalog.text(
         language, "log.item", time=_when(context.deps, row), rule=row.rule,
-        kind=_label(context, language, "log.kind.", row.kind), outcome=_label(context, language, "log.outcome.", row.outcome),
+        kind=_label(context, language, "log.kind.", row.kind),
+        outcome=_label(context, language, "log.outcome.", row.outcome),
         whose=Html(whose), reason=row.reason,
     )
 
@@ -251,7 +259,9 @@ def _when(deps: Deps, row: GroupAction) -> str:
     return row.at.astimezone(deps.settings.tz).strftime("%m-%d %H:%M")
 
 
-def _paging(context: JianfuContext, language: str, page: int, pages: int, press_for) -> tuple[tuple[str, str, str], ...]:
+def _paging(
+    context: JianfuContext, language: str, page: int, pages: int, press_for: Callable[[int], Press]
+) -> tuple[tuple[str, str, str], ...]:
     catalog, buttons = context.deps.catalog, []
     if page > 0:
         buttons.append((catalog.raw(language, "inbox.previous"), press_for(page - 1).encode(), ""))
@@ -263,7 +273,7 @@ def _paging(context: JianfuContext, language: str, page: int, pages: int, press_
 # Record-only from the trail --------------------------------------------------------------------
 
 
-def _switchable(deps: Deps, chat, counts: dict[str, int]) -> list[str]:
+def _switchable(deps: Deps, chat: Chat | None, counts: dict[str, int]) -> list[str]:
     """The rules that acted this week and can still be turned down to record-only."""
     settings = chat.settings if chat else None
     return [rule for rule in RECORDABLE if rule in counts and not _records_only(deps, settings, rule)]
@@ -284,7 +294,9 @@ async def _record_only(context: JianfuContext, session: AsyncSession, user: int,
         return ""
     await chats.set_fields(press.chat_id, settings={**(chat.settings or {}), **values})
     target = ",".join(f"{name}={value}" for name, value in values.items())
-    await AuditRepository(session).record("chat.set", actor_id=user, now=context.deps.clock(), chat_id=press.chat_id, target=target)
+    await AuditRepository(session).record(
+        "chat.set", actor_id=user, now=context.deps.clock(), chat_id=press.chat_id, target=target
+    )
     return context.deps.catalog.text(language, "log.recorded", rule=press.rule)
 
 

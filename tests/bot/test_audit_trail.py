@@ -89,7 +89,8 @@ async def test_a_close_records_every_step_and_the_private_note_to_the_owner(harn
     await harness.command(GROUP, ADMIN, "/done")
     harness.clock.advance(timedelta(days=3))
     await harness.sweep()
-    steps = [(kind, reason, outcome) for rule, kind, reason, outcome, _person, _text in await trail(harness, rule="temporary")]
+    rows = await trail(harness, rule="temporary")
+    steps = [(kind, reason, outcome) for _rule, kind, reason, outcome, _person, _text in rows]
     for step in [
         ("send", "work done", "done"), ("pin", "close announcement", "done"), ("send", "close summary", "done"),
         ("permissions", "closed", "done"), ("revoke", "closed", "done"), ("rename", "closed", "done"),
@@ -100,7 +101,8 @@ async def test_a_close_records_every_step_and_the_private_note_to_the_owner(harn
 
 async def test_the_bots_role_changes_are_recorded(harness: Harness) -> None:
     await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="member"))
-    await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="member", new="administrator", rights=ALL_RIGHTS))
+    promoted = harness.updates.my_chat_member(GROUP, ADMIN, old="member", new="administrator", rights=ALL_RIGHTS)
+    await harness.send(promoted)
     roles = await trail(harness, kind="role")
     assert [reason.split(";")[0] for _rule, _kind, reason, *_ in roles] == ["left -> member", "member -> administrator"]
     assert roles[-1][2].endswith("all rights present")
@@ -140,3 +142,14 @@ async def test_keep_days_sets_how_long_the_trail_is_kept(harness: Harness) -> No
     harness.clock.advance(timedelta(days=1, seconds=1))
     await forget_old_records(week)
     assert await trail(harness, kind="delete") == []
+
+
+async def test_people_made_or_unmade_admins_are_recorded_and_other_member_changes_are_not(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await harness.send(harness.updates.chat_member(GROUP, MEMBER, old="member", new="administrator"))
+    await harness.send(harness.updates.chat_member(GROUP, MEMBER, old="administrator", new="member"))
+    await harness.send(harness.updates.chat_member(GROUP, MEMBER, old="member", new="left"))
+    assert await trail(harness) == [
+        ("admins", "role", "member -> administrator", "done", MEMBER, None),
+        ("admins", "role", "administrator -> member", "done", MEMBER, None),
+    ]

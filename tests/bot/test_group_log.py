@@ -18,7 +18,8 @@ OTHER = -1001234500002
 async def with_another_group(harness: Harness) -> None:
     """A second group, administered by ENGLISH (who has no say in GROUP)."""
     harness.fake.add_group(OTHER, "Riverside work group", creator_id=ENGLISH, members=[STRANGER])
-    await harness.send(harness.updates.my_chat_member(OTHER, ENGLISH, old="left", new="administrator", rights=ALL_RIGHTS))
+    joined = harness.updates.my_chat_member(OTHER, ENGLISH, old="left", new="administrator", rights=ALL_RIGHTS)
+    await harness.send(joined)
 
 
 async def acks(harness: Harness, count: int, *, by: int = MEMBER, every: timedelta = timedelta(minutes=1)) -> None:
