@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from bot import trail as bot_trail
+from bot.group_commit import GroupCommit
 from bot.i18n import Catalog
 from bot.jobs.sweep import forget_old_records
 from bot.testing.fake_telegram import bad_request
 from bot.trail import KINDS, PRIVATE
 from policies.actions import Outcome
 from storage.models import GroupAction
+from storage.repositories.group_actions import trail_row
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness, make_settings
 from tests.bot.test_received import ALL_RIGHTS, join, post, press_convert
 from tests.bot.test_temporary import remember_bot_link, setup_temporary
@@ -153,3 +157,29 @@ async def test_people_made_or_unmade_admins_are_recorded_and_other_member_change
         ("admins", "role", "member -> administrator", "done", MEMBER, None),
         ("admins", "role", "administrator -> member", "done", MEMBER, None),
     ]
+
+
+async def test_the_rows_of_outcomes_recorded_together_go_in_as_one_statement(harness: Harness) -> None:
+    """Many deletions finishing at once share one outcome transaction: their rows cost one insert."""
+    inserts: list[int] = []
+
+    def count(_conn, _cursor, statement: str, parameters, _context, executemany: bool) -> None:
+        if statement.startswith("INSERT INTO group_actions"):
+            inserts.append(len(parameters) if executemany else 1)
+
+    commit = GroupCommit(harness.db, before_commit=bot_trail.write)
+
+    async def outcome(number: int) -> None:
+        async def work(session) -> None:
+            row = trail_row(harness.clock(), GROUP, "received", "delete", "ack", "done", number, "收到")
+            bot_trail.keep(session, row)
+
+        await commit.run(work)
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await asyncio.gather(*(outcome(number) for number in range(20)))
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(await trail(harness, kind="delete")) == 20
+    assert sum(inserts) == 20 and len(inserts) <= 2  # the first caller alone, then the other 19 together
