@@ -187,6 +187,10 @@ async def _trail(
     trail = GroupActionRepository(session)
     rows, total = await trail.page(chat_id, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
+    if not rows and page >= pages:
+        # The page emptied (old rows were forgotten meanwhile): show the last page there is.
+        page = pages - 1
+        rows, total = await trail.page(chat_id, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
     counts = await trail.counts_by_rule(chat_id, deps.clock() - timedelta(days=COUNTED_DAYS))
     chat = await ChatRepository(session).get(chat_id)
     names = await PeopleRepository(session).names({row.person_id for row in rows if row.person_id is not None})

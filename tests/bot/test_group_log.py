@@ -160,3 +160,11 @@ async def test_help_names_log_for_members_and_for_admins(harness: Harness) -> No
     assert "/log — 私聊：我移除了你哪些消息" in harness.last_text(MEMBER)
     await harness.private(SUPERVISOR, "/help")
     assert "/log — 私聊查看本群的操作记录" in harness.last_text(SUPERVISOR)
+
+
+async def test_a_page_past_the_end_shows_the_last_page(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await acks(harness, 1)
+    answer = await log(harness, ADMIN)
+    shown = await press(harness, ADMIN, answer, Press("c", 7, GROUP).encode())
+    assert "第 1/1 页" in shown["text"] and "张三「收到」" in shown["text"]
