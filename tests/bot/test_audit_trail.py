@@ -183,3 +183,13 @@ async def test_the_rows_of_outcomes_recorded_together_go_in_as_one_statement(har
         event.remove(harness.db.engine.sync_engine, "before_cursor_execute", count)
     assert len(await trail(harness, kind="delete")) == 20
     assert sum(inserts) == 20 and len(inserts) <= 2  # the first caller alone, then the other 19 together
+
+
+async def test_a_deadline_reminder_is_recorded_for_the_notices_group(harness: Harness) -> None:
+    await join(harness)
+    await harness.private(MEMBER, "/start")
+    await harness.send(harness.updates.message(GROUP, MEMBER, "在"))
+    await harness.send(harness.updates.message(GROUP, ADMIN, "【通知】11月25日17:00前报送台账"))
+    harness.clock.advance(timedelta(days=1, hours=8))  # 24 hours before the deadline
+    await harness.sweep()
+    assert await trail(harness, rule="deadline") == [("deadline", "private", "deadline near, unread", "done", MEMBER, None)]
