@@ -193,3 +193,11 @@ async def test_a_deadline_reminder_is_recorded_for_the_notices_group(harness: Ha
     harness.clock.advance(timedelta(days=1, hours=8))  # 24 hours before the deadline
     await harness.sweep()
     assert await trail(harness, rule="deadline") == [("deadline", "private", "deadline near, unread", "done", MEMBER, None)]
+
+
+async def test_a_reminder_kept_for_a_senders_first_start_is_recorded_when_it_goes_out(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await post(harness, ADMIN, "【通知】周六停水，收到请回复")
+    assert await trail(harness, kind="private") == []  # kept, not sent: the sender never started the bot
+    await harness.private(ADMIN, "/start")
+    assert await trail(harness, kind="private") == [("received", "private", "ack demanded", "done", ADMIN, None)]
