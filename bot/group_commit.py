@@ -24,8 +24,11 @@ MAX_SHARED = 200
 
 
 class GroupCommit:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, before_commit: Work | None = None) -> None:
         self.db = db
+        # Runs once per transaction after all its callers' work: what they gathered (the groups'
+        # audit trail) is written in one statement instead of one per caller.
+        self.before_commit = before_commit
         self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []
         self._writing = False
 
@@ -51,6 +54,7 @@ class GroupCommit:
             try:
                 async with self.db.transaction() as session:
                     results = [await work(session) for work, _future in batch]
+                    await self._finish(session)
             except Exception:
                 pass  # one of them failed: each on its own below
             else:
@@ -62,9 +66,14 @@ class GroupCommit:
             try:
                 async with self.db.transaction() as session:
                     result = await work(session)
+                    await self._finish(session)
             except Exception as error:
                 if not future.done():
                     future.set_exception(error)
             else:
                 if not future.done():
                     future.set_result(result)
+
+    async def _finish(self, session: AsyncSession) -> None:
+        if self.before_commit is not None:
+            await self.before_commit(session)

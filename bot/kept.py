@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
 from bot.context import Deps
-from policies.actions import Button, KeyList, Say, SayWhenReachable
+from policies.actions import About, Button, KeyList, Say, SayWhenReachable
 from storage.models import Task
 from storage.repositories.tasks import PENDING, TaskRepository
 
@@ -36,6 +36,10 @@ async def keep(session: AsyncSession, now: datetime, action: SayWhenReachable) -
         "params": {name: _dumped(value) for name, value in message.params.items()},
         "buttons": [[button.key, button.data] for button in message.buttons],
         "kept_at": now.isoformat(),
+        # For the group's action log once it is delivered.
+        "rule": message.rule,
+        "reason": message.reason,
+        "group": message.about.chat_id if message.about else 0,
     }
     key = task_key(message.chat_id, action.key)
     return await TaskRepository(session).schedule(KEPT_TASK, key, now + action.keep_for, payload)
@@ -75,7 +79,11 @@ async def forget(deps: Deps, _bot: ExtBot[None], task: Task) -> bool:
 def _message(person_id: int, payload: dict[str, Any]) -> Say:
     params = {name: _loaded(value) for name, value in payload.get("params", {}).items()}
     buttons = tuple(Button(key, data) for key, data in payload.get("buttons", []))
-    return Say(person_id, payload["key"], params, buttons=buttons)
+    about = About(payload["group"]) if payload.get("group") else None
+    return Say(
+        person_id, payload["key"], params, buttons=buttons, rule=payload.get("rule", ""),
+        reason=payload.get("reason", ""), about=about,
+    )
 
 
 def _dumped(value: Any) -> Any:

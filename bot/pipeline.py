@@ -32,11 +32,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox, records
+from bot import outbox, records, trail
 from bot.actions import Result, Telegram
 from bot.context import Deps
 from bot.group_commit import GroupCommit
 from policies.actions import (
+    About,
     AnswerCallback,
     Button,
     Keyboard,
@@ -45,6 +46,7 @@ from policies.actions import (
     Edit,
     EditSay,
     ExpireLater,
+    Logged,
     Outcome,
     RecordEvent,
     RecordRead,
@@ -122,8 +124,9 @@ class Pipeline:
         self.deps = deps
         self.telegram = telegram
         # Outcomes of many actions in flight share one commit.
-        self.outcomes = GroupCommit(deps.db)
+        self.outcomes = GroupCommit(deps.db, before_commit=trail.write)
         self.facts: dict[type, FactApplier] = {
+            Logged: _apply_logged,
             RecordRead: _apply_read,
             RecordEvent: _apply_event,
             ExpireLater: _apply_expiry,
@@ -169,11 +172,16 @@ class Pipeline:
         else:
             unit.fail()  # another worker owns the task now: the work is theirs
 
-    async def record(self, session: AsyncSession, actions: list[Any] | tuple[Any, ...]) -> list[Planned]:
-        """Apply the facts and write the durable Telegram actions, in the caller's transaction."""
+    async def record(
+        self, session: AsyncSession, actions: list[Any] | tuple[Any, ...], *, write_trail: bool = True
+    ) -> list[Planned]:
+        """Apply the facts and write the durable Telegram actions, in the caller's transaction
+        (and the audit trail it gathered, unless the caller writes that itself)."""
         planned: list[Planned] = []
         for action in actions:
             planned.extend(await self._prepare(session, action))
+        if write_trail:
+            await trail.write(session)
         durable = [item for item in planned if getattr(item.action, "durable", False)]
         if durable:
             rows = [NewAction(_kind(item.action), _chat_of(item.action), outbox.encode(item.action)) for item in durable]
@@ -221,7 +229,7 @@ class Pipeline:
         return Send(
             say.chat_id, self.deps.catalog.text(language, say.key, **say.params), self.labels(say.buttons, language),
             reply_to=say.reply_to, expire_after=expire_after, rule=say.rule, reason=say.reason, then=say.then,
-            durable=say.durable,
+            durable=say.durable, about=say.about,
         )
 
     async def render_edit(self, session: AsyncSession, edit: EditSay) -> Edit:
@@ -263,7 +271,8 @@ class Pipeline:
             return []
         chat = await chats.get(action.chat_id)
         params = {"title": chat.title if chat else str(action.chat_id), **action.params}
-        return [Say(admin, action.key, params, rule=action.rule, reason=action.reason) for admin in admins]
+        about = About(action.chat_id)
+        return [Say(admin, action.key, params, rule=action.rule, reason=action.reason, about=about) for admin in admins]
 
     # Performing ------------------------------------------------------------------------------
 
@@ -281,10 +290,16 @@ class Pipeline:
             await self._retry_later(item, result)
             return result
         follow = self._follow_ups(action, outcome, result)
+        logged = trail.row_for(action, outcome, self.deps.clock())
 
         async def record_outcome(session: AsyncSession) -> list[Planned]:
             owned = await self._settle(session, item, outcome)
-            return await self.record(session, follow) if owned else []
+            if not owned:
+                return []
+            if logged is not None:
+                # Gathered, and written with the other callers' rows before the shared commit.
+                trail.keep(session, logged)
+            return await self.record(session, follow, write_trail=False)
 
         await self.act(await self.outcomes.run(record_outcome))
         return dataclasses.replace(result, outcome=outcome)
@@ -391,6 +406,11 @@ class _Note:
 
 async def _apply_note(deps: Deps, session: AsyncSession, note: _Note) -> FactResult:
     await records.note(deps, session, note.chat_id, Outcome(note.outcome))
+    return FactResult(True)
+
+
+async def _apply_logged(deps: Deps, session: AsyncSession, logged: Logged) -> FactResult:
+    trail.keep(session, trail.logged_row(logged, deps.clock()))
     return FactResult(True)
 
 

@@ -244,6 +244,17 @@ class JobSettings(_Section):
     retry_seconds: int = Field(5, ge=1, le=3600)
 
 
+class AuditSettings(_Section):
+    """The groups' action log (/log): how long it is kept."""
+
+    # Rows older than this are removed by the sweep.
+    keep_days: int = Field(90, ge=1, le=3650)
+
+    @property
+    def keep_for(self) -> timedelta:
+        return timedelta(days=self.keep_days)
+
+
 class ReceivedSettings(_Section):
     """The "received" rule: ack-only replies become reads; ack demands get a reminder."""
 
@@ -406,6 +417,7 @@ class Settings(BaseSettings):
     roles: RolesSettings = RolesSettings()
     group_messages: GroupMessageSettings = GroupMessageSettings()
     jobs: JobSettings = JobSettings()
+    audit: AuditSettings = AuditSettings()
     updates: UpdateSettings = UpdateSettings()
     received: ReceivedSettings = ReceivedSettings()
     formalism: FormalismSettings = FormalismSettings()

@@ -132,6 +132,16 @@ Row = Button | tuple[Button, ...]
 Keyboard = tuple[tuple[tuple[str, str, str], ...], ...]
 
 
+@dataclass(frozen=True)
+class About:
+    """What a group's audit trail keeps of an action beyond its rule and reason: the group a
+    private message concerns, whose message it was (or whom it went to), an ack's words."""
+
+    chat_id: int = 0
+    person_id: int | None = None
+    text: str = ""
+
+
 # Telegram actions ----------------------------------------------------------------------------
 
 
@@ -151,6 +161,7 @@ class Say:
     rule: str = ""
     reason: str = ""
     then: Then = NOTHING
+    about: About | None = None
     # False for answers that are worth nothing after a crash (a command's reply), and for
     # anything that must leave no row behind (a whistleblower's conversation).
     durable: bool = True
@@ -168,6 +179,7 @@ class Send:
     rule: str = ""
     reason: str = ""
     then: Then = NOTHING
+    about: About | None = None
     durable: bool = True
     # Not sent after this moment (its retries give up): e.g. a digest the next week's replaces.
     valid_until: datetime | None = None
@@ -230,6 +242,7 @@ class Delete:
     rule: str = ""
     reason: str = ""
     then: Then = NOTHING
+    about: About | None = None
     durable: bool = True
 
 
@@ -391,6 +404,20 @@ class RecordEvent:
     # Follows a newly recorded fact (done); a key seen before (an edit, a redelivered update)
     # follows `failed`, so its reminder is not sent twice.
     then: Then = NOTHING
+
+
+@dataclass(frozen=True)
+class Logged:
+    """An action for the group's audit trail that involves no Telegram call: a rule that chose
+    not to act (an ack kept for lack of the right to delete it), a change of the bot's role."""
+
+    chat_id: int
+    rule: str
+    kind: str
+    reason: str
+    outcome: str
+    person_id: int | None = None
+    text: str = ""
 
 
 @dataclass(frozen=True)

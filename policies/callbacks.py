@@ -365,3 +365,23 @@ CARD_ACTIONS = ("o", "f", "r", "k", "j")  # open, forward, respond, rectified, r
 class WhistleCard:
     action: Annotated[str, OneOf(CARD_ACTIONS)]
     whistle_id: RowId
+
+
+# /log is a view of the moment, sent again by /log: old views answer as stale.
+LOG_VIEWS = ("g", "c", "m")  # the groups to choose from, one group's trail, one's own removals
+LOG_RULES = ("received", "formalism")  # the rules /log can turn down to record-only
+
+
+@button("lv")
+@dataclass(frozen=True)
+class LogView:
+    view: Annotated[str, OneOf(LOG_VIEWS)]
+    chat_id: int  # 0 unless the view is one group's trail
+    page: Page
+
+
+@button("lr")
+@dataclass(frozen=True)
+class LogRecordOnly:
+    chat_id: int
+    rule: Annotated[str, OneOf(LOG_RULES)]

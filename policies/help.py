@@ -52,6 +52,8 @@ USAGES: tuple[Usage, ...] = (
     _usage("help", BOTH, None, "member"),
     _usage("lang", PRIVATE, None, "member"),
     _usage("inbox", PRIVATE, None, "member"),
+    # A member sees their own removed messages; a group's admins and supervisors its action log.
+    _usage("log", PRIVATE, None, "member"),
     _usage("whistle", PRIVATE, None, "member"),
     _usage("status", PRIVATE, None, "member", "status_code", "status_code"),
     _usage("cancel", PRIVATE, None, "member"),

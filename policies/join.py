@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from policies.actions import Action, KeyList, Say
+from policies.actions import Action, KeyList, Logged, Say
 from policies.rights import missing_rights
 from policies.types import MemberChange
 
 RULE = "bot_membership"
+# People made or unmade admins of a group (the trail's rule name).
+ADMINS = "admins"
 
 
 def on_bot_membership(
@@ -42,3 +44,19 @@ def _introduce(
         private = {**params, "title": change.chat.title}
         actions.append(Say(change.actor.id, "join.intro_private", private, rule=RULE, reason=detail))
     return actions
+
+
+def role_change(change: MemberChange, *, of_bot: bool) -> Logged | None:
+    """The group's trail entry for a change of role: the bot's own (every change, with the rights it
+    still misses), or a person's when they became or stopped being an admin."""
+    if not change.chat.is_group:
+        return None
+    if of_bot:
+        reason = f"{change.old.value} -> {change.new.value}"
+        if change.new.is_present:
+            reason += f"; {missing_rights(change.rights).detail}"
+        return Logged(change.chat.id, RULE, "role", reason, "done")
+    if change.old.is_admin == change.new.is_admin:
+        return None
+    reason = f"{change.old.value} -> {change.new.value}"
+    return Logged(change.chat.id, ADMINS, "role", reason, "done", change.subject.id)

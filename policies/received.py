@@ -16,10 +16,13 @@ from typing import Any, Protocol
 
 from policies.acks import DIGITS_ONLY, AckRule, AckVerdict, Strength
 from policies.actions import (
+    About,
     Action,
     Button,
     Delete,
     KeyList,
+    Logged,
+    Outcome,
     RecordEvent,
     RecordRead,
     RefreshCounter,
@@ -216,18 +219,25 @@ class ReceivedRule:
             return [read]
         missing_right = TellAdminsOnce(chat_id, "received.admins_missing_delete", rule=RULE, reason="no delete right")
         too_old = TellAdminsOnce(chat_id, "received.admins_too_old", rule=RULE, reason="older than 48 hours")
+        # The trail keeps whose ack it was and its words (only ack words: that made it an ack).
+        about = About(person_id=sender, text=ack_words(message))
         if not group.can_delete:
-            return [read, missing_right]
+            return [read, missing_right, self._kept(message, about, "no delete right", Outcome.NO_RIGHTS)]
         if group.now - message.date >= DELETE_LIMIT:
-            return [read, too_old]
+            return [read, too_old, self._kept(message, about, "older than 48 hours", Outcome.TOO_OLD)]
         removed = RecordEvent("ack_removed", chat_id, f"ack_removed:{chat_id}:{message.message_id}", rule=RULE, reason="ack removed")
         # The tip says what the member can do for this notice: a tracked one has a Read button.
         tip = TipOnce(sender, "received.tip_tracked" if target.tracked else "received.tip_plain", TIP_PERIOD, RULE, "ack removed")
         # The read is recorded whatever Telegram says; the count and the tip follow a removal only.
         delete = Delete(chat_id, message.message_id, RULE, ack.detail, then=Then(
             done=(removed, tip), no_rights=(missing_right,), too_old=(too_old,),
-        ))
+        ), about=about)
         return [read, delete]
+
+    @staticmethod
+    def _kept(message: Message, about: About, reason: str, outcome: Outcome) -> Logged:
+        """An ack the rule would remove but cannot: kept, and said so in the group's trail."""
+        return Logged(message.chat.id, RULE, "kept", reason, outcome.value, about.person_id, about.text)
 
     def _answered(self, message: Message, ack: AckVerdict, group: GroupContext) -> Target | None:
         """The message the ack answers, when it plainly answers one; otherwise None (keep it)."""
@@ -258,7 +268,10 @@ class ReceivedRule:
             return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded")]
         button = Button("received.button_convert", encode(ConvertDemand(chat_id, message.message_id)))
         params = {"title": message.chat.title}
-        reminder = Say(sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded")
+        reminder = Say(
+            sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded",
+            about=About(chat_id),
+        )
         # The reminder follows only a newly recorded demand: an edit of a demand, or the same
         # update delivered again, is not reminded twice.
         remind = Then(done=tuple(self._remind(reminder, message, group, "ack_demand")))
@@ -279,7 +292,9 @@ class ReceivedRule:
         # One reminder per message, however often it is edited or whichever kinds an edit adds.
         key = f"formalism_reminded:{chat_id}:{message.message_id}"
         params = {"title": message.chat.title, "kinds": KeyList("formalism.kind.", reminded)}
-        reminder = Say(sender, "formalism.reminder", params, rule=FORMALISM, reason=", ".join(reminded))
+        reminder = Say(
+            sender, "formalism.reminder", params, rule=FORMALISM, reason=", ".join(reminded), about=About(chat_id)
+        )
         remind = Then(done=tuple(self._remind(reminder, message, group, FORMALISM)))
         actions.append(RecordEvent("formalism_reminded", chat_id, key, sender, FORMALISM, "reminder due", then=remind))
         return actions
@@ -303,6 +318,11 @@ class ReceivedRule:
             rule=reminder.rule, reason="sender not reachable yet", period=f"{sender.id}:{week}",
         )
         return [kept, admins]
+
+
+def ack_words(message: Message) -> str:
+    """What the trail keeps of a removed ack: its text, or a sticker's emoji."""
+    return message.text or message.sticker_emoji or ""
 
 
 def asks_for_data(text: str) -> bool:

@@ -178,6 +178,33 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class GroupAction(Base):
+    """What the bot did in a group (or privately about one), by which rule, why, and how it went.
+
+    The group's audit trail for its admins: never the text of an ordinary message; a removed
+    ack's words only (what made it an ack), and whose message it was."""
+
+    __tablename__ = "group_actions"
+    __table_args__ = (
+        Index("ix_group_actions_chat_id_at", "chat_id", "at"),
+        Index("ix_group_actions_person_id_at", "person_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    rule: Mapped[str] = mapped_column(String(32))
+    # delete | send | pin | setpermissions | … | kept (decided against, no Telegram call) | role
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(128))
+    # policies.actions.Outcome's values
+    outcome: Mapped[str] = mapped_column(String(16))
+    # Whose message it was, or whom a private message went to.
+    person_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A removed ack's words.
+    text: Mapped[str | None] = mapped_column(String(64))
+
+
 class Task(Base):
     """Due work that must survive restarts: claimed atomically by the sweep, run once."""
 

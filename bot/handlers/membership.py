@@ -15,7 +15,7 @@ from bot.context import Deps, JianfuContext
 from bot.handlers._common import emit, transactional
 from bot.services import countdown
 from policies.clock import start_of_day
-from policies.join import on_bot_membership
+from policies.join import on_bot_membership, role_change
 from policies.lifecycle import GroupEvent, leads_to
 from policies.types import MemberChange
 from storage.repositories.audit import AuditRepository
@@ -117,6 +117,7 @@ async def bot_membership(update: Update, context: JianfuContext, session: AsyncS
         # The adder may be an admin we have not seen yet: learn the admins right away.
         await chats.set_fields(change.chat.id, admins_synced_at=None, state=leads_to(GroupEvent.JOINED))
         await access.refresh_admins_if_stale(deps, session, context.bot, change.chat.id)
+    emit(*filter(None, (role_change(change, of_bot=True),)))
     await _announce(context, session, change)
 
 
@@ -145,6 +146,8 @@ async def member_changed(update: Update, context: JianfuContext, session: AsyncS
     await chats.ensure(change.chat.id, change.chat.title, change.chat.type.value, now)
     await chats.observe_member(change.chat.id, subject.id, now, status=change.new.value)
     await _adjust_member_count(chats, change)
+    if (changed := role_change(change, of_bot=False)) is not None:
+        emit(changed)
 
 
 async def _adjust_member_count(chats: ChatRepository, change: MemberChange) -> None:

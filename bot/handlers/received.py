@@ -26,8 +26,9 @@ from bot.handlers._common import (
 )
 from bot.callbacks import kinds, value_of
 from bot.pipeline import ForgetEvent
+from bot.services import group_settings
 from bot.services import notices as notice_service
-from policies.actions import Delete, EditSay, Then
+from policies.actions import About, Delete, EditSay, Then
 from bot.i18n import Html
 from policies.callbacks import ConvertDemand, ReadNotice, is_kind
 from policies.digest import parse_switch
@@ -43,7 +44,6 @@ from policies.received import (
 )
 from policies.repost import without_demand
 from policies.types import Message
-from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.people import PeopleRepository
@@ -138,7 +138,7 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     done = (
         # The original demand goes, so members see one notice to read instead of one to answer;
         # its reads were carried over to the repost, which replaces it in inboxes too.
-        Delete(notice.chat_id, notice.message_id, RULE, "converted to a tracked notice"),
+        Delete(notice.chat_id, notice.message_id, RULE, "converted to a tracked notice", about=About(person_id=notice.sender_id)),
         notice_service.ForgetNotice(notice.id),
         EditSay(*here, "received.converted", language=language),
     )
@@ -203,11 +203,7 @@ async def _store_settings(
     chat_id, chats = update.effective_chat.id, ChatRepository(session)
     # The group may predate the bot's records of it.
     await chats.ensure(chat_id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock())
-    await chats.save_settings(chat_id, change(await chats.group_settings(chat_id)))
-    target = ",".join(f"{name}={value}" for name, value in values.items())
-    await AuditRepository(session).record(
-        "chat.set", actor_id=update.effective_user.id, now=context.deps.clock(), chat_id=chat_id, target=target
-    )
+    await group_settings.change(context.deps, session, chat_id, update.effective_user.id, change, values)
 
 
 async def _set_formalism(

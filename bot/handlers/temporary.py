@@ -26,7 +26,7 @@ from bot.handlers._common import (
     transactional,
 )
 from bot.services.countdown import RULE, audit, local_time, mark_done, schedule_close, schedule_until
-from policies.actions import Button, EditSay, Say
+from policies.actions import About, Button, EditSay, Say
 from policies.callbacks import IdleAnswer, encode
 from policies.commands import ParseError
 from policies.lifecycle import TRANSITIONS, GroupEvent, GroupKind, GroupState, may, parse_extend, parse_temp
@@ -161,7 +161,10 @@ async def _idle_question(deps: Deps, session: AsyncSession, chat: Chat) -> list[
     done, active = encode(IdleAnswer("done", chat.id)), encode(IdleAnswer("active", chat.id))
     buttons = ((Button("temp.idle_done", done), Button("temp.idle_active", active)),)
     params = {"title": chat.title, "days": deps.settings.temporary.idle_days}
-    return [Say(admin, "temp.idle_question", params, buttons=buttons, rule=RULE, reason="idle") for admin in admins or [chat.id]]
+    return [
+        Say(admin, "temp.idle_question", params, buttons=buttons, rule=RULE, reason="idle", about=About(chat.id))
+        for admin in admins or [chat.id]
+    ]
 
 
 @transactional

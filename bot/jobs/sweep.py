@@ -13,6 +13,7 @@ from bot.logs import brief as describe
 from bot.ratelimit import SendingRateLimiter
 from policies.actions import Delete
 from storage.models import Task
+from storage.repositories.group_actions import GroupActionRepository
 from storage.repositories.outbox import HandledUpdates, OutboxRepository, Replicas
 from storage.repositories.tasks import TaskRepository
 
@@ -85,11 +86,13 @@ async def sweep(context: JianfuContext) -> None:
 
 
 async def forget_old_records(deps: Deps) -> None:
-    """Ids of updates that can no longer come again, and finished outbox rows past their week."""
+    """Ids of updates that can no longer come again, finished outbox rows past their week, and
+    the groups' action log past its retention ([audit] keep_days)."""
     now = deps.clock()
     async with deps.db.transaction() as session:
         await HandledUpdates(session).purge(now - HANDLED_KEPT)
         await OutboxRepository(session).purge(now - OUTBOX_KEPT)
+        await GroupActionRepository(session).purge(now - deps.settings.audit.keep_for)
 
 
 def beat_interval(deps: Deps) -> timedelta:

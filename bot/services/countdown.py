@@ -10,7 +10,7 @@ from telegram.ext import ExtBot
 
 from bot.context import Deps
 from bot.pipeline import current_unit
-from policies.actions import SENT, Pin, Say, TellAdminsOnce, Then
+from policies.actions import SENT, About, Pin, Say, TellAdminsOnce, Then
 from policies.lifecycle import (
     GroupEvent,
     GroupKind,
@@ -102,7 +102,7 @@ async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         unit.emit(Say(chat.id, "temp.reminder_group", params, rule=RULE, reason="close tomorrow"))
         admin_ids = await ChatRepository(unit.session).admin_ids(chat.id)
         for admin in await PeopleRepository(unit.session).with_private_chat(admin_ids):
-            unit.emit(Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow"))
+            unit.emit(Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow", about=About(chat.id)))
     return True
 
 

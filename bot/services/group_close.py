@@ -20,6 +20,7 @@ from bot.pipeline import FactResult
 from bot.services.countdown import CLOSE_TASK, RULE, audit, current, local_time
 from policies.actions import (
     SENT,
+    About,
     KeyList,
     Leave,
     Pin,
@@ -238,7 +239,10 @@ async def _apply_renamed(deps: Deps, session: AsyncSession, renamed_to: Renamed)
 
 async def _notify_owners(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
     admins = await PeopleRepository(session).with_private_chat(await ChatRepository(session).admin_ids(chat.id))
-    told = tuple(Say(admin, "temp.closed_owner", {"title": chat.title}, rule=RULE, reason="closed") for admin in admins)
+    told = tuple(
+        Say(admin, "temp.closed_owner", {"title": chat.title}, rule=RULE, reason="closed", about=About(chat.id))
+        for admin in admins
+    )
     return (*told, *then.done)
 
 

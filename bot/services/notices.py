@@ -14,7 +14,7 @@ from telegram.ext import ExtBot
 from bot import records
 from bot.context import Deps
 from bot.pipeline import FactResult, current_unit
-from policies.actions import SENT, Button, Edit, RecordEvent, RefreshCounter, Say, Send, Then
+from policies.actions import SENT, About, Button, Edit, RecordEvent, RefreshCounter, Say, Send, Then
 from policies.callbacks import ReadNotice, encode
 from policies.duplicates import bands, fingerprint
 from policies.group_settings import quiet_hours as group_quiet_hours
@@ -113,7 +113,10 @@ async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         params = {"title": chat.title if chat else "", "first_line": first_line(notice.text), "deadline": deadline}
         original = notice.duplicate_of or notice.id
         for person in await PeopleRepository(session).with_private_chat(members - read):
-            reminder = Say(person, "notices.deadline_reminder", params, rule="deadline", reason="deadline near, unread")
+            reminder = Say(
+                person, "notices.deadline_reminder", params, rule="deadline", reason="deadline near, unread",
+                about=About(notice.chat_id),
+            )
             key = f"deadline_reminded:{original}:{person}"
             unit.emit(RecordEvent("deadline_reminder", notice.chat_id, key, then=Then(done=(reminder,))))
     return True
@@ -174,7 +177,7 @@ async def publish_tracked(
     posted = NoticePosted(tracked.id, carry_from=source.message_id if carry_reads else None)
     current_unit().emit(Send(
         tracked.chat_id, body, deps.pipeline.labels(read_button(tracked.id), language), rule="notices",
-        reason="tracked notice", then=then.first_when_done(posted).also_when_refused(ForgetNotice(tracked.id)),
+        reason="converted from an ack demand" if carry_reads else "tracked notice", then=then.first_when_done(posted).also_when_refused(ForgetNotice(tracked.id)),
     ))
     return tracked
 

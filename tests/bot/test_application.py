@@ -68,14 +68,14 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
     admins = '{"type": "all_chat_administrators"}'
     supervisor = json.dumps({"chat_id": SUPERVISOR, "type": "chat"})
     for language in (None, "en"):
-        assert menus[(private, language)] == ["start", "help", "lang", "inbox", "whistle", "status", "cancel"]
+        assert menus[(private, language)] == ["start", "help", "lang", "inbox", "log", "whistle", "status", "cancel"]
         assert menus[(groups, language)] == ["help", "rules", "status", "notice", "urgent", "readers"]
         assert menus[(admins, language)] == [
             "help", "rules", "status", "notice", "urgent", "readers", "register", "set", "temp", "done", "reopen", "extend",
             "lang",
         ]
         assert menus[(supervisor, language)] == [
-            "start", "help", "lang", "inbox", "whistle", "status", "cancel", "dept", "groups", "whistles", "digest",
+            "start", "help", "lang", "inbox", "log", "whistle", "status", "cancel", "dept", "groups", "whistles", "digest",
             "grant", "revoke",
         ]
         # /whistle is private only: no menu a group shows offers it.

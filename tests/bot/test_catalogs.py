@@ -16,7 +16,7 @@ CATALOG = Catalog.load()
 BOT = Path(__file__).resolve().parents[2] / "bot"
 FAMILIES = (
     "start|help|lang|role|error|join|right|dept|register|groups|kind|state|grant|whoami|cmd|held|notices|inbox|whistle|"
-    "whistles|received|formalism|replay"
+    "whistles|received|formalism|replay|log"
 )
 
 

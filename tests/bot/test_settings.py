@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,12 @@ def test_environment_overrides_nested_keys(tmp_path: Path, monkeypatch: pytest.M
     assert settings.telegram.mode == "polling"
     assert settings.roles.supervisors == (5, 6)
     assert settings.database.url == "postgresql+asyncpg://u@127.0.0.1/j"
+
+
+def test_the_action_logs_retention_is_90_days_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(None).audit.keep_days == 90
+    monkeypatch.setenv("JIANFU_AUDIT__KEEP_DAYS", "30")
+    assert load_settings(None).audit.keep_for == timedelta(days=30)
 
 
 def test_relative_sqlite_file_sits_next_to_the_config(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from policies.help import USAGES, ChatKind, help_sections, usable_commands
 from policies.roles import COMMAND_ROLES, Roles
 
 MEMBER, ADMIN, SUPERVISOR = Roles(), Roles(is_group_admin=True), Roles(is_supervisor=True)
-PRIVATE_FOR_ALL = {"start", "help", "lang", "inbox", "whistle", "status", "cancel"}
+PRIVATE_FOR_ALL = {"start", "help", "lang", "inbox", "log", "whistle", "status", "cancel"}
 GROUP_FOR_ALL = {"help", "rules", "status", "notice", "urgent", "readers"}
 GROUP_ADMIN = {"register", "set", "temp", "done", "reopen", "extend", "lang"}
 SUPERVISOR_PRIVATE = {"dept", "groups", "whistles", "digest", "grant", "revoke"}

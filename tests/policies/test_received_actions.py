@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from policies.actions import Delete, KeyList, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce
+from policies.actions import (
+    Delete, KeyList, Logged, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce,
+)
 from policies.callbacks import ConvertDemand, decode
 from policies.formalism import Switch
 from policies.received import GroupContext, Mode, ReceivedConfig, ReceivedRule, Target
@@ -120,6 +122,15 @@ def test_an_ack_never_also_counts_as_a_demand_and_reads_are_recorded_first() -> 
     assert not any(isinstance(action, Delete | RecordEvent) for action in actions)
 
 
+def test_the_trail_keeps_whose_ack_it_was_and_its_words_and_why_it_stayed() -> None:
+    target = Target(10, expects_ack=True)
+    removed = ReceivedRule().judge(message("收到", reply_to=10), group(replied=target)).actions
+    delete = next(action for action in removed if isinstance(action, Delete))
+    assert (delete.about.person_id, delete.about.text, delete.rule) == (SENDER.id, "收到", "received")
+    kept = ReceivedRule().judge(message("收到", reply_to=10), group(replied=target, can_delete=False)).actions
+    assert kept[-1] == Logged(CHAT.id, "received", "kept", "no delete right", "no_rights", SENDER.id, "收到")
+
+
 def tree(actions) -> list[str]:
     """Each action's type, with its follow-ups by outcome: Delete{done:[RecordEvent, TipOnce] …}."""
     described = []
@@ -157,9 +168,9 @@ JUDGE_TABLE = [
     ("ack under an urgent notice stays", "收到", True, {"replied": Target(10, expects_ack=True, is_urgent=True)},
      ["RecordRead"]),
     ("ack without the delete right", "收到", True, {"replied": NOTICE, "can_delete": False},
-     ["RecordRead", "TellAdminsOnce"]),
+     ["RecordRead", "TellAdminsOnce", "Logged"]),
     ("ack older than 48 hours", "收到", True, {"replied": NOTICE, "now": NOW + timedelta(hours=48)},
-     ["RecordRead", "TellAdminsOnce"]),
+     ["RecordRead", "TellAdminsOnce", "Logged"]),
     ("ack in a record-only group", "收到", True, {"replied": NOTICE, "mode": Mode.RECORD}, ["RecordRead"]),
     ("ack in a group with the rule off", "收到", True, {"replied": NOTICE, "mode": Mode.OFF}, []),
     # Demands for acks.

@@ -72,3 +72,29 @@ async def test_upgrading_keeps_existing_rows(database_url: str) -> None:
             assert (await connection.execute(text("SELECT close_step FROM chats WHERE id = -1"))).scalar() == 0
     finally:
         await engine.dispose()
+
+
+async def test_the_group_actions_table_comes_with_0009_and_goes_with_its_downgrade(database_url: str) -> None:
+    from sqlalchemy import text
+
+    from storage.migrate import downgrade
+
+    engine = create_engine(database_url)
+
+    async def tables() -> set[str]:
+        async with engine.connect() as connection:
+            return await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+
+    try:
+        await upgrade(engine, "0009")
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "INSERT INTO group_actions (at, chat_id, rule, kind, reason, outcome, person_id, text)"
+                " VALUES ('2026-11-23 01:00:00+00:00', -1, 'received', 'delete', 'ack', 'done', 7, '收到')"
+            ))
+        await downgrade(engine, "0008")
+        assert await current_revision(engine) == "0008" and "group_actions" not in await tables()
+        await upgrade(engine)
+        assert "group_actions" in await tables()
+    finally:
+        await engine.dispose()
