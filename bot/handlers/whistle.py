@@ -17,6 +17,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,12 +33,12 @@ from telegram.ext import (
 
 from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import answer, command_text, emit, is_group, language_for, reply, transactional
+from bot.handlers._common import answer, command_text, emit, is_group, language_for, transactional
 from bot.i18n import Html
 from bot.logs import brief as describe
 from bot.services.whistle_texts import full_text, response_lines, say, split_message
 from bot.whistle_state import CODES, REPORTS, Draft, Drafts, Limits, PendingAnswers, purge
-from policies.actions import Edit, Send
+from policies.actions import Delete, Edit, Say, Send
 from policies.callbacks import WhistleCategory, WhistleDepartment, WhistlePress, encode
 from policies.departments import MAX_NAME, DepartmentRef, match_department, name_problem, normalize_name
 from policies.whistle import (
@@ -55,11 +56,14 @@ from policies.whistle import (
 from policies.whistle_draft import TIMED_OUT, Do, Event, Step, settle, transition
 from storage.db import AlreadyHandled
 from storage.repositories.departments import DepartmentRepository
+from storage.repositories.people import PeopleRepository
 from storage.repositories.whistles import NewEvidence, WhistleRepository
 
 log = logging.getLogger("jianfu.whistle")
 
 DEPARTMENT_BUTTONS = 30
+# How long the group sees the note that points someone who never started the bot to the private chat.
+GROUP_NOTE_LIFETIME = timedelta(minutes=1)
 DEEP_LINK = r"^/start(@\w+)?\s+whistle\s*$"
 RECEIPT_ATTEMPTS = 3
 
@@ -122,8 +126,7 @@ def _cancel_row(context: JianfuContext, draft: Draft) -> list[InlineKeyboardButt
 @transactional
 async def begin(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     if is_group(update):
-        # Said in public: point to the private chat, and let the group update go on normally.
-        await reply(update, context, session, "whistle.private_only")
+        await _said_in_a_group(update, context, session)
         return
     deps, user_id = context.deps, update.effective_user.id
     language = await language_for(update, context, session)
@@ -134,6 +137,20 @@ async def begin(update: Update, context: JianfuContext, session: AsyncSession) -
     await say(context, user_id, language, "whistle.intro", minutes=deps.settings.whistle.flow_expire_minutes)
     await ask_department(context, session, user_id, draft)
     await Drafts(deps, session).keep(user_id, draft)
+
+
+async def _said_in_a_group(update: Update, context: JianfuContext, session: AsyncSession) -> None:
+    """/whistle typed in a group: the command goes at once, and the answer goes privately; to
+    someone who never started the bot (no private chat to write to), a short note in the group
+    that names nobody, replies to nothing and deletes itself."""
+    chat_id, user_id = update.effective_chat.id, update.effective_user.id
+    # No rule name: the group's action log must not say whose /whistle was removed.
+    emit(Delete(chat_id, update.effective_message.message_id))
+    language = await language_for(update, context, session)
+    if await PeopleRepository(session).with_private_chat({user_id}):
+        await say(context, user_id, language, "whistle.moved_private")
+        return
+    emit(Say(chat_id, "whistle.moved_group", language=language, expires=True, expire_after=GROUP_NOTE_LIFETIME, durable=False))
 
 
 async def ask_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:

@@ -18,7 +18,7 @@ from bot.testing.fake import BLOCKED
 from bot.testing.updates import UpdateFactory
 from bot.whistle_state import Draft, Drafts
 from storage.db import Database
-from storage.models import Base, Whistle, WhistleDraft, WhistleEvidence, WhistleLimit
+from storage.models import Base, GroupAction, Whistle, WhistleDraft, WhistleEvidence, WhistleLimit
 from tests.bot.conftest import ENGLISH, SUPERVISOR, Harness, make_settings, scalar
 
 WHISTLER = 6001
@@ -264,11 +264,45 @@ async def test_no_evidence_is_asked_for_when_none_is_allowed(harness: Harness) -
         await db.dispose()
 
 
-async def test_whistle_in_a_group_points_to_the_private_chat(harness: Harness) -> None:
+async def whistle_in_the_group(harness: Harness, user: int) -> tuple[int, list[dict]]:
+    """/whistle typed in the group by `user`, the bot an admin allowed to delete: the command's id,
+    and what the bot said in the group about it."""
+    from tests.bot.conftest import GROUP
+    from tests.bot.test_received import ALL_RIGHTS, join
+
+    await join(harness, **ALL_RIGHTS)
+    said_before = len(harness.fake.sent(GROUP, include_deleted=True))  # the bot's introduction
+    command = harness.updates.command(GROUP, user, "/whistle")
+    await harness.send(command)
+    return command.message.message_id, harness.fake.sent(GROUP, include_deleted=True)[said_before:]
+
+
+async def test_whistle_in_a_group_is_removed_at_once_and_answered_privately(harness: Harness) -> None:
     from tests.bot.conftest import GROUP, MEMBER
 
-    await harness.command(GROUP, MEMBER, "/whistle")
-    assert "私聊" in harness.last_text(GROUP)
+    await harness.private(MEMBER, "/start")
+    command, said = await whistle_in_the_group(harness, MEMBER)
+    assert harness.fake.is_deleted(GROUP, command)
+    assert said == []  # the group hears nothing
+    assert "我已立即删除" in harness.last_text(MEMBER) and "/whistle" in harness.last_text(MEMBER)
+    assert await draft_count(harness) == 0
+    async with harness.session() as session:  # the group's action log does not say whose it was
+        logged = list(await session.scalars(select(GroupAction)))
+    assert logged and not [row for row in logged if row.person_id == MEMBER or row.kind == "delete"]
+
+
+async def test_whistle_in_a_group_from_someone_who_never_started_the_bot_gets_a_note_naming_nobody(
+    harness: Harness,
+) -> None:
+    from tests.bot.conftest import GROUP, MEMBER
+
+    command, [note] = await whistle_in_the_group(harness, MEMBER)
+    assert harness.fake.is_deleted(GROUP, command)
+    assert "私聊我并发送 /whistle" in note["text"] and "张三" not in note["text"]
+    assert "reply_to_message" not in note
+    harness.clock.advance(timedelta(minutes=2))
+    await harness.sweep()
+    assert harness.fake.is_deleted(GROUP, note["message_id"])
     assert await draft_count(harness) == 0
 
 
