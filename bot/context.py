@@ -62,12 +62,13 @@ class Deps:
 
     @classmethod
     def create(cls, settings: Settings, **overrides: Any) -> Deps:
-        database = settings.database
-        overrides.setdefault("db", Database.from_url(
-            database.url, echo=database.echo, lock_timeout=database.lock_timeout_seconds,
-            statement_timeout=database.statement_timeout_seconds,
-            connections=settings.updates.concurrent_chats + POOL_HEADROOM,
-        ))
+        if "db" not in overrides:
+            database = settings.database
+            overrides["db"] = Database.from_url(
+                database.url, echo=database.echo, lock_timeout=database.lock_timeout_seconds,
+                statement_timeout=database.statement_timeout_seconds,
+                connections=settings.updates.concurrent_chats + POOL_HEADROOM,
+            )
         return cls(settings=settings, **overrides)
 
     @functools.cached_property

@@ -57,7 +57,10 @@ class CloseProgress:
 class StoredSettings:
     settings: GroupSettings
     close: CloseProgress
-    dropped: int = 0  # entries of the row that were not understood
+    dropped: int = 0  # entries of known keys whose values were not understood
+    # Keys this version does not know (a newer replica's, during a rolling upgrade): written back
+    # as they were, so saving a setting here never erases what another version keeps.
+    others: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ def read_stored(raw: Mapping[str, Any] | None) -> StoredSettings:
     }
     values: dict[str, Any] = {}
     formalism: dict[str, Switch] = {}
+    others = {key: value for key, value in raw.items() if key not in readers and key not in _KINDS}
     for key, value in raw.items():
         if key in _KINDS and value in _SWITCHES:
             formalism[key] = Switch(value)
@@ -96,7 +100,8 @@ def read_stored(raw: Mapping[str, Any] | None) -> StoredSettings:
             values[key] = read
     settings = GroupSettings(values.get(RECEIVED), values.get(QUIET), values.get(DIGEST), formalism)
     close = CloseProgress(values.get(MISSING_RIGHTS, ()), values.get(SUMMARY_MESSAGE), values.get(INVITE_LINKS, ()))
-    return StoredSettings(settings, close, dropped=len(raw) - len(values) - len(formalism))
+    dropped = len(raw) - len(values) - len(formalism) - len(others)
+    return StoredSettings(settings, close, dropped=dropped, others=others)
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -105,9 +110,11 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     return None
 
 
-def to_stored(settings: GroupSettings, close: CloseProgress) -> dict[str, Any]:
-    """The JSON a row keeps: only what was chosen or done, in the keys read_stored reads."""
+def to_stored(settings: GroupSettings, close: CloseProgress, others: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON a row keeps: only what was chosen or done, in the keys read_stored reads, and the
+    keys of other versions as they were."""
     stored: dict[str, Any] = {
+        **(others or {}),
         RECEIVED: settings.received.value if settings.received else None,
         QUIET: settings.quiet,
         DIGEST: None if settings.digest is None else ("on" if settings.digest else "off"),

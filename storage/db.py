@@ -208,7 +208,9 @@ class Database:
         connections beyond it are opened for one transaction and closed again (on PostgreSQL a
         server process started and ended each time: 299 of them per 3,000 group messages).
         """
-        options: dict[str, Any] = {} if connections is None else {"pool_size": connections}
+        # An in-memory SQLite database is one connection (SQLAlchemy's StaticPool): no size to set.
+        in_memory = is_sqlite(url) and (make_url(url).database or ":memory:") == ":memory:"
+        options: dict[str, Any] = {} if connections is None or in_memory else {"pool_size": connections}
         engine = create_engine(url, echo=echo, lock_timeout=lock_timeout, statement_timeout=statement_timeout, **options)
         return cls(engine)
 

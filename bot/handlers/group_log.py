@@ -34,15 +34,8 @@ from storage.repositories.people import PeopleRepository
 PAGE_SIZE = 10
 GROUPS_PER_PAGE = 8
 COUNTED_DAYS = 7
-# Rules a group can turn down to record-only from its trail: what is set (as /set would write it)
-# and the change to the group's settings.
-RECORDABLE: dict[str, tuple[dict[str, str], Callable[[GroupSettings], GroupSettings]]] = {
-    RULE: ({RULE: Mode.RECORD.value}, lambda settings: replace(settings, received=Mode.RECORD)),
-    FORMALISM: (
-        dict.fromkeys(FORMALISM_KIND_NAMES, Switch.RECORD.value),
-        lambda settings: settings.with_formalism(FORMALISM_KIND_NAMES, Switch.RECORD),
-    ),
-}
+# Rules a group can turn down to record-only from its trail (never up: what is off stays off).
+RECORDABLE = (RULE, FORMALISM)
 
 
 # Button data: the one place that writes and reads it (the kinds are in policies/callbacks.py) --
@@ -259,25 +252,36 @@ def _paging(
 
 
 async def _switchable(deps: Deps, session: AsyncSession, chat_id: int, counts: dict[str, int]) -> list[str]:
-    """The rules that acted this week and can still be turned down to record-only."""
+    """The rules that acted this week and still do more than record somewhere in the group."""
     settings = await ChatRepository(session).group_settings(chat_id)
-    return [rule for rule in RECORDABLE if rule in counts and not _records_only(deps, settings, rule)]
+    return [rule for rule in RECORDABLE if rule in counts and _above_record(deps, settings, rule)]
 
 
-def _records_only(deps: Deps, settings: GroupSettings, rule: str) -> bool:
+def _above_record(deps: Deps, settings: GroupSettings, rule: str) -> tuple[str, ...]:
+    """What record-only would turn down: the "received" rule while it removes, the formalism kinds
+    that are on. A rule switched off is not switched back on to record."""
     if rule == RULE:
-        return group_mode(settings, deps.group_defaults) is Mode.RECORD
+        return (RULE,) if group_mode(settings, deps.group_defaults) is Mode.REMOVE else ()
     group = GroupContext(Mode.REMOVE, False, deps.clock(), formalism=dict(settings.formalism))
-    return all(deps.received_rule.formalism_switch(kind, group) is Switch.RECORD for kind in FORMALISM_KIND_NAMES)
+    return tuple(kind for kind in FORMALISM_KIND_NAMES if deps.received_rule.formalism_switch(kind, group) is Switch.ON)
 
 
 async def _record_only(context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str) -> str:
-    """Switch the rule to record-only in the group's settings, as /set would (and audited alike)."""
-    if await ChatRepository(session).get(press.chat_id) is None:
+    """Turn the rule down to record-only in the group's settings, as /set would (and audited alike)."""
+    chats = ChatRepository(session)
+    if await chats.get(press.chat_id) is None:
         return ""
-    chosen, edit = RECORDABLE[press.rule]
-    await group_settings.change(context.deps, session, press.chat_id, user, edit, chosen)
+    lowered = _above_record(context.deps, await chats.group_settings(press.chat_id), press.rule)
+    if lowered:
+        chosen = dict.fromkeys(lowered, Mode.RECORD.value if press.rule == RULE else Switch.RECORD.value)
+        await group_settings.change(context.deps, session, press.chat_id, user, _lowering(press.rule, lowered), chosen)
     return context.deps.catalog.text(language, "log.recorded", rule=press.rule)
+
+
+def _lowering(rule: str, kinds: tuple[str, ...]) -> Callable[[GroupSettings], GroupSettings]:
+    if rule == RULE:
+        return lambda settings: replace(settings, received=Mode.RECORD)
+    return lambda settings: settings.with_formalism(kinds, Switch.RECORD)
 
 
 def register(app: Application, deps: Deps) -> None:

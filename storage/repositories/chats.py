@@ -142,11 +142,13 @@ class ChatRepository:
         return (await self._stored(chat_id)).close
 
     async def save_settings(self, chat_id: int, settings: GroupSettings) -> None:
-        await self.set_fields(chat_id, settings=to_stored(settings, (await self._stored(chat_id)).close))
+        stored = await self._stored(chat_id)
+        await self.set_fields(chat_id, settings=to_stored(settings, stored.close, stored.others))
 
     async def save_close_progress(self, chat_id: int, close: CloseProgress, **fields: Any) -> None:
         """Keep the close's progress, with other fields of the row in the same statement."""
-        await self.set_fields(chat_id, settings=to_stored((await self._stored(chat_id)).settings, close), **fields)
+        stored = await self._stored(chat_id)
+        await self.set_fields(chat_id, settings=to_stored(stored.settings, close, stored.others), **fields)
 
     async def _stored(self, chat_id: int) -> StoredSettings:
         chat = await self.get(chat_id)

@@ -92,6 +92,22 @@ async def test_the_record_only_button_switches_the_rule_and_the_next_ack_stays(h
     assert not harness.fake.is_deleted(GROUP, ack)
 
 
+async def test_record_only_turns_rules_down_never_up(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    await harness.command(GROUP, ADMIN, "/set checkin off")
+    await harness.private(ADMIN, "/start")  # so the reminder reaches the demand's sender
+    await post(harness, ADMIN, "请大家10分钟内回复")  # an instant-reply demand: the formalism rule acts
+    await acks(harness, 1)
+    await harness.command(GROUP, ADMIN, "/set received off")
+    shown = await open_group(harness, ADMIN)
+    assert "把 received 改为仅记录" not in buttons(shown)  # off already does less than record
+    await press(harness, ADMIN, shown, buttons(shown)["把 formalism 改为仅记录"])
+    async with harness.session() as session:
+        stored = (await session.get(Chat, GROUP)).settings
+    assert stored["received"] == "off" and stored["checkin"] == "off"  # what was off stays off
+    assert {stored[kind] for kind in ("photo_proof", "promotion", "instant_reply")} == {"record"}
+
+
 async def test_the_record_only_button_is_refused_to_someone_who_is_not_an_admin(harness: Harness) -> None:
     await join(harness, **ALL_RIGHTS)
     await acks(harness, 1)

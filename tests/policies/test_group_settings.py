@@ -39,11 +39,12 @@ DEFAULTS = GroupDefaults(mode="remove", quiet_start="21:00", quiet_end="07:30", 
         ({"close_missing_rights": ["can_pin_messages"], "close_summary_message_id": 77,
           "bot_invite_links": ["https://t.me/+a"]},
          StoredSettings(GroupSettings(), CloseProgress(("can_pin_messages",), 77, ("https://t.me/+a",)))),
-        # Old or damaged rows: what is not understood is dropped and counted, the rest is kept.
+        # Old or damaged rows: a known key's value not understood is dropped and counted; a key this
+        # version does not know (a newer replica's) is kept as it was.
         ({"received": "maybe", "quiet": "all day", "digest": True, "checkin": "sometimes"},
          StoredSettings(GroupSettings(), CloseProgress(), dropped=4)),
         ({"colour": "blue", "received": "off", "close_summary_message_id": True, "bot_invite_links": "x"},
-         StoredSettings(GroupSettings(received=Mode.OFF), CloseProgress(), dropped=3)),
+         StoredSettings(GroupSettings(received=Mode.OFF), CloseProgress(), dropped=2, others={"colour": "blue"})),
         (["not", "a", "mapping"], StoredSettings(GroupSettings(), CloseProgress())),
     ],
 )  # fmt: skip
@@ -67,9 +68,9 @@ def test_what_is_understood_is_stored_back_unchanged(raw: dict) -> None:
     assert to_stored(stored.settings, stored.close) == raw
 
 
-def test_garbage_is_gone_once_written_back() -> None:
-    stored = read_stored({"received": "record", "legacy_flag": 1})
-    assert to_stored(stored.settings, stored.close) == {"received": "record"}
+def test_garbage_is_gone_once_written_back_and_another_versions_keys_stay() -> None:
+    stored = read_stored({"received": "record", "quiet": "all day", "newer_flag": 1})
+    assert to_stored(stored.settings, stored.close, stored.others) == {"received": "record", "newer_flag": 1}
 
 
 def test_changing_the_formalism_switches_and_the_missing_rights() -> None:
