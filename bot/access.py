@@ -29,7 +29,12 @@ async def supervisor_ids(deps: Deps, session: AsyncSession) -> set[int]:
 
 
 async def roles_of(
-    deps: Deps, session: AsyncSession, bot: ExtBot[None], user_id: int, chat: Chat | None, message: Message | None = None
+    deps: Deps,
+    session: AsyncSession,
+    bot: ExtBot[None],
+    user_id: int,
+    chat: Chat | None,
+    message: Message | None = None,
 ) -> Roles:
     """The caller's roles; group admin status only counts inside that group."""
     group_admin = False

@@ -137,7 +137,8 @@ def rows_of(keyboard: InlineKeyboardMarkup | None) -> Keyboard:
     if keyboard is None:
         return ()
     return tuple(
-        tuple((key.text, str(key.callback_data or ""), key.url or "") for key in row) for row in keyboard.inline_keyboard
+        tuple((key.text, str(key.callback_data or ""), key.url or "") for key in row)
+        for row in keyboard.inline_keyboard
     )
 
 
@@ -196,10 +197,18 @@ class Telegram:
 
     async def _send(self, action: Send) -> Result:
         reply = ReplyParameters(action.reply_to, allow_sending_without_reply=True) if action.reply_to else None
-        result, _ = await self.call("sendMessage", action.chat_id, lambda: self.bot.send_message(
-            action.chat_id, action.html, parse_mode=ParseMode.HTML, reply_markup=markup(action.keyboard),
-            reply_parameters=reply, link_preview_options=NO_PREVIEW,
-        ))
+        result, _ = await self.call(
+            "sendMessage",
+            action.chat_id,
+            lambda: self.bot.send_message(
+                action.chat_id,
+                action.html,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(action.keyboard),
+                reply_parameters=reply,
+                link_preview_options=NO_PREVIEW,
+            ),
+        )
         return result
 
     async def _send_file(self, action: SendFile) -> Result:
@@ -208,59 +217,108 @@ class Telegram:
             upload = InputFile(base64.b64decode(action.file), filename="chart.png")
         caption = action.caption or None
         if action.kind == "photo":
-            method, call = "sendPhoto", lambda: self.bot.send_photo(action.chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
+            method, call = (
+                "sendPhoto",
+                lambda: self.bot.send_photo(action.chat_id, upload, caption=caption, parse_mode=ParseMode.HTML),
+            )
         else:
-            method, call = "sendDocument", lambda: self.bot.send_document(action.chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
+            method, call = (
+                "sendDocument",
+                lambda: self.bot.send_document(action.chat_id, upload, caption=caption, parse_mode=ParseMode.HTML),
+            )
         result, _ = await self.call(method, action.chat_id, call)
         return result
 
     async def _edit(self, action: Edit) -> Result:
         if action.html is None:
-            result, _ = await self.call("editMessageReplyMarkup", action.chat_id, lambda: self.bot.edit_message_reply_markup(
-                chat_id=action.chat_id, message_id=action.message_id, reply_markup=markup(action.keyboard),
-            ))
+            result, _ = await self.call(
+                "editMessageReplyMarkup",
+                action.chat_id,
+                lambda: self.bot.edit_message_reply_markup(
+                    chat_id=action.chat_id,
+                    message_id=action.message_id,
+                    reply_markup=markup(action.keyboard),
+                ),
+            )
             return result
-        result, _ = await self.call("editMessageText", action.chat_id, lambda: self.bot.edit_message_text(
-            action.html, chat_id=action.chat_id, message_id=action.message_id, parse_mode=ParseMode.HTML,
-            reply_markup=markup(action.keyboard), link_preview_options=NO_PREVIEW,
-        ))
+        result, _ = await self.call(
+            "editMessageText",
+            action.chat_id,
+            lambda: self.bot.edit_message_text(
+                action.html,
+                chat_id=action.chat_id,
+                message_id=action.message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(action.keyboard),
+                link_preview_options=NO_PREVIEW,
+            ),
+        )
         return result
 
     async def _answer(self, action: AnswerCallback) -> Result:
-        result, _ = await self.call("answerCallbackQuery", action.person_id, lambda: self.bot.answer_callback_query(
-            action.query_id, text=action.text or None, show_alert=action.alert,
-        ))
+        result, _ = await self.call(
+            "answerCallbackQuery",
+            action.person_id,
+            lambda: self.bot.answer_callback_query(
+                action.query_id,
+                text=action.text or None,
+                show_alert=action.alert,
+            ),
+        )
         return result
 
     # Group administration --------------------------------------------------------------------
 
     async def _pin(self, action: Pin) -> Result:
-        result, _ = await self.call("pinChatMessage", action.chat_id, lambda: self.bot.pin_chat_message(
-            action.chat_id, action.message_id, disable_notification=True,
-        ))
+        result, _ = await self.call(
+            "pinChatMessage",
+            action.chat_id,
+            lambda: self.bot.pin_chat_message(
+                action.chat_id,
+                action.message_id,
+                disable_notification=True,
+            ),
+        )
         return result
 
     async def _unpin(self, action: Unpin) -> Result:
-        result, _ = await self.call("unpinChatMessage", action.chat_id, lambda: self.bot.unpin_chat_message(
-            action.chat_id, action.message_id,
-        ))
+        result, _ = await self.call(
+            "unpinChatMessage",
+            action.chat_id,
+            lambda: self.bot.unpin_chat_message(
+                action.chat_id,
+                action.message_id,
+            ),
+        )
         return result
 
     async def _permissions(self, action: SetPermissions) -> Result:
         permissions = READ_ONLY if action.read_only else DEFAULT_PERMISSIONS
-        result, _ = await self.call("setChatPermissions", action.chat_id, lambda: self.bot.set_chat_permissions(
-            action.chat_id, permissions,
-        ))
+        result, _ = await self.call(
+            "setChatPermissions",
+            action.chat_id,
+            lambda: self.bot.set_chat_permissions(
+                action.chat_id,
+                permissions,
+            ),
+        )
         return result
 
     async def _rename(self, action: Rename) -> Result:
-        result, _ = await self.call("setChatTitle", action.chat_id, lambda: self.bot.set_chat_title(action.chat_id, action.title))
+        result, _ = await self.call(
+            "setChatTitle", action.chat_id, lambda: self.bot.set_chat_title(action.chat_id, action.title)
+        )
         return result
 
     async def _revoke(self, action: RevokeLink) -> Result:
-        result, _ = await self.call("revokeChatInviteLink", action.chat_id, lambda: self.bot.revoke_chat_invite_link(
-            action.chat_id, action.invite_link,
-        ))
+        result, _ = await self.call(
+            "revokeChatInviteLink",
+            action.chat_id,
+            lambda: self.bot.revoke_chat_invite_link(
+                action.chat_id,
+                action.invite_link,
+            ),
+        )
         return result
 
     async def _leave(self, action: Leave) -> Result:
@@ -306,10 +364,14 @@ class Telegram:
         ids = sorted({message_id for message_id, _future in batch})
         try:
             if len(ids) == 1:
-                result, _ = await self._call_now("deleteMessage", chat_id, lambda: self.bot.delete_message(chat_id, ids[0]))
+                result, _ = await self._call_now(
+                    "deleteMessage", chat_id, lambda: self.bot.delete_message(chat_id, ids[0])
+                )
             else:
                 # Telegram skips ids it cannot find or delete: True means each is gone.
-                result, _ = await self._call_now("deleteMessages", chat_id, lambda: self.bot.delete_messages(chat_id, ids))
+                result, _ = await self._call_now(
+                    "deleteMessages", chat_id, lambda: self.bot.delete_messages(chat_id, ids)
+                )
         except BaseException as error:
             for _id, future in batch:
                 if not future.done():

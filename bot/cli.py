@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
     shared.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
-    parser = argparse.ArgumentParser(prog="jianfu", description="Jianfu (减负): less fingertip formalism in work groups.")
+    parser = argparse.ArgumentParser(
+        prog="jianfu", description="Jianfu (减负): less fingertip formalism in work groups."
+    )
     parser.add_argument("--version", action="version", version=f"jianfu {__version__}")
     parser.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -88,17 +90,24 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", parents=[shared], help="run the real bot offline against the in-memory Telegram double"
     )
-    demo.add_argument("--language", choices=["zh-CN", "en"], default=None, help="language of the narration and the scripted people (default: the configured language)")
+    demo.add_argument(
+        "--language",
+        choices=["zh-CN", "en"],
+        default=None,
+        help="language of the narration and the scripted people (default: the configured language)",
+    )
     demo.set_defaults(handler=_demo)
 
     explain = commands.add_parser(
         "explain",
         parents=[shared],
-        help="show how the \"received\" and formalism rules judge messages (arguments, or one per line on stdin)",
+        help='show how the "received" and formalism rules judge messages (arguments, or one per line on stdin)',
     )
     explain.add_argument("messages", nargs="*", help="messages to judge; none means read stdin")
     explain.add_argument("--json", action="store_true", help="one JSON object per line")
-    explain.add_argument("--sender", default="", help="the sender's display name (so '王芳收到' or '收到-王芳' from 王芳 counts)")
+    explain.add_argument(
+        "--sender", default="", help="the sender's display name (so '王芳收到' or '收到-王芳' from 王芳 counts)"
+    )
     explain.set_defaults(handler=_explain)
 
     digest = commands.add_parser(

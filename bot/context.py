@@ -65,7 +65,9 @@ class Deps:
         if "db" not in overrides:
             database = settings.database
             overrides["db"] = Database.from_url(
-                database.url, echo=database.echo, lock_timeout=database.lock_timeout_seconds,
+                database.url,
+                echo=database.echo,
+                lock_timeout=database.lock_timeout_seconds,
                 statement_timeout=database.statement_timeout_seconds,
                 connections=settings.updates.concurrent_chats + POOL_HEADROOM,
             )
@@ -128,5 +130,3 @@ class JianfuContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any]
     @property
     def deps(self) -> Deps:
         return self.bot_data.deps
-
-

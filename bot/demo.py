@@ -150,7 +150,10 @@ def _world(fake: FakeTelegram, english: bool) -> None:
     names = {SUPERVISOR: "王主任", ADMIN: "李书记", MEMBER: "张三", NEWCOMER: "王芳", CHIEF: "赵科长"}
     if english:
         names = {
-            SUPERVISOR: "Director Wang", ADMIN: "Secretary Li", MEMBER: "Zhang San", NEWCOMER: "Wang Fang",
+            SUPERVISOR: "Director Wang",
+            ADMIN: "Secretary Li",
+            MEMBER: "Zhang San",
+            NEWCOMER: "Wang Fang",
             CHIEF: "Chief Zhao",
         }
     for user_id, name in names.items():
@@ -285,7 +288,9 @@ async def _whistle(demo: Demo) -> None:
     await _press(demo, NEWCOMER, "data_request")
     description = "民政局每周让各网格重复填报同一张独居老人台账，这个月已经第三次了。"
     if english:
-        description = "The civil affairs bureau has us fill in the same elderly-visit form every week: third time this month."
+        description = (
+            "The civil affairs bureau has us fill in the same elderly-visit form every week: third time this month."
+        )
     await say(NEWCOMER, NEWCOMER, description)
     await _press(demo, NEWCOMER, ":e")
     await _press(demo, NEWCOMER, ":s")
@@ -380,7 +385,11 @@ async def _held_notice(demo: Demo) -> None:
     english, say = demo.english, demo.say
     demo.scene("held")
     demo.clock.advance(timedelta(hours=13) - (demo.clock() - START))
-    text = "/notice 明早8点前各网格上报积水点位。" if not english else "/notice Each grid reports flooded spots by 8:00 tomorrow."
+    text = (
+        "/notice 明早8点前各网格上报积水点位。"
+        if not english
+        else "/notice Each grid reports flooded spots by 8:00 tomorrow."
+    )
     await say(GROUP, ADMIN, text)
     await _press_first(demo, ADMIN, ADMIN, demo.fake.sent(ADMIN)[-1])
     demo.clock.advance(timedelta(hours=9, minutes=30))

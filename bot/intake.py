@@ -152,7 +152,9 @@ class Intake:
 
         True when the update is now set aside."""
         async with self.deps.db.transaction() as session:
-            tries = await HandledUpdates(session).count_failure(update_id, self.deps.clock(), give_up_after=self.attempts)
+            tries = await HandledUpdates(session).count_failure(
+                update_id, self.deps.clock(), give_up_after=self.attempts
+            )
         if tries >= self.attempts or tries == 0:
             if tries:
                 log.error("update %s set aside after %d failed tries", update_id, tries)
@@ -266,7 +268,12 @@ class Intake:
         if isinstance(error, Conflict):
             log.warning("another process polls with this token (or a webhook is set): waiting")
         elif isinstance(error, RetryAfter):
-            backoff = max(backoff, error.retry_after.total_seconds() if isinstance(error.retry_after, timedelta) else float(error.retry_after))
+            backoff = max(
+                backoff,
+                error.retry_after.total_seconds()
+                if isinstance(error.retry_after, timedelta)
+                else float(error.retry_after),
+            )
         elif not isinstance(error, NetworkError):
             log.warning("getUpdates failed: %s", type(error).__name__)
         with contextlib.suppress(TimeoutError):

@@ -81,8 +81,13 @@ def _message(person_id: int, payload: dict[str, Any]) -> Say:
     buttons = tuple(Button(key, data) for key, data in payload.get("buttons", []))
     about = About(payload["group"]) if payload.get("group") else None
     return Say(
-        person_id, payload["key"], params, buttons=buttons, rule=payload.get("rule", ""),
-        reason=payload.get("reason", ""), about=about,
+        person_id,
+        payload["key"],
+        params,
+        buttons=buttons,
+        rule=payload.get("rule", ""),
+        reason=payload.get("reason", ""),
+        about=about,
     )
 
 

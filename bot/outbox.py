@@ -19,10 +19,30 @@ def register(*types: type) -> None:
 
 
 register(
-    actions.Then, actions.KeyList, actions.Button, actions.Say, actions.Send, actions.SendFile, actions.Edit,
-    actions.EditSay, actions.Delete, actions.Pin, actions.Unpin, actions.SetPermissions, actions.Rename,
-    actions.RevokeLink, actions.Leave, actions.SetMenu, actions.TipOnce, actions.TellAdminsOnce, actions.RecordRead,
-    actions.RecordEvent, actions.ExpireLater, actions.RefreshCounter, actions.About, actions.Logged,
+    actions.Then,
+    actions.KeyList,
+    actions.Button,
+    actions.Say,
+    actions.Send,
+    actions.SendFile,
+    actions.Edit,
+    actions.EditSay,
+    actions.Delete,
+    actions.Pin,
+    actions.Unpin,
+    actions.SetPermissions,
+    actions.Rename,
+    actions.RevokeLink,
+    actions.Leave,
+    actions.SetMenu,
+    actions.TipOnce,
+    actions.TellAdminsOnce,
+    actions.RecordRead,
+    actions.RecordEvent,
+    actions.ExpireLater,
+    actions.RefreshCounter,
+    actions.About,
+    actions.Logged,
 )
 
 

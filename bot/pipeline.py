@@ -40,16 +40,16 @@ from policies.actions import (
     About,
     AnswerCallback,
     Button,
-    Keyboard,
-    Row,
     Delete,
     Edit,
     EditSay,
     ExpireLater,
+    Keyboard,
     Logged,
     Outcome,
     RecordEvent,
     RecordRead,
+    Row,
     Say,
     Send,
     SendFile,
@@ -184,7 +184,9 @@ class Pipeline:
             await trail.write(session)
         durable = [item for item in planned if getattr(item.action, "durable", False)]
         if durable:
-            rows = [NewAction(_kind(item.action), _chat_of(item.action), outbox.encode(item.action)) for item in durable]
+            rows = [
+                NewAction(_kind(item.action), _chat_of(item.action), outbox.encode(item.action)) for item in durable
+            ]
             ids = await OutboxRepository(session).add(rows, self.deps.clock(), self.lease)
             for item, row_id in zip(durable, ids, strict=True):
                 item.row_id = row_id
@@ -227,19 +229,37 @@ class Pipeline:
         language = say.language or await records.language_of(self.deps, session, say.chat_id)
         expire_after = (say.expire_after or self.deps.settings.group_messages.expire_after) if say.expires else None
         return Send(
-            say.chat_id, self.deps.catalog.text(language, say.key, **say.params), self.labels(say.buttons, language),
-            reply_to=say.reply_to, expire_after=expire_after, rule=say.rule, reason=say.reason, then=say.then,
-            durable=say.durable, about=say.about,
+            say.chat_id,
+            self.deps.catalog.text(language, say.key, **say.params),
+            self.labels(say.buttons, language),
+            reply_to=say.reply_to,
+            expire_after=expire_after,
+            rule=say.rule,
+            reason=say.reason,
+            then=say.then,
+            durable=say.durable,
+            about=say.about,
         )
 
     async def render_edit(self, session: AsyncSession, edit: EditSay) -> Edit:
         language = edit.language or await records.language_of(self.deps, session, edit.chat_id)
         html = self.deps.catalog.text(language, edit.key, **edit.params)
-        return Edit(edit.chat_id, edit.message_id, html, self.labels(edit.buttons, language), edit.rule, edit.reason, edit.then, edit.durable)
+        return Edit(
+            edit.chat_id,
+            edit.message_id,
+            html,
+            self.labels(edit.buttons, language),
+            edit.rule,
+            edit.reason,
+            edit.then,
+            edit.durable,
+        )
 
     def labels(self, rows: tuple[Row, ...], language: str | None) -> Keyboard:
         """Buttons rendered in `language`: rows of (label, callback data, url)."""
-        return tuple(tuple(self._label(b, language) for b in (row if isinstance(row, tuple) else (row,))) for row in rows)
+        return tuple(
+            tuple(self._label(b, language) for b in (row if isinstance(row, tuple) else (row,))) for row in rows
+        )
 
     def _label(self, button: Button, language: str | None) -> tuple[str, str, str]:
         label = button.key if button.literal else self.deps.catalog.raw(language, button.key)
@@ -327,16 +347,28 @@ class Pipeline:
     def _follow_ups(self, action: Any, outcome: Outcome, result: Result) -> list[Any]:
         then: Then = getattr(action, "then", Then())
         follow = [with_sent(next_action, result.message_id or 0, result.file_id) for next_action in then.after(outcome)]
-        if outcome is Outcome.DONE and isinstance(action, Send) and action.expire_after and action.chat_id < 0 and result.message_id:
+        if (
+            outcome is Outcome.DONE
+            and isinstance(action, Send)
+            and action.expire_after
+            and action.chat_id < 0
+            and result.message_id
+        ):
             follow.insert(0, ExpireLater(action.chat_id, result.message_id, action.expire_after))
         chat_id = _chat_of(action)
-        if outcome in (Outcome.UNREACHABLE, Outcome.KICKED) and chat_id != 0 and not getattr(action, "anonymous", False):
+        if (
+            outcome in (Outcome.UNREACHABLE, Outcome.KICKED)
+            and chat_id != 0
+            and not getattr(action, "anonymous", False)
+        ):
             follow.insert(0, _Note(chat_id, outcome.value))
         return follow
 
     async def _mark_sending(self, item: Planned) -> bool:
         async def mark(session: AsyncSession) -> bool:
-            return await OutboxRepository(session).mark_sending(item.row_id, item.attempts, self.deps.clock(), self.lease)
+            return await OutboxRepository(session).mark_sending(
+                item.row_id, item.attempts, self.deps.clock(), self.lease
+            )
 
         marked = await self.outcomes.run(mark)
         if marked:
@@ -347,7 +379,9 @@ class Pipeline:
         if item.row_id is None:
             return True
         state = DONE if outcome is Outcome.DONE else UNCERTAIN if outcome is Outcome.UNCERTAIN else FAILED
-        owned = await OutboxRepository(session).settle(item.row_id, item.attempts, state, outcome.value, self.deps.clock())
+        owned = await OutboxRepository(session).settle(
+            item.row_id, item.attempts, state, outcome.value, self.deps.clock()
+        )
         if not owned:
             log.warning("outbox row %s was taken over while it ran; its new owner settles it", item.row_id)
         return owned
@@ -374,7 +408,9 @@ class Pipeline:
             given_up = await rows.give_up_interrupted_sends(now)
             claimed = await rows.claim_due(now, limit=limit, lease=self.lease)
         if given_up:
-            log.warning("%d message(s) interrupted mid-send were not sent again (they may have gone out)", len(given_up))
+            log.warning(
+                "%d message(s) interrupted mid-send were not sent again (they may have gone out)", len(given_up)
+            )
         for row in claimed:
             await self.perform(_planned_from(row))
         return len(claimed)

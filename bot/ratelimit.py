@@ -15,9 +15,22 @@ from telegram.ext import AIORateLimiter
 # updates processed in order, hold up every other group meanwhile.
 SENDING_ENDPOINTS = frozenset(
     {
-        "sendMessage", "sendPhoto", "sendDocument", "sendSticker", "sendAudio", "sendVideo",
-        "sendVoice", "sendAnimation", "sendMediaGroup", "sendPoll", "sendLocation", "sendContact",
-        "copyMessage", "copyMessages", "forwardMessage", "forwardMessages",
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendSticker",
+        "sendAudio",
+        "sendVideo",
+        "sendVoice",
+        "sendAnimation",
+        "sendMediaGroup",
+        "sendPoll",
+        "sendLocation",
+        "sendContact",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
     }
 )
 

@@ -55,7 +55,9 @@ async def record_event(
     )
 
 
-async def expire_later(deps: Deps, session: AsyncSession, chat_id: int, message_id: int, after: timedelta | None = None) -> None:
+async def expire_later(
+    deps: Deps, session: AsyncSession, chat_id: int, message_id: int, after: timedelta | None = None
+) -> None:
     """Schedule the bot's own group message for deletion: the group stays quiet."""
     due = deps.clock() + (after or deps.settings.group_messages.expire_after)
     key = f"{DELETE_MESSAGE_TASK}:{chat_id}:{message_id}"

@@ -61,7 +61,9 @@ Part = Text | Photo
 # Notes under a title ----------------------------------------------------------------------------
 
 
-def note(deps: Deps, language: str, window: Window, *, late_since: datetime | None = None, preview: bool = False) -> str:
+def note(
+    deps: Deps, language: str, window: Window, *, late_since: datetime | None = None, preview: bool = False
+) -> str:
     """What the title adds: a week still in progress, a late delivery, a preview."""
     catalog, parts = deps.catalog, []
     if window.partial:
@@ -80,8 +82,13 @@ def _local(deps: Deps, moment: datetime) -> str:
 def _title(deps: Deps, language: str, key: str, window: Window, note_html: str, **params: Any) -> str:
     week = window.week
     return deps.catalog.text(
-        language, key, week=str(week), start=week.monday.strftime("%m-%d"), end=week.sunday.strftime("%m-%d"),
-        note=Html(note_html), **params,
+        language,
+        key,
+        week=str(week),
+        start=week.monday.strftime("%m-%d"),
+        end=week.sunday.strftime("%m-%d"),
+        note=Html(note_html),
+        **params,
     )
 
 
@@ -132,10 +139,17 @@ def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
         return ["", catalog.raw(language, "digest.top_none")]
     lines = ["", catalog.text(language, "digest.top_header", count=len(top))]
     for rank, row in enumerate(top, start=1):
-        lines.append(catalog.text(
-            language, "digest.top_line", rank=rank, name=row.name, burden=number(row.burden),
-            change=signed(row.burden_change), details=figure_details(deps.catalog, language, row, weighted_only=True),
-        ))
+        lines.append(
+            catalog.text(
+                language,
+                "digest.top_line",
+                rank=rank,
+                name=row.name,
+                burden=number(row.burden),
+                change=signed(row.burden_change),
+                details=figure_details(deps.catalog, language, row, weighted_only=True),
+            )
+        )
     lines.append(burden_formula(deps.catalog, language))
     return lines
 
@@ -143,7 +157,9 @@ def _top_three(deps: Deps, language: str, board: Scoreboard) -> list[str]:
 def burden_formula(catalog: Catalog, language: str) -> str:
     """How the burden index adds up, from the sources' weights (a new source shows here by itself)."""
     terms = [
-        catalog.text(language, "digest.formula_term", weight=source.spec.weight, label=catalog.raw(language, source.short_label))
+        catalog.text(
+            language, "digest.formula_term", weight=source.spec.weight, label=catalog.raw(language, source.short_label)
+        )
         for source in WEIGHTED_SOURCES
     ]
     return catalog.text(language, "digest.formula", terms=" + ".join(terms))
@@ -156,17 +172,26 @@ def _department_lines(deps: Deps, language: str, board: Scoreboard) -> list[str]
     lines = ["", catalog.raw(language, "digest.departments_header")]
     for rank, row in enumerate(board.rows, start=1):
         key = "digest.department_line" if row.department_id is not None else "digest.unregistered_line"
-        lines.append(catalog.text(
-            language, key, rank=rank, name=row.name, burden=number(row.burden), change=signed(row.burden_change),
-            details=figure_details(deps.catalog, language, row, weighted_only=False),
-        ))
+        lines.append(
+            catalog.text(
+                language,
+                key,
+                rank=rank,
+                name=row.name,
+                burden=number(row.burden),
+                change=signed(row.burden_change),
+                details=figure_details(deps.catalog, language, row, weighted_only=False),
+            )
+        )
     return lines
 
 
 def figure_details(catalog: Catalog, language: str, row: Row, *, weighted_only: bool) -> str:
     """The department's non-zero figures, short: 'notices 20, data 8'."""
     shown = [
-        catalog.raw(language, "digest.detail").format(label=catalog.raw(language, source.short_label), value=number(row.value(source.name)))
+        catalog.raw(language, "digest.detail").format(
+            label=catalog.raw(language, source.short_label), value=number(row.value(source.name))
+        )
         for source in FIGURE_SOURCES
         if round(row.value(source.name)) and (source.spec.weight or not weighted_only)
     ]
@@ -224,8 +249,12 @@ def department_card(
     lines = [
         _title(deps, language, "digest.card_title", window, note_html, name=row.name),
         catalog.text(
-            language, "digest.card_rank", burden=number(row.burden), change=signed(row.burden_change),
-            rank=board.rank_of(department_id) or "—", count=board.departments,
+            language,
+            "digest.card_rank",
+            burden=number(row.burden),
+            change=signed(row.burden_change),
+            rank=board.rank_of(department_id) or "—",
+            count=board.departments,
         ),
     ]
     lines += [
@@ -259,8 +288,11 @@ def personal_digest(deps: Deps, unread: int, due: list[InboxItem], language: str
         lines.append(catalog.text(language, "digest.personal_deadlines", days=DEADLINE_HORIZON.days))
         lines += [
             catalog.text(
-                language, "digest.personal_deadline", deadline=_local(deps, item.notice.deadline_at),
-                first_line=first_line(item.notice.text, 80), group=item.chat_title,
+                language,
+                "digest.personal_deadline",
+                deadline=_local(deps, item.notice.deadline_at),
+                first_line=first_line(item.notice.text, 80),
+                group=item.chat_title,
             )
             for item in due
         ]
@@ -280,7 +312,13 @@ class ChartUploaded:
 
 
 def chain(
-    deps: Deps, chat_id: int, parts: list[Part], *, then: Then, valid_until: datetime | None = None, durable: bool = True
+    deps: Deps,
+    chat_id: int,
+    parts: list[Part],
+    *,
+    then: Then,
+    valid_until: datetime | None = None,
+    durable: bool = True,
 ) -> Any:
     """The parts as one chain of sends: each goes once the one before it is out, in order."""
     following = then
@@ -298,11 +336,28 @@ def part_action(deps: Deps, chat_id: int, part: Part, then: Then, valid_until: d
     key = repr(part.memo_key)
     remembered = deps.memo.get(("chart_file", key))
     if remembered is not None:
-        return SendFile(chat_id, "photo", remembered[1], part.caption, rule="digest", reason="weekly digest",
-                        then=then, valid_until=valid_until)
+        return SendFile(
+            chat_id,
+            "photo",
+            remembered[1],
+            part.caption,
+            rule="digest",
+            reason="weekly digest",
+            then=then,
+            valid_until=valid_until,
+        )
     uploaded = then.first_when_done(ChartUploaded(key))
-    return SendFile(chat_id, "photo", base64.b64encode(part.png).decode(), part.caption, uploaded=True, rule="digest",
-                    reason="weekly digest", then=uploaded, valid_until=valid_until)
+    return SendFile(
+        chat_id,
+        "photo",
+        base64.b64encode(part.png).decode(),
+        part.caption,
+        uploaded=True,
+        rule="digest",
+        reason="weekly digest",
+        then=uploaded,
+        valid_until=valid_until,
+    )
 
 
 async def apply_chart_uploaded(deps: Deps, session: Any, uploaded: ChartUploaded) -> Any:
@@ -316,4 +371,3 @@ async def apply_chart_uploaded(deps: Deps, session: Any, uploaded: ChartUploaded
 def plain(html_text: str) -> str:
     """Telegram HTML as terminal text (for `jianfu digest`)."""
     return html.unescape(re.sub(r"<[^>]+>", "", html_text))
-

@@ -70,8 +70,10 @@ async def _serve_webhook(app: JianfuApplication, intake: Intake, settings: Setti
     server = start_webhook_server(intake, hook.secret.get_secret_value(), hook.listen, hook.port, hook.path)
     try:
         await app.bot.set_webhook(
-            f"{hook.url.rstrip('/')}/{hook.path}", secret_token=hook.secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES, max_connections=settings.updates.concurrent_chats,
+            f"{hook.url.rstrip('/')}/{hook.path}",
+            secret_token=hook.secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=settings.updates.concurrent_chats,
         )
         log.info("webhook set; listening on %s:%s/%s", hook.listen, hook.port, hook.path)
         await stop.wait()
@@ -104,7 +106,9 @@ class UpdateHandler(tornado.web.RequestHandler):
         log.error("webhook request failed")
 
 
-def start_webhook_server(intake: Intake, secret: str, listen: str, port: int, path: str) -> tornado.httpserver.HTTPServer:
+def start_webhook_server(
+    intake: Intake, secret: str, listen: str, port: int, path: str
+) -> tornado.httpserver.HTTPServer:
     routes = [(rf"/{path.strip('/')}/?", UpdateHandler, {"intake": intake, "secret": secret})]
     # No access log: a request line says nothing an operator needs, and logs stay small.
     application = tornado.web.Application(routes, log_function=lambda _handler: None)

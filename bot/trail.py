@@ -36,8 +36,15 @@ UNNAMED_RECIPIENTS = frozenset({"deadline"})
 # What each action is called in the trail. Redrawing a read counter (an Edit) and answering a
 # button press are not actions on the group.
 KINDS: dict[type, str] = {
-    Delete: "delete", Send: "send", SendFile: "file", Pin: "pin", Unpin: "unpin", SetPermissions: "permissions",
-    Rename: "rename", RevokeLink: "revoke", Leave: "leave",
+    Delete: "delete",
+    Send: "send",
+    SendFile: "file",
+    Pin: "pin",
+    Unpin: "unpin",
+    SetPermissions: "permissions",
+    Rename: "rename",
+    RevokeLink: "revoke",
+    Leave: "leave",
 }
 # A message sent to a person privately about a group (a reminder, a note to the admins).
 PRIVATE = "private"

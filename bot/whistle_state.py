@@ -199,4 +199,3 @@ async def purge(deps: Deps) -> dict[str, int]:
             "answers": await PendingAnswerRepository(session).delete_expired(now),
             "limits": sum(ended),
         }
-

@@ -91,8 +91,11 @@ class Then:
     def also_when_refused(self, *actions: Action) -> Then:
         """These follow-ups too, whatever the reason Telegram refused (or may not have acted)."""
         return dataclasses.replace(
-            self, no_rights=(*self.no_rights, *actions), too_old=(*self.too_old, *actions),
-            gone=(*self.gone, *actions), failed=(*self.failed, *actions),
+            self,
+            no_rights=(*self.no_rights, *actions),
+            too_old=(*self.too_old, *actions),
+            gone=(*self.gone, *actions),
+            failed=(*self.failed, *actions),
         )
 
 
@@ -438,7 +441,20 @@ class ExpireLater:
 
 
 TELEGRAM_ACTIONS = (
-    Say, Send, SendFile, Edit, EditSay, Delete, Pin, Unpin, SetPermissions, Rename, RevokeLink, Leave, SetMenu, AnswerCallback,
+    Say,
+    Send,
+    SendFile,
+    Edit,
+    EditSay,
+    Delete,
+    Pin,
+    Unpin,
+    SetPermissions,
+    Rename,
+    RevokeLink,
+    Leave,
+    SetMenu,
+    AnswerCallback,
 )
 Action = Any  # any of the dataclasses in this module (and the bot's own facts, see bot/pipeline.py)
 

@@ -17,12 +17,44 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 END_OF_DAY = time(23, 59)
-_WEEKDAYS_ZH = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
-_WEEKDAYS_EN = {name: index for index, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))}
+_WEEKDAYS_ZH = {
+    "一": 0,
+    "二": 1,
+    "三": 2,
+    "四": 3,
+    "五": 4,
+    "六": 5,
+    "日": 6,
+    "天": 6,
+    "1": 0,
+    "2": 1,
+    "3": 2,
+    "4": 3,
+    "5": 4,
+    "6": 5,
+    "7": 6,
+}
+_WEEKDAYS_EN = {
+    name: index
+    for index, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+}
 _WEEKDAYS_EN.update({name[:3]: index for name, index in list(_WEEKDAYS_EN.items())})
 _MONTHS_EN = {name.lower(): index for index, name in enumerate(calendar.month_name) if name}
 _MONTHS_EN.update({name.lower(): index for index, name in enumerate(calendar.month_abbr) if name})
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_NUMBER = "[零〇一二两三四五六七八九十]{1,3}"
 
 # A clock time: 17:00, 下午3点, 上午9:30, 3点半, 四点, 十点半, 三点一刻, 9am, 5:30 pm.
@@ -35,17 +67,42 @@ _TIME_ZH = f"(?:{_CLOCK_ZH})?"
 _TIME_EN = r"(?:\s*(?:at\s*)?(?P<eh>\d{1,2})(?::(?P<em>\d{2}))?\s*(?P<ap>am|pm)?)?"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"(?P<y>\d{{4}})\s*[-/.年]\s*(?P<mo>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*[日号]?\s*{_TIME_ZH}"), "ymd"),
+    (
+        re.compile(
+            rf"(?P<y>\d{{4}})\s*[-/.年]\s*(?P<mo>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*[日号]?\s*{_TIME_ZH}"
+        ),
+        "ymd",
+    ),
     (re.compile(rf"(?P<mo>\d{{1,2}})\s*月\s*(?P<d>\d{{1,2}})\s*[日号]\s*{_TIME_ZH}"), "md"),
-    (re.compile(rf"(?P<which>本周|这周|下周|下星期|本星期|这星期|星期|周)(?P<wd>[一二三四五六日天1-7])\s*{_TIME_ZH}"), "weekday"),
+    (
+        re.compile(
+            rf"(?P<which>本周|这周|下周|下星期|本星期|这星期|星期|周)(?P<wd>[一二三四五六日天1-7])\s*{_TIME_ZH}"
+        ),
+        "weekday",
+    ),
     (re.compile(rf"(?P<rel>今天|今日|明天|明日|后天|今晚|今早|明早|明晚)\s*{_TIME_ZH}"), "relative_zh"),
     # A time alone, when 前 or 截止 follows it ("十点半前"); not a number inside a date or "早一点".
-    (re.compile(rf"(?<![\d月日号周期天早晚快慢多少有差提])(?<!星期){_CLOCK_ZH}(?=\s*(?:之前|以前|前|截止))"), "clock_zh"),
+    (
+        re.compile(rf"(?<![\d月日号周期天早晚快慢多少有差提])(?<!星期){_CLOCK_ZH}(?=\s*(?:之前|以前|前|截止))"),
+        "clock_zh",
+    ),
     (re.compile(r"(?P<within>\d{1,3}|[一二两三四五六七八九十])\s*(?:个)?(?:工作)?(?:天|日)内"), "within_zh"),
     (re.compile(r"(?P<eom>本月底|月底|月末)"), "end_of_month"),
-    (re.compile(rf"\bby\s+(?P<emo>[a-z]{{3,9}})\.?\s+(?P<ed>\d{{1,2}})(?:st|nd|rd|th)?\b{_TIME_EN}", re.IGNORECASE), "en_md"),
-    (re.compile(rf"\bby\s+(?P<ed>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<emo>[a-z]{{3,9}})\b{_TIME_EN}", re.IGNORECASE), "en_md"),
-    (re.compile(rf"\b(?P<next>next|this|by)\s+(?P<ewd>monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)\b{_TIME_EN}", re.IGNORECASE), "en_weekday"),
+    (
+        re.compile(rf"\bby\s+(?P<emo>[a-z]{{3,9}})\.?\s+(?P<ed>\d{{1,2}})(?:st|nd|rd|th)?\b{_TIME_EN}", re.IGNORECASE),
+        "en_md",
+    ),
+    (
+        re.compile(rf"\bby\s+(?P<ed>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<emo>[a-z]{{3,9}})\b{_TIME_EN}", re.IGNORECASE),
+        "en_md",
+    ),
+    (
+        re.compile(
+            rf"\b(?P<next>next|this|by)\s+(?P<ewd>monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)\b{_TIME_EN}",
+            re.IGNORECASE,
+        ),
+        "en_weekday",
+    ),
     (re.compile(rf"\b(?P<erel>today|tonight|tomorrow)\b{_TIME_EN}", re.IGNORECASE), "en_relative"),
     (re.compile(r"\bwithin\s+(?P<ewithin>\d{1,3})\s+(?:working\s+)?days?\b", re.IGNORECASE), "within_en"),
 ]
@@ -53,7 +110,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 _CLAUSE_END = re.compile(r"[，,。！？!?；;\n]|\.(?:\s|$)")
 # Right after the date: it is a deadline ("12月5日前", "周五之前", "截止").
 _DEADLINE_AFTER = re.compile(
-    r"\s*(?:[(（][^)）]{0,6}[)）])?\s*(?:之前|以前|前(?!往|来|去)|截止|为止|止|以内|内|\bbefore\b|\bdue\b)", re.IGNORECASE
+    r"\s*(?:[(（][^)）]{0,6}[)）])?\s*(?:之前|以前|前(?!往|来|去)|截止|为止|止|以内|内|\bbefore\b|\bdue\b)",
+    re.IGNORECASE,
 )
 # Earlier in the clause: the date is when something must be done by ("截止时间：12月5日", "by").
 _DEADLINE_BEFORE = re.compile(r"截止|截至|期限|最迟|最晚|不晚于|\bby\b|\bdue\b|\bdeadline\b|\bbefore\b", re.IGNORECASE)
@@ -191,7 +249,7 @@ def _relative_zh(match: re.Match[str], now: datetime) -> datetime:
 
 
 def _clock_only(match: re.Match[str], now: datetime) -> datetime | None:
-    """"十点半前", "两点前": that time today, or tomorrow when it has passed."""
+    """ "十点半前", "两点前": that time today, or tomorrow when it has passed."""
     clock = _clock_zh(match)
     if clock is None:
         return None

@@ -68,26 +68,121 @@ EN_DEMANDS = (
 )
 # Just before a phrase, in the same clause: it says the opposite ("no need to reply received").
 NEGATIONS = (
-    "又要", "不要", "不用", "无需", "無需", "无须", "不必", "勿", "别再", "别回", "禁止", "不再", "不需要", "免回",
-    "不得回", "严禁", "没", "沒", "未", "noneed", "dont", "donot", "notrequired", "neednot", "never", "stop",
+    "又要",
+    "不要",
+    "不用",
+    "无需",
+    "無需",
+    "无须",
+    "不必",
+    "勿",
+    "别再",
+    "别回",
+    "禁止",
+    "不再",
+    "不需要",
+    "免回",
+    "不得回",
+    "严禁",
+    "没",
+    "沒",
+    "未",
+    "noneed",
+    "dont",
+    "donot",
+    "notrequired",
+    "neednot",
+    "never",
+    "stop",
 )
 # Just after a phrase: it is talked about, not asked for ("收到请回复这种要求").
 MENTIONS = (
-    "这种", "這種", "这类", "这样", "之类", "的要求", "也免", "免了", "也不用", "就不用", "也不需要", "的做法", "这个要求", "一直", "形式主义", "的情况", "现象",
-    "requests", "demands", "islike", "isformalism",
+    "这种",
+    "這種",
+    "这类",
+    "这样",
+    "之类",
+    "的要求",
+    "也免",
+    "免了",
+    "也不用",
+    "就不用",
+    "也不需要",
+    "的做法",
+    "这个要求",
+    "一直",
+    "形式主义",
+    "的情况",
+    "现象",
+    "requests",
+    "demands",
+    "islike",
+    "isformalism",
 )
 # After a phrase that asks for "1" or "确认", only these may follow in its clause; anything
 # else is substance ("请回复确认时间", "请回复1或2选择方案", "please reply one by one").
-ALLOWED_TAILS = ("", "即可", "就行", "就可以", "就好", "谢谢", "为盼", "为谢", "哈", "哦", "一下", "thanks", "thankyou", "please")
+ALLOWED_TAILS = (
+    "",
+    "即可",
+    "就行",
+    "就可以",
+    "就好",
+    "谢谢",
+    "为盼",
+    "为谢",
+    "哈",
+    "哦",
+    "一下",
+    "thanks",
+    "thankyou",
+    "please",
+)
 # ...or a tail that only says when or why to reply ("reply 1 when you see this").
 ALLOWED_TAIL_STARTS = (
-    "确认", "表示", "以示", "when", "once", "after", "ifyou", "asap", "tothis", "toconfirm", "below", "inthegroup",
+    "确认",
+    "表示",
+    "以示",
+    "when",
+    "once",
+    "after",
+    "ifyou",
+    "asap",
+    "tothis",
+    "toconfirm",
+    "below",
+    "inthegroup",
 )
 TRIGGERS = (
-    "回复", "回覆", "回个", "回一", "回1", "回收到", "回确认", "回ok", "请回", "請回", "扣", "接龙", "确认", "確認",
+    "回复",
+    "回覆",
+    "回个",
+    "回一",
+    "回1",
+    "回收到",
+    "回确认",
+    "回ok",
+    "请回",
+    "請回",
+    "扣",
+    "接龙",
+    "确认",
+    "確認",
     # Not 👍 itself: it is the commonest ack, and every demand for one has "回个", "点个" or "赞" too.
-    "反馈", "反饋", "答复", "回应", "赞", "点个", "大拇指", "reply", "respond", "confirm", "acknowledge", "answer",
-    "let me know", "thumbs", "drop a",
+    "反馈",
+    "反饋",
+    "答复",
+    "回应",
+    "赞",
+    "点个",
+    "大拇指",
+    "reply",
+    "respond",
+    "confirm",
+    "acknowledge",
+    "answer",
+    "let me know",
+    "thumbs",
+    "drop a",
 )
 _CONTEXT = 12
 CLAUSES = re.compile(r"[。！？!?；;，,\n…]+|\.(?:\s|$)")
@@ -119,6 +214,7 @@ class DemandRule:
 
     def _unquote(self, text: str) -> str:
         """Quoted demands are talked about (“收到请回复”); a quoted ack word is the answer asked for."""
+
         def replace(match: re.Match[str]) -> str:
             inner = match.group(0)[1:-1]
             return " " if self.is_quoted_demand(inner) else inner
@@ -150,7 +246,7 @@ class DemandRule:
 
 
 def _needs_clause_end(phrase: str) -> bool:
-    """"1", "确认" and English targets are demands only when nothing with substance follows."""
+    """ "1", "确认" and English targets are demands only when nothing with substance follows."""
     return phrase.endswith(("1", "确认", "確認", "one", "yes", "ok", "okay"))
 
 
@@ -160,7 +256,7 @@ def harmless_tail(after: str) -> bool:
 
 
 def _before_colon(clause: str) -> str:
-    """"收到请回复：社区名+姓名+收到": what comes before a colon may be the whole demand."""
+    """ "收到请回复：社区名+姓名+收到": what comes before a colon may be the whole demand."""
     head, colon, _rest = clause.partition("：") if "：" in clause else clause.partition(":")
     return head if colon else ""
 
@@ -171,7 +267,16 @@ def _clauses(text: str) -> Iterable[str]:
 
 DEFAULT_URGENT_MARKERS = ("【紧急】", "紧急", "特急", "加急", "急件", "十万火急", "#urgent", "urgent", "asap")
 # A marker inside these words is not urgency: an "emergency contact list" is routine.
-URGENT_COMPOUNDS = ("紧急联系人", "紧急联络人", "紧急联系方式", "紧急避难", "紧急疏散", "紧急预案", "紧急救援队", "urgentcare")
+URGENT_COMPOUNDS = (
+    "紧急联系人",
+    "紧急联络人",
+    "紧急联系方式",
+    "紧急避难",
+    "紧急疏散",
+    "紧急预案",
+    "紧急救援队",
+    "urgentcare",
+)
 URGENT_NEGATIONS = ("不", "非", "無", "无", "并非", "不是", "not", "non", "less")
 URGENT_COMMAND = "/urgent"
 

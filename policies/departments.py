@@ -56,7 +56,11 @@ def match_department(query: str, departments: list[DepartmentRef]) -> Department
     for department in departments:
         if wanted in (normalize_name(department.name), normalize_name(department.code)):
             return DepartmentMatch(department, ())
-    scored = [(score, department) for department in departments if (score := _similarity(wanted, department)) >= SIMILARITY_FLOOR]
+    scored = [
+        (score, department)
+        for department in departments
+        if (score := _similarity(wanted, department)) >= SIMILARITY_FLOOR
+    ]
     scored.sort(key=lambda pair: (-pair[0], pair[1].name))
     return DepartmentMatch(None, tuple(department for _score, department in scored[:MAX_CANDIDATES]))
 

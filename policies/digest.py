@@ -102,7 +102,9 @@ def window_for(
     if partial:
         end_at = max(now, start_at)
         end_day = end_at.astimezone(tz).date() + timedelta(days=1)
-    return Window(week, start_day, end_day, start_at, end_at, partial, seconds_per_message, idle_days, whistle_open_days)
+    return Window(
+        week, start_day, end_day, start_at, end_at, partial, seconds_per_message, idle_days, whistle_open_days
+    )
 
 
 def latest_occurrence(now: datetime, tz: tzinfo, weekday: str, at: time) -> datetime:
@@ -266,7 +268,9 @@ def build_scoreboard(
     return Scoreboard(specs, tuple(rows), _sum(specs, current), _sum(specs, previous))
 
 
-def _row(specs: tuple[FigureSpec, ...], department_id: int | None, name: str, current: Mapping, previous: Mapping) -> Row:
+def _row(
+    specs: tuple[FigureSpec, ...], department_id: int | None, name: str, current: Mapping, previous: Mapping
+) -> Row:
     now, before = _shown(current.get(department_id, {})), _shown(previous.get(department_id, {}))
     return Row(department_id, name, now, before, burden(specs, now), burden(specs, before))
 

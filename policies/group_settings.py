@@ -135,5 +135,7 @@ def quiet_hours(settings: GroupSettings | None, defaults: GroupDefaults) -> Quie
     """The group's quiet hours (its /set quiet choice, else the deployment's); None when off."""
     return group_quiet_hours(
         settings.quiet if settings else None,
-        start=defaults.quiet_start, end=defaults.quiet_end, weekends=defaults.quiet_weekends,
+        start=defaults.quiet_start,
+        end=defaults.quiet_end,
+        weekends=defaults.quiet_weekends,
     )

@@ -101,7 +101,7 @@ def parse_extend(text: str, max_days: int) -> Extend | ParseError:
 
 
 def until_due(until: date, zone: tzinfo) -> datetime:
-    """"Until 12月5日" includes the 5th: the work is done when the 6th begins."""
+    """ "Until 12月5日" includes the 5th: the work is done when the 6th begins."""
     return start_of_day(until + timedelta(days=1), zone)
 
 

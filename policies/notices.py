@@ -23,7 +23,9 @@ _HEADER = re.compile(
     re.IGNORECASE,
 )
 _MEETING = re.compile(r"会议|开会|参会|例会|meeting", re.IGNORECASE)
-_DATA_REQUEST = re.compile(r"填报|上报|报送|统计表|台账|表格|报表|汇总表|submit the form|fill in the form|spreadsheet", re.IGNORECASE)
+_DATA_REQUEST = re.compile(
+    r"填报|上报|报送|统计表|台账|表格|报表|汇总表|submit the form|fill in the form|spreadsheet", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

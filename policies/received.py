@@ -52,7 +52,25 @@ FORMALISM_KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
 _QUESTION_ENDINGS = ("吗", "嗎", "么", "麼", "呢", "没有", "了没", "否")
 # Words that make a notice ask for an answer even without a question mark: a "1" or "是" under
 # "请报告辖区内是否有独居老人" or "需要几份" is an answer, not an ack.
-_QUESTION_WORDS = ("是否", "几", "幾", "多少", "有没有", "有沒有", "能否", "可否", "哪", "谁", "誰", "什么", "什麼", "how many", "whether", "which", "who")
+_QUESTION_WORDS = (
+    "是否",
+    "几",
+    "幾",
+    "多少",
+    "有没有",
+    "有沒有",
+    "能否",
+    "可否",
+    "哪",
+    "谁",
+    "誰",
+    "什么",
+    "什麼",
+    "how many",
+    "whether",
+    "which",
+    "who",
+)
 
 
 class Mode(StrEnum):
@@ -225,13 +243,26 @@ class ReceivedRule:
             return [read, missing_right, self._kept(message, about, "no delete right", Outcome.NO_RIGHTS)]
         if group.now - message.date >= DELETE_LIMIT:
             return [read, too_old, self._kept(message, about, "older than 48 hours", Outcome.TOO_OLD)]
-        removed = RecordEvent("ack_removed", chat_id, f"ack_removed:{chat_id}:{message.message_id}", rule=RULE, reason="ack removed")
+        removed = RecordEvent(
+            "ack_removed", chat_id, f"ack_removed:{chat_id}:{message.message_id}", rule=RULE, reason="ack removed"
+        )
         # The tip says what the member can do for this notice: a tracked one has a Read button.
-        tip = TipOnce(sender, "received.tip_tracked" if target.tracked else "received.tip_plain", TIP_PERIOD, RULE, "ack removed")
+        tip = TipOnce(
+            sender, "received.tip_tracked" if target.tracked else "received.tip_plain", TIP_PERIOD, RULE, "ack removed"
+        )
         # The read is recorded whatever Telegram says; the count and the tip follow a removal only.
-        delete = Delete(chat_id, message.message_id, RULE, ack.detail, then=Then(
-            done=(removed, tip), no_rights=(missing_right,), too_old=(too_old,),
-        ), about=about)
+        delete = Delete(
+            chat_id,
+            message.message_id,
+            RULE,
+            ack.detail,
+            then=Then(
+                done=(removed, tip),
+                no_rights=(missing_right,),
+                too_old=(too_old,),
+            ),
+            about=about,
+        )
         return [read, delete]
 
     @staticmethod
@@ -269,7 +300,12 @@ class ReceivedRule:
         button = Button("received.button_convert", encode(ConvertDemand(chat_id, message.message_id)))
         params = {"title": message.chat.title}
         reminder = Say(
-            sender, "received.demand_private", params, buttons=(button,), rule=RULE, reason="ack demanded",
+            sender,
+            "received.demand_private",
+            params,
+            buttons=(button,),
+            rule=RULE,
+            reason="ack demanded",
             about=About(chat_id),
         )
         # The reminder follows only a newly recorded demand: an edit of a demand, or the same
@@ -314,8 +350,12 @@ class ReceivedRule:
         key = f"{subject}:{chat_id}:{sender.id}:{week}"
         kept = SayWhenReachable(reminder, self.config.kept_reminder, key, reminder.rule, "sender not reachable yet")
         admins = TellAdminsOnce(
-            chat_id, "received.admins_unreachable_sender", {"sender": sender.display_name},
-            rule=reminder.rule, reason="sender not reachable yet", period=f"{sender.id}:{week}",
+            chat_id,
+            "received.admins_unreachable_sender",
+            {"sender": sender.display_name},
+            rule=reminder.rule,
+            reason="sender not reachable yet",
+            period=f"{sender.id}:{week}",
         )
         return [kept, admins]
 
@@ -326,7 +366,9 @@ def ack_words(message: Message) -> str:
 
 
 def asks_for_data(text: str) -> bool:
-    return NoticeKind.DATA_REQUEST is NoticeRule.kind_of(text) or any(word in text for word in ("数", "数量", "人数", "户数"))
+    return NoticeKind.DATA_REQUEST is NoticeRule.kind_of(text) or any(
+        word in text for word in ("数", "数量", "人数", "户数")
+    )
 
 
 def looks_like_question(text: str) -> bool:

@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 # Zero-width characters, variation selectors and emoji skin tones: invisible to a reader.
-_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u180e\u00ad\ufe0e\ufe0f\U0001F3FB-\U0001F3FF]")
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u180e\u00ad\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
 
 # `squeeze` keeps letters, digits and emoji, and drops everything else: punctuation, spaces,
 # symbols ("+1" is an ack too). A negated \w class runs in C and is several times faster than

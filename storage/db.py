@@ -211,7 +211,9 @@ class Database:
         # An in-memory SQLite database is one connection (SQLAlchemy's StaticPool): no size to set.
         in_memory = is_sqlite(url) and (make_url(url).database or ":memory:") == ":memory:"
         options: dict[str, Any] = {} if connections is None or in_memory else {"pool_size": connections}
-        engine = create_engine(url, echo=echo, lock_timeout=lock_timeout, statement_timeout=statement_timeout, **options)
+        engine = create_engine(
+            url, echo=echo, lock_timeout=lock_timeout, statement_timeout=statement_timeout, **options
+        )
         return cls(engine)
 
     @asynccontextmanager

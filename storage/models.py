@@ -85,9 +85,7 @@ class Chat(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     title: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(16))
-    department_id: Mapped[int | None] = mapped_column(
-        ForeignKey("departments.id", ondelete="RESTRICT"), index=True
-    )
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="RESTRICT"), index=True)
     # policies.lifecycle.GroupKind
     kind: Mapped[str] = mapped_column(String(16), default=GroupKind.PERMANENT.value)
     # policies.lifecycle.GroupState: the work group's lifecycle, not the bot's presence.
@@ -137,12 +135,8 @@ class Membership(Base):
 
     __tablename__ = "memberships"
 
-    chat_id: Mapped[int] = mapped_column(
-        ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
-    )
-    person_id: Mapped[int] = mapped_column(
-        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True)
     # creator | administrator | member | restricted | left | kicked
     status: Mapped[str] = mapped_column(String(16), default="member")
     last_seen_at: Mapped[datetime]
@@ -157,9 +151,7 @@ class RoleGrant(Base):
     # Not a foreign key: a supervisor may be granted before the bot has ever seen them.
     person_id: Mapped[int] = mapped_column(BigInteger, index=True)
     role: Mapped[str] = mapped_column(String(16))
-    department_id: Mapped[int | None] = mapped_column(
-        ForeignKey("departments.id", ondelete="CASCADE")
-    )
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))
     granted_by: Mapped[int] = mapped_column(BigInteger)
     granted_at: Mapped[datetime]
 
@@ -293,14 +285,22 @@ class Notice(Base):
         # (unread check, filters, sort keys), then loads the few rows of one page.
         Index(
             "ix_notices_inbox",
-            "chat_id", "message_id", "deadline_at", "posted_at", "duplicate_of", "department_id", "sender_id",
+            "chat_id",
+            "message_id",
+            "deadline_at",
+            "posted_at",
+            "duplicate_of",
+            "department_id",
+            "sender_id",
         ),
         # Copies of a notice ("also in N groups", reading every copy at once). Partial: an index
         # holding the many NULLs would tempt SQLite's planner to answer "duplicate_of IS NULL"
         # in duplicate detection from it instead of from the fingerprint (40 ms instead of 2).
         Index(
-            "ix_notices_duplicate_of", "duplicate_of",
-            sqlite_where=sql_text("duplicate_of IS NOT NULL"), postgresql_where=sql_text("duplicate_of IS NOT NULL"),
+            "ix_notices_duplicate_of",
+            "duplicate_of",
+            sqlite_where=sql_text("duplicate_of IS NOT NULL"),
+            postgresql_where=sql_text("duplicate_of IS NOT NULL"),
         ),
     )
 

@@ -26,8 +26,9 @@ wait (WAL). A statement running longer than the statement timeout is interrupted
 Commits and rollbacks run inline: a commit is a WAL append (synchronous=NORMAL: no fsync), and
 the occasional checkpoint it triggers is passive (it does fsync the database file, a short stall
 on a slow disk: the price of the inline path). A statement still running on the worker thread
-after its caller was cancelled is waited for before anything else runs on the connection. It relies on the internals of aiosqlite 0.22
-that SQLAlchemy's own adapter relies on too: `Connection._execute` and `Connection._conn`.
+after its caller was cancelled is waited for before anything else runs on the connection. It
+relies on the internals of aiosqlite 0.22 that SQLAlchemy's own adapter relies on too:
+`Connection._execute` and `Connection._conn`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def _is_write(statement: str) -> bool:
     return statement.lstrip()[:7].upper().startswith(WRITES)
 
 
-def _statement(connection: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> tuple[list[Any], Any, int, int | None]:
+def _statement(
+    connection: sqlite3.Connection, sql: str, parameters: Any, many: bool
+) -> tuple[list[Any], Any, int, int | None]:
     """One statement, its rows and what the cursor knows afterwards."""
     cursor = connection.cursor()
     try:
@@ -223,7 +226,11 @@ class InlineConnection(aiosqlite.Connection):
             return await asyncio.shield(self._in_flight)
         started = time.thread_time()
         result = function(self._conn, *args)
-        if statement is not None and time.thread_time() - started > SLOW_SECONDS and len(self.slow) < MAX_SLOW_STATEMENTS:
+        if (
+            statement is not None
+            and time.thread_time() - started > SLOW_SECONDS
+            and len(self.slow) < MAX_SLOW_STATEMENTS
+        ):
             self.slow.add(statement)
         return result
 

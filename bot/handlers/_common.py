@@ -100,10 +100,18 @@ async def reply(
     An answer is worth nothing after a crash, so it is not kept in the outbox."""
     language = await language_for(update, context, session)
     reply_to = update.effective_message.message_id if update.effective_message else None
-    emit(Say(
-        update.effective_chat.id, key, params, language=language, expires=is_group(update), reply_to=reply_to,
-        buttons=buttons, durable=False,
-    ))
+    emit(
+        Say(
+            update.effective_chat.id,
+            key,
+            params,
+            language=language,
+            expires=is_group(update),
+            reply_to=reply_to,
+            buttons=buttons,
+            durable=False,
+        )
+    )
 
 
 async def allowed(update: Update, context: JianfuContext, session: AsyncSession, command: str) -> bool:

@@ -24,8 +24,8 @@ from bot.handlers._common import (
     transactional,
 )
 from bot.i18n import Html
-from policies import commands as parsed
 from bot.services.quotas import check_quota
+from policies import commands as parsed
 from policies.actions import Button, EditSay
 from policies.callbacks import RegisterCancel, RegisterDepartment, encode
 from policies.departments import DepartmentRef, match_department, normalize_name
@@ -36,10 +36,7 @@ from storage.models import Department
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository, GroupOverview
 from storage.repositories.departments import DepartmentRepository, DuplicateDepartment
-from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import RoleRepository
-
-
 
 # /dept ------------------------------------------------------------------------------------
 
@@ -62,7 +59,9 @@ async def dept(update: Update, context: JianfuContext, session: AsyncSession) ->
 
 async def _add(update: Update, context: JianfuContext, session: AsyncSession, command: parsed.DeptAdd) -> None:
     try:
-        await DepartmentRepository(session, normalize_name).add(command.name, command.code, command.units, context.deps.clock())
+        await DepartmentRepository(session, normalize_name).add(
+            command.name, command.code, command.units, context.deps.clock()
+        )
     except DuplicateDepartment:
         await reply(update, context, session, "dept.exists", name=command.name)
         return
@@ -98,7 +97,9 @@ async def _change(update: Update, context: JianfuContext, session: AsyncSession,
         await reply(update, context, session, key, name=department.name, quota=command.quota or "")
 
 
-async def _rename(update: Update, context: JianfuContext, session: AsyncSession, department: Department, new: str) -> None:
+async def _rename(
+    update: Update, context: JianfuContext, session: AsyncSession, department: Department, new: str
+) -> None:
     old = department.name
     try:
         await DepartmentRepository(session, normalize_name).rename(department, new)
@@ -137,21 +138,34 @@ async def _list_departments(update: Update, context: JianfuContext, session: Asy
             else ""
         )
         groups = group_counts.get(department.id, 0)
-        quota = quota_for(department.internal_units, context.deps.settings.quotas.groups_per_unit, department.group_quota)
+        quota = quota_for(
+            department.internal_units, context.deps.settings.quotas.groups_per_unit, department.group_quota
+        )
         lines.append(
             catalog.text(
-                language, "dept.list_item", name=department.name, code=department.code,
-                units=department.internal_units, groups=groups, contact=Html(contact),
+                language,
+                "dept.list_item",
+                name=department.name,
+                code=department.code,
+                units=department.internal_units,
+                groups=groups,
+                contact=Html(contact),
                 quota=quota if quota is not None else "—",
             )
         )
     await _reply_in_chunks(update, context, session, lines)
 
 
-async def _audit(update: Update, context: JianfuContext, session: AsyncSession, action: str, target: str, detail: dict) -> None:
+async def _audit(
+    update: Update, context: JianfuContext, session: AsyncSession, action: str, target: str, detail: dict
+) -> None:
     await AuditRepository(session).record(
-        action, actor_id=update.effective_user.id, now=context.deps.clock(),
-        chat_id=update.effective_chat.id, target=target, detail=detail,
+        action,
+        actor_id=update.effective_user.id,
+        now=context.deps.clock(),
+        chat_id=update.effective_chat.id,
+        target=target,
+        detail=detail,
     )
 
 

@@ -8,12 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot import metrics
 from bot.context import JianfuContext
-from storage.db import HANDLED_BEFORE_KEY, AlreadyHandled
 
 # The error's type and where it was raised, never its message (which may quote user text).
 from bot.logs import brief as describe
+from storage.db import HANDLED_BEFORE_KEY, AlreadyHandled
 
 log = logging.getLogger("jianfu.errors")
 

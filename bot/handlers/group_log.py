@@ -142,7 +142,7 @@ async def _choice(
     catalog = context.deps.catalog
     pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
     page = min(page, pages - 1)
-    shown = groups[page * GROUPS_PER_PAGE:(page + 1) * GROUPS_PER_PAGE]
+    shown = groups[page * GROUPS_PER_PAGE : (page + 1) * GROUPS_PER_PAGE]
     rows: list[tuple[tuple[str, str, str], ...]] = [
         ((group.title or str(group.chat_id), Press("c", chat_id=group.chat_id).encode(), ""),) for group in shown
     ]
@@ -194,10 +194,16 @@ async def _removals(
     titles = await trail.titles({row.chat_id for row in rows})
     lines = [catalog.text(language, "log.mine_header", total=total, page=page + 1, pages=pages)]
     for row in rows:
-        lines.append(catalog.text(
-            language, "log.mine_item", time=_when(context.deps, row), group=titles.get(row.chat_id, str(row.chat_id)),
-            text=row.text or "", reason=row.reason,
-        ))
+        lines.append(
+            catalog.text(
+                language,
+                "log.mine_item",
+                time=_when(context.deps, row),
+                group=titles.get(row.chat_id, str(row.chat_id)),
+                text=row.text or "",
+                reason=row.reason,
+            )
+        )
     paging = _paging(context, language, page, pages, lambda at: Press("m", at))
     return "\n\n".join(lines), (paging,) if paging else ()
 
@@ -218,10 +224,14 @@ def _item_line(context: JianfuContext, language: str, row: GroupAction, names: d
         key = "log.whose_words" if row.text else "log.whose"
         whose = catalog.text(language, key, name=name, text=row.text or "")
     return catalog.text(
-        language, "log.item", time=_when(context.deps, row), rule=row.rule,
+        language,
+        "log.item",
+        time=_when(context.deps, row),
+        rule=row.rule,
         kind=_label(context, language, "log.kind.", row.kind),
         outcome=_label(context, language, "log.outcome.", row.outcome),
-        whose=Html(whose), reason=row.reason,
+        whose=Html(whose),
+        reason=row.reason,
     )
 
 

@@ -57,15 +57,22 @@ async def inbox(update: Update, context: JianfuContext, session: AsyncSession) -
             await reply(update, context, session, "dept.not_found", name=argument)
             return
         view = View(department_id=department.id)
-    text, buttons = await render(context, session, update.effective_user.id, view, await language_for(update, context, session))
+    text, buttons = await render(
+        context, session, update.effective_user.id, view, await language_for(update, context, session)
+    )
     # A view of the moment: worth nothing after a crash, so not kept in the outbox.
     emit(Send(update.effective_chat.id, text, rows_of(buttons), durable=False))
 
 
-async def render(context: JianfuContext, session: AsyncSession, person_id: int, view: View, language: str) -> tuple[str, InlineKeyboardMarkup | None]:
+async def render(
+    context: JianfuContext, session: AsyncSession, person_id: int, view: View, language: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
     items, total = await InboxRepository(session).page(
-        person_id, include_read=view.include_read, department_id=view.department_id,
-        offset=view.page * PAGE_SIZE, limit=PAGE_SIZE,
+        person_id,
+        include_read=view.include_read,
+        department_id=view.department_id,
+        offset=view.page * PAGE_SIZE,
+        limit=PAGE_SIZE,
     )
     catalog = context.deps.catalog
     if total == 0:
@@ -73,7 +80,9 @@ async def render(context: JianfuContext, session: AsyncSession, person_id: int, 
     pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
     if not items and view.page >= pages:
         # The page emptied (its last notice was just read): show the last page there is.
-        return await render(context, session, person_id, View(view.include_read, view.department_id, pages - 1), language)
+        return await render(
+            context, session, person_id, View(view.include_read, view.department_id, pages - 1), language
+        )
     lines = [catalog.text(language, "inbox.header", total=total, page=view.page + 1, pages=pages)]
     rows: list[list[InlineKeyboardButton]] = []
     for number, item in enumerate(items, start=view.page * PAGE_SIZE + 1):
@@ -92,13 +101,21 @@ def _item_line(context: JianfuContext, language: str, number: int, item: InboxIt
         due = deps.catalog.text(language, "inbox.due", deadline=deadline)
     also = deps.catalog.text(language, "inbox.also_in", count=item.also_in) if item.also_in else ""
     return deps.catalog.text(
-        language, "inbox.item",
-        number=number, group=item.chat_title, department=item.department_name or "—", due=Html(due),
-        first_line=first_line(notice.text), read=Html("✅" if item.read else ""), also=Html(also),
+        language,
+        "inbox.item",
+        number=number,
+        group=item.chat_title,
+        department=item.department_name or "—",
+        due=Html(due),
+        first_line=first_line(notice.text),
+        read=Html("✅" if item.read else ""),
+        also=Html(also),
     )
 
 
-def _item_buttons(context: JianfuContext, language: str, number: int, item: InboxItem, view: View) -> list[InlineKeyboardButton]:
+def _item_buttons(
+    context: JianfuContext, language: str, number: int, item: InboxItem, view: View
+) -> list[InlineKeyboardButton]:
     catalog, buttons = context.deps.catalog, []
     if not item.read:
         label = catalog.text(language, "inbox.button_read", number=number)
@@ -148,7 +165,9 @@ async def _mark_read(context: JianfuContext, session: AsyncSession, person_id: i
     for read in [notice, *await NoticeRepository(session).copies_in_chats_of(notice.id, person_id)]:
         if read.message_id is None:
             continue  # a tracked notice still being posted
-        new = await ReadRepository(session).record(read.chat_id, read.message_id, person_id, "inbox", context.deps.clock())
+        new = await ReadRepository(session).record(
+            read.chat_id, read.message_id, person_id, "inbox", context.deps.clock()
+        )
         if new and read.tracked:
             emit(RefreshCounter(read.chat_id, read.message_id))
 

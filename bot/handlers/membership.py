@@ -59,7 +59,9 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
         await PeopleRepository(session).set_private_chat(user.id, True)
 
 
-async def _observe_in_group(context: JianfuContext, session: AsyncSession, user: User, chat: TgChat, now: datetime) -> None:
+async def _observe_in_group(
+    context: JianfuContext, session: AsyncSession, user: User, chat: TgChat, now: datetime
+) -> None:
     """The person, the group and the membership, each written at most once per OBSERVE_INTERVAL:
     a person active in several groups, or a busy group, is not written for every message."""
     if _recent(context, session, (chat.id, user.id), now):

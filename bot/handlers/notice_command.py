@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import CallbackQuery, Update
+from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, ExtBot
 
 from bot import records
@@ -25,7 +25,7 @@ from bot.context import Deps, JianfuContext
 from bot.handlers._common import answer, command, command_text, emit, in_group, language_for, reply, transactional
 from bot.pipeline import FactResult
 from bot.services import notices as service
-from policies.actions import SENT, Button, Delete, Edit, Say, Send, Then
+from policies.actions import NOTHING, SENT, Button, Delete, Edit, Say, Send, Then
 from policies.callbacks import HELD_CHOICES, HeldChoice, encode
 from policies.deadlines import find_deadline
 from policies.quiet import hold_until
@@ -59,8 +59,11 @@ async def notice_command(update: Update, context: JianfuContext, session: AsyncS
         return
     deps, raw = context.deps, update.effective_message
     draft = {
-        "chat_id": raw.chat.id, "message_id": raw.message_id, "sender_id": update.effective_user.id,
-        "text": text, "written_at": deps.clock().isoformat(),
+        "chat_id": raw.chat.id,
+        "message_id": raw.message_id,
+        "sender_id": update.effective_user.id,
+        "text": text,
+        "written_at": deps.clock().isoformat(),
     }
     quiet = await service.quiet_hours(deps, session, raw.chat.id)
     urgent = deps.received_rule.urgency.judge(text).hit
@@ -73,7 +76,7 @@ async def notice_command(update: Update, context: JianfuContext, session: AsyncS
     await publish(deps, session, draft, urgent=False, then=Then(done=(command_gone,)))
 
 
-async def publish(deps: Deps, session: AsyncSession, draft: Draft, *, urgent: bool, then: Then = Then()) -> Notice:
+async def publish(deps: Deps, session: AsyncSession, draft: Draft, *, urgent: bool, then: Then = NOTHING) -> Notice:
     """Store the draft as a tracked notice and post it (after the commit); the sender learns of a failure."""
     chat_id, text = draft["chat_id"], draft["text"]
     rule = deps.received_rule
@@ -85,10 +88,17 @@ async def publish(deps: Deps, session: AsyncSession, draft: Draft, *, urgent: bo
     written = datetime.fromisoformat(draft["written_at"]).astimezone(deps.settings.tz)
     facts = command_notice_facts(rule, text, published_urgent=urgent)
     source = Notice(
-        chat_id=chat_id, message_id=draft["message_id"], sender_id=draft["sender_id"],
-        department_id=await records.department_for(deps, session, chat_id, draft["sender_id"]), text=text,
-        kind=facts.kind.value, urgent=facts.urgent, ack_demand=facts.ack_demand,
-        tracked=True, posted_at=deps.clock(), deadline_at=find_deadline(text, written),
+        chat_id=chat_id,
+        message_id=draft["message_id"],
+        sender_id=draft["sender_id"],
+        department_id=await records.department_for(deps, session, chat_id, draft["sender_id"]),
+        text=text,
+        kind=facts.kind.value,
+        urgent=facts.urgent,
+        ack_demand=facts.ack_demand,
+        tracked=True,
+        posted_at=deps.clock(),
+        deadline_at=find_deadline(text, written),
     )
     then = then.also_when_refused(*await _tell_sender(deps, session, draft, "held.failed"))
     tracked = await service.publish_tracked(deps, session, source, then=then)
@@ -102,7 +112,9 @@ async def _tell_sender(deps: Deps, session: AsyncSession, draft: Draft, key: str
     if sender is None or not sender.has_private_chat:
         return ()
     chat = await ChatRepository(session).get(draft["chat_id"])
-    return (Say(sender.id, key, {"title": chat.title if chat else "", "first_line": first_line(draft.get("text", ""))}),)
+    return (
+        Say(sender.id, key, {"title": chat.title if chat else "", "first_line": first_line(draft.get("text", ""))}),
+    )
 
 
 # Holding -------------------------------------------------------------------------------------
@@ -124,7 +136,9 @@ class NobodyAsked:
     task_id: int
 
 
-async def hold(update: Update, context: JianfuContext, session: AsyncSession, draft: Draft, publish_at: datetime) -> None:
+async def hold(
+    update: Update, context: JianfuContext, session: AsyncSession, draft: Draft, publish_at: datetime
+) -> None:
     """Keep the draft as a task due at `publish_at` and ask its sender to confirm."""
     tasks, deps = TaskRepository(session), context.deps
     key = f"{HELD_TASK}:{draft['chat_id']}:{draft['message_id']}"
@@ -142,19 +156,35 @@ async def hold(update: Update, context: JianfuContext, session: AsyncSession, dr
     language = await records.language_of(deps, session, sender.id)
     text = await _text(deps, session, language, "held.question_private", payload)
     asked = QuestionAsked(task.id, sender.id)
-    emit(Send(sender.id, text, _buttons(deps, language, task.id, payload), rule="quiet_hours", reason="held notice",
-              then=Then(done=(asked, command_gone), gone=(group_question,), failed=(group_question,))))
+    emit(
+        Send(
+            sender.id,
+            text,
+            _buttons(deps, language, task.id, payload),
+            rule="quiet_hours",
+            reason="held notice",
+            then=Then(done=(asked, command_gone), gone=(group_question,), failed=(group_question,)),
+        )
+    )
 
 
-async def _group_question(update: Update, context: JianfuContext, session: AsyncSession, task: Task, then_delete: Delete) -> Send:
+async def _group_question(
+    update: Update, context: JianfuContext, session: AsyncSession, task: Task, then_delete: Delete
+) -> Send:
     deps, payload = context.deps, task.payload
     language = await language_for(update, context, session)
     text = await _text(deps, session, language, "held.question_group", payload, sender=update.effective_user.full_name)
     nobody = (NobodyAsked(task.id),)
     return Send(
-        payload["chat_id"], text, _buttons(deps, language, task.id, payload), expire_after=deps.settings.group_messages.expire_after,
-        rule="quiet_hours", reason="held notice",
-        then=Then(done=(QuestionAsked(task.id, payload["chat_id"]), then_delete), no_rights=nobody, gone=nobody, failed=nobody),
+        payload["chat_id"],
+        text,
+        _buttons(deps, language, task.id, payload),
+        expire_after=deps.settings.group_messages.expire_after,
+        rule="quiet_hours",
+        reason="held notice",
+        then=Then(
+            done=(QuestionAsked(task.id, payload["chat_id"]), then_delete), no_rights=nobody, gone=nobody, failed=nobody
+        ),
     )
 
 
@@ -171,7 +201,9 @@ async def _apply_nobody(deps: Deps, session: AsyncSession, nobody: NobodyAsked) 
     task = await TaskRepository(session).get(nobody.task_id)
     if task is None:
         return FactResult(False)
-    changed = await TaskRepository(session).change_pending(task.id, state=DONE, done_at=deps.clock(), payload=_forget(task.payload))
+    changed = await TaskRepository(session).change_pending(
+        task.id, state=DONE, done_at=deps.clock(), payload=_forget(task.payload)
+    )
     return FactResult(changed)
 
 
@@ -191,8 +223,12 @@ def _buttons(deps: Deps, language: str, task_id: int, payload: Draft) -> tuple[t
 async def _text(deps: Deps, session: AsyncSession, language: str, key: str, payload: Draft, **params: Any) -> str:
     chat = await ChatRepository(session).get(payload["chat_id"])
     return deps.catalog.text(
-        language, key, title=chat.title if chat else "", publish_at=_local(deps, payload["publish_at"]),
-        first_line=first_line(payload.get("text", "")), **params,
+        language,
+        key,
+        title=chat.title if chat else "",
+        publish_at=_local(deps, payload["publish_at"]),
+        first_line=first_line(payload.get("text", "")),
+        **params,
     )
 
 
@@ -241,10 +277,14 @@ async def _confirm(update: Update, context: JianfuContext, session: AsyncSession
     emit(Edit(chat_id, message_id, text, _buttons(deps, language, task.id, payload)))
 
 
-async def _publish_now(update: Update, context: JianfuContext, session: AsyncSession, task: Task, language: str) -> None:
+async def _publish_now(
+    update: Update, context: JianfuContext, session: AsyncSession, task: Task, language: str
+) -> None:
     """Urgent after all: published now, on the sender's word (the notice is marked urgent)."""
     deps, tasks = context.deps, TaskRepository(session)
-    if not await tasks.change_pending(task.id, state=DONE, done_at=deps.clock(), payload=_forget(task.payload, "published")):
+    if not await tasks.change_pending(
+        task.id, state=DONE, done_at=deps.clock(), payload=_forget(task.payload, "published")
+    ):
         _answer(deps, update, language, "held.settled")
         return
     answer(update)
@@ -253,7 +293,9 @@ async def _publish_now(update: Update, context: JianfuContext, session: AsyncSes
 
 async def _cancel(update: Update, context: JianfuContext, session: AsyncSession, task: Task, language: str) -> None:
     deps, tasks = context.deps, TaskRepository(session)
-    if not await tasks.change_pending(task.id, state=DONE, done_at=deps.clock(), payload=_forget(task.payload, "cancelled")):
+    if not await tasks.change_pending(
+        task.id, state=DONE, done_at=deps.clock(), payload=_forget(task.payload, "cancelled")
+    ):
         _answer(deps, update, language, "held.settled")
         return
     _answer(deps, update, language, "held.cancelled_popup")
@@ -261,7 +303,9 @@ async def _cancel(update: Update, context: JianfuContext, session: AsyncSession,
 
 
 CHOICES: dict[str, Callable[[Update, JianfuContext, AsyncSession, Task, str], Awaitable[None]]] = {
-    CONFIRM: _confirm, URGENT: _publish_now, CANCEL: _cancel,
+    CONFIRM: _confirm,
+    URGENT: _publish_now,
+    CANCEL: _cancel,
 }
 
 
@@ -295,7 +339,9 @@ async def _publish_and_settle(
     await publish(deps, session, payload, urgent=urgent, then=then)
 
 
-async def _settle_question(deps: Deps, session: AsyncSession, payload: Draft, key: str, language: str | None = None) -> tuple[Any, ...]:
+async def _settle_question(
+    deps: Deps, session: AsyncSession, payload: Draft, key: str, language: str | None = None
+) -> tuple[Any, ...]:
     """The question has served: in private it now says how things ended; in a group it goes."""
     if not payload.get("question"):
         return ()
@@ -335,4 +381,3 @@ def register(app: Application, deps: Deps) -> None:
     deps.pipeline.register_fact(NobodyAsked, _apply_nobody)
     deps.pipeline.register_fact(HeldRefused, _apply_refused)
     deps.register_task(HELD_TASK, publish_held)
-

@@ -11,7 +11,17 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, Mess
 from bot import convert, records
 from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import GROUP_TEXT, allowed, answer, command, emit, in_group, language_for, reply, transactional
+from bot.handlers._common import (
+    GROUP_TEXT,
+    allowed,
+    answer,
+    command,
+    emit,
+    in_group,
+    language_for,
+    reply,
+    transactional,
+)
 from bot.i18n import Html
 from bot.services import notices as service
 from policies.actions import RecordRead, RefreshCounter, Say, Then
@@ -39,19 +49,21 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
         return
     sender_id = message.sender.id if message.sender else None
     stored = await NoticeRepository(session).add(
-        service.with_duplicate_keys(Notice(
-            chat_id=message.chat.id,
-            message_id=message.message_id,
-            sender_id=sender_id,
-            department_id=await records.department_for(deps, session, message.chat.id, sender_id),
-            text=message.text,
-            kind=facts.kind.value,
-            urgent=facts.urgent,
-            ack_demand=facts.ack_demand,
-            tracked=False,
-            posted_at=message.date,
-            deadline_at=find_deadline(message.text, message.date.astimezone(deps.settings.tz)),
-        ))
+        service.with_duplicate_keys(
+            Notice(
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                sender_id=sender_id,
+                department_id=await records.department_for(deps, session, message.chat.id, sender_id),
+                text=message.text,
+                kind=facts.kind.value,
+                urgent=facts.urgent,
+                ack_demand=facts.ack_demand,
+                tracked=False,
+                posted_at=message.date,
+                deadline_at=find_deadline(message.text, message.date.astimezone(deps.settings.tz)),
+            )
+        )
     )
     await service.after_posting(deps, session, stored)
 
@@ -70,7 +82,9 @@ async def read_pressed(update: Update, context: JianfuContext, session: AsyncSes
         # The post's answer was lost (or has not been recorded yet): the press names the message.
         await notices.set_message(notice.id, query.message.message_id)
         await session.refresh(notice)
-    new = await ReadRepository(session).record(notice.chat_id, notice.message_id, query.from_user.id, "button", context.deps.clock())
+    new = await ReadRepository(session).record(
+        notice.chat_id, notice.message_id, query.from_user.id, "button", context.deps.clock()
+    )
     answer(update, catalog.raw(language, "notices.read_recorded" if new else "notices.read_already"))
     if new:
         emit(RefreshCounter(notice.chat_id, notice.message_id))
@@ -95,7 +109,9 @@ async def readers(update: Update, context: JianfuContext, session: AsyncSession)
     if not await in_group(update, context, session):
         return
     replied = convert.replied_message(update.effective_message)
-    notice = await NoticeRepository(session).by_message(update.effective_chat.id, replied.message_id) if replied else None
+    notice = (
+        await NoticeRepository(session).by_message(update.effective_chat.id, replied.message_id) if replied else None
+    )
     if notice is None:
         await reply(update, context, session, "notices.readers_usage")
         return
@@ -111,21 +127,37 @@ async def readers(update: Update, context: JianfuContext, session: AsyncSession)
         "first_line": first_line(notice.text, 60),
         "read": Html(_name_list(context, language, names, read)),
         "unread": Html(_name_list(context, language, names, members - read)),
-        "read_count": len(read), "unread_count": len(members - read),
+        "read_count": len(read),
+        "unread_count": len(members - read),
     }
     group_language = await language_for(update, context, session)
     start_first = Say(
-        update.effective_chat.id, "notices.readers_start_first", language=group_language, expires=True,
-        reply_to=update.effective_message.message_id, durable=False,
+        update.effective_chat.id,
+        "notices.readers_start_first",
+        language=group_language,
+        expires=True,
+        reply_to=update.effective_message.message_id,
+        durable=False,
     )
     # Names stay private: only the asker sees them, and the group only hears how to get them.
-    emit(Say(user, "notices.readers", params, language=language, durable=False, then=Then(gone=(start_first,), failed=(start_first,))))
+    emit(
+        Say(
+            user,
+            "notices.readers",
+            params,
+            language=language,
+            durable=False,
+            then=Then(gone=(start_first,), failed=(start_first,)),
+        )
+    )
 
 
 def _name_list(context: JianfuContext, language: str, names: dict[int, str], ids: set[int]) -> str:
     if not ids:
         return context.deps.catalog.raw(language, "notices.nobody")
-    return html.escape(context.deps.catalog.raw(language, "list_separator").join(sorted(names.get(i, str(i)) for i in ids)))
+    return html.escape(
+        context.deps.catalog.raw(language, "list_separator").join(sorted(names.get(i, str(i)) for i in ids))
+    )
 
 
 def register(app: Application, deps: Deps, lane: int) -> None:
@@ -135,5 +167,6 @@ def register(app: Application, deps: Deps, lane: int) -> None:
     app.add_handler(MessageHandler(GROUP_TEXT & filters.Regex(URGENT_COMMAND), collect), group=lane)
     app.add_handler(CallbackQueryHandler(read_pressed, pattern=kinds(ReadNotice)))
     # A person's reaction; anonymous reaction counts (message_reaction_count) name nobody to credit.
-    app.add_handler(MessageReactionHandler(reacted, message_reaction_types=MessageReactionHandler.MESSAGE_REACTION_UPDATED))
-
+    app.add_handler(
+        MessageReactionHandler(reacted, message_reaction_types=MessageReactionHandler.MESSAGE_REACTION_UPDATED)
+    )

@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot import convert, kept, records
+from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
 from bot.handlers._common import (
     GROUP_TEXT,
@@ -24,12 +25,11 @@ from bot.handlers._common import (
     reply,
     transactional,
 )
-from bot.callbacks import kinds, value_of
+from bot.i18n import Html
 from bot.pipeline import ForgetEvent
 from bot.services import group_settings
 from bot.services import notices as notice_service
 from policies.actions import About, Delete, EditSay, Then
-from bot.i18n import Html
 from policies.callbacks import ConvertDemand, ReadNotice, is_kind
 from policies.digest import parse_switch
 from policies.formalism import ALL_KINDS, Switch, parse_setting
@@ -49,9 +49,16 @@ from storage.repositories.notices import NoticeRepository
 from storage.repositories.people import PeopleRepository
 
 MODE_WORDS = {
-    "off": Mode.OFF, "关闭": Mode.OFF, "关": Mode.OFF,
-    "record": Mode.RECORD, "仅记录": Mode.RECORD, "记录": Mode.RECORD,
-    "remove": Mode.REMOVE, "删除": Mode.REMOVE, "开启": Mode.REMOVE, "on": Mode.REMOVE,
+    "off": Mode.OFF,
+    "关闭": Mode.OFF,
+    "关": Mode.OFF,
+    "record": Mode.RECORD,
+    "仅记录": Mode.RECORD,
+    "记录": Mode.RECORD,
+    "remove": Mode.REMOVE,
+    "删除": Mode.REMOVE,
+    "开启": Mode.REMOVE,
+    "on": Mode.REMOVE,
 }
 
 
@@ -88,9 +95,15 @@ async def _context(
     sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
     settings = chat.settings if chat else None
     return group_context(
-        rule, message, mode=group_mode(settings, deps.group_defaults), bot_rights=chat.bot_rights if chat else None,
-        now=now, replied=replied, latest_notice=latest,
-        sender_has_private_chat=bool(sender and sender.has_private_chat), formalism=formalism_switches(settings),
+        rule,
+        message,
+        mode=group_mode(settings, deps.group_defaults),
+        bot_rights=chat.bot_rights if chat else None,
+        now=now,
+        replied=replied,
+        latest_notice=latest,
+        sender_has_private_chat=bool(sender and sender.has_private_chat),
+        formalism=formalism_switches(settings),
     )
 
 
@@ -138,7 +151,13 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
     done = (
         # The original demand goes, so members see one notice to read instead of one to answer;
         # its reads were carried over to the repost, which replaces it in inboxes too.
-        Delete(notice.chat_id, notice.message_id, RULE, "converted to a tracked notice", about=About(person_id=notice.sender_id)),
+        Delete(
+            notice.chat_id,
+            notice.message_id,
+            RULE,
+            "converted to a tracked notice",
+            about=About(person_id=notice.sender_id),
+        ),
         notice_service.ForgetNotice(notice.id),
         EditSay(*here, "received.converted", language=language),
     )
@@ -156,11 +175,16 @@ async def rules(update: Update, context: JianfuContext, session: AsyncSession) -
     language = await language_for(update, context, session)
     received = deps.settings.received
     await reply(
-        update, context, session, "received.rules",
+        update,
+        context,
+        session,
+        "received.rules",
         mode=deps.catalog.raw(language, f"received.mode_{group_mode(settings, deps.group_defaults).value}"),
         window=received.notice_window_minutes,
         markers=deps.catalog.raw(language, "list_separator").join(received.urgent_markers),
-        can_delete=deps.catalog.raw(language, "received.yes" if chat and chat.bot_rights.get("can_delete_messages") else "received.no"),
+        can_delete=deps.catalog.raw(
+            language, "received.yes" if chat and chat.bot_rights.get("can_delete_messages") else "received.no"
+        ),
         formalism=Html(_formalism_lines(deps, language, settings)),
     )
 
@@ -171,7 +195,8 @@ def _formalism_lines(deps: Deps, language: str, settings: GroupSettings) -> str:
     rule = deps.received_rule
     return "\n".join(
         deps.catalog.text(
-            language, "formalism.rules_line",
+            language,
+            "formalism.rules_line",
             rule=deps.catalog.raw(language, f"formalism.name.{kind.value}"),
             switch=deps.catalog.raw(language, f"formalism.switch_{rule.formalism_switch(kind.value, group).value}"),
         )
@@ -196,8 +221,11 @@ async def set_rule(update: Update, context: JianfuContext, session: AsyncSession
 
 
 async def _store_settings(
-    update: Update, context: JianfuContext, session: AsyncSession,
-    change: Callable[[GroupSettings], GroupSettings], values: dict[str, str],
+    update: Update,
+    context: JianfuContext,
+    session: AsyncSession,
+    change: Callable[[GroupSettings], GroupSettings],
+    values: dict[str, str],
 ) -> None:
     """Keep the choices in the group's settings and the audit log (`values`: what was set, as typed)."""
     chat_id, chats = update.effective_chat.id, ChatRepository(session)
@@ -228,7 +256,13 @@ async def _set_received(update: Update, context: JianfuContext, session: AsyncSe
     chosen = {RULE: mode.value}
     await _store_settings(update, context, session, lambda settings: replace(settings, received=mode), chosen)
     language = await language_for(update, context, session)
-    await reply(update, context, session, "received.set_done", mode=context.deps.catalog.raw(language, f"received.mode_{mode.value}"))
+    await reply(
+        update,
+        context,
+        session,
+        "received.set_done",
+        mode=context.deps.catalog.raw(language, f"received.mode_{mode.value}"),
+    )
 
 
 async def _set_quiet(update: Update, context: JianfuContext, session: AsyncSession, value: str) -> None:
@@ -254,9 +288,12 @@ async def _set_digest(update: Update, context: JianfuContext, session: AsyncSess
 
 
 SETTERS = {
-    "received": _set_received, "收到": _set_received,
-    "quiet": _set_quiet, "免打扰": _set_quiet,
-    "digest": _set_digest, "周报": _set_digest,
+    "received": _set_received,
+    "收到": _set_received,
+    "quiet": _set_quiet,
+    "免打扰": _set_quiet,
+    "digest": _set_digest,
+    "周报": _set_digest,
 }
 
 

@@ -35,7 +35,9 @@ async def _person_label(session: AsyncSession, person_id: int) -> str:
     return f"{person.display_name} ({person_id})" if person else str(person_id)
 
 
-async def _department_id(update: Update, context: JianfuContext, session: AsyncSession, change: RoleChange) -> int | bool | None:
+async def _department_id(
+    update: Update, context: JianfuContext, session: AsyncSession, change: RoleChange
+) -> int | bool | None:
     """The department of a contact role; False (after answering) when it does not exist."""
     if change.role != "contact":
         return None
@@ -56,12 +58,17 @@ async def grant(update: Update, context: JianfuContext, session: AsyncSession) -
         return
     actor, now = update.effective_user.id, context.deps.clock()
     label = await _person_label(session, change.person_id)
-    added = await RoleRepository(session).grant(change.person_id, change.role, by=actor, now=now, department_id=department_id)
+    added = await RoleRepository(session).grant(
+        change.person_id, change.role, by=actor, now=now, department_id=department_id
+    )
     if not added:
         await reply(update, context, session, "grant.already", person=label)
         return
     await AuditRepository(session).record(
-        "role.grant", actor_id=actor, now=now, target=str(change.person_id),
+        "role.grant",
+        actor_id=actor,
+        now=now,
+        target=str(change.person_id),
         detail={"role": change.role, "department": change.department},
     )
     key = "grant.done_contact" if change.role == "contact" else "grant.done_supervisor"
@@ -89,7 +96,10 @@ async def revoke(update: Update, context: JianfuContext, session: AsyncSession) 
         await reply(update, context, session, "grant.absent", person=label)
         return
     await AuditRepository(session).record(
-        "role.revoke", actor_id=actor, now=context.deps.clock(), target=str(change.person_id),
+        "role.revoke",
+        actor_id=actor,
+        now=context.deps.clock(),
+        target=str(change.person_id),
         detail={"role": change.role, "department": change.department},
     )
     await reply(update, context, session, "grant.revoked", person=label)

@@ -107,7 +107,9 @@ async def _set_group_language(update: Update, context: JianfuContext, session: A
     await reply(update, context, session, key, language=_language_name(context, language or "auto", language))
 
 
-async def _audit_language(context: JianfuContext, session: AsyncSession, actor: int, chat_id: int, language: str | None) -> None:
+async def _audit_language(
+    context: JianfuContext, session: AsyncSession, actor: int, chat_id: int, language: str | None
+) -> None:
     await AuditRepository(session).record(
         "chat.language", actor_id=actor, now=context.deps.clock(), chat_id=chat_id, target=language or "auto"
     )

@@ -37,7 +37,6 @@ from storage.repositories.people import PeopleRepository
 log = logging.getLogger(__name__)
 
 
-
 # Commands --------------------------------------------------------------------------------------
 
 
@@ -46,7 +45,9 @@ async def _group_chat(update: Update, context: JianfuContext, session: AsyncSess
     if not await in_group(update, context, session) or not await allowed(update, context, session, command_name):
         return None
     chats = ChatRepository(session)
-    await chats.ensure(update.effective_chat.id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock())
+    await chats.ensure(
+        update.effective_chat.id, update.effective_chat.title or "", update.effective_chat.type, context.deps.clock()
+    )
     return await chats.get(update.effective_chat.id)
 
 
@@ -60,12 +61,29 @@ async def temp(update: Update, context: JianfuContext, session: AsyncSession) ->
     if isinstance(parsed, ParseError):
         await reply(update, context, session, parsed.key, **parsed.params)
         return
-    await ChatRepository(session).set_fields(chat.id, kind=GroupKind.TEMPORARY, purpose=parsed.purpose or None, until_date=parsed.until)
+    await ChatRepository(session).set_fields(
+        chat.id, kind=GroupKind.TEMPORARY, purpose=parsed.purpose or None, until_date=parsed.until
+    )
     if parsed.until is not None:
         await schedule_until(deps, session, chat.id, parsed.until)
-    await audit(session, deps, update.effective_user.id, "chat.temp", chat.id, {"purpose": parsed.purpose, "until": str(parsed.until or "")})
+    await audit(
+        session,
+        deps,
+        update.effective_user.id,
+        "chat.temp",
+        chat.id,
+        {"purpose": parsed.purpose, "until": str(parsed.until or "")},
+    )
     until = parsed.until.isoformat() if parsed.until else "—"
-    await reply(update, context, session, "temp.marked", purpose=parsed.purpose or "—", until=until, days=deps.settings.temporary.close_after_days)
+    await reply(
+        update,
+        context,
+        session,
+        "temp.marked",
+        purpose=parsed.purpose or "—",
+        until=until,
+        days=deps.settings.temporary.close_after_days,
+    )
 
 
 @transactional
@@ -76,7 +94,13 @@ async def done(update: Update, context: JianfuContext, session: AsyncSession) ->
     if chat.kind != GroupKind.TEMPORARY:
         await reply(update, context, session, "temp.error.not_temporary")
     elif not may(GroupEvent.DONE, chat.state):
-        await reply(update, context, session, "temp.error.already_done", close_at=local_time(context.deps, chat.close_at) if chat.close_at else "—")
+        await reply(
+            update,
+            context,
+            session,
+            "temp.error.already_done",
+            close_at=local_time(context.deps, chat.close_at) if chat.close_at else "—",
+        )
     else:
         await mark_done(context.deps, session, chat.id, actor_id=update.effective_user.id)
 
@@ -88,7 +112,9 @@ async def reopen(update: Update, context: JianfuContext, session: AsyncSession) 
         return
     # Only a countdown not yet closing can be cancelled (compare-and-set against the close).
     # The scheduled close and reminder then see no close time and do nothing.
-    if not await ChatRepository(session).change_state(chat.id, *TRANSITIONS[GroupEvent.REOPEN], done_at=None, close_at=None):
+    if not await ChatRepository(session).change_state(
+        chat.id, *TRANSITIONS[GroupEvent.REOPEN], done_at=None, close_at=None
+    ):
         await reply(update, context, session, "temp.error.not_done")
         return
     await audit(session, context.deps, update.effective_user.id, "chat.reopen", chat.id, {})
@@ -111,7 +137,9 @@ async def extend(update: Update, context: JianfuContext, session: AsyncSession) 
         await reply(update, context, session, "temp.error.not_done")
         return
     await schedule_close(deps, session, chat.id, close_at)
-    await audit(session, deps, update.effective_user.id, "chat.extend", chat.id, {"days": parsed.days, "reason": parsed.reason})
+    await audit(
+        session, deps, update.effective_user.id, "chat.extend", chat.id, {"days": parsed.days, "reason": parsed.reason}
+    )
     await reply(update, context, session, "temp.extended", days=parsed.days, close_at=local_time(deps, close_at))
 
 
@@ -125,7 +153,10 @@ async def status(update: Update, context: JianfuContext, session: AsyncSession) 
     kind = chat.kind if chat else GroupKind.PERMANENT
     state = chat.state if chat else GroupState.ACTIVE
     await reply(
-        update, context, session, "temp.status",
+        update,
+        context,
+        session,
+        "temp.status",
         kind=catalog.raw(language, f"kind.{kind}"),
         state=catalog.raw(language, f"state.{state}"),
         purpose=(chat.purpose if chat and chat.purpose else "—"),
@@ -175,7 +206,8 @@ async def idle_answered(update: Update, context: JianfuContext, session: AsyncSe
     chat = await ChatRepository(session).get(choice.chat_id)
     user = query.from_user.id
     may = chat is not None and (
-        await access.is_supervisor(deps, session, user) or await access.is_group_admin(deps, session, context.bot, chat.id, user)
+        await access.is_supervisor(deps, session, user)
+        or await access.is_group_admin(deps, session, context.bot, chat.id, user)
     )
     if not may:
         answer(update, deps.catalog.raw(language, "temp.idle_not_yours"), alert=True)

@@ -111,7 +111,9 @@ async def _quietly(callback: Callback, update: Update, context: JianfuContext) -
 # --- sending, without ever noting the person -------------------------------------------------
 
 
-def _button(context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any) -> InlineKeyboardButton:
+def _button(
+    context: JianfuContext, draft: Draft, language: str, key: str, action: str, **params: Any
+) -> InlineKeyboardButton:
     label = context.deps.catalog.text(language, key, **params) if params else context.deps.catalog.raw(language, key)
     return InlineKeyboardButton(label, callback_data=encode(WhistlePress(draft.token, action)))
 
@@ -150,7 +152,16 @@ async def _said_in_a_group(update: Update, context: JianfuContext, session: Asyn
     if await PeopleRepository(session).with_private_chat({user_id}):
         await say(context, user_id, language, "whistle.moved_private")
         return
-    emit(Say(chat_id, "whistle.moved_group", language=language, expires=True, expire_after=GROUP_NOTE_LIFETIME, durable=False))
+    emit(
+        Say(
+            chat_id,
+            "whistle.moved_group",
+            language=language,
+            expires=True,
+            expire_after=GROUP_NOTE_LIFETIME,
+            durable=False,
+        )
+    )
 
 
 async def ask_department(context: JianfuContext, session: AsyncSession, user_id: int, draft: Draft) -> None:
@@ -175,19 +186,33 @@ def _category_button(context: JianfuContext, draft: Draft, name: str) -> InlineK
 async def ask_category(context: JianfuContext, user_id: int, draft: Draft) -> None:
     rows = [[_category_button(context, draft, name)] for name in CATEGORIES]
     rows.append(_cancel_row(context, draft))
-    await say(context, user_id, draft.language, "whistle.ask_category", buttons=InlineKeyboardMarkup(rows), department=draft.department_label)
+    await say(
+        context,
+        user_id,
+        draft.language,
+        "whistle.ask_category",
+        buttons=InlineKeyboardMarkup(rows),
+        department=draft.department_label,
+    )
 
 
 async def ask_description(context: JianfuContext, user_id: int, draft: Draft) -> None:
     await say(
-        context, user_id, draft.language, "whistle.ask_description",
-        buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]), min=DESCRIPTION_MIN, max=DESCRIPTION_MAX,
+        context,
+        user_id,
+        draft.language,
+        "whistle.ask_description",
+        buttons=InlineKeyboardMarkup([_cancel_row(context, draft)]),
+        min=DESCRIPTION_MIN,
+        max=DESCRIPTION_MAX,
     )
 
 
 async def ask_evidence(context: JianfuContext, user_id: int, draft: Draft) -> None:
     limit = context.deps.settings.whistle.max_evidence
-    await say(context, user_id, draft.language, "whistle.ask_evidence", buttons=_evidence_buttons(context, draft), max=limit)
+    await say(
+        context, user_id, draft.language, "whistle.ask_evidence", buttons=_evidence_buttons(context, draft), max=limit
+    )
 
 
 def _evidence_buttons(context: JianfuContext, draft: Draft) -> InlineKeyboardMarkup:
@@ -506,6 +531,7 @@ async def show_receipt(context: JianfuContext, user_id: int, language: str, code
 
 # --- /cancel and /status CODE ------------------------------------------------------------------
 
+
 @transactional
 async def cancel(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     deps, user_id = context.deps, update.effective_user.id
@@ -579,8 +605,13 @@ async def _purge(context: JianfuContext) -> None:
 
 def register(app: Application, deps: Deps, lane: int) -> None:
     private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    app.add_handler(CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE), group=lane)
-    app.add_handler(CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=lane)
+    app.add_handler(
+        CommandHandler("whistle", anonymous(begin), filters=filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE),
+        group=lane,
+    )
+    app.add_handler(
+        CommandHandler("whistle", begin, filters=filters.UpdateType.MESSAGE & filters.ChatType.GROUPS), group=lane
+    )
     app.add_handler(MessageHandler(private_message & filters.Regex(DEEP_LINK), anonymous(begin)), group=lane)
     app.add_handler(CommandHandler("cancel", anonymous(cancel), filters=private_message), group=lane)
     app.add_handler(CommandHandler("status", anonymous(status), filters=private_message), group=lane)

@@ -80,11 +80,16 @@ async def whistles(update: Update, context: JianfuContext, session: AsyncSession
     emit(Send(update.effective_chat.id, text, rows_of(buttons), durable=False))
 
 
-async def render_list(context: JianfuContext, session: AsyncSession, chosen: Filter, page: int, language: str) -> tuple[str, InlineKeyboardMarkup | None]:
+async def render_list(
+    context: JianfuContext, session: AsyncSession, chosen: Filter, page: int, language: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
     deps, catalog = context.deps, context.deps.catalog
     # Only reports already announced in a batch: listing them on arrival would date them.
     rows, total = await WhistleRepository(session).page(
-        open_only=chosen.open_only, department_id=chosen.department_id, offset=page * PAGE_SIZE, limit=PAGE_SIZE,
+        open_only=chosen.open_only,
+        department_id=chosen.department_id,
+        offset=page * PAGE_SIZE,
+        limit=PAGE_SIZE,
         announced_only=True,
     )
     if total == 0:
@@ -138,7 +143,11 @@ async def pressed(update: Update, context: JianfuContext, session: AsyncSession)
 
 
 async def _apply(
-    context: JianfuContext, session: AsyncSession, message: Message | None, user_id: int, language: str,
+    context: JianfuContext,
+    session: AsyncSession,
+    message: Message | None,
+    user_id: int,
+    language: str,
     button: WhistleList | WhistleCard,
 ) -> str | None:
     """Carry out one button; returns the short answer shown on the button press, if any."""
@@ -160,10 +169,14 @@ async def _apply(
     return None
 
 
-async def open_report(context: JianfuContext, session: AsyncSession, user_id: int, language: str, row: WhistleRow) -> None:
+async def open_report(
+    context: JianfuContext, session: AsyncSession, user_id: int, language: str, row: WhistleRow
+) -> None:
     """Show the report; the first supervisor to open a new one puts it under review."""
     deps, whistle = context.deps, row.whistle
-    if whistle.status == Status.NEW and await WhistleRepository(session).move(whistle.id, Status.NEW, Status.REVIEW, deps.clock()):
+    if whistle.status == Status.NEW and await WhistleRepository(session).move(
+        whistle.id, Status.NEW, Status.REVIEW, deps.clock()
+    ):
         await WhistleRepository(session).respond(whistle.id, "review", None, deps.clock())
         await _audit(context, session, user_id, "whistle.review", whistle.id)
         whistle.status = Status.REVIEW
@@ -175,7 +188,9 @@ async def open_report(context: JianfuContext, session: AsyncSession, user_id: in
     emit(*(evidence_action(user_id, item, durable=False) for item in evidence))
 
 
-async def card_text(context: JianfuContext, session: AsyncSession, row: WhistleRow, language: str, evidence: int) -> str:
+async def card_text(
+    context: JianfuContext, session: AsyncSession, row: WhistleRow, language: str, evidence: int
+) -> str:
     whistle, catalog = row.whistle, context.deps.catalog
     lines = [catalog.text(
         language, "whistles.card", id=whistle.id, department=row.department_label,
@@ -183,7 +198,9 @@ async def card_text(context: JianfuContext, session: AsyncSession, row: WhistleR
         status=catalog.raw(language, f"whistle.state.{whistle.status}"), created_on=whistle.created_on.isoformat(),
         description=full_text(whistle.description), evidence=evidence,
     )]  # fmt: skip
-    lines += response_lines(context, await WhistleRepository(session).responses(whistle.id, visible_only=False), language)
+    lines += response_lines(
+        context, await WhistleRepository(session).responses(whistle.id, visible_only=False), language
+    )
     return "\n\n".join(lines)
 
 
@@ -218,9 +235,19 @@ async def forward(context: JianfuContext, session: AsyncSession, user_id: int, l
     The report counts as forwarded once the card is out; if Telegram refuses it, the supervisor hears so."""
     deps, whistle = context.deps, row.whistle
     if not may_move(whistle.status, Status.FORWARDED).hit:
-        await say(context, user_id, language, "whistles.cannot", status=deps.catalog.raw(language, f"whistle.state.{whistle.status}"))
+        await say(
+            context,
+            user_id,
+            language,
+            "whistles.cannot",
+            status=deps.catalog.raw(language, f"whistle.state.{whistle.status}"),
+        )
         return
-    department = await DepartmentRepository(session, normalize_name).get(whistle.department_id) if whistle.department_id else None
+    department = (
+        await DepartmentRepository(session, normalize_name).get(whistle.department_id)
+        if whistle.department_id
+        else None
+    )
     if department is None or department.contact_chat_id is None:
         key = "whistles.forward_no_contact" if department else "whistles.forward_no_department"
         await say(context, user_id, language, key, department=row.department_label)
@@ -229,10 +256,14 @@ async def forward(context: JianfuContext, session: AsyncSession, user_id: int, l
     card_language = await records.language_of(deps, session, chat_id)
     catalog = deps.catalog
     card = catalog.text(
-        card_language, "whistles.forward_card", department=row.department_label, created_on=whistle.created_on.isoformat(),
-        category=catalog.raw(card_language, f"whistle.category.{whistle.category}"), description=full_text(whistle.description),
+        card_language, "whistles.forward_card", department=row.department_label,
+        created_on=whistle.created_on.isoformat(),
+        category=catalog.raw(card_language, f"whistle.category.{whistle.category}"),
+        description=full_text(whistle.description),
     )  # fmt: skip
-    evidence = [evidence_action(chat_id, item, durable=True) for item in await WhistleRepository(session).evidence(whistle.id)]
+    evidence = [
+        evidence_action(chat_id, item, durable=True) for item in await WhistleRepository(session).evidence(whistle.id)
+    ]
     forwarded = Forwarded(whistle.id, user_id, department.id)
     told = Say(user_id, "whistles.forwarded", {"department": department.name}, language=language)
     refused = Say(user_id, "whistles.forward_failed", {"department": department.name}, language=language)
@@ -256,16 +287,27 @@ async def _apply_forwarded(deps: Deps, session: AsyncSession, forwarded: Forward
         return FactResult(False)
     await repository.respond(row.whistle.id, "forwarded", None, deps.clock())
     await AuditRepository(session).record(
-        "whistle.forward", actor_id=forwarded.actor_id, now=deps.clock(), target=f"whistle:{row.whistle.id}",
+        "whistle.forward",
+        actor_id=forwarded.actor_id,
+        now=deps.clock(),
+        target=f"whistle:{row.whistle.id}",
         detail={"department": forwarded.department_id},
     )
     return FactResult(True)
 
 
-async def ask_answer(context: JianfuContext, session: AsyncSession, user_id: int, language: str, row: WhistleRow, action: str) -> None:
+async def ask_answer(
+    context: JianfuContext, session: AsyncSession, user_id: int, language: str, row: WhistleRow, action: str
+) -> None:
     target = ANSWER_STATUS[action]
     if target is not None and not may_move(row.whistle.status, target).hit:
-        await say(context, user_id, language, "whistles.cannot", status=context.deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
+        await say(
+            context,
+            user_id,
+            language,
+            "whistles.cannot",
+            status=context.deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"),
+        )
         return
     await PendingAnswers(context.deps, session).ask(user_id, PendingAnswer(action, row.whistle.id, language))
     await say(context, user_id, language, f"whistles.ask_{action}", id=row.whistle.id)
@@ -302,7 +344,9 @@ async def answer_or_pass(update: Update, context: JianfuContext) -> None:
         raise ApplicationHandlerStop
 
 
-async def settle(context: JianfuContext, session: AsyncSession, user_id: int, pending: PendingAnswer, text: str) -> None:
+async def settle(
+    context: JianfuContext, session: AsyncSession, user_id: int, pending: PendingAnswer, text: str
+) -> None:
     deps, repository, language = context.deps, WhistleRepository(session), pending.language
     row = await repository.get(pending.whistle_id)
     if row is None:
@@ -311,15 +355,25 @@ async def settle(context: JianfuContext, session: AsyncSession, user_id: int, pe
     target = ANSWER_STATUS[pending.action]
     if target is not None and not await repository.move(row.whistle.id, row.whistle.status, target, deps.clock()):
         # Someone else settled it meanwhile, or it was never in a status that allows this.
-        await say(context, user_id, language, "whistles.cannot", status=deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"))
+        await say(
+            context,
+            user_id,
+            language,
+            "whistles.cannot",
+            status=deps.catalog.raw(language, f"whistle.state.{row.whistle.status}"),
+        )
         return
     await repository.respond(row.whistle.id, pending.action, text, deps.clock())
     await _audit(context, session, user_id, f"whistle.{pending.action}", row.whistle.id)
     await say(context, user_id, language, f"whistles.done_{pending.action}", id=row.whistle.id)
 
 
-async def _audit(context: JianfuContext, session: AsyncSession, actor: int, action: str, whistle_id: int, **detail: Any) -> None:
-    await AuditRepository(session).record(action, actor_id=actor, now=context.deps.clock(), target=f"whistle:{whistle_id}", detail=detail)
+async def _audit(
+    context: JianfuContext, session: AsyncSession, actor: int, action: str, whistle_id: int, **detail: Any
+) -> None:
+    await AuditRepository(session).record(
+        action, actor_id=actor, now=context.deps.clock(), target=f"whistle:{whistle_id}", detail=detail
+    )
 
 
 # --- batches -----------------------------------------------------------------------------------
@@ -357,21 +411,38 @@ async def run_batch(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
 
 
 async def notify(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
-    """Tell one supervisor about a batch (an outbox send: retried on 429/5xx, given up for someone who blocked the bot)."""
+    """Tell one supervisor about a batch (an outbox send: retried on 429/5xx, given up for someone
+    who blocked the bot)."""
     async with deps.pipeline.unit(task=task) as unit:
         supervisor = task.payload["to"]
         language = await records.language_of(deps, unit.session, supervisor)
         repository = WhistleRepository(unit.session)
         lines = []
-        for key, ids in (("whistles.batch_new", task.payload["new"]), ("whistles.batch_overdue", task.payload["overdue"])):
+        for key, ids in (
+            ("whistles.batch_new", task.payload["new"]),
+            ("whistles.batch_overdue", task.payload["overdue"]),
+        ):
             rows = [row for whistle_id in ids if (row := await repository.get(whistle_id)) is not None]
             if rows:
                 items = "\n".join(_batch_line(deps, language, row) for row in rows)
-                lines.append(deps.catalog.text(language, key, count=len(rows), items=Html(items), days=deps.settings.whistle.open_days_flag))
+                lines.append(
+                    deps.catalog.text(
+                        language, key, count=len(rows), items=Html(items), days=deps.settings.whistle.open_days_flag
+                    )
+                )
         if lines:
             review = Button("whistles.button.review", encode(WhistleList("o", 0, 0)))
-            unit.emit(Say(supervisor, "raw", {"text": Html("\n\n".join(lines))}, language=language, buttons=(review,),
-                          rule="whistle", reason="batch"))
+            unit.emit(
+                Say(
+                    supervisor,
+                    "raw",
+                    {"text": Html("\n\n".join(lines))},
+                    language=language,
+                    buttons=(review,),
+                    rule="whistle",
+                    reason="batch",
+                )
+            )
     return True
 
 
@@ -379,7 +450,8 @@ def _batch_line(deps: Deps, language: str, row: WhistleRow) -> str:
     catalog = deps.catalog
     return catalog.text(
         language, "whistles.batch_item", id=row.whistle.id, department=row.department_label,
-        category=catalog.raw(language, f"whistle.category.{row.whistle.category}"), created_on=row.whistle.created_on.isoformat(),
+        category=catalog.raw(language, f"whistle.category.{row.whistle.category}"),
+        created_on=row.whistle.created_on.isoformat(),
     )  # fmt: skip
 
 
@@ -397,5 +469,3 @@ def register(app: Application, deps: Deps, lane: int) -> None:
     deps.register_task(NOTIFY_TASK, notify)
     deps.pipeline.register_fact(Forwarded, _apply_forwarded)
     app.job_queue.run_once(_ensure_job, when=0, name="whistle-batch-schedule")
-
-

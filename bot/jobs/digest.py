@@ -41,7 +41,13 @@ from storage.repositories.tasks import TaskRepository
 log = logging.getLogger(__name__)
 
 PLAN_TASK, SEND_TASK = "digest_plan", "digest_send"
-SUPERVISOR, SUPERVISORS_CHAT, DEPARTMENT, GROUP, PERSON = "supervisor", "supervisors_chat", "department", "group", "person"
+SUPERVISOR, SUPERVISORS_CHAT, DEPARTMENT, GROUP, PERSON = (
+    "supervisor",
+    "supervisors_chat",
+    "department",
+    "group",
+    "person",
+)
 
 
 def due_digest(deps: Deps) -> tuple[IsoWeek, datetime]:
@@ -78,7 +84,9 @@ async def plan(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         recipients = await _recipients(deps, session)
         tasks = TaskRepository(session)
         for kind, ident in recipients:
-            await tasks.schedule(SEND_TASK, f"digest:{week}:{kind}:{ident}", now, {**task.payload, "kind": kind, "id": ident})
+            await tasks.schedule(
+                SEND_TASK, f"digest:{week}:{kind}:{ident}", now, {**task.payload, "kind": kind, "id": ident}
+            )
     log.info("digest for %s: %d recipients", week, len(recipients))
     return True
 
@@ -121,8 +129,12 @@ async def deliver(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         await TaskRepository(unit.session).save_progress(task, {**progress, "outcome": "sending"})
         ended = functools.partial(Delivered, task.id)
         then = Then(
-            done=(ended("delivered"),), gone=(ended("unreachable"),), no_rights=(ended("refused"),),
-            too_old=(ended("refused"),), failed=(ended("refused"),), uncertain=(ended("uncertain"),),
+            done=(ended("delivered"),),
+            gone=(ended("unreachable"),),
+            no_rights=(ended("refused"),),
+            too_old=(ended("refused"),),
+            failed=(ended("refused"),),
+            uncertain=(ended("uncertain"),),
             expired=(ended("superseded"),),
         )
         # Once the next week's digest is due, an undelivered one would only confuse.
@@ -193,4 +205,3 @@ def register(app: Application, deps: Deps) -> None:
     deps.pipeline.register_fact(reports.ChartUploaded, reports.apply_chart_uploaded)
     # A digest missed while the bot was down is planned right at start (bot.runner.JOBS_AT_START).
     app.job_queue.run_repeating(digest_schedule, interval=deps.settings.jobs.sweep_seconds, name="digest_schedule")
-

@@ -102,7 +102,9 @@ async def remind(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         unit.emit(Say(chat.id, "temp.reminder_group", params, rule=RULE, reason="close tomorrow"))
         admin_ids = await ChatRepository(unit.session).admin_ids(chat.id)
         for admin in await PeopleRepository(unit.session).with_private_chat(admin_ids):
-            unit.emit(Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow", about=About(chat.id)))
+            unit.emit(
+                Say(admin, "temp.reminder_private", params, rule=RULE, reason="close tomorrow", about=About(chat.id))
+            )
     return True
 
 
@@ -114,8 +116,6 @@ async def until_reached(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         if fresh and chat.until_date is not None and chat.until_date.isoformat() == task.payload["until"]:
             await mark_done(deps, unit.session, chat.id, actor_id=None)
     return True
-
-
 
 
 def register(deps: Deps) -> None:

@@ -101,8 +101,12 @@ def _then_next(chat_id: int, index: int, right: str | None) -> Then:
     """After step `index`: the next one, whatever Telegram said, unless the bot is gone."""
     following = (CloseStep(chat_id, index + 1),)
     return Then(
-        done=following, no_rights=(CloseStep(chat_id, index + 1, right or ""),), too_old=following,
-        gone=(ClosedExternally(chat_id),), failed=following, uncertain=following,
+        done=following,
+        no_rights=(CloseStep(chat_id, index + 1, right or ""),),
+        too_old=following,
+        gone=(ClosedExternally(chat_id),),
+        failed=following,
+        uncertain=following,
     )
 
 
@@ -276,7 +280,10 @@ def register(deps: Deps) -> None:
     # A close is retried until it starts: giving up would leave the group open for good.
     deps.register_task(CLOSE_TASK, close, persistent=True)
     for fact, applier in (
-        (CloseStep, _apply_step), (ClosedExternally, _apply_externally), (SummaryPosted, _apply_summary),
-        (Renamed, _apply_renamed), (BotLeft, _apply_left),
+        (CloseStep, _apply_step),
+        (ClosedExternally, _apply_externally),
+        (SummaryPosted, _apply_summary),
+        (Renamed, _apply_renamed),
+        (BotLeft, _apply_left),
     ):
         deps.pipeline.register_fact(fact, applier)

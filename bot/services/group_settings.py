@@ -24,4 +24,6 @@ async def change(
     chats = ChatRepository(session)
     await chats.save_settings(chat_id, edit(await chats.group_settings(chat_id)))
     target = ",".join(f"{name}={value}" for name, value in chosen.items())
-    await AuditRepository(session).record("chat.set", actor_id=actor_id, now=deps.clock(), chat_id=chat_id, target=target)
+    await AuditRepository(session).record(
+        "chat.set", actor_id=actor_id, now=deps.clock(), chat_id=chat_id, target=target
+    )

@@ -14,7 +14,7 @@ from telegram.ext import ExtBot
 from bot import records
 from bot.context import Deps
 from bot.pipeline import FactResult, current_unit
-from policies.actions import SENT, About, Button, Edit, RecordEvent, RefreshCounter, Say, Send, Then
+from policies.actions import NOTHING, SENT, About, Button, Edit, RecordEvent, RefreshCounter, Say, Send, Then
 from policies.callbacks import ReadNotice, encode
 from policies.duplicates import bands, fingerprint
 from policies.group_settings import quiet_hours as group_quiet_hours
@@ -66,7 +66,9 @@ async def link_duplicate(deps: Deps, session: AsyncSession, notice: Notice) -> N
     await session.flush()
     if notice.kind == "data_request" and original.department_id != notice.department_id:
         key = f"duplicate_data_request:{reference(notice)}"
-        await records.record_event(deps, session, "duplicate_data_request", notice.chat_id, key=key, sender_id=notice.sender_id)
+        await records.record_event(
+            deps, session, "duplicate_data_request", notice.chat_id, key=key, sender_id=notice.sender_id
+        )
 
 
 async def after_posting(deps: Deps, session: AsyncSession, notice: Notice) -> None:
@@ -76,7 +78,9 @@ async def after_posting(deps: Deps, session: AsyncSession, notice: Notice) -> No
     quiet = await quiet_hours(deps, session, notice.chat_id)
     if after_hours(quiet, notice.posted_at.astimezone(deps.settings.tz), urgent=notice.urgent):
         key = f"after_hours:{reference(notice)}"
-        await records.record_event(deps, session, "after_hours_notice", notice.chat_id, key=key, sender_id=notice.sender_id)
+        await records.record_event(
+            deps, session, "after_hours_notice", notice.chat_id, key=key, sender_id=notice.sender_id
+        )
     if notice.deadline_at is not None:
         await schedule_deadline_reminder(deps, session, notice, quiet)
 
@@ -87,13 +91,17 @@ async def quiet_hours(deps: Deps, session: AsyncSession, chat_id: int) -> QuietH
     return group_quiet_hours(chat.settings if chat else None, deps.group_defaults)
 
 
-async def schedule_deadline_reminder(deps: Deps, session: AsyncSession, notice: Notice, quiet: QuietHours | None) -> None:
+async def schedule_deadline_reminder(
+    deps: Deps, session: AsyncSession, notice: Notice, quiet: QuietHours | None
+) -> None:
     due = notice.deadline_at - timedelta(hours=deps.settings.notices.deadline_reminder_hours)
     if quiet is not None:
         due = quiet.next_working(due.astimezone(deps.settings.tz))
     if deps.clock() < due < notice.deadline_at:
         key = f"{DEADLINE_TASK}:{reference(notice)}:{notice.deadline_at.isoformat()}"
-        await TaskRepository(session).schedule(DEADLINE_TASK, key, due, {"notice_id": notice.id, "deadline_at": notice.deadline_at.isoformat()})
+        await TaskRepository(session).schedule(
+            DEADLINE_TASK, key, due, {"notice_id": notice.id, "deadline_at": notice.deadline_at.isoformat()}
+        )
 
 
 async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
@@ -114,7 +122,11 @@ async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
         original = notice.duplicate_of or notice.id
         for person in await PeopleRepository(session).with_private_chat(members - read):
             reminder = Say(
-                person, "notices.deadline_reminder", params, rule="deadline", reason="deadline near, unread",
+                person,
+                "notices.deadline_reminder",
+                params,
+                rule="deadline",
+                reason="deadline near, unread",
                 about=About(notice.chat_id),
             )
             key = f"deadline_reminded:{original}:{person}"
@@ -156,7 +168,12 @@ def read_button(notice_id: int) -> tuple[Button, ...]:
 
 
 async def publish_tracked(
-    deps: Deps, session: AsyncSession, source: Notice, *, then: Then = Then(), carry_reads: bool = False,
+    deps: Deps,
+    session: AsyncSession,
+    source: Notice,
+    *,
+    then: Then = NOTHING,
+    carry_reads: bool = False,
     text: str | None = None,
 ) -> Notice:
     """Store `source` as the bot's own tracked notice and post it with a Read button (with `text`
@@ -166,19 +183,37 @@ async def publish_tracked(
     post is an outbox action retried until Telegram takes it, and its follow-ups run after it.
     """
     language = await records.language_of(deps, session, source.chat_id)
-    tracked = await NoticeRepository(session).add(with_duplicate_keys(Notice(
-        chat_id=source.chat_id, message_id=None, sender_id=source.sender_id,
-        department_id=source.department_id, text=source.text if text is None else text, kind=source.kind,
-        urgent=source.urgent, ack_demand=False, tracked=True, posted_at=deps.clock(), counter_edited_at=deps.clock(),
-        deadline_at=source.deadline_at,
-    )))
+    tracked = await NoticeRepository(session).add(
+        with_duplicate_keys(
+            Notice(
+                chat_id=source.chat_id,
+                message_id=None,
+                sender_id=source.sender_id,
+                department_id=source.department_id,
+                text=source.text if text is None else text,
+                kind=source.kind,
+                urgent=source.urgent,
+                ack_demand=False,
+                tracked=True,
+                posted_at=deps.clock(),
+                counter_edited_at=deps.clock(),
+                deadline_at=source.deadline_at,
+            )
+        )
+    )
     carried = await ReadRepository(session).count(source.chat_id, source.message_id) if carry_reads else 0
     body = await tracked_text(deps, session, tracked, reads=carried, language=language)
     posted = NoticePosted(tracked.id, carry_from=source.message_id if carry_reads else None)
-    current_unit().emit(Send(
-        tracked.chat_id, body, deps.pipeline.labels(read_button(tracked.id), language), rule="notices",
-        reason="converted from an ack demand" if carry_reads else "tracked notice", then=then.first_when_done(posted).also_when_refused(ForgetNotice(tracked.id)),
-    ))
+    current_unit().emit(
+        Send(
+            tracked.chat_id,
+            body,
+            deps.pipeline.labels(read_button(tracked.id), language),
+            rule="notices",
+            reason="converted from an ack demand" if carry_reads else "tracked notice",
+            then=then.first_when_done(posted).also_when_refused(ForgetNotice(tracked.id)),
+        )
+    )
     return tracked
 
 
@@ -189,7 +224,12 @@ async def tracked_text(deps: Deps, session: AsyncSession, notice: Notice, *, rea
     others = (chat.member_count or 0) - 1 - (1 if notice.sender_id else 0) if chat else 0
     total = max(others, reads)
     return deps.catalog.text(
-        language, "notices.tracked", sender=sender.display_name if sender else "", text=notice.text, read=reads, total=total or "?"
+        language,
+        "notices.tracked",
+        sender=sender.display_name if sender else "",
+        text=notice.text,
+        read=reads,
+        total=total or "?",
     )
 
 

@@ -22,8 +22,12 @@ async def check_quota(deps: Deps, session: AsyncSession, department: Department,
         return
     params = {"name": department.name, "active": active, "quota": quota}
     supervisors = await PeopleRepository(session).with_private_chat(await access.supervisor_ids(deps, session))
-    told = tuple(Say(supervisor, "dept.quota_overrun", params, rule="quota", reason="over quota") for supervisor in supervisors)
+    told = tuple(
+        Say(supervisor, "dept.quota_overrun", params, rule="quota", reason="over quota") for supervisor in supervisors
+    )
     # Keyed by the overrun itself (this many groups against this quota): counted and reported once,
     # whichever of the department's groups is registered or looked at.
     key = f"quota_overrun:{department.id}:{active}:{quota}"
-    current_unit().emit(RecordEvent("quota_overrun", chat_id, key, rule="quota", reason="over quota", then=Then(done=told)))
+    current_unit().emit(
+        RecordEvent("quota_overrun", chat_id, key, rule="quota", reason="over quota", then=Then(done=told))
+    )

@@ -18,8 +18,13 @@ from storage.models import WhistleResponse
 
 
 async def say(
-    context: JianfuContext, chat_id: int, language: str, key: str, /,
-    buttons: InlineKeyboardMarkup | None = None, **params: Any,
+    context: JianfuContext,
+    chat_id: int,
+    language: str,
+    key: str,
+    /,
+    buttons: InlineKeyboardMarkup | None = None,
+    **params: Any,
 ) -> None:
     """Send a catalog message in a private chat, kept nowhere (no outbox row) and without
     recording the outcome: for a whistleblower, recording that they blocked the bot would write

@@ -106,9 +106,7 @@ class UpdateFactory:
         }  # fmt: skip
         return self._new_message(chat_id, user_id, reply_to=reply_to, sticker=sticker)
 
-    def photo(
-        self, chat_id: int, user_id: int, *, caption: str | None = None, reply_to: int | None = None
-    ) -> Update:
+    def photo(self, chat_id: int, user_id: int, *, caption: str | None = None, reply_to: int | None = None) -> Update:
         """A photo message with a small and a large size."""
         file_id, unique = self._file("photo")
         sizes = [

@@ -223,7 +223,7 @@ class WebhookDelivery:
                 if self._url == public or self._url.startswith(public + "/"):
                     backend = backends[self._turn % len(backends)]
                     self._turn += 1
-                    return backend + self._url[len(public):]
+                    return backend + self._url[len(public) :]
         return None
 
     def _note_error(self, message: str) -> None:

@@ -64,7 +64,9 @@ def cached_statement(session: AsyncSession, name: str, build: Any) -> Any:
     return statement
 
 
-def _build_upsert(session: AsyncSession, model: Any, columns: tuple[str, ...], keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+def _build_upsert(
+    session: AsyncSession, model: Any, columns: tuple[str, ...], keys: tuple[str, ...], update: tuple[str, ...]
+) -> Any:
     table = model.__table__
     statement = insert_for(session, model).values(
         {name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns}

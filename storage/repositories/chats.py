@@ -73,8 +73,13 @@ class ChatRepository:
         if chat is None:
             return None
         snapshot = ChatSnapshot(
-            chat.id, chat.title, chat.department_id, chat.language, stored_settings(chat.id, chat.settings).settings,
-            dict(chat.bot_rights or {}), chat.member_count,
+            chat.id,
+            chat.title,
+            chat.department_id,
+            chat.language,
+            stored_settings(chat.id, chat.settings).settings,
+            dict(chat.bot_rights or {}),
+            chat.member_count,
         )
         if chat_id not in dirty and ALL_CHATS not in dirty:
             cache[chat_id] = (time.monotonic(), snapshot)
@@ -101,9 +106,7 @@ class ChatRepository:
             "joined_at": now,
             "last_activity_at": now,
         }
-        await upsert(
-            self.session, Chat, values, keys=["id"], update=["title", "type", "last_activity_at"]
-        )
+        await upsert(self.session, Chat, values, keys=["id"], update=["title", "type", "last_activity_at"])
         self._evict(chat_id)
 
     async def record_bot_status(
@@ -177,11 +180,22 @@ class ChatRepository:
         await self.ensure(new_id, old.title, "supergroup", now)
         await self.set_fields(
             new_id,
-            department_id=old.department_id, kind=old.kind, state=old.state, language=old.language,
-            settings=dict(old.settings or {}), bot_status=old.bot_status, bot_rights=dict(old.bot_rights or {}),
-            member_count=old.member_count, added_by=old.added_by, joined_at=old.joined_at,
-            purpose=old.purpose, until_date=old.until_date, done_at=old.done_at, close_at=old.close_at,
-            close_step=old.close_step, idle_asked_at=old.idle_asked_at,
+            department_id=old.department_id,
+            kind=old.kind,
+            state=old.state,
+            language=old.language,
+            settings=dict(old.settings or {}),
+            bot_status=old.bot_status,
+            bot_rights=dict(old.bot_rights or {}),
+            member_count=old.member_count,
+            added_by=old.added_by,
+            joined_at=old.joined_at,
+            purpose=old.purpose,
+            until_date=old.until_date,
+            done_at=old.done_at,
+            close_at=old.close_at,
+            close_step=old.close_step,
+            idle_asked_at=old.idle_asked_at,
         )
         moved_here = select(Membership.person_id).where(Membership.chat_id == new_id).scalar_subquery()
         await self.session.execute(
@@ -237,7 +251,11 @@ class ChatRepository:
         """Active groups per department, in one query (for /dept list)."""
         query = (
             select(Chat.department_id, func.count())
-            .where(Chat.department_id.is_not(None), Chat.bot_status.in_(("member", "administrator")), Chat.state != GroupState.CLOSED)
+            .where(
+                Chat.department_id.is_not(None),
+                Chat.bot_status.in_(("member", "administrator")),
+                Chat.state != GroupState.CLOSED,
+            )
             .group_by(Chat.department_id)
         )
         return {department_id: int(count) for department_id, count in (await self.session.execute(query)).all()}
@@ -257,13 +275,13 @@ class ChatRepository:
 
     # Memberships ---------------------------------------------------------------------------
 
-    async def observe_member(
-        self, chat_id: int, person_id: int, now: datetime, status: str | None = None
-    ) -> None:
+    async def observe_member(self, chat_id: int, person_id: int, now: datetime, status: str | None = None) -> None:
         """Record that the person is in the group; a given status overrides the stored one."""
         values = {"chat_id": chat_id, "person_id": person_id, "status": status or "member", "last_seen_at": now}
         if status is not None:
-            await upsert(self.session, Membership, values, keys=["chat_id", "person_id"], update=["last_seen_at", "status"])
+            await upsert(
+                self.session, Membership, values, keys=["chat_id", "person_id"], update=["last_seen_at", "status"]
+            )
             return
         # One statement on the per-message path: someone recorded as gone who speaks again is
         # back (their join may predate the bot); any other stored status stays.
@@ -275,14 +293,10 @@ class ChatRepository:
         return membership.status if membership else None
 
     async def admin_ids(self, chat_id: int) -> set[int]:
-        query = select(Membership.person_id).where(
-            Membership.chat_id == chat_id, Membership.status.in_(ADMIN_STATUSES)
-        )
+        query = select(Membership.person_id).where(Membership.chat_id == chat_id, Membership.status.in_(ADMIN_STATUSES))
         return set(await self.session.scalars(query))
 
-    async def replace_admins(
-        self, chat_id: int, admins: Iterable[tuple[int, str]], now: datetime
-    ) -> None:
+    async def replace_admins(self, chat_id: int, admins: Iterable[tuple[int, str]], now: datetime) -> None:
         """Make the stored admins exactly `admins` (person id, status) after getChatAdministrators."""
         admins = list(admins)
         current = {person_id for person_id, _status in admins}
@@ -313,7 +327,9 @@ def stored_settings(chat_id: int, raw: Any) -> StoredSettings:
 
 def _seen_member(session: AsyncSession) -> Any:
     columns = Membership.__table__.c
-    values = {name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "person_id", "status", "last_seen_at")}
+    values = {
+        name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "person_id", "status", "last_seen_at")
+    }
     statement = insert_for(session, Membership).values(values)
     # Two comparisons, not IN: an IN list is expanded at every execution, this is not.
     gone = or_(Membership.status == "left", Membership.status == "kicked")

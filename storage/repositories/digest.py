@@ -179,7 +179,11 @@ def _whistles_rectified(window: Window, by: By) -> Any:
     return (
         select(Whistle.department_id, func.count())
         .join(WhistleResponse, WhistleResponse.whistle_id == Whistle.id)
-        .where(WhistleResponse.kind == "rectified", WhistleResponse.at >= window.start_at, WhistleResponse.at < window.end_at)
+        .where(
+            WhistleResponse.kind == "rectified",
+            WhistleResponse.at >= window.start_at,
+            WhistleResponse.at < window.end_at,
+        )
         .group_by(Whistle.department_id)
     )
 
@@ -244,7 +248,11 @@ class DigestRepository:
 
     async def opted_in_groups(self) -> list[int]:
         """Groups that asked for their weekly summary (/set digest on) and still have the bot."""
-        query = select(Chat.id, Chat.settings).where(Chat.bot_status.in_(PRESENT), Chat.state != GroupState.CLOSED).order_by(Chat.id)
+        query = (
+            select(Chat.id, Chat.settings)
+            .where(Chat.bot_status.in_(PRESENT), Chat.state != GroupState.CLOSED)
+            .order_by(Chat.id)
+        )
         # Filtered here rather than in SQL: JSON operators differ between SQLite and PostgreSQL.
         rows = (await self.session.execute(query)).all()
         return [chat_id for chat_id, settings in rows if stored_settings(chat_id, settings).settings.digest]

@@ -28,7 +28,14 @@ class EventRepository:
     ) -> bool:
         """Record the fact; with a key, only once. True when it was recorded now."""
         statement = cached_statement(self.session, "events.record", _insert_event)
-        parameters = {"kind": kind, "at": at, "day": day, "department_id": department_id, "chat_id": chat_id, "key": key}
+        parameters = {
+            "kind": kind,
+            "at": at,
+            "day": day,
+            "department_id": department_id,
+            "chat_id": chat_id,
+            "key": key,
+        }
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
     async def forget(self, key: str) -> bool:
@@ -37,7 +44,6 @@ class EventRepository:
 
     async def exists(self, key: str) -> bool:
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
-
 
 
 def _insert_event(session: AsyncSession) -> Any:

@@ -26,13 +26,25 @@ class GroupChoice:
 
 
 def trail_row(
-    at: datetime, chat_id: int, rule: str, kind: str, reason: str, outcome: str,
-    person_id: int | None = None, text: str | None = None,
+    at: datetime,
+    chat_id: int,
+    rule: str,
+    kind: str,
+    reason: str,
+    outcome: str,
+    person_id: int | None = None,
+    text: str | None = None,
 ) -> dict[str, Any]:
     """One row, ready for add_many; values cut to their columns."""
     row: dict[str, Any] = {
-        "at": at, "chat_id": chat_id, "rule": rule, "kind": kind, "reason": reason, "outcome": outcome,
-        "person_id": person_id, "text": text,
+        "at": at,
+        "chat_id": chat_id,
+        "rule": rule,
+        "kind": kind,
+        "reason": reason,
+        "outcome": outcome,
+        "person_id": person_id,
+        "text": text,
     }
     for name, width in _WIDTHS.items():
         if row[name] is not None:

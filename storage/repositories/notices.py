@@ -39,7 +39,12 @@ class NoticeRepository:
             existing.urgent, existing.ack_demand = notice.urgent, notice.ack_demand
             existing.deadline_at = notice.deadline_at
             existing.fingerprint = notice.fingerprint
-            existing.band_0, existing.band_1, existing.band_2, existing.band_3 = notice.band_0, notice.band_1, notice.band_2, notice.band_3
+            existing.band_0, existing.band_1, existing.band_2, existing.band_3 = (
+                notice.band_0,
+                notice.band_1,
+                notice.band_2,
+                notice.band_3,
+            )
             await self.session.flush()
             return existing
         self.session.add(notice)
@@ -72,7 +77,12 @@ class NoticeRepository:
         candidates = _copy_candidates(notice.id, notice.chat_id, since)
         banded = candidates.where(
             Notice.kind == "data_request",
-            or_(Notice.band_0 == notice.band_0, Notice.band_1 == notice.band_1, Notice.band_2 == notice.band_2, Notice.band_3 == notice.band_3),
+            or_(
+                Notice.band_0 == notice.band_0,
+                Notice.band_1 == notice.band_1,
+                Notice.band_2 == notice.band_2,
+                Notice.band_3 == notice.band_3,
+            ),
         )
         mine = shingles(notice.text)
         for candidate in await self.session.scalars(banded.order_by(Notice.posted_at, Notice.id).limit(MAX_CANDIDATES)):
@@ -122,7 +132,9 @@ def _copy_candidates(notice_id: Any, chat_id: Any, since: Any) -> Any:
 
 def _same_text(_session: AsyncSession) -> Any:
     candidates = _copy_candidates(bindparam("id"), bindparam("chat_id"), bindparam("since"))
-    return candidates.where(Notice.fingerprint == bindparam("fingerprint")).order_by(Notice.posted_at, Notice.id).limit(1)
+    return (
+        candidates.where(Notice.fingerprint == bindparam("fingerprint")).order_by(Notice.posted_at, Notice.id).limit(1)
+    )
 
 
 def _by_message(_session: AsyncSession) -> Any:
@@ -152,7 +164,9 @@ class ReadRepository:
 
     async def carry_over(self, chat_id: int, from_message: int, to_message: int) -> None:
         """Reads of a message count for its repost too (a demand turned into a tracked notice)."""
-        for read in (await self.session.scalars(select(Read).where(Read.chat_id == chat_id, Read.message_id == from_message))).all():
+        for read in (
+            await self.session.scalars(select(Read).where(Read.chat_id == chat_id, Read.message_id == from_message))
+        ).all():
             await self.record(chat_id, to_message, read.person_id, read.via, read.read_at)
 
     async def count(self, chat_id: int, message_id: int) -> int:
@@ -171,8 +185,15 @@ class ReadRepository:
 
 def _insert_read(session: AsyncSession) -> Any:
     columns = Read.__table__.c
-    values = {name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "message_id", "person_id", "via", "read_at")}
-    return insert_for(session, Read).values(values).on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])
+    values = {
+        name: bindparam(name, type_=columns[name].type)
+        for name in ("chat_id", "message_id", "person_id", "via", "read_at")
+    }
+    return (
+        insert_for(session, Read)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])
+    )
 
 
 @dataclass(frozen=True)
@@ -244,7 +265,10 @@ class InboxRepository:
             .outerjoin(Read, read)
             .where(Notice.id.in_(ids))
         )
-        rows = {notice.id: (notice, title, department, bool(seen)) for notice, title, department, seen in (await self.session.execute(query)).all()}
+        rows = {
+            notice.id: (notice, title, department, bool(seen))
+            for notice, title, department, seen in (await self.session.execute(query)).all()
+        }
         copies = await self._copy_counts(person_id, ids)
         return [InboxItem(*rows[notice_id], copies.get(notice_id, 0)) for notice_id in ids if notice_id in rows]
 
@@ -257,7 +281,6 @@ class InboxRepository:
             .group_by(Notice.duplicate_of)
         )
         return {original: int(count) for original, count in (await self.session.execute(query)).all()}
-
 
     async def unread_with_deadlines(
         self, person_id: int, *, since: datetime, until: datetime, limit: int

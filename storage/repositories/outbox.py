@@ -44,8 +44,16 @@ class OutboxRepository:
         if not actions:
             return []
         rows = [
-            {"kind": a.kind, "chat_id": a.chat_id, "payload": a.payload, "state": PENDING, "attempts": 0,
-             "due_at": now, "lease_until": now + lease, "created_at": now}
+            {
+                "kind": a.kind,
+                "chat_id": a.chat_id,
+                "payload": a.payload,
+                "state": PENDING,
+                "attempts": 0,
+                "due_at": now,
+                "lease_until": now + lease,
+                "created_at": now,
+            }
             for a in actions
         ]
         if len(rows) == 1:
@@ -74,7 +82,9 @@ class OutboxRepository:
         """Telegram did not act: try again from `due_at`, whoever's sweep comes first."""
         statement = (
             update(OutboxAction)
-            .where(OutboxAction.id == row_id, OutboxAction.attempts == attempts, OutboxAction.state.in_((PENDING, SENDING)))
+            .where(
+                OutboxAction.id == row_id, OutboxAction.attempts == attempts, OutboxAction.state.in_((PENDING, SENDING))
+            )
             .values(state=PENDING, due_at=due_at, lease_until=None, outcome=outcome)
             .execution_options(synchronize_session=False)
         )
@@ -137,7 +147,9 @@ class OutboxRepository:
 
     async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """How many rows are due and the oldest due time (health and metrics)."""
-        query = select(OutboxAction.due_at).where(OutboxAction.state.in_((PENDING, SENDING)), OutboxAction.due_at <= now)
+        query = select(OutboxAction.due_at).where(
+            OutboxAction.state.in_((PENDING, SENDING)), OutboxAction.due_at <= now
+        )
         due = list((await self.session.scalars(query.order_by(OutboxAction.due_at).limit(10_000))).all())
         return len(due), (due[0] if due else None)
 
@@ -167,9 +179,13 @@ class HandledUpdates:
 
     async def count_failure(self, update_id: int, now: datetime, *, give_up_after: int) -> int:
         """One more failed try; the update is set aside once it failed `give_up_after` times."""
-        row = await self.session.get(HandledUpdate, update_id, with_for_update=dialect_name(self.session) == "postgresql")
+        row = await self.session.get(
+            HandledUpdate, update_id, with_for_update=dialect_name(self.session) == "postgresql"
+        )
         if row is None:
-            row = HandledUpdate(update_id=update_id, state="failing", attempts=0, at=now.replace(minute=0, second=0, microsecond=0))
+            row = HandledUpdate(
+                update_id=update_id, state="failing", attempts=0, at=now.replace(minute=0, second=0, microsecond=0)
+            )
             self.session.add(row)
         if row.state == "done":
             return 0
@@ -183,7 +199,9 @@ class HandledUpdates:
         now = now.replace(minute=0, second=0, microsecond=0)
         values = {"update_id": update_id, "state": "set_aside", "attempts": 1, "at": now}
         statement = insert_for(self.session, HandledUpdate).values(values)
-        statement = statement.on_conflict_do_update(index_elements=["update_id"], set_={"state": "set_aside", "at": now})
+        statement = statement.on_conflict_do_update(
+            index_elements=["update_id"], set_={"state": "set_aside", "at": now}
+        )
         await self.session.execute(statement)
 
     async def state_of(self, update_id: int) -> str | None:

@@ -19,9 +19,7 @@ class PeopleRepository:
     async def get(self, user_id: int) -> Person | None:
         return await self.session.get(Person, user_id)
 
-    async def observe(
-        self, user_id: int, display_name: str, telegram_language: str | None, now: datetime
-    ) -> None:
+    async def observe(self, user_id: int, display_name: str, telegram_language: str | None, now: datetime) -> None:
         """Record that the person was seen now, keeping their latest name and language."""
         values = {
             "id": user_id,
@@ -40,9 +38,7 @@ class PeopleRepository:
         )
 
     async def set_private_chat(self, user_id: int, opened: bool) -> None:
-        await self.session.execute(
-            update(Person).where(Person.id == user_id).values(has_private_chat=opened)
-        )
+        await self.session.execute(update(Person).where(Person.id == user_id).values(has_private_chat=opened))
 
     async def claim_tip(self, user_id: int, now: datetime, period: timedelta) -> bool:
         """Take the right to tip this person now: True at most once per `period`, across replicas."""
@@ -64,9 +60,7 @@ class PeopleRepository:
         return dict(rows.all())
 
     async def set_language(self, user_id: int, language: str | None) -> None:
-        await self.session.execute(
-            update(Person).where(Person.id == user_id).values(language=language)
-        )
+        await self.session.execute(update(Person).where(Person.id == user_id).values(language=language))
 
 
 def _claim_tip(_session: AsyncSession) -> Any:

@@ -71,4 +71,6 @@ class RoleRepository:
 
 def _contact_departments(_session: AsyncSession) -> Any:
     """Asked for every recorded ack demand: built once."""
-    return select(RoleGrant.department_id).where(RoleGrant.person_id == bindparam("person_id"), RoleGrant.role == CONTACT)
+    return select(RoleGrant.department_id).where(
+        RoleGrant.person_id == bindparam("person_id"), RoleGrant.role == CONTACT
+    )

@@ -18,9 +18,7 @@ class TaskRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def schedule(
-        self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
-    ) -> bool:
+    async def schedule(self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> bool:
         """Add the task unless one with the same key exists; True when it was added."""
         statement = cached_statement(self.session, "tasks.schedule", _schedule)
         parameters = {"kind": kind, "key": key, "payload": payload or {}, "due_at": due_at}
@@ -96,7 +94,9 @@ class TaskRepository:
 
     async def set_payload(self, task_id: int, payload: dict[str, Any]) -> None:
         """Replace what a task carries (its runner forgetting text it no longer needs)."""
-        statement = update(Task).where(Task.id == task_id).values(payload=payload).execution_options(synchronize_session=False)
+        statement = (
+            update(Task).where(Task.id == task_id).values(payload=payload).execution_options(synchronize_session=False)
+        )
         await self.session.execute(statement)
 
     async def save_progress(self, task: Task, payload: dict[str, Any]) -> bool:

@@ -62,7 +62,9 @@ class WhistleRepository:
         await self.session.flush()
         for position, item in enumerate(evidence):
             self.session.add(
-                WhistleEvidence(whistle_id=whistle.id, position=position, kind=item.kind, file_id=item.file_id, text=item.text)
+                WhistleEvidence(
+                    whistle_id=whistle.id, position=position, kind=item.kind, file_id=item.file_id, text=item.text
+                )
             )
         await self.session.flush()
         return whistle.id
@@ -76,7 +78,9 @@ class WhistleRepository:
         return WhistleRow(row[0], row[1]) if row else None
 
     async def evidence(self, whistle_id: int) -> list[WhistleEvidence]:
-        query = select(WhistleEvidence).where(WhistleEvidence.whistle_id == whistle_id).order_by(WhistleEvidence.position)
+        query = (
+            select(WhistleEvidence).where(WhistleEvidence.whistle_id == whistle_id).order_by(WhistleEvidence.position)
+        )
         return list(await self.session.scalars(query))
 
     async def responses(self, whistle_id: int, *, visible_only: bool) -> list[WhistleResponse]:
@@ -109,19 +113,32 @@ class WhistleRepository:
         )
         return (await self.session.execute(statement)).rowcount == 1
 
-    async def respond(self, whistle_id: int, kind: str, text: str | None, now: datetime, *, visible: bool = True) -> None:
+    async def respond(
+        self, whistle_id: int, kind: str, text: str | None, now: datetime, *, visible: bool = True
+    ) -> None:
         self.session.add(WhistleResponse(whistle_id=whistle_id, kind=kind, text=text, visible=visible, at=now))
         await self.session.execute(
-            update(Whistle).where(Whistle.id == whistle_id).values(updated_at=now).execution_options(synchronize_session=False)
+            update(Whistle)
+            .where(Whistle.id == whistle_id)
+            .values(updated_at=now)
+            .execution_options(synchronize_session=False)
         )
 
     async def take_unannounced(self) -> list[WhistleRow]:
         """The reports supervisors have not been told about yet, now marked as told."""
-        rows = [WhistleRow(w, n) for w, n in (await self.session.execute(self._rows().where(Whistle.announced.is_(False)).order_by(Whistle.id))).all()]
+        rows = [
+            WhistleRow(w, n)
+            for w, n in (
+                await self.session.execute(self._rows().where(Whistle.announced.is_(False)).order_by(Whistle.id))
+            ).all()
+        ]
         if rows:
             ids = [row.whistle.id for row in rows]
             await self.session.execute(
-                update(Whistle).where(Whistle.id.in_(ids)).values(announced=True).execution_options(synchronize_session=False)
+                update(Whistle)
+                .where(Whistle.id.in_(ids))
+                .values(announced=True)
+                .execution_options(synchronize_session=False)
             )
         return rows
 
@@ -136,7 +153,10 @@ class WhistleRepository:
         if rows:
             ids = [row.whistle.id for row in rows]
             await self.session.execute(
-                update(Whistle).where(Whistle.id.in_(ids)).values(flagged_on=today).execution_options(synchronize_session=False)
+                update(Whistle)
+                .where(Whistle.id.in_(ids))
+                .values(flagged_on=today)
+                .execution_options(synchronize_session=False)
             )
         return rows
 

@@ -76,36 +76,80 @@ class Busy:
         department = await DepartmentRepository(session).add("民政局", "mz", 1, now - timedelta(days=20))
         long_ago = now - timedelta(days=14)
         for person in (SUPERVISOR, ADMIN, *MEMBERS):
-            session.add(Person(id=person, display_name=str(person), has_private_chat=person in (SUPERVISOR, ADMIN, *REACHABLE),
-                               first_seen_at=long_ago, last_seen_at=long_ago))
+            session.add(
+                Person(
+                    id=person,
+                    display_name=str(person),
+                    has_private_chat=person in (SUPERVISOR, ADMIN, *REACHABLE),
+                    first_seen_at=long_ago,
+                    last_seen_at=long_ago,
+                )
+            )
         past = now - timedelta(hours=1)
-        for chat, kind, state, title in ((OLD, "permanent", "active", "老工作群"), (TEMP, "temporary", "done", "人口普查临时群")):
-            session.add(Chat(
-                id=chat, title=title, type="supergroup", department_id=department.id, kind=kind, state=state,
-                bot_status="administrator", bot_rights={"is_admin": True, **RIGHTS}, member_count=len(MEMBERS) + 2,
-                joined_at=long_ago, close_at=past if kind == "temporary" else None, done_at=past - timedelta(days=3),
-            ))
+        for chat, kind, state, title in (
+            (OLD, "permanent", "active", "老工作群"),
+            (TEMP, "temporary", "done", "人口普查临时群"),
+        ):
+            session.add(
+                Chat(
+                    id=chat,
+                    title=title,
+                    type="supergroup",
+                    department_id=department.id,
+                    kind=kind,
+                    state=state,
+                    bot_status="administrator",
+                    bot_rights={"is_admin": True, **RIGHTS},
+                    member_count=len(MEMBERS) + 2,
+                    joined_at=long_ago,
+                    close_at=past if kind == "temporary" else None,
+                    done_at=past - timedelta(days=3),
+                )
+            )
         await session.flush()
         for chat in (OLD, TEMP):
             session.add(Membership(chat_id=chat, person_id=ADMIN, status="creator", last_seen_at=long_ago))
             for member in MEMBERS:
                 session.add(Membership(chat_id=chat, person_id=member, status="member", last_seen_at=long_ago))
-        notice = Notice(chat_id=OLD, message_id=1, sender_id=ADMIN, department_id=department.id, text="【通知】今天下班前报送台账",
-                        kind="data_request", posted_at=now - timedelta(hours=3), deadline_at=now + timedelta(hours=1))
+        notice = Notice(
+            chat_id=OLD,
+            message_id=1,
+            sender_id=ADMIN,
+            department_id=department.id,
+            text="【通知】今天下班前报送台账",
+            kind="data_request",
+            posted_at=now - timedelta(hours=3),
+            deadline_at=now + timedelta(hours=1),
+        )
         session.add(notice)
         await session.flush()
         await WhistleRepository(session).add(
-            department_id=department.id, department_name=None, category="data_request",
-            description="同一份台账本周被三个科室分别要求报送，每次格式都不一样。", evidence=[], code_bucket=1,
-            code_hash="x", today=date.today() - timedelta(days=1),
+            department_id=department.id,
+            department_name=None,
+            category="data_request",
+            description="同一份台账本周被三个科室分别要求报送，每次格式都不一样。",
+            evidence=[],
+            code_bucket=1,
+            code_hash="x",
+            today=date.today() - timedelta(days=1),
         )
-        session.add_all([
-            Task(kind="temp_close", key=f"temp_close:{TEMP}:{past.isoformat()}", due_at=past,
-                 payload={"chat_id": TEMP, "close_at": past.isoformat()}),
-            Task(kind="whistle_batch", key="whistle_batch:test", due_at=past, payload={}),
-            Task(kind="deadline_remind", key="deadline_remind:test", due_at=past,
-                 payload={"notice_id": notice.id, "deadline_at": notice.deadline_at.isoformat()}),
-        ])
+        session.add_all(
+            [
+                Task(
+                    kind="temp_close",
+                    key=f"temp_close:{TEMP}:{past.isoformat()}",
+                    due_at=past,
+                    payload={"chat_id": TEMP, "close_at": past.isoformat()},
+                ),
+                Task(kind="whistle_batch", key="whistle_batch:test", due_at=past, payload={}),
+                Task(
+                    kind="deadline_remind",
+                    key="deadline_remind:test",
+                    due_at=past,
+                    payload={"notice_id": notice.id, "deadline_at": notice.deadline_at.isoformat()},
+                ),
+            ]
+        )
 
     # Traffic ----------------------------------------------------------------------------------
 
@@ -120,10 +164,16 @@ class Busy:
             roll = self.rng.random()
             member = self.rng.choice(MEMBERS)
             if roll < 0.7:
-                self.acks[self.double.reply(GROUP, member, self.rng.choice(["收到", "收到！", "已收到", "收到了"]), to=self.notice)] = member
+                self.acks[
+                    self.double.reply(
+                        GROUP, member, self.rng.choice(["收到", "收到！", "已收到", "收到了"]), to=self.notice
+                    )
+                ] = member
             elif roll < 0.8:
                 self.demands[ADMIN] += 1
-                self.double.message(GROUP, ADMIN, f"【通知】请各网格明天报送第{self.rng.randrange(1000)}号表，收到请回复")
+                self.double.message(
+                    GROUP, ADMIN, f"【通知】请各网格明天报送第{self.rng.randrange(1000)}号表，收到请回复"
+                )
             else:
                 self.double.message(GROUP, member, self.rng.choice(["大家辛苦了", "明天几点开会？", "表格在哪里下载"]))
 
@@ -169,11 +219,14 @@ class Busy:
                 # Why a due message did not go out: Telegram may have taken it (uncertain), or the
                 # person cannot be reached (they blocked the bot: a 403).
                 uncertain = Counter(
-                    chat for chat, in (await session.execute(
-                        select(OutboxAction.chat_id).where(
-                            (OutboxAction.state == "uncertain") | (OutboxAction.outcome == "unreachable")
+                    chat
+                    for (chat,) in (
+                        await session.execute(
+                            select(OutboxAction.chat_id).where(
+                                (OutboxAction.state == "uncertain") | (OutboxAction.outcome == "unreachable")
+                            )
                         )
-                    )).all()
+                    ).all()
                 )
                 temp = await session.get(Chat, TEMP)
         finally:
@@ -186,8 +239,12 @@ class Busy:
         unread = [m for m, person in self.acks.items() if (self.notice, person) not in reads]
         assert not unread, f"{len(unread)} ack(s) deleted without their read"
         # Messages people read: at most once each, and each due one sent or recorded as uncertain.
-        for marker, chats in ((SUMMARY, [TEMP]), (DIGEST, [SUPERVISOR]), (WHISTLE_BATCH, [SUPERVISOR]),
-                              (DEADLINE, list(REACHABLE))):
+        for marker, chats in (
+            (SUMMARY, [TEMP]),
+            (DIGEST, [SUPERVISOR]),
+            (WHISTLE_BATCH, [SUPERVISOR]),
+            (DEADLINE, list(REACHABLE)),
+        ):
             counts = self.count(marker)
             for chat in chats:
                 assert counts[chat] <= 1, f"{marker!r} sent {counts[chat]} times to {chat}"

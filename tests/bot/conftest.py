@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot.app import build_application
-from bot.logs import keep_content_out_of_library_logs
 from bot.context import Deps
 from bot.jobs.sweep import run_due_tasks
+from bot.logs import keep_content_out_of_library_logs
 from bot.settings import load_settings
 from bot.testing.fake import FakeTelegram
 from bot.testing.updates import UpdateFactory

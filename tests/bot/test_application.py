@@ -11,33 +11,38 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.pool import StaticPool
-from telegram.ext import Application
 
 from bot import cli, logs
 from bot.app import ALLOWED_UPDATES, build_application
-from bot.context import POOL_HEADROOM, Deps
+from bot.context import Deps
 from bot.menus import publish_commands
 from bot.ratelimit import SendingRateLimiter
 from bot.testing.fake import FakeTelegram
 from bot.testing.loopback_api import LoopbackBotApi
 from bot.testing.updates import as_json
 from storage.db import Database
-from storage.models import Base
-from storage.models import Person
+from storage.models import Base, Person
 from tests.bot.conftest import MEMBER, SUPERVISOR, TOKEN, Harness, build_world, make_settings
 from tests.storage.test_migrations import HEAD
 
 
 def test_allowed_updates_list_every_type_the_features_need() -> None:
     assert set(ALLOWED_UPDATES) == {
-        "message", "edited_message", "callback_query", "chat_member",
-        "my_chat_member", "message_reaction", "message_reaction_count",
+        "message",
+        "edited_message",
+        "callback_query",
+        "chat_member",
+        "my_chat_member",
+        "message_reaction",
+        "message_reaction_count",
     }
 
 
 def test_rate_limiter_with_retries_is_wired_when_enabled(tmp_path: Path) -> None:
     settings = make_settings(telegram={"token": "1:x", "rate_limit": {"enabled": True, "max_retries": 4}})
-    app = build_application(settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db")))
+    app = build_application(
+        settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db"))
+    )
     limiter = app.bot.rate_limiter
     assert isinstance(limiter, SendingRateLimiter)
     assert limiter._max_retries == 4
@@ -49,7 +54,9 @@ def test_the_connection_pool_holds_one_connection_per_chat_committed_at_once(tmp
     # server process each time).
     url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
     settings = make_settings(database={"url": url}, updates={"concurrent_chats": 12})
-    assert isinstance(Deps.create(settings).db.engine.pool, StaticPool)  # no pool_size for it to refuse2 + POOL_HEADROOM
+    assert isinstance(
+        Deps.create(settings).db.engine.pool, StaticPool
+    )  # no pool_size for it to refuse2 + POOL_HEADROOM
 
 
 def test_an_in_memory_sqlite_database_keeps_its_single_connection() -> None:
@@ -59,7 +66,9 @@ def test_an_in_memory_sqlite_database_keeps_its_single_connection() -> None:
 
 def test_base_url_points_at_a_self_hosted_bot_api(tmp_path: Path) -> None:
     settings = make_settings(telegram={"token": "1:x", "base_url": "http://127.0.0.1:8081/"})
-    app = build_application(settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db")))
+    app = build_application(
+        settings, Deps.create(settings, db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/x.db"))
+    )
     assert app.bot.base_url == "http://127.0.0.1:8081/bot1:x"
 
 
@@ -77,12 +86,35 @@ async def test_command_menus_are_published_per_audience_and_language(harness: Ha
         assert menus[(private, language)] == ["start", "help", "lang", "inbox", "log", "whistle", "status", "cancel"]
         assert menus[(groups, language)] == ["help", "rules", "status", "notice", "urgent", "readers"]
         assert menus[(admins, language)] == [
-            "help", "rules", "status", "notice", "urgent", "readers", "register", "set", "temp", "done", "reopen", "extend",
+            "help",
+            "rules",
+            "status",
+            "notice",
+            "urgent",
+            "readers",
+            "register",
+            "set",
+            "temp",
+            "done",
+            "reopen",
+            "extend",
             "lang",
         ]
         assert menus[(supervisor, language)] == [
-            "start", "help", "lang", "inbox", "log", "whistle", "status", "cancel", "dept", "groups", "whistles", "digest",
-            "grant", "revoke",
+            "start",
+            "help",
+            "lang",
+            "inbox",
+            "log",
+            "whistle",
+            "status",
+            "cancel",
+            "dept",
+            "groups",
+            "whistles",
+            "digest",
+            "grant",
+            "revoke",
         ]
         # /whistle is private only: no menu a group shows offers it.
         assert "whistle" not in menus[(groups, language)] + menus[(admins, language)]
@@ -103,7 +135,9 @@ async def test_granted_supervisors_get_the_menu_and_lose_it_on_revoke(harness: H
     scoped = [c for c in harness.fake.calls_to("setMyCommands") if c["scope"] == {"type": "chat", "chat_id": MEMBER}]
     assert len(scoped) == 2 and "dept" in [c["command"] for c in scoped[0]["commands"]]
     await harness.private(SUPERVISOR, f"/revoke {MEMBER}")
-    removed = [c for c in harness.fake.calls_to("deleteMyCommands") if c["scope"] == {"type": "chat", "chat_id": MEMBER}]
+    removed = [
+        c for c in harness.fake.calls_to("deleteMyCommands") if c["scope"] == {"type": "chat", "chat_id": MEMBER}
+    ]
     assert len(removed) == 2
 
 
@@ -115,6 +149,7 @@ def free_port() -> int:
 
 async def wait_for(condition, timeout: float = 10.0) -> None:
     """Wait for work done by the webhook server's tasks (loopback I/O, not the clock under test)."""
+
     async def poll() -> None:
         while not condition():
             await asyncio.sleep(0.01)
@@ -127,7 +162,9 @@ async def test_webhook_mode_answers_200_only_after_the_update_committed(database
     build_world(fake)
     port = free_port()
     webhook = {"url": "https://bot.example.org/", "secret": "s3cret-token", "listen": "127.0.0.1", "port": port}
-    settings = make_settings(telegram={"token": TOKEN, "rate_limit": {"enabled": False}, "mode": "webhook", "webhook": webhook})
+    settings = make_settings(
+        telegram={"token": TOKEN, "rate_limit": {"enabled": False}, "mode": "webhook", "webhook": webhook}
+    )
     db = Database.from_url(database_url)
     async with db.engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
@@ -230,10 +267,13 @@ def test_run_migrates_then_serves(tmp_path: Path, monkeypatch, bot_api: Loopback
     assert (tmp_path / "jianfu.db").exists()
 
 
-def test_run_talks_to_telegram_with_the_configured_timeouts(tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi) -> None:
+def test_run_talks_to_telegram_with_the_configured_timeouts(
+    tmp_path: Path, monkeypatch, bot_api: LoopbackBotApi
+) -> None:
     captured = run_captured(monkeypatch)
     path = write_config(
-        tmp_path, f'[telegram]\ntoken = "123:ABC"\nbase_url = "{bot_api.url}"\nconnect_timeout = 0.5\nread_timeout = 1.5\n'
+        tmp_path,
+        f'[telegram]\ntoken = "123:ABC"\nbase_url = "{bot_api.url}"\nconnect_timeout = 0.5\nread_timeout = 1.5\n',
     )
     assert cli.main(["--config", str(path), "run"]) == 0
     assert captured["app"].bot.request.read_timeout == 1.5
@@ -250,7 +290,11 @@ def test_run_in_webhook_mode_takes_url_and_secret(tmp_path: Path, monkeypatch, b
     assert cli.main(["--config", str(path), "run"]) == 0
     hook = captured["settings"].telegram.webhook
     assert (hook.url, hook.secret.get_secret_value(), hook.listen, hook.port, hook.path) == (
-        "https://bot.example.org/", "from-env", "127.0.0.1", 9000, "telegram",
+        "https://bot.example.org/",
+        "from-env",
+        "127.0.0.1",
+        9000,
+        "telegram",
     )
 
 

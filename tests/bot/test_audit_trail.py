@@ -96,9 +96,14 @@ async def test_a_close_records_every_step_and_the_private_note_to_the_owner(harn
     rows = await trail(harness, rule="temporary")
     steps = [(kind, reason, outcome) for _rule, kind, reason, outcome, _person, _text in rows]
     for step in [
-        ("send", "work done", "done"), ("pin", "close announcement", "done"), ("send", "close summary", "done"),
-        ("permissions", "closed", "done"), ("revoke", "closed", "done"), ("rename", "closed", "done"),
-        ("private", "closed", "done"), ("leave", "closed", "done"),
+        ("send", "work done", "done"),
+        ("pin", "close announcement", "done"),
+        ("send", "close summary", "done"),
+        ("permissions", "closed", "done"),
+        ("revoke", "closed", "done"),
+        ("rename", "closed", "done"),
+        ("private", "closed", "done"),
+        ("leave", "closed", "done"),
     ]:
         assert step in steps, step
 
@@ -193,7 +198,9 @@ async def test_a_deadline_reminder_is_recorded_for_the_notices_group(harness: Ha
     harness.clock.advance(timedelta(days=1, hours=8))  # 24 hours before the deadline
     await harness.sweep()
     # Logged without its recipient: who has not read a notice is not for every supervisor to see.
-    assert await trail(harness, rule="deadline") == [("deadline", "private", "deadline near, unread", "done", None, None)]
+    assert await trail(harness, rule="deadline") == [
+        ("deadline", "private", "deadline near, unread", "done", None, None)
+    ]
 
 
 async def test_a_reminder_kept_for_a_senders_first_start_is_recorded_when_it_goes_out(harness: Harness) -> None:

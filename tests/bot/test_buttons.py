@@ -14,7 +14,10 @@ from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, Harness
 from tests.bot.test_notices import join
 
 NEWCOMER = 7301
-STALE = {MEMBER: "这个按钮已失效，请重新发送命令。", ENGLISH: "This button no longer works; please send the command again."}
+STALE = {
+    MEMBER: "这个按钮已失效，请重新发送命令。",
+    ENGLISH: "This button no longer works; please send the command again.",
+}
 
 
 async def tracked_notice(harness: Harness) -> tuple[dict[str, Any], int]:

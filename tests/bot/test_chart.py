@@ -21,7 +21,11 @@ def size(png: bytes) -> tuple[int, int]:
 
 
 def test_a_valid_png_with_the_departments_heaviest_first() -> None:
-    bars = [chart.Bar("Civil Affairs", 1, (5, 8)), chart.Bar("Transport", 2, (3, 0)), chart.Bar("$x$ & <Health>", 3, (1, 0))]
+    bars = [
+        chart.Bar("Civil Affairs", 1, (5, 8)),
+        chart.Bar("Transport", 2, (3, 0)),
+        chart.Bar("$x$ & <Health>", 3, (1, 0)),
+    ]
     drawn = chart.render(bars, EN, EN)
     assert drawn.labels == ("Civil Affairs", "Transport", "$x$ & <Health>")
     width, height = size(drawn.png)

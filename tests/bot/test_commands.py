@@ -244,7 +244,9 @@ async def test_groups_splits_a_long_listing_under_telegrams_limit(harness: Harne
         from storage.repositories.chats import ChatRepository
 
         for number in range(60):
-            await ChatRepository(session).ensure(-1000 - number, f"第{number}网格工作群" + "很长的名字" * 5, "supergroup", harness.clock())
+            await ChatRepository(session).ensure(
+                -1000 - number, f"第{number}网格工作群" + "很长的名字" * 5, "supergroup", harness.clock()
+            )
     await harness.private(SUPERVISOR, "/groups")
     chunks = harness.texts(SUPERVISOR)
     assert len(chunks) >= 2

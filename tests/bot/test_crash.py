@@ -31,7 +31,9 @@ def double() -> Iterator[HttpTelegram]:
         yield served
 
 
-async def test_killed_thirty_times_nothing_is_lost_or_doubled(double: HttpTelegram, database_url: str, tmp_path: Path) -> None:
+async def test_killed_thirty_times_nothing_is_lost_or_doubled(
+    double: HttpTelegram, database_url: str, tmp_path: Path
+) -> None:
     busy = Busy(double, database_url, random.Random(30))
     busy.build_world()
     await busy.seed()

@@ -78,7 +78,9 @@ def test_set_turns_on_a_weekly_group_summary_that_then_arrives(demo: tuple[str, 
 def test_extend_puts_the_close_off(demo: tuple[str, str]) -> None:
     language, out = demo
     text = scene(language, out, "temporary", days=3)
-    put_off = "The close is put off by 2 days; it now closes on 2026-11-29" if language == "en" else "关闭时间已推迟 2 天"
+    put_off = (
+        "The close is put off by 2 days; it now closes on 2026-11-29" if language == "en" else "关闭时间已推迟 2 天"
+    )
     assert put_off in text
     closing = text.split("⏰")[-1]
     assert ("leaves" if language == "en" else "👋 退出") in closing
@@ -93,7 +95,7 @@ def test_the_other_scenes_show_the_bot_at_work(demo: tuple[str, str]) -> None:
         assert "Your receipt code" in out and "New anonymous reports: 1" in out
         assert "Supervisors answered: We met" in out
         assert "asks members for:" in out and "Kept for you until you started using Jianfu (1)" in out
-        assert "\"Received\" replies removed: 4" in out and "Departments come from the registry" in out  # replay
+        assert '"Received" replies removed: 4' in out and "Departments come from the registry" in out  # replay
     else:
         assert "减负助手已加入" in out and "本群已登记到「民政局」" in out and "抱歉，这个命令只有督导可以使用" in out
         assert "已读（1）：张三" in out

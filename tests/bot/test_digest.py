@@ -287,8 +287,14 @@ async def seed_past_week(url: str) -> None:
     await upgrade(db.engine)
     moment = datetime(2024, 3, 5, 2, 0, tzinfo=UTC)
     async with db.engine.begin() as connection:
-        await connection.execute(insert(Department), [{"id": 1, "name": "Civil <Affairs>", "code": "CA", "internal_units": 1, "created_at": moment}])
-        await connection.execute(insert(Event), [{"kind": "ack_demand", "day": moment.date(), "department_id": 1, "chat_id": -1, "at": moment}] * 3)
+        await connection.execute(
+            insert(Department),
+            [{"id": 1, "name": "Civil <Affairs>", "code": "CA", "internal_units": 1, "created_at": moment}],
+        )
+        await connection.execute(
+            insert(Event),
+            [{"kind": "ack_demand", "day": moment.date(), "department_id": 1, "chat_id": -1, "at": moment}] * 3,
+        )
     await db.dispose()
 
 
@@ -298,7 +304,12 @@ def test_jianfu_digest_renders_a_week_and_its_chart(tmp_path: Path, capsys) -> N
     config = tmp_path / "bot.toml"
     config.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
     chart_file = tmp_path / "chart.png"
-    assert cli.main(["--config", str(config), "digest", "--week", "2024-W10", "--out", str(chart_file), "--language", "en"]) == 0
+    assert (
+        cli.main(
+            ["--config", str(config), "digest", "--week", "2024-W10", "--out", str(chart_file), "--language", "en"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Burden digest · 2024-W10 (03-04 to 03-10)" in out
     assert "1. Civil <Affairs> — burden 6 (+6): ack demands 3" in out  # terminal text: unescaped, no tags

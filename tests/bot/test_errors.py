@@ -153,7 +153,10 @@ def _caused(error: Exception, cause: Exception) -> Exception:
         (NetworkError("Bad Gateway"), Outcome.RETRY_LATER),
         # Sent, and then no answer or a broken connection: Telegram may have acted.
         (_caused(TimedOut(), httpx.ReadTimeout("slow")), Outcome.UNCERTAIN),
-        (_caused(NetworkError("httpx.RemoteProtocolError: gone"), httpx.RemoteProtocolError("gone")), Outcome.UNCERTAIN),
+        (
+            _caused(NetworkError("httpx.RemoteProtocolError: gone"), httpx.RemoteProtocolError("gone")),
+            Outcome.UNCERTAIN,
+        ),
         (_caused(NetworkError("httpx.ReadError: reset"), httpx.ReadError("reset")), Outcome.UNCERTAIN),
     ],
 )
@@ -164,7 +167,9 @@ def test_transport_failures_say_whether_telegram_may_have_acted(error: Exception
 def test_the_formatter_redacts_the_token_from_any_log_line() -> None:
     redactor = Redactor()
     redactor.add_token(TOKEN)
-    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None)
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, "POST https://api.telegram.org/bot%s/getMe", (TOKEN,), None
+    )
     line = PlainFormatter(verbose=False, redact=redactor).format(record)
     assert line.endswith("httpx: POST https://api.telegram.org/bot<token>/getMe")
 

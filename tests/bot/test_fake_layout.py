@@ -19,4 +19,3 @@ def test_every_module_of_the_double_stays_under_the_line_limit() -> None:
         if (lines := len(module.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert too_long == {}, f"split these modules of bot/testing/fake/ (at most {MAX_LINES} lines): {too_long}"
-

@@ -26,15 +26,26 @@ async def test_a_formalism_demand_is_counted_and_its_sender_reminded_privately_o
     before = len(harness.fake.sent(ADMIN))
     message = await post(harness, ADMIN, "从明天起，每天早上8点前在群里打卡，走访时拍照发群")
     [reminder] = harness.fake.sent(ADMIN)[before:]
-    assert "朝阳社区工作群" in reminder["text"] and "打卡、接龙报到" in reminder["text"] and "拍照、截图" in reminder["text"]
+    assert (
+        "朝阳社区工作群" in reminder["text"]
+        and "打卡、接龙报到" in reminder["text"]
+        and "拍照、截图" in reminder["text"]
+    )
     assert "整治形式主义为基层减负若干规定" in reminder["text"] and "reply_markup" not in reminder
     assert after_intro(harness) == []
     assert await counted(harness) == ["formalism_checkin", "formalism_photo_proof", "formalism_reminded"]
     # Edits neither count nor remind again, even one that adds a kind.
-    await harness.send(harness.updates.edited(GROUP, message, "从明天起，每天早上8点前在群里打卡，走访时拍照发群，消息必须秒回", user_id=ADMIN))
+    await harness.send(
+        harness.updates.edited(
+            GROUP, message, "从明天起，每天早上8点前在群里打卡，走访时拍照发群，消息必须秒回", user_id=ADMIN
+        )
+    )
     assert len(harness.fake.sent(ADMIN)) == before + 1
     assert await counted(harness) == [
-        "formalism_checkin", "formalism_instant_reply", "formalism_photo_proof", "formalism_reminded",
+        "formalism_checkin",
+        "formalism_instant_reply",
+        "formalism_photo_proof",
+        "formalism_reminded",
     ]
 
 
@@ -118,7 +129,10 @@ def test_bot_toml_sets_the_deployment_default_for_each_rule(harness: Harness) ->
 
     deps = Deps.create(make_settings(formalism={"checkin": "off", "promotion": "record"}), db=harness.db)
     assert deps.received_rule.config.formalism == {
-        "checkin": Switch.OFF, "photo_proof": Switch.ON, "promotion": Switch.RECORD, "instant_reply": Switch.ON,
+        "checkin": Switch.OFF,
+        "photo_proof": Switch.ON,
+        "promotion": Switch.RECORD,
+        "instant_reply": Switch.ON,
     }
 
 

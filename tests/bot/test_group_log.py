@@ -164,7 +164,9 @@ async def test_log_in_a_group_points_to_the_private_chat(harness: Harness) -> No
     assert harness.last_text(GROUP) == "这个命令请在与我的私聊中使用。"
 
 
-@pytest.mark.parametrize("data", ["lv1:c:abc:0", "lv1:c:-1:99999999", "lr1:-1:digest", "lv1:x", "lv1:c:-1", "lg:c:-1:0"])
+@pytest.mark.parametrize(
+    "data", ["lv1:c:abc:0", "lv1:c:-1:99999999", "lr1:-1:digest", "lv1:x", "lv1:c:-1", "lg:c:-1:0"]
+)
 async def test_button_data_our_buttons_never_make_is_stale(harness: Harness, data: str) -> None:
     answer = await log(harness, SUPERVISOR)
     await press(harness, SUPERVISOR, answer, data)

@@ -13,11 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from telegram.error import Conflict
 
 from bot import health, metrics, records
-from policies.actions import Delete, Outcome, Send
 from bot.context import Deps
 from bot.health import HealthServer
 from bot.startup import EXIT_CONFIG, StartupFailure
 from bot.testing.fake import BLOCKED, CANT_DELETE, TIMEOUT, too_many_requests
+from policies.actions import Delete, Outcome, Send
 from storage.db import Database
 from storage.repositories.tasks import TaskRepository
 from tests.bot.conftest import GROUP, MEMBER, Harness, make_settings

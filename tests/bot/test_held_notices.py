@@ -39,7 +39,11 @@ async def notice_at_night(harness: Harness, user_id: int, text: str) -> int:
 
 
 def buttons(message: dict) -> list[tuple[str, str]]:
-    return [(button["text"], button["callback_data"]) for row in message["reply_markup"]["inline_keyboard"] for button in row]
+    return [
+        (button["text"], button["callback_data"])
+        for row in message["reply_markup"]["inline_keyboard"]
+        for button in row
+    ]
 
 
 async def press(harness: Harness, user_id: int, message: dict, label_part: str) -> None:
@@ -202,7 +206,11 @@ async def test_english_senders_are_asked_in_english(harness: Harness) -> None:
     await notice_at_night(harness, ENGLISH, "Notice: the water is off on Saturday morning.")
     question = harness.fake.sent(ENGLISH)[-1]
     assert "quiet hours" in question["text"] and "11-24 07:30" in question["text"]
-    assert [text for text, _data in buttons(question)] == ["⏰ Publish at 11-24 07:30", "🚨 Urgent: publish now", "✖ Cancel"]
+    assert [text for text, _data in buttons(question)] == [
+        "⏰ Publish at 11-24 07:30",
+        "🚨 Urgent: publish now",
+        "✖ Cancel",
+    ]
     await press(harness, ENGLISH, question, "Publish at")
     assert "will be published" in harness.fake.message(ENGLISH, question["message_id"])["text"]
     harness.clock.advance(TO_MORNING)

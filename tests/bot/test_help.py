@@ -66,7 +66,11 @@ def refused(harness: Harness, chat_id: int, before: int) -> bool | None:
         CATALOG.text(language, key, role=CATALOG.raw(language, role))
         for language in ("zh-CN", "en")
         for key in (
-            "error.not_allowed", "error.private_only", "error.group_only", "whistle.moved_group", "error.unknown_command"
+            "error.not_allowed",
+            "error.private_only",
+            "error.group_only",
+            "whistle.moved_group",
+            "error.unknown_command",
         )
         for role in ("role.supervisor", "role.group_admin")
     ]

@@ -16,7 +16,9 @@ ALL_RIGHTS = dict.fromkeys(
 async def setup_groups(harness: Harness) -> None:
     harness.fake.add_group(OTHER, "卫健工作群", creator_id=ADMIN, members=[MEMBER])
     for chat in (GROUP, OTHER):
-        await harness.send(harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+        await harness.send(
+            harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
+        )
     await harness.private(SUPERVISOR, "/dept add 民政局")
     await harness.private(SUPERVISOR, "/dept add 卫健委")
     await harness.command(GROUP, ADMIN, "/register 民政局")
@@ -147,7 +149,9 @@ async def test_a_data_request_copied_by_another_department_is_counted(harness: H
     await post(harness, GROUP, "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人王芳。")
     await post(harness, OTHER, "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人：李明。")
     harness.clock.advance(timedelta(days=15))
-    await post(harness, OTHER, "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人王芳。")  # outside the window
+    await post(
+        harness, OTHER, "【通知】请各社区于12月5日前报送第四季度独居老人走访台账，联系人王芳。"
+    )  # outside the window
     async with harness.session() as session:
         links = [n.duplicate_of is not None for n in (await session.scalars(select(Notice).order_by(Notice.id))).all()]
         events = list(await session.scalars(select(Event.kind).where(Event.kind == "duplicate_data_request")))

@@ -49,7 +49,9 @@ async def notice_with_acks(harness: Harness, chat_id: int, people: list[int]) ->
 
 
 async def join(harness: Harness, chat_id: int = GROUP) -> None:
-    await harness.send(harness.updates.my_chat_member(chat_id, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
+    await harness.send(
+        harness.updates.my_chat_member(chat_id, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
+    )
 
 
 async def reads(harness: Harness) -> set[tuple[int, int]]:
@@ -143,7 +145,10 @@ async def test_a_backlogs_deletions_wait_for_its_next_batch_and_go_out_in_one_ca
     intake = Intake(harness.app)
     notice = harness.updates.message(GROUP, ADMIN, "#通知 周五前报送台账")
     await intake.commit_batch([notice])
-    acks = [harness.updates.message(GROUP, person, "收到", reply_to=notice.message.message_id) for person in (MEMBER, STRANGER, ENGLISH)]
+    acks = [
+        harness.updates.message(GROUP, person, "收到", reply_to=notice.message.message_id)
+        for person in (MEMBER, STRANGER, ENGLISH)
+    ]
     await intake.commit_batch(acks[:2], more_waiting=True)
     await asyncio.sleep(0)
     assert deleted_together(harness) == []  # committed and held while more updates wait
@@ -192,7 +197,9 @@ async def test_a_full_batch_from_getupdates_is_acted_on_with_the_next(harness: H
     assert deleted_together(harness) == [sorted(acks)]
 
 
-async def test_an_update_that_keeps_failing_is_set_aside_and_logged_without_content(harness: Harness, debug_logging) -> None:
+async def test_an_update_that_keeps_failing_is_set_aside_and_logged_without_content(
+    harness: Harness, debug_logging
+) -> None:
     await join(harness)
     intake = Intake(harness.app)
     await poll_until(intake, lambda: True)  # the first batch after a start is counted apart (see below)
@@ -259,7 +266,9 @@ async def test_after_a_start_only_the_update_in_hand_is_charged_with_a_crash(har
     with pytest.raises(asyncio.CancelledError):
         await Intake(harness.app).poll(asyncio.Event())
     async with harness.session() as session:
-        tries = {row.update_id: (row.state, row.attempts) for row in (await session.scalars(select(HandledUpdate))).all()}
+        tries = {
+            row.update_id: (row.state, row.attempts) for row in (await session.scalars(select(HandledUpdate))).all()
+        }
     first, second, third = seen[0], seen[1], seen[1] + 1
     assert tries[first][0] == "done" and tries[second] == ("failing", 1) and third not in tries
     harness.app.record_update = original

@@ -32,7 +32,12 @@ async def test_joining_as_admin_with_every_right_records_the_group_and_introduce
     await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))
 
     chat = await stored_chat(harness)
-    assert (chat.title, chat.bot_status, chat.state, chat.added_by) == ("朝阳社区工作群", "administrator", "active", ADMIN)
+    assert (chat.title, chat.bot_status, chat.state, chat.added_by) == (
+        "朝阳社区工作群",
+        "administrator",
+        "active",
+        ADMIN,
+    )
     assert chat.bot_rights["can_delete_messages"] is True
     assert chat.member_count == 5
     [intro] = harness.texts(GROUP)

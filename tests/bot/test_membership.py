@@ -70,7 +70,9 @@ async def test_member_count_follows_joins_and_leaves(harness: Harness) -> None:
 async def test_an_edited_command_is_not_run_again(harness: Harness) -> None:
     sent = harness.updates.private(SUPERVISOR, "/dept add 民政局")
     await harness.send(sent)
-    await harness.send(harness.updates.edited(SUPERVISOR, sent.message.message_id, "/dept add 卫健委", user_id=SUPERVISOR))
+    await harness.send(
+        harness.updates.edited(SUPERVISOR, sent.message.message_id, "/dept add 卫健委", user_id=SUPERVISOR)
+    )
     async with harness.session() as session:
         assert await session.scalar(select(func.count()).select_from(Department)) == 1
 
@@ -121,7 +123,10 @@ async def test_after_a_failed_commit_the_group_and_member_are_written_again(
     with caplog.at_level(logging.ERROR):
         # The failure is logged, not raised: raised, it would end PTB's update fetcher.
         await harness.send(harness.updates.message(other, MEMBER, "大家好"))
-    assert any("could not be committed" in record.getMessage() and "OperationalError" in record.getMessage() for record in caplog.records)
+    assert any(
+        "could not be committed" in record.getMessage() and "OperationalError" in record.getMessage()
+        for record in caplog.records
+    )
     harness.clock.advance(timedelta(seconds=5))
     # Nothing of the first message was kept, so the second writes the group and the membership.
     await harness.send(harness.updates.message(other, MEMBER, "在吗"))

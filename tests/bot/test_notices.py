@@ -26,8 +26,15 @@ async def stored(harness: Harness) -> dict[str, Notice]:
 
 async def test_every_notice_form_is_collected_and_ordinary_messages_never(harness: Harness) -> None:
     await join(harness)
-    for text in ("#通知 周六停水", "【会议通知】周三下午3点例会", "通知：请于11月30日前报送台账", "Notice: please submit the form by Dec 3",
-                 "#notice office closed on Friday", "大家早上好", "收到"):
+    for text in (
+        "#通知 周六停水",
+        "【会议通知】周三下午3点例会",
+        "通知：请于11月30日前报送台账",
+        "Notice: please submit the form by Dec 3",
+        "#notice office closed on Friday",
+        "大家早上好",
+        "收到",
+    ):
         await harness.send(harness.updates.message(GROUP, ADMIN, text))
     await harness.send(harness.updates.document(GROUP, ADMIN, caption="【通知】附件是第四季度统计表，请填报"))
     await harness.send(harness.updates.document(GROUP, ADMIN, caption="会议照片"))
@@ -60,7 +67,11 @@ async def test_a_notice_is_charged_to_its_senders_department_else_the_groups(har
     async with harness.session() as session:
         names = dict((await session.execute(select(Department.id, Department.name))).all())
     departments = {text: names.get(notice.department_id) for text, notice in (await stored(harness)).items()}
-    assert departments == {"#通知 卫健委的通知": "卫健委", "#通知 社区自己的通知": "民政局", "卫健委用命令发的通知": "卫健委"}
+    assert departments == {
+        "#通知 卫健委的通知": "卫健委",
+        "#通知 社区自己的通知": "民政局",
+        "卫健委用命令发的通知": "卫健委",
+    }
     # (MEMBER sent them: their own notices are never unread to them, so another member looks.)
     await harness.send(harness.updates.message(GROUP, STRANGER, "大家好"))  # a member Jianfu has seen
     await harness.private(STRANGER, "/start")
@@ -87,7 +98,9 @@ async def test_reads_by_every_path_count_each_person_once(harness: Harness) -> N
     await harness.send(ack)
     assert harness.fake.is_deleted(GROUP, ack.message.message_id)
     async with harness.session() as session:
-        rows = (await session.execute(select(Read.person_id, Read.via).where(Read.message_id == tracked["message_id"]))).all()
+        rows = (
+            await session.execute(select(Read.person_id, Read.via).where(Read.message_id == tracked["message_id"]))
+        ).all()
     assert sorted(rows) == sorted([(MEMBER, "button"), (STRANGER, "reaction"), (ENGLISH, "ack")])
     harness.clock.advance(timedelta(seconds=10))
     await harness.send(harness.updates.reaction(GROUP, tracked["message_id"], ADMIN, new=("👍",)))

@@ -121,7 +121,9 @@ async def test_a_send_clearly_refused_for_now_is_retried_until_it_goes_out(harne
 async def test_a_process_that_died_mid_send_leaves_it_uncertain_not_sent_twice(harness: Harness) -> None:
     await join(harness)
     async with harness.session() as session:
-        planned = await harness.deps.pipeline.record(session, [Say(ADMIN, "temp.closed_owner", {"title": "第七网格工作群"})])
+        planned = await harness.deps.pipeline.record(
+            session, [Say(ADMIN, "temp.closed_owner", {"title": "第七网格工作群"})]
+        )
     [item] = planned
     assert await harness.deps.pipeline._mark_sending(item)  # the call was about to be made: then a crash
     expire_leases(harness)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.testing.fake import BAD_GATEWAY, CANT_DELETE, TIMEOUT
+from bot.testing.fake import BAD_GATEWAY, CANT_DELETE
 from policies.callbacks import ConvertDemand, decode
 from storage.models import AuditEntry, Chat, Department, Event, Notice, Read, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
@@ -451,7 +451,10 @@ async def test_a_demand_counts_against_the_senders_own_department(harness: Harne
     await post(harness, ADMIN, "【通知】请周五前报送，收到请回复")
     async with harness.session() as session:
         rows = await session.execute(
-            select(Department.name).join(Event, Event.department_id == Department.id).where(Event.kind == "ack_demand").order_by(Event.id)
+            select(Department.name)
+            .join(Event, Event.department_id == Department.id)
+            .where(Event.kind == "ack_demand")
+            .order_by(Event.id)
         )
         assert [name for (name,) in rows.all()] == ["卫健委", "民政局"]
 

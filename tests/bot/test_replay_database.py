@@ -36,8 +36,8 @@ async def registry_database(url: str) -> None:
         )
         session.add_all([civil, health])
         await session.flush()
-        session.add(Chat(id=-1001234500001, title="朝阳社区工作群", type="supergroup", department_id=civil.id, settings={},
-                         bot_rights={}, member_count=31, joined_at=NOW))  # fmt: skip
+        session.add(Chat(id=-1001234500001, title="朝阳社区工作群", type="supergroup", department_id=civil.id,
+                         settings={}, bot_rights={}, member_count=31, joined_at=NOW))  # fmt: skip
         session.add(RoleGrant(person_id=CONTACT, role="contact", department_id=health.id, granted_by=1, granted_at=NOW))
     await db.dispose()
 

@@ -217,7 +217,8 @@ async def test_replay_with_the_registry_gives_the_digests_figures_per_department
     assert set(replayed) == {"民政局", "卫健委"}
     for department_id, figures in digest.items():
         compared = ("notices", "data_requests", "duplicate_data_requests", "ack_demands", "acks_removed",
-                    "after_hours_notices", "temp_closed", *(f"formalism_{kind}" for kind in FORMALISM_KINDS))  # fmt: skip
+                    "after_hours_notices", "temp_closed",
+                    *(f"formalism_{kind}" for kind in FORMALISM_KINDS))  # fmt: skip
         for name in compared:
             assert replayed[names[department_id]][name] == figures.get(name, 0), (names[department_id], name)
         # Both scoreboards show whole minutes, so a total is the sum of its lines.

@@ -90,8 +90,12 @@ async def test_two_replicas_act_once_and_carry_a_whistle_report_between_them(
     with double.world() as fake:
         fake.add_user(REPORTER, "Qiuyue", last_name="Zhuangxiao", username="zx_qiuyue_77", language_code="zh-hans")
     await busy.seed()
-    first = BotProcess(double, tmp_path, database_url, mode="webhook", settings=SETTINGS, name="first", route_webhook=False)
-    second = BotProcess(double, tmp_path, database_url, mode="webhook", settings=SETTINGS, name="second", route_webhook=False)
+    first = BotProcess(
+        double, tmp_path, database_url, mode="webhook", settings=SETTINGS, name="first", route_webhook=False
+    )
+    second = BotProcess(
+        double, tmp_path, database_url, mode="webhook", settings=SETTINGS, name="second", route_webhook=False
+    )
     with first, second:
         first.start()
         second.start()

@@ -91,7 +91,7 @@ async def test_a_rejected_token_stops_the_process_before_it_polls(double: HttpTe
 async def test_a_wait_past_its_deadline_kills_the_process(double: HttpTelegram, tmp_path: Path) -> None:
     with BotProcess(double, tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'j.db'}") as bot:
         bot.start()
-        with pytest.raises(AssertionError, match="never: not within 0.2 s; bot was killed"):
+        with pytest.raises(AssertionError, match=r"never: not within 0\.2 s; bot was killed"):
             bot.wait_for(lambda: False, timeout=0.2, what="never")
         assert not bot.alive and bot.returncode == -signal.SIGKILL
         bot.start()  # a killed deployment starts again on the same database

@@ -20,7 +20,9 @@ ALL_RIGHTS = dict.fromkeys(
 
 async def setup_temporary(harness: Harness, rights: dict | None = None, purpose: str = "人口普查") -> None:
     await harness.private(ADMIN, "/start")
-    await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=rights or ALL_RIGHTS))
+    await harness.send(
+        harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=rights or ALL_RIGHTS)
+    )
     await harness.command(GROUP, ADMIN, f"/temp {purpose}")
 
 
@@ -242,7 +244,9 @@ async def test_idle_temporary_groups_get_one_question_and_both_answers_work(harn
     done_data, active_data = (b["callback_data"] for b in question["reply_markup"]["inline_keyboard"][0])
 
     await harness.private(ENGLISH, "/start")
-    await harness.send(harness.updates.callback(ENGLISH, ENGLISH, harness.fake.sent(ENGLISH)[-1]["message_id"], active_data))
+    await harness.send(
+        harness.updates.callback(ENGLISH, ENGLISH, harness.fake.sent(ENGLISH)[-1]["message_id"], active_data)
+    )
     assert harness.fake.calls_to("answerCallbackQuery")[-1]["show_alert"] is True
 
     await harness.send(harness.updates.callback(ADMIN, ADMIN, question["message_id"], active_data))
@@ -300,7 +304,9 @@ async def test_reopen_is_refused_once_the_close_has_begun(harness: Harness) -> N
 async def test_a_long_summary_is_cut_between_lines(harness: Harness) -> None:
     await setup_temporary(harness)
     for number in range(80):
-        await harness.send(harness.updates.message(GROUP, ADMIN, f"#通知 第{number}号：水电 & 燃气 <检查> " + "说明" * 20))
+        await harness.send(
+            harness.updates.message(GROUP, ADMIN, f"#通知 第{number}号：水电 & 燃气 <检查> " + "说明" * 20)
+        )
     await harness.command(GROUP, ADMIN, "/done")
     harness.clock.advance(timedelta(days=3))
     await harness.sweep()
@@ -333,7 +339,9 @@ async def test_a_countdown_survives_the_group_becoming_a_supergroup(harness: Har
     assert [call["chat_id"] for call in harness.fake.calls_to("leaveChat")] == [new]
 
 
-async def test_idle_questions_are_claimed_once_and_go_to_the_group_when_no_admin_is_reachable(harness: Harness, clock) -> None:
+async def test_idle_questions_are_claimed_once_and_go_to_the_group_when_no_admin_is_reachable(
+    harness: Harness, clock
+) -> None:
     import asyncio
 
     await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS))

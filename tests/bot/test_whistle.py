@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -49,7 +47,9 @@ async def registered(harness: Harness, *names: str) -> None:
         await harness.private(SUPERVISOR, f"/dept add {name}")
 
 
-async def write_report(harness: Harness, user: int = WHISTLER, *, department: str = "民政局", category: str = "重复") -> str:
+async def write_report(
+    harness: Harness, user: int = WHISTLER, *, department: str = "民政局", category: str = "重复"
+) -> str:
     """The zh flow up to the review screen (nothing is stored yet); returns the review."""
     await harness.private(user, "/start whistle")
     _message, buttons = keyboard(harness, user)
@@ -113,7 +113,9 @@ async def test_a_report_goes_from_deep_link_to_receipt_code(harness: Harness) ->
     await harness.private(WHISTLER, "民政局每周让我们重复填报同一张独居老人台账，已经第三次了。")
     assert "第 4 步" in harness.last_text(WHISTLER)
     await harness.send(harness.updates.photo(WHISTLER, WHISTLER, caption="群里的截图"))
-    await harness.send(harness.updates.forwarded(WHISTLER, WHISTLER, "请各社区今天下班前再报一次台账", author_id=SUPERVISOR))
+    await harness.send(
+        harness.updates.forwarded(WHISTLER, WHISTLER, "请各社区今天下班前再报一次台账", author_id=SUPERVISOR)
+    )
     assert "第 2 件" in harness.last_text(WHISTLER)
     await press(harness, WHISTLER, "完成")
     review = harness.last_text(WHISTLER)
@@ -193,7 +195,9 @@ async def test_starting_over_from_the_review_keeps_nothing_from_before(harness: 
     ("text", "answer"),
     [("太短了", "描述太短了（3 字）"), ("长" * 2001, "描述太长了（2001 字）")],
 )
-async def test_a_description_of_the_wrong_length_is_refused_and_can_be_retried(harness: Harness, text: str, answer: str) -> None:
+async def test_a_description_of_the_wrong_length_is_refused_and_can_be_retried(
+    harness: Harness, text: str, answer: str
+) -> None:
     await harness.private(WHISTLER, "/whistle")
     await type_department(harness)
     await press(harness, WHISTLER, "其他")
@@ -431,11 +435,15 @@ async def dump_database(harness: Harness) -> str:
     return "\n".join(values)
 
 
-async def test_nothing_stored_or_logged_identifies_the_whistleblower(harness: Harness, debug_logging: pytest.LogCaptureFixture) -> None:
+async def test_nothing_stored_or_logged_identifies_the_whistleblower(
+    harness: Harness, debug_logging: pytest.LogCaptureFixture
+) -> None:
     caplog = debug_logging
     await registered(harness, "民政局")
     distinctive = 987654321987
-    harness.fake.add_user(distinctive, "Qiuyue", last_name="Zhuangxiao", username="zx_qiuyue_77", language_code="zh-hans")
+    harness.fake.add_user(
+        distinctive, "Qiuyue", last_name="Zhuangxiao", username="zx_qiuyue_77", language_code="zh-hans"
+    )
     traces = (str(distinctive), "Qiuyue", "Zhuangxiao", "zx_qiuyue_77")
     # Opening the deep link for the first time: Telegram first says the person started the bot.
     await harness.send(harness.updates.my_chat_member(distinctive, distinctive, old="left", new="member"))
@@ -445,7 +453,11 @@ async def test_nothing_stored_or_logged_identifies_the_whistleblower(harness: Ha
     description = harness.updates.private(distinctive, "民政局每周让我们重复填报同一张独居老人台账，已经第三次了。")
     await harness.send(description)
     # An edit while writing is answered, not recorded.
-    await harness.send(harness.updates.edited(distinctive, description.message.message_id, "民政局每周都要台账，第三次了。", user_id=distinctive))
+    await harness.send(
+        harness.updates.edited(
+            distinctive, description.message.message_id, "民政局每周都要台账，第三次了。", user_id=distinctive
+        )
+    )
     assert "重新发一遍" in harness.last_text(distinctive)
     # Evidence forwarded from themselves: Telegram names them as its author; only content is kept.
     await harness.send(harness.updates.forwarded(distinctive, distinctive, "请各社区再报一次", author_id=distinctive))

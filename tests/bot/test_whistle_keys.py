@@ -97,5 +97,5 @@ def test_a_short_secret_is_refused_without_repeating_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("buckets", [0, 2**14 + 1])
 def test_limit_buckets_out_of_range_are_refused(buckets: int) -> None:
-    with pytest.raises(ConfigError, match="whistle.limit_buckets"):
+    with pytest.raises(ConfigError, match=r"whistle\.limit_buckets"):
         load_settings(None, whistle={"limit_buckets": buckets})

@@ -222,7 +222,9 @@ async def test_forwarding_sends_content_only_to_the_departments_contact_chat(har
     assert "已把反映内容转交“民政局”" in harness.last_text(SUPERVISOR)
     forwarded = harness.texts(CONTACT_CHAT)
     assert any("全员回复收到" in t and "经减负助手转交" in t for t in forwarded)
-    assert [p["caption"] for p in harness.fake.calls_to("sendPhoto") if str(p["chat_id"]) == str(CONTACT_CHAT)] == ["截图"]
+    assert [p["caption"] for p in harness.fake.calls_to("sendPhoto") if str(p["chat_id"]) == str(CONTACT_CHAT)] == [
+        "截图"
+    ]
     assert not any("庄晓秋" in t or str(WHISTLER) in t for t in forwarded)
     assert (await whistle(harness)).status == "forwarded"
     await answer(harness, "标记已整改", "民政局已取消“收到”要求。")

@@ -58,8 +58,9 @@ def group_rows(rng: random.Random) -> list[dict]:
         state = rng.choice(["active", "done", "closed"]) if temporary else "active"
         rows.append({
             "id": -1_000_000 - number, "title": f"群{number}", "type": "supergroup",
-            "department_id": number % DEPARTMENTS + 1 if number % 50 else None, "kind": "temporary" if temporary else "permanent",
-            "state": state, "settings": {}, "bot_status": "administrator", "bot_rights": {}, "member_count": rng.randint(5, 200),
+            "department_id": number % DEPARTMENTS + 1 if number % 50 else None,
+            "kind": "temporary" if temporary else "permanent", "state": state, "settings": {},
+            "bot_status": "administrator", "bot_rights": {}, "member_count": rng.randint(5, 200),
             "joined_at": NOW - timedelta(days=rng.randint(10, 200)), "close_step": 0,
             "last_activity_at": NOW - timedelta(days=rng.randint(0, 20)),
             "close_at": NOW - timedelta(days=rng.randint(-5, 10)) if state == "done" else None,
@@ -81,11 +82,15 @@ def event_rows(rng: random.Random, count: int, first_day: date, days: int, group
     return rows
 
 
-def notice_rows(rng: random.Random, start: int, count: int, first_day: date, days: int, groups: list[dict]) -> list[dict]:
+def notice_rows(
+    rng: random.Random, start: int, count: int, first_day: date, days: int, groups: list[dict]
+) -> list[dict]:
     rows = []
     for number in range(start, start + count):
         group = rng.choice(groups)
-        posted = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) + timedelta(minutes=rng.randrange(days * 1440))
+        posted = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) + timedelta(
+            minutes=rng.randrange(days * 1440)
+        )
         rows.append({
             "chat_id": group["id"], "message_id": number, "sender_id": 1, "department_id": group["department_id"],
             "text": f"【通知】第{number}号", "kind": rng.choice(["notice", "meeting", "data_request"]), "urgent": False,
@@ -100,7 +105,8 @@ async def seed(db: Database, events: int, weeks: int, rng: random.Random) -> Non
     groups = group_rows(rng)
     async with db.engine.begin() as connection:
         departments = [
-            {"id": n, "name": f"部门{n:03d}", "code": f"D{n:03d}", "internal_units": 3, "created_at": NOW} for n in range(1, DEPARTMENTS + 1)
+            {"id": n, "name": f"部门{n:03d}", "code": f"D{n:03d}", "internal_units": 3, "created_at": NOW}
+            for n in range(1, DEPARTMENTS + 1)
         ]
         await connection.execute(insert(Department), departments)
         await connection.execute(insert(Chat), groups)
@@ -149,7 +155,9 @@ async def compute(path: Path, *, trace: bool) -> dict[str, float]:
 
 
 def cold_run(path: Path, flag: str) -> dict[str, float]:
-    output = subprocess.run([sys.executable, __file__, flag, str(path)], check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, __file__, flag, str(path)], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(output)
 
 

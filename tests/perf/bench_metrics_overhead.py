@@ -43,7 +43,10 @@ def _hooks(enabled: bool) -> None:
 def hook_microseconds(repeat: int = 100_000) -> float:
     """One update's hooks: record_update for a group message and record_call for its deleteMessage."""
     update = Update.de_json(
-        {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": -1, "type": "supergroup"}, "text": "收到"}},
+        {
+            "update_id": 1,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": -1, "type": "supergroup"}, "text": "收到"},
+        },
         None,
     )
     now = datetime.now(UTC)

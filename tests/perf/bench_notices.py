@@ -29,7 +29,34 @@ from storage.repositories.notices import InboxRepository, NoticeRepository
 
 PERSON, GROUPS, OTHER_GROUPS = 1, 50, 450
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-WORDS = ["请", "各", "社区", "网格", "于", "本周", "报送", "台账", "表格", "走访", "独居", "老人", "疫苗", "安全", "检查", "会议", "通知", "人口", "普查", "数据", "统计", "消防", "隐患", "排查", "汇总", "名单"]
+WORDS = [
+    "请",
+    "各",
+    "社区",
+    "网格",
+    "于",
+    "本周",
+    "报送",
+    "台账",
+    "表格",
+    "走访",
+    "独居",
+    "老人",
+    "疫苗",
+    "安全",
+    "检查",
+    "会议",
+    "通知",
+    "人口",
+    "普查",
+    "数据",
+    "统计",
+    "消防",
+    "隐患",
+    "排查",
+    "汇总",
+    "名单",
+]
 
 
 def notice_text(rng: random.Random) -> str:
@@ -39,28 +66,64 @@ def notice_text(rng: random.Random) -> str:
 
 async def seed(db: Database, count: int, rng: random.Random) -> None:
     async with db.engine.begin() as connection:
-        await connection.execute(insert(Person), [{"id": PERSON, "display_name": "p", "has_private_chat": True, "first_seen_at": NOW, "last_seen_at": NOW}])
-        chats = [{"id": -1000 - i, "title": f"群{i}", "type": "supergroup", "kind": "permanent", "state": "active", "settings": {},
-                  "bot_status": "administrator", "bot_rights": {}, "joined_at": NOW, "close_step": 0} for i in range(GROUPS + OTHER_GROUPS)]
+        await connection.execute(
+            insert(Person),
+            [{"id": PERSON, "display_name": "p", "has_private_chat": True, "first_seen_at": NOW, "last_seen_at": NOW}],
+        )
+        chats = [
+            {
+                "id": -1000 - i,
+                "title": f"群{i}",
+                "type": "supergroup",
+                "kind": "permanent",
+                "state": "active",
+                "settings": {},
+                "bot_status": "administrator",
+                "bot_rights": {},
+                "joined_at": NOW,
+                "close_step": 0,
+            }
+            for i in range(GROUPS + OTHER_GROUPS)
+        ]
         await connection.execute(insert(Chat), chats)
-        await connection.execute(insert(Membership), [{"chat_id": -1000 - i, "person_id": PERSON, "status": "member", "last_seen_at": NOW} for i in range(GROUPS)])
+        await connection.execute(
+            insert(Membership),
+            [
+                {"chat_id": -1000 - i, "person_id": PERSON, "status": "member", "last_seen_at": NOW}
+                for i in range(GROUPS)
+            ],
+        )
         for start in range(0, count, 5000):
             rows, reads = [], []
             for number in range(start, min(start + 5000, count)):
                 text = notice_text(rng)
                 chat = -1000 - rng.randrange(GROUPS + OTHER_GROUPS)
                 keys = bands(text)
-                rows.append({
-                    "chat_id": chat, "message_id": number, "sender_id": 2, "text": text,
-                    "kind": "data_request", "urgent": False, "ack_demand": False, "tracked": False,
-                    "posted_at": NOW - timedelta(minutes=number % 20000), "fingerprint": fingerprint(text),
-                    "band_0": keys[0], "band_1": keys[1], "band_2": keys[2], "band_3": keys[3],
-                    "deadline_at": NOW + timedelta(hours=rng.randint(-100, 400)) if rng.random() < 0.6 else None,
-                    # One in ten repeats an earlier notice (ids start at 1 and follow `number`).
-                    "duplicate_of": rng.randint(1, number) if number and rng.random() < 0.1 else None,
-                })
+                rows.append(
+                    {
+                        "chat_id": chat,
+                        "message_id": number,
+                        "sender_id": 2,
+                        "text": text,
+                        "kind": "data_request",
+                        "urgent": False,
+                        "ack_demand": False,
+                        "tracked": False,
+                        "posted_at": NOW - timedelta(minutes=number % 20000),
+                        "fingerprint": fingerprint(text),
+                        "band_0": keys[0],
+                        "band_1": keys[1],
+                        "band_2": keys[2],
+                        "band_3": keys[3],
+                        "deadline_at": NOW + timedelta(hours=rng.randint(-100, 400)) if rng.random() < 0.6 else None,
+                        # One in ten repeats an earlier notice (ids start at 1 and follow `number`).
+                        "duplicate_of": rng.randint(1, number) if number and rng.random() < 0.1 else None,
+                    }
+                )
                 if chat > -1000 - GROUPS and rng.random() < 0.5:
-                    reads.append({"chat_id": chat, "message_id": number, "person_id": PERSON, "via": "button", "read_at": NOW})
+                    reads.append(
+                        {"chat_id": chat, "message_id": number, "person_id": PERSON, "via": "button", "read_at": NOW}
+                    )
             await connection.execute(insert(Notice), rows)
             if reads:
                 await connection.execute(insert(Read), reads)
@@ -71,7 +134,9 @@ async def time_inbox(db: Database, rounds: int) -> list[float]:
     for round_number in range(rounds):
         async with db.transaction() as session:
             started = time.perf_counter()
-            await InboxRepository(session).page(PERSON, include_read=round_number % 4 == 0, department_id=None, offset=(round_number % 3) * 5, limit=5)
+            await InboxRepository(session).page(
+                PERSON, include_read=round_number % 4 == 0, department_id=None, offset=(round_number % 3) * 5, limit=5
+            )
             timings.append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -81,8 +146,19 @@ async def time_duplicates(db: Database, rounds: int, rng: random.Random) -> list
     for number in range(rounds):
         text = notice_text(rng)
         keys = bands(text)
-        notice = Notice(id=-number - 1, chat_id=-999, message_id=number, text=text, kind="data_request", posted_at=NOW,
-                        fingerprint=fingerprint(text), band_0=keys[0], band_1=keys[1], band_2=keys[2], band_3=keys[3])
+        notice = Notice(
+            id=-number - 1,
+            chat_id=-999,
+            message_id=number,
+            text=text,
+            kind="data_request",
+            posted_at=NOW,
+            fingerprint=fingerprint(text),
+            band_0=keys[0],
+            band_1=keys[1],
+            band_2=keys[2],
+            band_3=keys[3],
+        )
         async with db.transaction() as session:
             started = time.perf_counter()
             await NoticeRepository(session).find_original(notice, NOW - timedelta(days=14))

@@ -127,7 +127,8 @@ async def run(count: int, database: str | None = None, seed: int = 11, batch: in
         "seconds": round(elapsed, 3),
         "messages_per_second": round(count / elapsed),
         "batch": batch,
-        "acks_deleted": len(fake.calls_to("deleteMessage")) + sum(len(c["message_ids"]) for c in fake.calls_to("deleteMessages")),
+        "acks_deleted": len(fake.calls_to("deleteMessage"))
+        + sum(len(c["message_ids"]) for c in fake.calls_to("deleteMessages")),
         "delete_calls": len(fake.calls_to("deleteMessage")) + len(fake.calls_to("deleteMessages")),
         "reads_recorded": stored["reads"],
         "events_recorded": stored["events"],
@@ -141,7 +142,9 @@ async def drive(
     url: str, fake: FakeTelegram, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]], batch: int
 ) -> tuple[float, dict[str, int]]:
     """Build the real application on `url` and time the scripted group messages through it."""
-    settings = load_settings(None, telegram={"token": "1:bench", "rate_limit": {"enabled": False}}, database={"url": url})
+    settings = load_settings(
+        None, telegram={"token": "1:bench", "rate_limit": {"enabled": False}}, database={"url": url}
+    )
     db = Database.from_url(url, connections=settings.updates.concurrent_chats + POOL_HEADROOM)  # as `jianfu run`
     await upgrade(db.engine)
     app = build_application(settings, Deps.create(settings, db=db, clock=clock, request=fake))
@@ -150,7 +153,9 @@ async def drive(
             updates = UpdateFactory(fake, app.bot)
             for group, admin in world.admins.items():
                 rights = {} if group == world.without_delete_right else RIGHTS
-                await app.process_update(updates.my_chat_member(group, admin, old="left", new="administrator", rights=rights))
+                await app.process_update(
+                    updates.my_chat_member(group, admin, old="left", new="administrator", rights=rights)
+                )
             timed = _timed if batch <= 1 else functools.partial(_timed_in_batches, size=batch)
             elapsed = await timed(app, updates, clock, world, plan)
             return elapsed, await _stored(db)
@@ -159,7 +164,11 @@ async def drive(
 
 
 async def _timed(
-    app: JianfuApplication, updates: UpdateFactory, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]]
+    app: JianfuApplication,
+    updates: UpdateFactory,
+    clock: FakeClock,
+    world: World,
+    plan: list[tuple[int, int, str, bool]],
 ) -> float:
     """Only the application's work is timed: JSON to Update, then process_update."""
     elapsed, latest_notice = 0.0, {}
@@ -177,8 +186,13 @@ async def _timed(
 
 
 async def _timed_in_batches(
-    app: JianfuApplication, updates: UpdateFactory, clock: FakeClock, world: World, plan: list[tuple[int, int, str, bool]],
-    *, size: int,
+    app: JianfuApplication,
+    updates: UpdateFactory,
+    clock: FakeClock,
+    world: World,
+    plan: list[tuple[int, int, str, bool]],
+    *,
+    size: int,
 ) -> float:
     """As `jianfu run` takes them: a batch of JSON updates committed by the intake, actions in the background."""
     intake, elapsed, latest_notice = Intake(app), 0.0, {}
@@ -186,7 +200,9 @@ async def _timed_in_batches(
         batch = []
         for group, sender, message_text, replies in plan[start : start + size]:
             clock.advance(SPACING)
-            update = updates.message(group, sender, message_text, reply_to=latest_notice.get(group) if replies else None)
+            update = updates.message(
+                group, sender, message_text, reply_to=latest_notice.get(group) if replies else None
+            )
             if sender == world.admins[group]:
                 latest_notice[group] = update.message.message_id
             batch.append(update.to_dict())

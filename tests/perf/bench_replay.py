@@ -37,7 +37,8 @@ WEEKS = 26
 START = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 TARGET_SECONDS, TARGET_MB = 60, 500
 PEOPLE = [(3000 + number, name) for number, name in enumerate(
-    ["张三", "李四", "王芳", "赵敏", "刘洋", "陈静", "杨帆", "黄磊", "周杰", "吴倩", "徐明", "孙丽", "马超", "朱红", "胡军", "郭华"] * 25
+    ["张三", "李四", "王芳", "赵敏", "刘洋", "陈静", "杨帆", "黄磊",
+     "周杰", "吴倩", "徐明", "孙丽", "马超", "朱红", "胡军", "郭华"] * 25
 )]  # fmt: skip
 SENDERS = [
     (2000 + number, f"{name}（街道）")
@@ -190,7 +191,9 @@ def _moment(rng: random.Random) -> datetime:
 def _write_chat(out, chat: ExportedChat, messages, *, first: bool) -> None:
     """A chat in the list, indented one space per level as Telegram Desktop writes it."""
     meta = {"name": chat.name, "type": chat.type, "id": chat.export_id}
-    header = "".join(f'\n    {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},' for key, value in meta.items())
+    header = "".join(
+        f"\n    {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}," for key, value in meta.items()
+    )
     out.write(("" if first else ",") + "\n   {" + header + '\n    "messages": [')
     for index, message in enumerate(messages):
         body = json.dumps(message, ensure_ascii=False, indent=1).replace("\n", "\n     ")

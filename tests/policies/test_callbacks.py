@@ -94,15 +94,41 @@ def test_the_largest_values_still_fit() -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        None, "", 5, "x" * 65, "读" * 22,  # nothing, not text, or beyond Telegram's 64 bytes
-        "zz1:3", "q:1",  # unknown prefix, versioned or not
-        "rd0:5", "rd2:5", "ir9:1:0:0:0",  # another version of a known kind
-        "rd1", "rd1:5:6", "rgx1:1", "ip1:0:0",  # wrong number of fields
-        "rd1:x", "rd1:05", "rd1:+5", "rd1: 5", "rd1:5_0", "rd1:٥", "rd1:-1", "rd1:2147483648",  # not a row id
-        "cv1:-9223372036854775809:1", "cv1:1:9223372036854775808", "cv1:99999999999999999999:1",  # beyond 64 bits
-        "ip1:2:0:0", "ip1:0:0:1000001",  # a flag that is not 0/1, a page too far
-        "hn1:later:1", "ti1:DONE:-100", "wr1:z:1", "wl1:q:0:0", "wc1:tok:unknown",  # a word not among its choices
-        "wp1::x", "wp1:tok!:x", "wp1:" + "t" * 17 + ":x",  # a token that is empty, odd or too long
+        None,
+        "",
+        5,
+        "x" * 65,
+        "读" * 22,  # nothing, not text, or beyond Telegram's 64 bytes
+        "zz1:3",
+        "q:1",  # unknown prefix, versioned or not
+        "rd0:5",
+        "rd2:5",
+        "ir9:1:0:0:0",  # another version of a known kind
+        "rd1",
+        "rd1:5:6",
+        "rgx1:1",
+        "ip1:0:0",  # wrong number of fields
+        "rd1:x",
+        "rd1:05",
+        "rd1:+5",
+        "rd1: 5",
+        "rd1:5_0",
+        "rd1:٥",
+        "rd1:-1",
+        "rd1:2147483648",  # not a row id
+        "cv1:-9223372036854775809:1",
+        "cv1:1:9223372036854775808",
+        "cv1:99999999999999999999:1",  # beyond 64 bits
+        "ip1:2:0:0",
+        "ip1:0:0:1000001",  # a flag that is not 0/1, a page too far
+        "hn1:later:1",
+        "ti1:DONE:-100",
+        "wr1:z:1",
+        "wl1:q:0:0",
+        "wc1:tok:unknown",  # a word not among its choices
+        "wp1::x",
+        "wp1:tok!:x",
+        "wp1:" + "t" * 17 + ":x",  # a token that is empty, odd or too long
     ],
 )
 def test_malformed_and_stale_data_is_rejected(data: object) -> None:
@@ -137,9 +163,19 @@ def test_long_lived_old_buttons_keep_working(data: str, value: Any) -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        "ib:r:5:0:0:0", "ib:p:0:0:1",  # an inbox view: /inbox shows a fresh one
-        "wh:tok:c:other", "wh:tok:d:3", "wh:tok:s",  # a whistle draft expires within minutes anyway
-        "rd:x", "rd:99999999999999999999", "reg:cancelx", "ws:l:o5:0", "ws:l:d:0", "ws:z:1", "hn:", "hn:zz:1",
+        "ib:r:5:0:0:0",
+        "ib:p:0:0:1",  # an inbox view: /inbox shows a fresh one
+        "wh:tok:c:other",
+        "wh:tok:d:3",
+        "wh:tok:s",  # a whistle draft expires within minutes anyway
+        "rd:x",
+        "rd:99999999999999999999",
+        "reg:cancelx",
+        "ws:l:o5:0",
+        "ws:l:d:0",
+        "ws:z:1",
+        "hn:",
+        "hn:zz:1",
     ],
 )
 def test_short_lived_or_damaged_old_buttons_are_stale(data: str) -> None:
@@ -153,4 +189,3 @@ def test_a_value_that_cannot_travel_is_a_bug_not_a_button() -> None:
             encode(value)
     with pytest.raises(TypeError):
         encode("rd1:5")
-

@@ -55,18 +55,31 @@ def test_deadlines_are_read_in_the_groups_time_zone(text: str, expected: datetim
     ("text", "expected"),
     [
         # Chinese numerals and spoken times, with a date or a day.
-        ("明天下午四点前报送", at(11, 24, 16, 0)), ("今晚八点前回复人数", at(11, 23, 20, 0)), ("明早八点前上报积水点位", at(11, 24, 8, 0)),
-        ("12月5日下午三点一刻前", at(12, 5, 15, 15)), ("本周五上午十点前", at(11, 27, 10, 0)), ("周三下午三点四十五分前", at(11, 25, 15, 45)),
-        ("明天中午12点前", at(11, 24, 12, 0)), ("明天中午1点前", at(11, 24, 13, 0)), ("12月5日下午3点半前报送", at(12, 5, 15, 30)),
-        ("2026年12月8日17时前", at(12, 8, 17, 0)), ("十个工作日内", at(12, 3)),
+        ("明天下午四点前报送", at(11, 24, 16, 0)),
+        ("今晚八点前回复人数", at(11, 23, 20, 0)),
+        ("明早八点前上报积水点位", at(11, 24, 8, 0)),
+        ("12月5日下午三点一刻前", at(12, 5, 15, 15)),
+        ("本周五上午十点前", at(11, 27, 10, 0)),
+        ("周三下午三点四十五分前", at(11, 25, 15, 45)),
+        ("明天中午12点前", at(11, 24, 12, 0)),
+        ("明天中午1点前", at(11, 24, 13, 0)),
+        ("12月5日下午3点半前报送", at(12, 5, 15, 30)),
+        ("2026年12月8日17时前", at(12, 8, 17, 0)),
+        ("十个工作日内", at(12, 3)),
         # A time alone is a deadline with 前 or 截止 after it: today, or tomorrow once it has passed.
-        ("十点半前", at(11, 23, 10, 30)), ("两点前", at(11, 23, 14, 0)), ("下午3点半前把记录发我", at(11, 23, 15, 30)),
-        ("请各村4点前报送", at(11, 23, 16, 0)), ("8点前", at(11, 24, 8, 0)), ("上午十一点截止", at(11, 23, 11, 0)),
+        ("十点半前", at(11, 23, 10, 30)),
+        ("两点前", at(11, 23, 14, 0)),
+        ("下午3点半前把记录发我", at(11, 23, 15, 30)),
+        ("请各村4点前报送", at(11, 23, 16, 0)),
+        ("8点前", at(11, 24, 8, 0)),
+        ("上午十一点截止", at(11, 23, 11, 0)),
         # An hour without 上午 or 下午 is a working hour: a bare 3点 in a notice is the afternoon.
-        ("12月5日3点前", at(12, 5, 15, 0)), ("12月5日9点前", at(12, 5, 9, 0)),
+        ("12月5日3点前", at(12, 5, 15, 0)),
+        ("12月5日9点前", at(12, 5, 9, 0)),
         # An event's time is skipped for the deadline that follows it.
         ("本周五下午2点在区政务中心开展培训，名单周四前报我", at(11, 26)),
-        ("截止时间：12月5日", at(12, 5)), ("Submit the training report by Friday", at(11, 27)),
+        ("截止时间：12月5日", at(12, 5)),
+        ("Submit the training report by Friday", at(11, 27)),
     ],
 )
 def test_spoken_chinese_times_are_read(text: str, expected: datetime) -> None:
@@ -76,9 +89,18 @@ def test_spoken_chinese_times_are_read(text: str, expected: datetime) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "周五上午九点在社区活动室集中", "12月5日上午9点半开会", "下周一上午10点开会", "明天上午9:30到街道开会", "明天开会",
-        "【会议通知】定于11月28日（周五）上午9:00在区行政中心5楼召开会议", "meeting next Monday at 9:30", "下午3点半", "十点半",
-        "请大家早一点前来签到", "周五前往区里参加培训", "后天上午体检",
+        "周五上午九点在社区活动室集中",
+        "12月5日上午9点半开会",
+        "下周一上午10点开会",
+        "明天上午9:30到街道开会",
+        "明天开会",
+        "【会议通知】定于11月28日（周五）上午9:00在区行政中心5楼召开会议",
+        "meeting next Monday at 9:30",
+        "下午3点半",
+        "十点半",
+        "请大家早一点前来签到",
+        "周五前往区里参加培训",
+        "后天上午体检",
     ],
 )
 def test_a_meeting_or_event_time_is_not_a_deadline(text: str) -> None:
@@ -87,7 +109,19 @@ def test_a_meeting_or_event_time_is_not_a_deadline(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["大家好", "收到", "13月40日前", "2月30日前", "第3号楼", "请回复1", "by the way", "Dec 3", "周末愉快", "", "by Smarch 3"],
+    [
+        "大家好",
+        "收到",
+        "13月40日前",
+        "2月30日前",
+        "第3号楼",
+        "请回复1",
+        "by the way",
+        "Dec 3",
+        "周末愉快",
+        "",
+        "by Smarch 3",
+    ],
 )
 def test_text_without_a_readable_deadline_has_none(text: str) -> None:
     assert find_deadline(text, NOW) is None

@@ -131,12 +131,16 @@ def test_week_choices(text: str, expected: IsoWeek) -> None:
     assert isinstance(choice, WeekChoice) and choice.resolve(TODAY) == expected
 
 
-@pytest.mark.parametrize(("text", "key"), [("W47", "digest.bad_week"), ("next", "digest.bad_week"), ("2026-W49", "digest.future_week")])
+@pytest.mark.parametrize(
+    ("text", "key"), [("W47", "digest.bad_week"), ("next", "digest.bad_week"), ("2026-W49", "digest.future_week")]
+)
 def test_bad_week_choices_are_explained(text: str, key: str) -> None:
     assert parse_week_choice(text, TODAY) == ParseError(key, {"value": text})
 
 
-@pytest.mark.parametrize(("text", "expected"), [("on", True), ("ON", True), ("开启", True), ("off", False), ("关闭", False), ("maybe", None)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("on", True), ("ON", True), ("开启", True), ("off", False), ("关闭", False), ("maybe", None)]
+)
 def test_switches(text: str, expected: bool | None) -> None:
     assert parse_switch(text) is expected
 
@@ -146,10 +150,21 @@ SPECS = (FigureSpec("notices", 1), FigureSpec("data_requests", 2), FigureSpec("a
 
 def test_the_scoreboard_ranks_by_weighted_burden_and_compares_weeks() -> None:
     names = {1: "民政局", 2: "交通局", 3: "卫健委", 4: "水务局"}
-    current = {1: {"notices": 3, "data_requests": 1}, 2: {"notices": 6, "acks_removed": 40}, 3: {"acks_removed": 5}, None: {"notices": 2}}
+    current = {
+        1: {"notices": 3, "data_requests": 1},
+        2: {"notices": 6, "acks_removed": 40},
+        3: {"acks_removed": 5},
+        None: {"notices": 2},
+    }
     previous = {1: {"notices": 1}, 2: {"notices": 6}}
     board = build_scoreboard(SPECS, names, current, previous)
-    assert [(row.name, row.burden) for row in board.rows] == [("交通局", 6), ("民政局", 5), ("卫健委", 0), ("水务局", 0), ("", 2)]
+    assert [(row.name, row.burden) for row in board.rows] == [
+        ("交通局", 6),
+        ("民政局", 5),
+        ("卫健委", 0),
+        ("水务局", 0),
+        ("", 2),
+    ]
     # Groups without a department come last and are never among the top; nor is zero burden.
     assert [row.name for row in board.top(3)] == ["交通局", "民政局"]
     mz = board.row(1)
@@ -161,7 +176,9 @@ def test_the_scoreboard_ranks_by_weighted_burden_and_compares_weeks() -> None:
 
 def test_ties_rank_by_last_week_then_by_name() -> None:
     names = {1: "B", 2: "A", 3: "C"}
-    board = build_scoreboard(SPECS, names, {1: {"notices": 1}, 2: {"notices": 1}, 3: {"notices": 1}}, {3: {"notices": 5}})
+    board = build_scoreboard(
+        SPECS, names, {1: {"notices": 1}, 2: {"notices": 1}, 3: {"notices": 1}}, {3: {"notices": 5}}
+    )
     assert [row.name for row in board.rows] == ["C", "A", "B"]
 
 
@@ -171,7 +188,9 @@ def test_groups_without_a_department_are_listed_only_when_they_did_something() -
     assert board.top(3) == ()
 
 
-@pytest.mark.parametrize(("change", "shown"), [(3, "+3"), (-2, "−2"), (0, "±0"), (1234.4, "+1,234"), (-0.4, "±0"), (-1.6, "−2")])
+@pytest.mark.parametrize(
+    ("change", "shown"), [(3, "+3"), (-2, "−2"), (0, "±0"), (1234.4, "+1,234"), (-0.4, "±0"), (-1.6, "−2")]
+)
 def test_changes_are_signed(change: float, shown: str) -> None:
     assert signed(change) == shown
 

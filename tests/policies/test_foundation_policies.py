@@ -36,8 +36,14 @@ ADDER = Person(11, "王芳")
     ("rights", "missing"),
     [
         (ALL_RIGHTS, ()),
-        (BotRights(), ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info")),
-        (BotRights(is_admin=False, can_delete_messages=True), ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info")),
+        (
+            BotRights(),
+            ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"),
+        ),
+        (
+            BotRights(is_admin=False, can_delete_messages=True),
+            ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"),
+        ),
         (BotRights(True, True, False, True, True, True), ("can_restrict_members",)),
         (BotRights(True, False, True, True, False, True), ("can_delete_messages", "can_invite_users")),
     ],
@@ -54,7 +60,9 @@ def change(old: MemberStatus, new: MemberStatus, rights: BotRights = ALL_RIGHTS,
 
 
 def test_joining_introduces_in_group_and_privately_to_the_adder() -> None:
-    actions = on_bot_membership(change(MemberStatus.LEFT, MemberStatus.MEMBER, BotRights()), actor_has_private_chat=True, group_language="en")
+    actions = on_bot_membership(
+        change(MemberStatus.LEFT, MemberStatus.MEMBER, BotRights()), actor_has_private_chat=True, group_language="en"
+    )
     assert [(a.chat_id, a.key, a.expires, a.language) for a in actions if isinstance(a, Say)] == [
         (-100, "join.intro", True, "en"),
         (11, "join.intro_private", False, None),
@@ -65,7 +73,9 @@ def test_joining_introduces_in_group_and_privately_to_the_adder() -> None:
 
 
 def test_joining_without_the_adder_having_started_the_bot_only_speaks_in_the_group() -> None:
-    actions = on_bot_membership(change(MemberStatus.KICKED, MemberStatus.ADMINISTRATOR), actor_has_private_chat=False, group_language=None)
+    actions = on_bot_membership(
+        change(MemberStatus.KICKED, MemberStatus.ADMINISTRATOR), actor_has_private_chat=False, group_language=None
+    )
     assert [a.key for a in actions] == ["join.intro"]
     assert actions[0].params["missing"].items == ()
 
@@ -87,14 +97,25 @@ def test_membership_changes_after_joining_stay_quiet_in_the_group(old, new, priv
 
 
 def test_promotion_with_rights_still_missing_says_which() -> None:
-    [action] = on_bot_membership(change(MemberStatus.MEMBER, MemberStatus.ADMINISTRATOR, BotRights(True, True)), actor_has_private_chat=True, group_language=None)
+    [action] = on_bot_membership(
+        change(MemberStatus.MEMBER, MemberStatus.ADMINISTRATOR, BotRights(True, True)),
+        actor_has_private_chat=True,
+        group_language=None,
+    )
     assert action.key == "join.rights_missing"
     assert "can_pin_messages" in action.params["missing"].items
 
 
 def test_private_chat_membership_is_not_a_group_join() -> None:
     private = ChatRef(11, ChatType.PRIVATE)
-    assert on_bot_membership(change(MemberStatus.KICKED, MemberStatus.MEMBER, chat=private), actor_has_private_chat=True, group_language=None) == []
+    assert (
+        on_bot_membership(
+            change(MemberStatus.KICKED, MemberStatus.MEMBER, chat=private),
+            actor_has_private_chat=True,
+            group_language=None,
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -193,7 +214,10 @@ def test_normalize_name_folds_width_case_and_spaces() -> None:
         ("list extra", ParseError("dept.usage")),
         ("rename 民政局", ParseError("dept.usage")),
         ("contact 民政局 abc", ParseError("dept.error.bad_chat_id", {"value": "abc"})),
-        ("contact 民政局 -99999999999999999999", ParseError("dept.error.bad_chat_id", {"value": "-99999999999999999999"})),
+        (
+            "contact 民政局 -99999999999999999999",
+            ParseError("dept.error.bad_chat_id", {"value": "-99999999999999999999"}),
+        ),
         ("contact 民政局 0", ParseError("dept.error.bad_chat_id", {"value": "0"})),
     ],
 )

@@ -47,6 +47,9 @@ def test_every_permission_in_the_table_is_one_may_run_knows() -> None:
 
 def test_sections_come_in_order_and_hide_when_empty() -> None:
     assert [section for section, _lines in help_sections(ChatKind.GROUP, SUPERVISOR)] == [
-        "member", "sender", "group_admin", "supervisor",
+        "member",
+        "sender",
+        "group_admin",
+        "supervisor",
     ]
     assert [section for section, _lines in help_sections(ChatKind.PRIVATE, MEMBER)] == ["member"]

@@ -103,7 +103,11 @@ def test_close_steps_resume_where_they_stopped_and_leaving_is_optional() -> None
 
 @pytest.mark.parametrize(
     ("title", "prefix", "expected"),
-    [("普查群", "[已结束]", "[已结束]普查群"), ("[已结束]普查群", "[已结束]", "[已结束]普查群"), ("普查群", "", "普查群")],
+    [
+        ("普查群", "[已结束]", "[已结束]普查群"),
+        ("[已结束]普查群", "[已结束]", "[已结束]普查群"),
+        ("普查群", "", "普查群"),
+    ],
 )
 def test_renamed(title: str, prefix: str, expected: str) -> None:
     assert renamed(title, prefix) == expected

@@ -20,8 +20,14 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 @pytest.mark.parametrize(
     ("moment", "quiet"),
     [
-        (at(23, 9), False), (at(23, 20, 59), False), (at(23, 21), True), (at(23, 23, 30), True),
-        (at(24, 7, 29), True), (at(24, 7, 30), False), (at(28, 10), True), (at(29, 10), True),
+        (at(23, 9), False),
+        (at(23, 20, 59), False),
+        (at(23, 21), True),
+        (at(23, 23, 30), True),
+        (at(24, 7, 29), True),
+        (at(24, 7, 30), False),
+        (at(28, 10), True),
+        (at(29, 10), True),
     ],
 )
 def test_contains(moment: datetime, quiet: bool) -> None:

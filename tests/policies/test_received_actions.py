@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from policies.actions import (
-    Delete, KeyList, Logged, RecordEvent, RecordRead, Say, SayWhenReachable, TellAdminsOnce, TipOnce,
+    Delete,
+    KeyList,
+    Logged,
+    RecordEvent,
+    RecordRead,
+    Say,
+    SayWhenReachable,
+    TellAdminsOnce,
+    TipOnce,
 )
 from policies.callbacks import ConvertDemand, decode
 from policies.formalism import Switch
@@ -59,7 +67,11 @@ def test_a_demand_from_a_reachable_sender_is_reminded_privately_with_the_convers
     actions = ReceivedRule().judge(message("收到请回复"), group()).actions
     assert kinds(actions) == ["RecordEvent", "Say"]
     reminder = flat(actions)[1]
-    assert (reminder.chat_id, reminder.key, reminder.params) == (7, "received.demand_private", {"title": "朝阳社区工作群"})
+    assert (reminder.chat_id, reminder.key, reminder.params) == (
+        7,
+        "received.demand_private",
+        {"title": "朝阳社区工作群"},
+    )
     assert decode(reminder.buttons[0].data) == ConvertDemand(-100, 50)
 
 
@@ -72,7 +84,9 @@ def test_a_demand_from_an_unreachable_sender_is_kept_and_the_admins_told_once_a_
     assert kept.message.chat_id == 7 and kept.message.key == "received.demand_private"
     assert admins.chat_id == -100 and admins.key == "received.admins_unreachable_sender"
     assert admins.params == {"sender": "王芳"} and admins.period == "7:2026-W48"
-    assert not any(isinstance(action, Say) and action.chat_id == -100 for action in flat(actions))  # nothing in the group
+    assert not any(
+        isinstance(action, Say) and action.chat_id == -100 for action in flat(actions)
+    )  # nothing in the group
 
 
 def test_record_only_groups_count_demands_without_reminding() -> None:
@@ -83,7 +97,9 @@ def test_record_only_groups_count_demands_without_reminding() -> None:
 def test_a_formalism_demand_is_counted_per_kind_and_reminded_once_per_message() -> None:
     actions = flat(ReceivedRule().judge(message("请大家每天早上8点前在群里打卡，走访时拍照发群"), group()).actions)
     assert [action.kind for action in actions if isinstance(action, RecordEvent)] == [
-        "formalism_checkin", "formalism_photo_proof", "formalism_reminded",
+        "formalism_checkin",
+        "formalism_photo_proof",
+        "formalism_reminded",
     ]
     assert actions[2].key == "formalism_reminded:-100:50"
     reminder = actions[-1]
@@ -110,7 +126,11 @@ def test_the_groups_switch_wins_over_the_deployments(deployment, group_choice, c
 
 def test_formalism_rules_work_when_the_received_rule_is_off_and_exemptions_hold() -> None:
     rule = ReceivedRule()
-    assert kinds(rule.judge(message("群消息必须秒回"), group(mode=Mode.OFF)).actions) == ["RecordEvent", "RecordEvent", "Say"]
+    assert kinds(rule.judge(message("群消息必须秒回"), group(mode=Mode.OFF)).actions) == [
+        "RecordEvent",
+        "RecordEvent",
+        "Say",
+    ]
     assert rule.judge(message("【紧急】今晚暴雨，群消息必须秒回"), group()).actions == ()
     assert rule.judge(message("防汛期间群消息必须秒回"), group()).actions == ()
 
@@ -156,8 +176,13 @@ KEPT_FOR_START = "RecordEvent{done:[SayWhenReachable, TellAdminsOnce]}"
 JUDGE_TABLE = [
     # Acks in a group that removes them.
     ("ack under a notice", "收到", True, {"replied": NOTICE}, ["RecordRead", REMOVED]),
-    ("ack under a tracked notice moves its counter", "收到", True, {"replied": TRACKED},
-     ["RecordRead{done:[RefreshCounter]}", REMOVED]),
+    (
+        "ack under a tracked notice moves its counter",
+        "收到",
+        True,
+        {"replied": TRACKED},
+        ["RecordRead{done:[RefreshCounter]}", REMOVED],
+    ),
     ("plain ack after a recent notice", "收到", False, {"recent_notice": NOTICE}, ["RecordRead", REMOVED]),
     ("plain ack with no notice around", "收到", False, {}, []),
     ("weak ack under an ordinary message", "好的", True, {"replied": ORDINARY}, []),
@@ -165,12 +190,27 @@ JUDGE_TABLE = [
     ("weak ack without a reply", "好的", False, {"recent_notice": NOTICE}, []),
     ("ack under a question", "收到", True, {"replied": Target(10, is_question=True, expects_ack=True)}, []),
     ("digits under a data request", "11", True, {"replied": Target(10, expects_ack=True, asks_for_data=True)}, []),
-    ("ack under an urgent notice stays", "收到", True, {"replied": Target(10, expects_ack=True, is_urgent=True)},
-     ["RecordRead"]),
-    ("ack without the delete right", "收到", True, {"replied": NOTICE, "can_delete": False},
-     ["RecordRead", "TellAdminsOnce", "Logged"]),
-    ("ack older than 48 hours", "收到", True, {"replied": NOTICE, "now": NOW + timedelta(hours=48)},
-     ["RecordRead", "TellAdminsOnce", "Logged"]),
+    (
+        "ack under an urgent notice stays",
+        "收到",
+        True,
+        {"replied": Target(10, expects_ack=True, is_urgent=True)},
+        ["RecordRead"],
+    ),
+    (
+        "ack without the delete right",
+        "收到",
+        True,
+        {"replied": NOTICE, "can_delete": False},
+        ["RecordRead", "TellAdminsOnce", "Logged"],
+    ),
+    (
+        "ack older than 48 hours",
+        "收到",
+        True,
+        {"replied": NOTICE, "now": NOW + timedelta(hours=48)},
+        ["RecordRead", "TellAdminsOnce", "Logged"],
+    ),
     ("ack in a record-only group", "收到", True, {"replied": NOTICE, "mode": Mode.RECORD}, ["RecordRead"]),
     ("ack in a group with the rule off", "收到", True, {"replied": NOTICE, "mode": Mode.OFF}, []),
     # Demands for acks.
@@ -181,11 +221,27 @@ JUDGE_TABLE = [
     ("urgent demand", "【紧急】今晚暴雨，收到请回复", False, {}, []),
     # Formalism demands: one count per kind, one reminder per message.
     ("check-in demand", "请大家每天早上8点前在群里打卡", False, {}, ["RecordEvent", REMINDED_PRIVATELY]),
-    ("check-in demand, sender never started the bot", "请大家每天早上8点前在群里打卡", False,
-     {"sender_has_private_chat": False}, ["RecordEvent", KEPT_FOR_START]),
-    ("check-in demand counted only", "请大家每天早上8点前在群里打卡", False, {"formalism": {"checkin": Switch.RECORD}},
-     ["RecordEvent"]),
-    ("check-in demand switched off", "请大家每天早上8点前在群里打卡", False, {"formalism": {"checkin": Switch.OFF}}, []),
+    (
+        "check-in demand, sender never started the bot",
+        "请大家每天早上8点前在群里打卡",
+        False,
+        {"sender_has_private_chat": False},
+        ["RecordEvent", KEPT_FOR_START],
+    ),
+    (
+        "check-in demand counted only",
+        "请大家每天早上8点前在群里打卡",
+        False,
+        {"formalism": {"checkin": Switch.RECORD}},
+        ["RecordEvent"],
+    ),
+    (
+        "check-in demand switched off",
+        "请大家每天早上8点前在群里打卡",
+        False,
+        {"formalism": {"checkin": Switch.OFF}},
+        [],
+    ),
     ("formalism in an emergency", "防汛期间群消息必须秒回", False, {}, []),
     # Ordinary talk.
     ("ordinary chat", "明天下午的会改到三点", False, {"replied": NOTICE}, []),
@@ -193,8 +249,12 @@ JUDGE_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("case", "text", "replies", "context", "expected"), JUDGE_TABLE, ids=[row[0] for row in JUDGE_TABLE])
-def test_judge_from_group_context_to_actions(case: str, text: str, replies: bool, context: dict, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("case", "text", "replies", "context", "expected"), JUDGE_TABLE, ids=[row[0] for row in JUDGE_TABLE]
+)
+def test_judge_from_group_context_to_actions(
+    case: str, text: str, replies: bool, context: dict, expected: list[str]
+) -> None:
     actions = ReceivedRule().judge(message(text, reply_to=10 if replies else None), group(**context)).actions
     assert tree(actions) == expected, case
 

@@ -18,7 +18,10 @@ RULE = DemandRule()
         ("【通知】周六停水，收到请回复", "【通知】周六停水"),
         ("【通知】周六停水，收到请回复。", "【通知】周六停水。"),
         ("各位社区书记：请于周五前报送台账，收到请回复1", "各位社区书记：请于周五前报送台账"),
-        ("【通知】明天上午9点在三楼会议室开会，请各社区书记准时参加。收到请回复。", "【通知】明天上午9点在三楼会议室开会，请各社区书记准时参加。"),
+        (
+            "【通知】明天上午9点在三楼会议室开会，请各社区书记准时参加。收到请回复。",
+            "【通知】明天上午9点在三楼会议室开会，请各社区书记准时参加。",
+        ),
         ("收到请回复！明天上午九点开会", "明天上午九点开会"),
         ("请各社区回复收到，并于周五前报送台账。", "请各社区于周五前报送台账。"),
         ("请回复收到并转发至各小区楼长群", "请转发至各小区楼长群"),
@@ -46,7 +49,10 @@ def test_the_demand_goes_and_everything_else_stays(text: str, reposted: str) -> 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=200), st.sampled_from(["收到请回复", "，请回复收到并转发", "看到请扣1。", "Please reply 'received'."]))
+@given(
+    st.text(max_size=200),
+    st.sampled_from(["收到请回复", "，请回复收到并转发", "看到请扣1。", "Please reply 'received'."]),
+)
 def test_what_is_left_no_longer_demands_acks_and_is_never_longer(prefix: str, demand: str) -> None:
     reposted = without_demand(RULE, prefix + demand)
     assert len(reposted) <= len(prefix + demand)

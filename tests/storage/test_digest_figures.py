@@ -38,7 +38,13 @@ def chat(chat_id: int, department: int | None, members: int | None = None, **fie
 
 
 def event(kind: str, day: int, department: int | None, chat_id: int) -> dict:
-    return {"kind": kind, "day": date(2026, 11, day), "department_id": department, "chat_id": chat_id, "at": local(day, 12)}
+    return {
+        "kind": kind,
+        "day": date(2026, 11, day),
+        "department_id": department,
+        "chat_id": chat_id,
+        "at": local(day, 12),
+    }
 
 
 def notice(number: int, chat_id: int, department: int, kind: str, at: datetime) -> dict:
@@ -51,9 +57,12 @@ def notice(number: int, chat_id: int, department: int, kind: str, at: datetime) 
 async def seed(db: Database) -> None:
     async with db.engine.begin() as connection:
         await connection.execute(insert(Department), [
-            {"id": MZ, "name": "民政局", "code": "MZ", "internal_units": 1, "contact_chat_id": -200, "created_at": local(1, 9)},
-            {"id": JT, "name": "交通局", "code": "JT", "internal_units": 1, "contact_chat_id": None, "created_at": local(1, 9)},
-            {"id": WJ, "name": "卫健委", "code": "WJ", "internal_units": 1, "contact_chat_id": None, "created_at": local(1, 9)},
+            {"id": MZ, "name": "民政局", "code": "MZ", "internal_units": 1, "contact_chat_id": -200,
+             "created_at": local(1, 9)},
+            {"id": JT, "name": "交通局", "code": "JT", "internal_units": 1, "contact_chat_id": None,
+             "created_at": local(1, 9)},
+            {"id": WJ, "name": "卫健委", "code": "WJ", "internal_units": 1, "contact_chat_id": None,
+             "created_at": local(1, 9)},
         ])  # fmt: skip
         await connection.execute(insert(Chat), [
             chat(-101, MZ, 11),
@@ -68,28 +77,34 @@ async def seed(db: Database) -> None:
             chat(-108, MZ, kind="temporary", bot_status="migrated"),
             chat(-109, JT, kind="temporary", bot_status="left", left_at=local(2, 9)),
         ])  # fmt: skip
-        await connection.execute(insert(Event), [
-            *[event("ack_removed", 17, MZ, -101)] * 3,
-            *[event("ack_removed", 18, JT, -102)] * 6,
-            *[event("ack_removed", 19, None, -107)] * 2,
-            *[event("ack_demand", 16, MZ, -101)] * 2,
-            event("ack_demand", 22, JT, -102),
-            *[event("after_hours_notice", 20, JT, -102)] * 2,
-            event("duplicate_data_request", 18, JT, -102),
-            event("quota_overrun", 19, MZ, -103),
-            # The local days either side of the week: the week before, and the week after.
-            event("ack_demand", 15, MZ, -101),
-            event("ack_demand", 23, MZ, -101),
-        ])
-        await connection.execute(insert(Notice), [
-            notice(1, -101, MZ, "notice", local(16, 0, 10)),  # just after the week began
-            notice(2, -101, MZ, "meeting", local(20, 15)),
-            notice(3, -101, MZ, "data_request", local(22, 23, 30)),  # just before it ended
-            notice(4, -101, MZ, "notice", local(15, 23, 50)),  # the week before
-            notice(5, -101, MZ, "notice", local(23, 0, 5)),  # the week after
-            notice(6, -102, JT, "data_request", local(18, 9)),
-            notice(7, -102, JT, "data_request", local(18, 10)),
-        ])
+        await connection.execute(
+            insert(Event),
+            [
+                *[event("ack_removed", 17, MZ, -101)] * 3,
+                *[event("ack_removed", 18, JT, -102)] * 6,
+                *[event("ack_removed", 19, None, -107)] * 2,
+                *[event("ack_demand", 16, MZ, -101)] * 2,
+                event("ack_demand", 22, JT, -102),
+                *[event("after_hours_notice", 20, JT, -102)] * 2,
+                event("duplicate_data_request", 18, JT, -102),
+                event("quota_overrun", 19, MZ, -103),
+                # The local days either side of the week: the week before, and the week after.
+                event("ack_demand", 15, MZ, -101),
+                event("ack_demand", 23, MZ, -101),
+            ],
+        )
+        await connection.execute(
+            insert(Notice),
+            [
+                notice(1, -101, MZ, "notice", local(16, 0, 10)),  # just after the week began
+                notice(2, -101, MZ, "meeting", local(20, 15)),
+                notice(3, -101, MZ, "data_request", local(22, 23, 30)),  # just before it ended
+                notice(4, -101, MZ, "notice", local(15, 23, 50)),  # the week before
+                notice(5, -101, MZ, "notice", local(23, 0, 5)),  # the week after
+                notice(6, -102, JT, "data_request", local(18, 9)),
+                notice(7, -102, JT, "data_request", local(18, 10)),
+            ],
+        )
 
 
 @pytest.fixture
@@ -129,7 +144,13 @@ async def test_the_week_before_is_counted_on_its_own_days(seeded: Database) -> N
 
 async def test_figures_per_group_for_the_group_summaries(seeded: Database) -> None:
     found = await figures(seeded, WEEK, CHAT)
-    assert found[-101] == {"notices": 2, "data_requests": 1, "ack_demands": 2, "acks_removed": 3, "minutes_saved": pytest.approx(2.5)}
+    assert found[-101] == {
+        "notices": 2,
+        "data_requests": 1,
+        "ack_demands": 2,
+        "acks_removed": 3,
+        "minutes_saved": pytest.approx(2.5),
+    }
     assert found[-102]["after_hours_notices"] == 2
     assert all("temp_open" not in values for values in found.values())
 
@@ -152,7 +173,9 @@ async def test_the_scoreboard_of_the_seeded_week(seeded: Database) -> None:
 async def test_a_week_in_progress_counts_until_now(seeded: Database) -> None:
     now = local(18, 12)
     async with seeded.transaction() as session:
-        found = await DigestRepository(session).figures(window_for(WEEK, TZ, now=now, seconds_per_message=5), "department")
+        found = await DigestRepository(session).figures(
+            window_for(WEEK, TZ, now=now, seconds_per_message=5), "department"
+        )
     assert found[MZ]["notices"] == 1 and "data_requests" not in found[MZ]
     # Events are counted by local day: all of today's so far.
     assert found[JT]["acks_removed"] == 6

@@ -37,15 +37,18 @@ async def seeded(db: Database) -> Database:
             {"id": number, "name": name, "code": name, "internal_units": 1, "created_at": local(1, 9)}
             for number, name in ((MZ, "民政局"), (JT, "交通局"), (WJ, "卫健委"))
         ])  # fmt: skip
-        await connection.execute(insert(Whistle), [
-            whistle(1, WJ, 17),  # new this week, open
-            whistle(2, WJ, 1),  # open since 1 November: more than 14 days at the week's end
-            whistle(3, MZ, 2),  # rectified during the week: neither open nor overdue
-            whistle(4, MZ, 20),  # new this week, rejected the next day
-            whistle(5, MZ, 23),  # the week after
-            whistle(6, JT, 10),  # open at the week's end (rectified only after it), 13 days old
-            whistle(7, None, 16),  # a typed, unregistered department: new and open
-        ])
+        await connection.execute(
+            insert(Whistle),
+            [
+                whistle(1, WJ, 17),  # new this week, open
+                whistle(2, WJ, 1),  # open since 1 November: more than 14 days at the week's end
+                whistle(3, MZ, 2),  # rectified during the week: neither open nor overdue
+                whistle(4, MZ, 20),  # new this week, rejected the next day
+                whistle(5, MZ, 23),  # the week after
+                whistle(6, JT, 10),  # open at the week's end (rectified only after it), 13 days old
+                whistle(7, None, 16),  # a typed, unregistered department: new and open
+            ],
+        )
         await connection.execute(insert(WhistleResponse), [
             settled(3, "rectified", 18), settled(4, "rejected", 21), settled(6, "rectified", 24),
             {"whistle_id": 1, "kind": "response", "text": "t", "visible": True, "at": local(18, 9)},
@@ -56,7 +59,10 @@ async def seeded(db: Database) -> Database:
 async def test_whistle_figures_per_department_match_the_hand_count(seeded: Database) -> None:
     async with seeded.transaction() as session:
         found = await DigestRepository(session).figures(window_for(WEEK, TZ, whistle_open_days=14), "department")
-    whistles = {department: {k: v for k, v in figures.items() if k.startswith("whistles")} for department, figures in found.items()}
+    whistles = {
+        department: {k: v for k, v in figures.items() if k.startswith("whistles")}
+        for department, figures in found.items()
+    }
     assert whistles == {
         WJ: {"whistles_new": 1, "whistles_open": 2, "whistles_overdue": 1},
         MZ: {"whistles_new": 1, "whistles_rectified": 1},
@@ -84,4 +90,6 @@ def test_whistle_figures_weigh_nothing_and_stay_off_department_cards() -> None:
 
     whistles = [source for source in FIGURE_SOURCES if source.name.startswith("whistles")]
     assert len(whistles) == 4
-    assert all(source.spec.weight == 0 and not source.on_department_card and not source.per_group for source in whistles)
+    assert all(
+        source.spec.weight == 0 and not source.on_department_card and not source.per_group for source in whistles
+    )

@@ -36,20 +36,37 @@ async def seed(db: Database) -> dict[str, int]:
             ("original_elsewhere", NOT_MINE, 7, NOW + timedelta(days=2), None, None),
         ]
         for offset, (name, chat, message, deadline, department, _dup) in enumerate(rows):
-            notice = Notice(chat_id=chat, message_id=message, text=name, posted_at=NOW + timedelta(minutes=offset),
-                            deadline_at=deadline, department_id=department)
+            notice = Notice(
+                chat_id=chat,
+                message_id=message,
+                text=name,
+                posted_at=NOW + timedelta(minutes=offset),
+                deadline_at=deadline,
+                department_id=department,
+            )
             session.add(notice)
             await session.flush()
             ids[name] = notice.id
         # A copy of "soon" in the person's other group, and a copy of a notice from a group the
         # person is not in: the first is shown once (under "soon"), the second is shown.
-        for name, chat, message, original in (("copy_of_soon", ALSO_MINE, 8, "soon"), ("copy_of_elsewhere", ALSO_MINE, 9, "original_elsewhere")):
-            notice = Notice(chat_id=chat, message_id=message, text=name, posted_at=NOW + timedelta(minutes=10),
-                            deadline_at=NOW + timedelta(days=2), duplicate_of=ids[original])
+        for name, chat, message, original in (
+            ("copy_of_soon", ALSO_MINE, 8, "soon"),
+            ("copy_of_elsewhere", ALSO_MINE, 9, "original_elsewhere"),
+        ):
+            notice = Notice(
+                chat_id=chat,
+                message_id=message,
+                text=name,
+                posted_at=NOW + timedelta(minutes=10),
+                deadline_at=NOW + timedelta(days=2),
+                duplicate_of=ids[original],
+            )
             session.add(notice)
             await session.flush()
             ids[name] = notice.id
-        await session.execute(insert(Read).values(chat_id=MINE, message_id=5, person_id=PERSON, via="button", read_at=NOW))
+        await session.execute(
+            insert(Read).values(chat_id=MINE, message_id=5, person_id=PERSON, via="button", read_at=NOW)
+        )
     return ids
 
 
@@ -57,7 +74,11 @@ async def page(db: Database, **options) -> tuple[list[str], int, dict[str, int]]
     values = {"include_read": False, "department_id": None, "offset": 0, "limit": 10, **options}
     async with db.transaction() as session:
         items, total = await InboxRepository(session).page(PERSON, **values)
-    return [item.notice.text for item in items], total, {item.notice.text: item.also_in for item in items if item.also_in}
+    return (
+        [item.notice.text for item in items],
+        total,
+        {item.notice.text: item.also_in for item in items if item.also_in},
+    )
 
 
 async def test_unread_notices_of_present_groups_in_deadline_order_copies_once(db: Database) -> None:
@@ -96,4 +117,6 @@ async def test_department_filter(db: Database) -> None:
 
 async def test_an_empty_inbox(db: Database) -> None:
     async with db.transaction() as session:
-        assert await InboxRepository(session).page(PERSON, include_read=True, department_id=None, offset=0, limit=5) == ([], 0)
+        assert await InboxRepository(session).page(
+            PERSON, include_read=True, department_id=None, offset=0, limit=5
+        ) == ([], 0)

@@ -28,7 +28,17 @@ async def test_upgrade_head_on_empty_database_matches_models(database_url: str) 
             )
             tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         assert differences == []
-        assert {"chats", "departments", "people", "memberships", "audit_log", "tasks", "notices", "reads", "events"} <= tables
+        assert {
+            "chats",
+            "departments",
+            "people",
+            "memberships",
+            "audit_log",
+            "tasks",
+            "notices",
+            "reads",
+            "events",
+        } <= tables
     finally:
         await engine.dispose()
 
@@ -64,7 +74,8 @@ async def test_upgrading_keeps_existing_rows(database_url: str) -> None:
             await connection.execute(
                 text(
                     "INSERT INTO chats (id, title, type, kind, state, settings, bot_status, bot_rights, joined_at)"
-                    " VALUES (-1, 'g', 'group', 'permanent', 'active', '{}', 'member', '{}', '2026-11-23 01:00:00+00:00')"
+                    " VALUES (-1, 'g', 'group', 'permanent', 'active', '{}', 'member', '{}',"
+                    " '2026-11-23 01:00:00+00:00')"
                 )
             )
         await upgrade(engine)
@@ -88,10 +99,12 @@ async def test_the_group_actions_table_comes_with_0009_and_goes_with_its_downgra
     try:
         await upgrade(engine, "0009")
         async with engine.begin() as connection:
-            await connection.execute(text(
-                "INSERT INTO group_actions (at, chat_id, rule, kind, reason, outcome, person_id, text)"
-                " VALUES ('2026-11-23 01:00:00+00:00', -1, 'received', 'delete', 'ack', 'done', 7, '收到')"
-            ))
+            await connection.execute(
+                text(
+                    "INSERT INTO group_actions (at, chat_id, rule, kind, reason, outcome, person_id, text)"
+                    " VALUES ('2026-11-23 01:00:00+00:00', -1, 'received', 'delete', 'ack', 'done', 7, '收到')"
+                )
+            )
         await downgrade(engine, "0008")
         assert await current_revision(engine) == "0008" and "group_actions" not in await tables()
         await upgrade(engine)

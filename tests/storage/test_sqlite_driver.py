@@ -39,7 +39,11 @@ async def test_rows_rowcount_and_lastrowid_come_back(file_url: str) -> None:
         await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}])
         updated = await connection.execute(text("UPDATE t SET v = 'x' WHERE id > 1"))
         assert updated.rowcount == 2
-        assert (await connection.execute(text("SELECT id, v FROM t ORDER BY id"))).all() == [(1, "a"), (2, "x"), (3, "x")]
+        assert (await connection.execute(text("SELECT id, v FROM t ORDER BY id"))).all() == [
+            (1, "a"),
+            (2, "x"),
+            (3, "x"),
+        ]
         assert isinstance(await _driver_connection(connection), sqlite_driver.InlineConnection)
     await database.dispose()
 

@@ -45,9 +45,7 @@ async def test_expired_lease_is_claimed_again_after_a_crash(db: Database) -> Non
     async with db.transaction() as session:
         assert await TaskRepository(session).claim_due(NOW + LEASE, limit=1, lease=LEASE) == []
     async with db.transaction() as session:
-        [again] = await TaskRepository(session).claim_due(
-            NOW + LEASE + timedelta(seconds=1), limit=1, lease=LEASE
-        )
+        [again] = await TaskRepository(session).claim_due(NOW + LEASE + timedelta(seconds=1), limit=1, lease=LEASE)
     assert again.id == task.id and again.attempts == 2
 
 
