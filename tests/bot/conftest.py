@@ -121,12 +121,13 @@ def no_transaction_open(method: str) -> None:
     assert not transaction_open_in_this_task(), f"{method} called inside an open database transaction"
 
 
-@pytest.fixture
-async def harness(database_url: str, clock: FakeClock) -> AsyncIterator[Harness]:
+@asynccontextmanager
+async def configured_harness(database_url: str, clock: FakeClock, **overrides: Any) -> AsyncIterator[Harness]:
+    """The application on a fresh schema and Telegram double; `overrides` are bot.toml sections."""
     fake = FakeTelegram(clock=clock)
     fake.before_call = no_transaction_open
     build_world(fake)
-    settings = make_settings()
+    settings = make_settings(**overrides)
     db = Database.from_url(database_url)
     async with db.engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
@@ -136,6 +137,12 @@ async def harness(database_url: str, clock: FakeClock) -> AsyncIterator[Harness]
         yield Harness(app, fake, UpdateFactory(fake, app.bot), clock, db, deps, database_url)
     await db.dispose()
     fake.assert_no_unknown_calls()
+
+
+@pytest.fixture
+async def harness(database_url: str, clock: FakeClock) -> AsyncIterator[Harness]:
+    async with configured_harness(database_url, clock) as harness:
+        yield harness
 
 
 async def scalar(session: AsyncSession, statement: Any) -> Any:

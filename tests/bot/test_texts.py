@@ -4,22 +4,14 @@ catalog, and a changed configuration changes what the bot says."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.app import build_application
-from bot.context import Deps
 from bot.i18n import Catalog
-from bot.testing.fake import FakeTelegram
-from bot.testing.updates import UpdateFactory
 from policies.clock import FakeClock
-from storage.db import Database
-from storage.models import Base
-from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness, build_world, make_settings
+from tests.bot.conftest import ADMIN, GROUP, MEMBER, Harness, configured_harness
 
 CATALOG = Catalog.load()
 # Pieces joined to other text, where a space at the end is the gap before what follows.
@@ -63,21 +55,6 @@ def test_no_quantity_is_written_into_a_catalog(language: str) -> None:
 def test_english_counts_agree_with_their_nouns(count: int, english: str) -> None:
     assert english in CATALOG.text("en", "inbox.header", total=count, page=1, pages=1)
     assert f"：{count} 条" in CATALOG.text("zh-CN", "inbox.header", total=count, page=1, pages=1)
-
-
-@asynccontextmanager
-async def configured_harness(database_url: str, clock: FakeClock, **overrides: object) -> AsyncIterator[Harness]:
-    fake = FakeTelegram(clock=clock)
-    build_world(fake)
-    settings = make_settings(**overrides)
-    db = Database.from_url(database_url)
-    async with db.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    deps = Deps.create(settings, db=db, clock=clock, request=fake)
-    app = build_application(settings, deps)
-    async with app:
-        yield Harness(app, fake, UpdateFactory(fake, app.bot), clock, db, deps, database_url)
-    await db.dispose()
 
 
 # A deployment whose numbers differ from every default.
