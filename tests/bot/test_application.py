@@ -54,9 +54,7 @@ def test_the_connection_pool_holds_one_connection_per_chat_committed_at_once(tmp
     # server process each time).
     url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
     settings = make_settings(database={"url": url}, updates={"concurrent_chats": 12})
-    assert isinstance(
-        Deps.create(settings).db.engine.pool, StaticPool
-    )  # no pool_size for it to refuse2 + POOL_HEADROOM
+    assert Deps.create(settings).db.engine.pool.size() == 12 + POOL_HEADROOM
 
 
 def test_an_in_memory_sqlite_database_keeps_its_single_connection() -> None:
