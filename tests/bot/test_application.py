@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 
 from bot import cli, logs
 from bot.app import ALLOWED_UPDATES, build_application
-from bot.context import Deps
+from bot.context import POOL_HEADROOM, Deps
 from bot.menus import publish_commands
 from bot.ratelimit import SendingRateLimiter
 from bot.testing.fake import FakeTelegram
