@@ -38,7 +38,7 @@ def kinds(*classes: type) -> Callable[[object], bool]:
 
 def value_of(update: Update, kind: type[T]) -> T:
     """The pressed button's value; its handler's pattern has already matched the kind."""
-    value = decode(update.callback_query.data)
+    value = parse(update.callback_query.data)
     if not isinstance(value, kind):
         raise TypeError(f"{type(value).__name__} reached the handler of {kind.__name__}")
     return value

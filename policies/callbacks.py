@@ -18,6 +18,7 @@ stay pressable for long (a group notice's Read button lives for weeks) names tha
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import typing
 from collections.abc import Callable
@@ -203,7 +204,15 @@ def decode(data: object) -> Any:
 
 
 def parse(data: object) -> Any | None:
-    """The button value, or None when the data is rejected."""
+    """The button value, or None when the data is rejected.
+
+    Remembered per text: PTB offers a press to each button handler's pattern in turn, and the
+    handler that takes it reads the value again (values are frozen, so sharing them is safe)."""
+    return _parse_text(data) if isinstance(data, str) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(data: str) -> Any | None:
     try:
         return decode(data)
     except Rejected:
