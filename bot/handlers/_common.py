@@ -146,3 +146,13 @@ def command_text(update: Update) -> str:
     text = update.effective_message.text or ""
     _command, _space, rest = text.partition(" ")
     return rest.strip()
+
+
+def page_buttons(
+    context: JianfuContext, language: str, page: int, pages: int, data_for: Callable[[int], str]
+) -> list[tuple[str, str]]:
+    """(label, callback data) of the "‹ previous" and "next ›" buttons around `page` of `pages`."""
+    steps = [("inbox.previous", page - 1)] if page > 0 else []
+    if page + 1 < pages:
+        steps.append(("inbox.next", page + 1))
+    return [(context.deps.catalog.raw(language, key), data_for(at)) for key, at in steps]

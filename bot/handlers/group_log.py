@@ -18,7 +18,7 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot import access
 from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import answer, command, emit, in_private, language_for, transactional
+from bot.handlers._common import answer, command, emit, in_private, language_for, page_buttons, transactional
 from bot.i18n import Html
 from bot.services import group_settings
 from policies.actions import Edit, Keyboard, Send
@@ -250,12 +250,8 @@ def _when(deps: Deps, row: GroupAction) -> str:
 def _paging(
     context: JianfuContext, language: str, page: int, pages: int, press_for: Callable[[int], Press]
 ) -> tuple[tuple[str, str, str], ...]:
-    catalog, buttons = context.deps.catalog, []
-    if page > 0:
-        buttons.append((catalog.raw(language, "inbox.previous"), press_for(page - 1).encode(), ""))
-    if page + 1 < pages:
-        buttons.append((catalog.raw(language, "inbox.next"), press_for(page + 1).encode(), ""))
-    return tuple(buttons)
+    buttons = page_buttons(context, language, page, pages, lambda at: press_for(at).encode())
+    return tuple((label, data, "") for label, data in buttons)
 
 
 # Record-only from the trail --------------------------------------------------------------------

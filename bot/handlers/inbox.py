@@ -11,7 +11,17 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot.actions import rows_of
 from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import answer, command, command_text, emit, in_private, language_for, reply, transactional
+from bot.handlers._common import (
+    answer,
+    command,
+    command_text,
+    emit,
+    in_private,
+    language_for,
+    page_buttons,
+    reply,
+    transactional,
+)
 from bot.i18n import Html
 from policies.actions import Edit, RefreshCounter, Send
 from policies.callbacks import InboxPage, InboxRead, encode
@@ -127,14 +137,8 @@ def _item_buttons(
 
 
 def _paging(context: JianfuContext, language: str, view: View, pages: int) -> list[InlineKeyboardButton]:
-    catalog, buttons = context.deps.catalog, []
-    if view.page > 0:
-        previous = view.page_button(view.page - 1)
-        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.previous"), callback_data=previous))
-    if view.page + 1 < pages:
-        following = view.page_button(view.page + 1)
-        buttons.append(InlineKeyboardButton(catalog.raw(language, "inbox.next"), callback_data=following))
-    return buttons
+    buttons = page_buttons(context, language, view.page, pages, view.page_button)
+    return [InlineKeyboardButton(label, callback_data=data) for label, data in buttons]
 
 
 def message_link(chat_id: int, message_id: int | None) -> str | None:

@@ -16,7 +16,17 @@ from bot import access, records
 from bot.actions import rows_of
 from bot.callbacks import kinds, value_of
 from bot.context import Deps, JianfuContext
-from bot.handlers._common import allowed, command, command_text, emit, in_private, language_for, reply, transactional
+from bot.handlers._common import (
+    allowed,
+    command,
+    command_text,
+    emit,
+    in_private,
+    language_for,
+    page_buttons,
+    reply,
+    transactional,
+)
 from bot.handlers._common import answer as answer_press
 from bot.i18n import Html
 from bot.pipeline import FactResult
@@ -99,14 +109,8 @@ async def render_list(
     today = deps.clock().astimezone(deps.settings.tz).date()
     lines += [list_line(deps, language, row, today) for row in rows]
     keyboard = [[open_button(catalog, language, row.whistle.id)] for row in rows]
-    paging = []
-    if page > 0:
-        previous = chosen.list_button(page - 1)
-        paging.append(InlineKeyboardButton(catalog.raw(language, "inbox.previous"), callback_data=previous))
-    if page + 1 < pages:
-        following = chosen.list_button(page + 1)
-        paging.append(InlineKeyboardButton(catalog.raw(language, "inbox.next"), callback_data=following))
-    keyboard.append(paging)
+    paging = page_buttons(context, language, page, pages, chosen.list_button)
+    keyboard.append([InlineKeyboardButton(label, callback_data=data) for label, data in paging])
     return "\n".join(lines), InlineKeyboardMarkup([row for row in keyboard if row])
 
 
