@@ -16,7 +16,7 @@ from typing import Any
 
 from policies.formalism import ALL_KINDS, Switch
 from policies.quiet import QuietHours, group_quiet_hours
-from policies.received import Mode
+from policies.received import FORMALISM_KIND_NAMES, RULE, Mode, formalism_switch_of
 
 RECEIVED, QUIET, DIGEST = "received", "quiet", "digest"
 MISSING_RIGHTS, SUMMARY_MESSAGE, INVITE_LINKS = "close_missing_rights", "close_summary_message_id", "bot_invite_links"
@@ -139,3 +139,24 @@ def quiet_hours(settings: GroupSettings | None, defaults: GroupDefaults) -> Quie
         end=defaults.quiet_end,
         weekends=defaults.quiet_weekends,
     )
+
+
+def above_record(
+    rule: str, settings: GroupSettings, defaults: GroupDefaults, deployment_formalism: Mapping[str, Switch]
+) -> tuple[str, ...]:
+    """What turning `rule` down to record-only would change in a group: the "received" rule while
+    it removes, the formalism kinds that are on. A rule switched off is never switched to record."""
+    if rule == RULE:
+        return (RULE,) if group_mode(settings, defaults) is Mode.REMOVE else ()
+    return tuple(
+        kind
+        for kind in FORMALISM_KIND_NAMES
+        if formalism_switch_of(kind, settings.formalism, deployment_formalism) is Switch.ON
+    )
+
+
+def record_only(settings: GroupSettings, rule: str, lowered: Iterable[str]) -> GroupSettings:
+    """The settings with `rule` (its `lowered` kinds, for the formalism rules) at record-only."""
+    if rule == RULE:
+        return replace(settings, received=Mode.RECORD)
+    return settings.with_formalism(lowered, Switch.RECORD)

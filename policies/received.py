@@ -108,6 +108,11 @@ class Target:
     tracked: bool = False
 
 
+def formalism_switch_of(kind: str, group: Mapping[str, Switch], deployment: Mapping[str, Switch]) -> Switch:
+    """A formalism rule's switch in a group: the group's own choice, else the deployment's, else on."""
+    return group.get(kind) or deployment.get(kind) or Switch.ON
+
+
 @dataclass(frozen=True)
 class GroupContext:
     """What the rule needs to know beyond the message itself."""
@@ -336,8 +341,7 @@ class ReceivedRule:
         return actions
 
     def formalism_switch(self, kind: str, group: GroupContext) -> Switch:
-        """The group's own choice, else the deployment's, else on."""
-        return group.formalism.get(kind) or self.config.formalism.get(kind) or Switch.ON
+        return formalism_switch_of(kind, group.formalism, self.config.formalism)
 
     def _remind(self, reminder: Say, message: Message, group: GroupContext, subject: str) -> list[Action]:
         """Privately now; or, for a sender who never opened a chat with the bot, kept for their

@@ -7,8 +7,9 @@ exists. From the trail an admin can switch a rule that acted to record-only.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +25,8 @@ from bot.services import group_settings
 from policies.actions import Edit, Keyboard, Send
 from policies.callbacks import LogRecordOnly, LogView, encode
 from policies.formalism import Switch
-from policies.group_settings import GroupSettings, group_mode
-from policies.received import FORMALISM, FORMALISM_KIND_NAMES, RULE, GroupContext, Mode
+from policies.group_settings import GroupSettings, above_record, record_only
+from policies.received import FORMALISM, RULE, Mode
 from storage.models import GroupAction
 from storage.repositories.chats import ChatRepository
 from storage.repositories.group_actions import GroupActionRepository, GroupChoice
@@ -260,16 +261,11 @@ def _paging(
 async def _switchable(deps: Deps, session: AsyncSession, chat_id: int, counts: dict[str, int]) -> list[str]:
     """The rules that acted this week and still do more than record somewhere in the group."""
     settings = await ChatRepository(session).group_settings(chat_id)
-    return [rule for rule in RECORDABLE if rule in counts and _above_record(deps, settings, rule)]
+    return [rule for rule in RECORDABLE if rule in counts and _lowered(deps, settings, rule)]
 
 
-def _above_record(deps: Deps, settings: GroupSettings, rule: str) -> tuple[str, ...]:
-    """What record-only would turn down: the "received" rule while it removes, the formalism kinds
-    that are on. A rule switched off is not switched back on to record."""
-    if rule == RULE:
-        return (RULE,) if group_mode(settings, deps.group_defaults) is Mode.REMOVE else ()
-    group = GroupContext(Mode.REMOVE, False, deps.clock(), formalism=dict(settings.formalism))
-    return tuple(kind for kind in FORMALISM_KIND_NAMES if deps.received_rule.formalism_switch(kind, group) is Switch.ON)
+def _lowered(deps: Deps, settings: GroupSettings, rule: str) -> tuple[str, ...]:
+    return above_record(rule, settings, deps.group_defaults, deps.received_rule.config.formalism)
 
 
 async def _record_only(context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str) -> str:
@@ -277,17 +273,12 @@ async def _record_only(context: JianfuContext, session: AsyncSession, user: int,
     chats = ChatRepository(session)
     if await chats.get(press.chat_id) is None:
         return ""
-    lowered = _above_record(context.deps, await chats.group_settings(press.chat_id), press.rule)
+    lowered = _lowered(context.deps, await chats.group_settings(press.chat_id), press.rule)
     if lowered:
         chosen = dict.fromkeys(lowered, Mode.RECORD.value if press.rule == RULE else Switch.RECORD.value)
-        await group_settings.change(context.deps, session, press.chat_id, user, _lowering(press.rule, lowered), chosen)
+        edit = functools.partial(record_only, rule=press.rule, lowered=lowered)
+        await group_settings.change(context.deps, session, press.chat_id, user, edit, chosen)
     return context.deps.catalog.text(language, "log.recorded", rule=press.rule)
-
-
-def _lowering(rule: str, kinds: tuple[str, ...]) -> Callable[[GroupSettings], GroupSettings]:
-    if rule == RULE:
-        return lambda settings: replace(settings, received=Mode.RECORD)
-    return lambda settings: settings.with_formalism(kinds, Switch.RECORD)
 
 
 def register(app: Application, deps: Deps) -> None:

@@ -12,10 +12,12 @@ from policies.group_settings import (
     GroupDefaults,
     GroupSettings,
     StoredSettings,
+    above_record,
     group_mode,
     quiet_choice,
     quiet_hours,
     read_stored,
+    record_only,
     to_stored,
 )
 from policies.quiet import QuietHours
@@ -112,3 +114,36 @@ def test_the_groups_quiet_hours_else_the_deployments(
 )  # fmt: skip
 def test_a_quiet_choice_is_off_or_a_range(typed: str, choice: str | None) -> None:
     assert quiet_choice(typed) == choice
+
+
+ON_BY_DEFAULT: dict[str, Switch] = {}
+
+
+@pytest.mark.parametrize(
+    ("rule", "settings", "deployment", "lowered"),
+    [
+        ("received", GroupSettings(), ON_BY_DEFAULT, ("received",)),  # the deployment removes
+        ("received", GroupSettings(received=Mode.RECORD), ON_BY_DEFAULT, ()),
+        ("received", GroupSettings(received=Mode.OFF), ON_BY_DEFAULT, ()),  # off is never raised to record
+        ("formalism", GroupSettings(), ON_BY_DEFAULT, ("checkin", "photo_proof", "promotion", "instant_reply")),
+        (
+            "formalism",
+            GroupSettings(formalism={"checkin": Switch.OFF, "promotion": Switch.RECORD}),
+            ON_BY_DEFAULT,
+            ("photo_proof", "instant_reply"),
+        ),
+        ("formalism", GroupSettings(formalism={"photo_proof": Switch.ON}), {"photo_proof": Switch.OFF,
+         "promotion": Switch.OFF, "instant_reply": Switch.RECORD, "checkin": Switch.RECORD}, ("photo_proof",)),
+    ],
+)  # fmt: skip
+def test_record_only_turns_down_what_does_more_than_record_and_nothing_else(
+    rule: str, settings: GroupSettings, deployment: dict[str, Switch], lowered: tuple[str, ...]
+) -> None:
+    assert above_record(rule, settings, DEFAULTS, deployment) == lowered
+
+
+def test_record_only_writes_record_for_the_rule_or_the_lowered_kinds() -> None:
+    assert record_only(GroupSettings(quiet="off"), "received", ()) == GroupSettings(received=Mode.RECORD, quiet="off")
+    settings = GroupSettings(formalism={"checkin": Switch.OFF})
+    expected = {"checkin": Switch.OFF, "promotion": Switch.RECORD}
+    assert record_only(settings, "formalism", ("promotion",)).formalism == expected
