@@ -249,10 +249,10 @@ class Pipeline:
             edit.message_id,
             html,
             self.labels(edit.buttons, language),
-            edit.rule,
-            edit.reason,
-            edit.then,
-            edit.durable,
+            rule=edit.rule,
+            reason=edit.reason,
+            then=edit.then,
+            durable=edit.durable,
         )
 
     def labels(self, rows: tuple[Row, ...], language: str | None) -> Keyboard:

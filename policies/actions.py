@@ -148,8 +148,21 @@ class About:
 # Telegram actions ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class Carried:
+    """What every Telegram action carries besides its own fields (keyword-only, after them): the
+    rule and reason that decided it (the audit trail's words), what follows its outcome, and
+    whether it is kept in the outbox until done (False for what is worth nothing after a crash,
+    a command's reply, and for what must leave no row behind, a whistleblower's conversation)."""
+
+    rule: str = ""
+    reason: str = ""
+    then: Then = NOTHING
+    durable: bool = True
+
+
 @dataclass(frozen=True)
-class Say:
+class Say(Carried):
     """Send catalog text `key` to a chat; `expires` messages in groups delete themselves later."""
 
     chat_id: int
@@ -161,17 +174,11 @@ class Say:
     expire_after: timedelta | None = None
     reply_to: int | None = None
     buttons: tuple[Row, ...] = ()
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
     about: About | None = None
-    # False for answers that are worth nothing after a crash (a command's reply), and for
-    # anything that must leave no row behind (a whistleblower's conversation).
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class Send:
+class Send(Carried):
     """A message already rendered as Telegram HTML (what a Say becomes before it is stored)."""
 
     chat_id: int
@@ -179,11 +186,7 @@ class Send:
     keyboard: Keyboard = ()
     reply_to: int | None = None
     expire_after: timedelta | None = None
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
     about: About | None = None
-    durable: bool = True
     # Not sent after this moment (its retries give up): e.g. a digest the next week's replaces.
     valid_until: datetime | None = None
     # Leaves no trace of the person: not even that they blocked the bot (a whistleblower).
@@ -193,7 +196,7 @@ class Send:
 
 
 @dataclass(frozen=True)
-class SendFile:
+class SendFile(Carried):
     """A photo or document: a Telegram file id, or PNG bytes as base64 (the digest's chart)."""
 
     chat_id: int
@@ -201,29 +204,21 @@ class SendFile:
     file: str
     caption: str = ""
     uploaded: bool = False
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
     valid_until: datetime | None = None
 
 
 @dataclass(frozen=True)
-class Edit:
+class Edit(Carried):
     """Replace a message's text (and buttons); `html` None changes only its buttons."""
 
     chat_id: int
     message_id: int
     html: str | None = None
     keyboard: Keyboard = ()
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class EditSay:
+class EditSay(Carried):
     """Edit a message to catalog text `key` (rendered in the chat's language before it is stored)."""
 
     chat_id: int
@@ -232,96 +227,60 @@ class EditSay:
     params: dict[str, Any] = field(default_factory=dict)
     language: str | None = None
     buttons: tuple[Row, ...] = ()
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class Delete:
+class Delete(Carried):
     chat_id: int
     message_id: int
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
     about: About | None = None
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class Pin:
+class Pin(Carried):
     chat_id: int
     message_id: int
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class Unpin:
+class Unpin(Carried):
     chat_id: int
     message_id: int
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class SetPermissions:
+class SetPermissions(Carried):
     """Members may send nothing (`read_only`) or what groups allow by default."""
 
     chat_id: int
     read_only: bool = True
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class Rename:
+class Rename(Carried):
     chat_id: int
     title: str
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class RevokeLink:
+class RevokeLink(Carried):
     """Revoke an invite link the bot created (links made by people only they can revoke)."""
 
     chat_id: int
     invite_link: str
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class Leave:
+class Leave(Carried):
     chat_id: int
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)
-class SetMenu:
+class SetMenu(Carried):
     """One person's command menu: `menu` names an audience's menu; empty takes it back."""
 
     chat_id: int
     menu: str = ""
-    rule: str = ""
-    reason: str = ""
-    then: Then = NOTHING
-    durable: bool = True
 
 
 @dataclass(frozen=True)

@@ -259,8 +259,8 @@ class ReceivedRule:
         delete = Delete(
             chat_id,
             message.message_id,
-            RULE,
-            ack.detail,
+            rule=RULE,
+            reason=ack.detail,
             then=Then(
                 done=(removed, tip),
                 no_rights=(missing_right,),

@@ -72,7 +72,7 @@ async def notice_command(update: Update, context: JianfuContext, session: AsyncS
         await hold(update, context, session, draft, publish_at)
         return
     # The command goes once the notice is out; if Telegram refuses the post, the sender hears why.
-    command_gone = Delete(raw.chat.id, raw.message_id, "notices", "replaced by the tracked notice")
+    command_gone = Delete(raw.chat.id, raw.message_id, rule="notices", reason="replaced by the tracked notice")
     await publish(deps, session, draft, urgent=False, then=Then(done=(command_gone,)))
 
 
@@ -146,7 +146,7 @@ async def hold(
     if not await tasks.schedule(HELD_TASK, key, publish_at, payload):
         return  # the same command delivered again: its sender was asked the first time
     task = await tasks.get_by_key(key)
-    command_gone = Delete(draft["chat_id"], draft["message_id"], "notices", "held for the working period")
+    command_gone = Delete(draft["chat_id"], draft["message_id"], rule="notices", reason="held for the working period")
     group_question = await _group_question(update, context, session, task, command_gone)
     sender = await PeopleRepository(session).get(draft["sender_id"])
     if sender is None or not sender.has_private_chat:
@@ -347,7 +347,7 @@ async def _settle_question(
         return ()
     chat_id, message_id = payload["question"]
     if chat_id < 0:
-        return (Delete(chat_id, message_id, "quiet_hours", "held notice settled"),)
+        return (Delete(chat_id, message_id, rule="quiet_hours", reason="held notice settled"),)
     language = language or await records.language_of(deps, session, chat_id)
     return (Edit(chat_id, message_id, await _text(deps, session, language, key, payload)),)
 

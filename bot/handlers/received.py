@@ -154,8 +154,8 @@ async def convert_pressed(update: Update, context: JianfuContext, session: Async
         Delete(
             notice.chat_id,
             notice.message_id,
-            RULE,
-            "converted to a tracked notice",
+            rule=RULE,
+            reason="converted to a tracked notice",
             about=About(person_id=notice.sender_id),
         ),
         notice_service.ForgetNotice(notice.id),

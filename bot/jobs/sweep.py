@@ -70,7 +70,7 @@ async def _settle(deps: Deps, tasks: TaskRepository, task: Task, finished: bool,
 async def delete_expired_message(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
     """Delete one of the bot's own expiring group messages (an outbox action, retried if need be)."""
     async with deps.pipeline.unit(task=task) as unit:
-        unit.emit(Delete(task.payload["chat_id"], task.payload["message_id"], "quiet_group", "expired"))
+        unit.emit(Delete(task.payload["chat_id"], task.payload["message_id"], rule="quiet_group", reason="expired"))
     return True
 
 

@@ -50,7 +50,7 @@ async def mark_done(deps: Deps, session: AsyncSession, chat_id: int, *, actor_id
     await audit(session, deps, actor_id, "chat.done", chat_id, {"close_at": close_at.isoformat()})
     params = {"close_at": local_time(deps, close_at), "days": deps.settings.temporary.close_after_days}
     missing_pin = Then(no_rights=(TellAdminsOnce(chat_id, "temp.admins_missing_pin"),))
-    pin = Pin(chat_id, SENT, RULE, "close announcement", then=missing_pin)
+    pin = Pin(chat_id, SENT, rule=RULE, reason="close announcement", then=missing_pin)
     announce = Say(chat_id, "temp.done_announce", params, rule=RULE, reason="work done", then=Then(done=(pin,)))
     current_unit().emit(announce)
 

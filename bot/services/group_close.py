@@ -213,7 +213,7 @@ async def _pin_summary(deps: Deps, session: AsyncSession, chat: Chat, then: Then
     message_id = (await ChatRepository(session).close_progress(chat.id)).summary_message_id
     if message_id is None:
         return then.done  # the summary may not have gone out: nothing to pin
-    return (Pin(chat.id, message_id, RULE, "close summary", then=then),)
+    return (Pin(chat.id, message_id, rule=RULE, reason="close summary", then=then),)
 
 
 async def _read_only(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
@@ -225,15 +225,15 @@ async def _revoke_links(deps: Deps, session: AsyncSession, chat: Chat, then: The
     links = (await ChatRepository(session).close_progress(chat.id)).bot_invite_links
     if not links:
         return then.done
-    revokes = [RevokeLink(chat.id, link, RULE, "closed") for link in links[:-1]]
-    return (*revokes, RevokeLink(chat.id, links[-1], RULE, "closed", then=then))
+    revokes = [RevokeLink(chat.id, link, rule=RULE, reason="closed") for link in links[:-1]]
+    return (*revokes, RevokeLink(chat.id, links[-1], rule=RULE, reason="closed", then=then))
 
 
 async def _rename(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
     title = renamed(chat.title, deps.settings.temporary.closed_title_prefix)
     if title == chat.title:
         return then.done
-    return (Rename(chat.id, title, RULE, "closed", then=then.first_when_done(Renamed(chat.id, title))),)
+    return (Rename(chat.id, title, rule=RULE, reason="closed", then=then.first_when_done(Renamed(chat.id, title))),)
 
 
 async def _apply_renamed(deps: Deps, session: AsyncSession, renamed_to: Renamed) -> FactResult:
@@ -251,7 +251,7 @@ async def _notify_owners(deps: Deps, session: AsyncSession, chat: Chat, then: Th
 
 
 async def _leave(deps: Deps, session: AsyncSession, chat: Chat, then: Then) -> tuple[Any, ...]:
-    return (Leave(chat.id, RULE, "closed", then=then.first_when_done(BotLeft(chat.id))),)
+    return (Leave(chat.id, rule=RULE, reason="closed", then=then.first_when_done(BotLeft(chat.id))),)
 
 
 @dataclass(frozen=True)
