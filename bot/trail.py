@@ -29,10 +29,6 @@ TRAIL_KEY = "jianfu.trail"
 # Housekeeping rather than decisions about the group (the bot's own expiring messages), and a
 # whistle's forwarding, which must leave no trace dated to the second.
 UNLOGGED_RULES = frozenset({"quiet_group", "whistle"})
-# Private messages logged without their recipient: a deadline reminder goes to those who have not
-# read the notice, which only its sender and the group's admins may learn (/readers), while
-# supervisors read every group's log.
-UNNAMED_RECIPIENTS = frozenset({"deadline"})
 # What each action is called in the trail. Redrawing a read counter (an Edit) and answering a
 # button press are not actions on the group.
 KINDS: dict[type, str] = {
@@ -60,9 +56,8 @@ def row_for(action: Any, outcome: Outcome, now: datetime) -> dict[str, Any] | No
     if group >= 0:
         return None  # a private message about no group (a digest to a supervisor)
     private = action.chat_id > 0
-    person = about.person_id if about.person_id is not None else action.chat_id if private else None
-    if private and action.rule in UNNAMED_RECIPIENTS:
-        person = None
+    recipient = action.chat_id if private and about.name_recipient else None
+    person = about.person_id if about.person_id is not None else recipient
     kind = PRIVATE if private else kind
     return trail_row(now, group, action.rule, kind, action.reason, outcome.value, person, about.text or None)
 

@@ -143,6 +143,9 @@ class About:
     chat_id: int = 0
     person_id: int | None = None
     text: str = ""
+    # False: the trail keeps that a private message went, not to whom (a deadline reminder goes
+    # to those who have not read a notice, which only its sender and the admins may learn).
+    name_recipient: bool = True
 
 
 # Telegram actions ----------------------------------------------------------------------------

@@ -127,7 +127,7 @@ async def remind_deadline(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
                 params,
                 rule="deadline",
                 reason="deadline near, unread",
-                about=About(notice.chat_id),
+                about=About(notice.chat_id, name_recipient=False),
             )
             key = f"deadline_reminded:{original}:{person}"
             unit.emit(RecordEvent("deadline_reminder", notice.chat_id, key, then=Then(done=(reminder,))))
