@@ -9,10 +9,11 @@ from enum import IntEnum
 from types import ModuleType
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import access, callbacks, health, loads, menus, metrics, startup
+from bot import access, callbacks, health, loads, menus, metrics, startup, trail
 from bot.actions import Telegram
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
@@ -41,7 +42,7 @@ from bot.services import notices as notice_service
 from bot.settings import Settings
 from policies.actions import SetMenu
 from storage.db import UPDATE_ID_KEY
-from storage.repositories.outbox import Replicas
+from storage.repositories.outbox import HandledUpdates, Replicas
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,64 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         if committed and observed and not errors.already_handled(session):
             membership.remember_observed(deps, observed)
         return committed, planned if committed else []
+
+
+    async def record_together(self, updates: list[Update]) -> list[list[Planned]] | None:
+        """A chat's updates of one batch in one transaction: one claim, one outbox write, one commit.
+
+        Each update still runs on its own (its unit, its loads) and in its order. A transaction
+        costs several statements' worth of time, and a busy group's batch holds a few updates
+        each, so this is most of what sharing saves. When any of them fails nothing is
+        committed and None is returned: the caller then records each alone (record_update),
+        with its own tries. Updates handled before are skipped (their claim is not new).
+        """
+        deps = self.bot_data.deps
+        prefetched = [await loads.prefetch(deps, self.bot, update) for update in updates]
+        hour = deps.clock().replace(minute=0, second=0, microsecond=0)
+        try:
+            async with deps.db.transaction() as session:
+                fresh = await HandledUpdates(session).claim_many([update.update_id for update in updates], hour)
+                timed = [
+                    await self._decide(session, update, loaded) if update.update_id in fresh else ([], None)
+                    for update, loaded in zip(updates, prefetched, strict=True)
+                ]
+                decided = [planned for planned, _seconds in timed]
+                await trail.write(session)
+                await deps.pipeline.write_durable(session, [item for planned in decided for item in planned])
+                observed = session.info.get(membership.OBSERVED_KEY)
+        except _NotTogether:
+            return None
+        except Exception as error:
+            log.info("a batch of updates is recorded one by one: %s", errors.describe(error))
+            return None
+        if observed:
+            membership.remember_observed(deps, observed)
+        for update, (_planned, seconds) in zip(updates, timed, strict=True):
+            if seconds is not None:
+                metrics.record_update(update, seconds=seconds, at=deps.clock())
+        return decided
+
+    async def _decide(
+        self, session: AsyncSession, update: Update, loaded: loads.Loads
+    ) -> tuple[list[Planned], float | None]:
+        """One update of a shared transaction: its handlers, then its facts applied and actions
+        rendered; with the seconds it took."""
+        started = time.perf_counter()
+        unit = Unit(session)
+        unit_token, loads_token = CURRENT_UNIT.set(unit), loads.CURRENT_LOADS.set(loaded)
+        try:
+            await super().process_update(update)
+        finally:
+            CURRENT_UNIT.reset(unit_token)
+            loads.CURRENT_LOADS.reset(loads_token)
+        if unit.failed:
+            raise _NotTogether
+        planned = await self.bot_data.deps.pipeline.prepare(session, unit.actions)
+        return planned, time.perf_counter() - started
+
+
+class _NotTogether(Exception):
+    """An update of a shared transaction failed: the transaction rolls back."""
 
 
 def build_application(settings: Settings, deps: Deps | None = None) -> JianfuApplication:

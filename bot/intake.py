@@ -117,7 +117,18 @@ class Intake:
 
     async def _commit_chat(self, updates: list[Update]) -> list[list[Any]]:
         async with self.chats_at_once:
+            if len(updates) > 1:
+                together = await self._commit_together(updates)
+                if together is not None:
+                    return together
             return [(await self.commit(update, act=False))[1] for update in updates]
+
+    async def _commit_together(self, updates: list[Update]) -> list[list[Any]] | None:
+        """A chat's updates in one transaction (see JianfuApplication.record_together); None
+        when that failed and nothing was committed."""
+        self.last_update_at = asyncio.get_running_loop().time()
+        async with self._chat_locks[chat_key(updates[0])]:
+            return await self.app.record_together(updates)
 
     async def commit(self, update: Update, *, act: bool = True) -> tuple[bool, list[Any]]:
         """Commit one update (tries it again if it fails): whether it needs nothing more, and

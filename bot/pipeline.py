@@ -177,11 +177,21 @@ class Pipeline:
     ) -> list[Planned]:
         """Apply the facts and write the durable Telegram actions, in the caller's transaction
         (and the audit trail it gathered, unless the caller writes that itself)."""
+        planned = await self.prepare(session, actions)
+        if write_trail:
+            await trail.write(session)
+        await self.write_durable(session, planned)
+        return planned
+
+    async def prepare(self, session: AsyncSession, actions: list[Any] | tuple[Any, ...]) -> list[Planned]:
+        """Apply the facts and render the Telegram actions (nothing is written to the outbox yet)."""
         planned: list[Planned] = []
         for action in actions:
             planned.extend(await self._prepare(session, action))
-        if write_trail:
-            await trail.write(session)
+        return planned
+
+    async def write_durable(self, session: AsyncSession, planned: list[Planned]) -> None:
+        """Write the durable actions to the outbox in one statement; each learns its row id."""
         durable = [item for item in planned if getattr(item.action, "durable", False)]
         if durable:
             rows = [
@@ -190,7 +200,6 @@ class Pipeline:
             ids = await OutboxRepository(session).add(rows, self.deps.clock(), self.lease)
             for item, row_id in zip(durable, ids, strict=True):
                 item.row_id = row_id
-        return planned
 
     async def act(self, planned: list[Planned]) -> None:
         """Perform prepared actions in order; each outcome and its follow-ups are recorded."""
@@ -205,24 +214,18 @@ class Pipeline:
             result = await applier(self.deps, session, action)
             then: Then = getattr(action, "then", Then())
             follow = then.done if result.new else then.failed
-            return await self._prepare_all(session, (*follow, *result.more))
+            return await self.prepare(session, (*follow, *result.more))
         if isinstance(action, Say):
             return [Planned(await self.render(session, action))]
         if isinstance(action, EditSay):
             return [Planned(await self.render_edit(session, action))]
         if isinstance(action, TipOnce):
-            return await self._prepare_all(session, await self._tip(session, action))
+            return await self.prepare(session, await self._tip(session, action))
         if isinstance(action, TellAdminsOnce):
-            return await self._prepare_all(session, await self._tell_admins(session, action))
+            return await self.prepare(session, await self._tell_admins(session, action))
         if is_telegram(action):
             return [Planned(action)]
         raise TypeError(f"unknown action {type(action).__name__}")
-
-    async def _prepare_all(self, session: AsyncSession, actions: tuple[Any, ...] | list[Any]) -> list[Planned]:
-        planned: list[Planned] = []
-        for action in actions:
-            planned.extend(await self._prepare(session, action))
-        return planned
 
     async def render(self, session: AsyncSession, say: Say) -> Send:
         """A Say as HTML in the chat's language; an expiring group message keeps its expiry."""

@@ -177,6 +177,15 @@ class HandledUpdates:
         statement = cached_statement(self.session, "handled.claim", _claim)
         return (await core_execute(self.session, statement, {"update_id": update_id, "now": now})).first() is not None
 
+    async def claim_many(self, update_ids: list[int], now: datetime) -> set[int]:
+        """`claim` for several updates in one statement: the ids taken for this transaction.
+
+        Claimed in ascending order, so two transactions claiming overlapping sets on PostgreSQL
+        wait for each other instead of deadlocking."""
+        statement = cached_statement(self.session, "handled.claim", _claim)
+        parameters = [{"update_id": update_id, "now": now} for update_id in sorted(update_ids)]
+        return set((await core_execute(self.session, statement, parameters)).scalars())
+
     async def count_failure(self, update_id: int, now: datetime, *, give_up_after: int) -> int:
         """One more failed try; the update is set aside once it failed `give_up_after` times."""
         row = await self.session.get(

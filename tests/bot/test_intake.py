@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from telegram import Update
+from telegram.ext import TypeHandler
 
+from bot.handlers._common import transactional
 from bot.intake import HOLD_BATCHES, MAX_BATCH, Intake
 from storage.models import HandledUpdate, Person, Read
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, Harness, make_settings
@@ -114,21 +117,26 @@ async def test_chats_are_handled_concurrently_and_each_in_its_order(harness: Har
         await notice_with_acks(harness, chat, [MEMBER, STRANGER, ENGLISH])
     in_flight: dict[int, int] = {}
     most_at_once, order = [0], {GROUP: [], OTHER_GROUP: []}
-    original = harness.app.record_update
 
-    async def observed(update: Any) -> Any:
-        chat = update.effective_chat.id
-        in_flight[chat] = in_flight.get(chat, 0) + 1
-        assert in_flight[chat] == 1, "two updates of one chat at once"
-        most_at_once[0] = max(most_at_once[0], sum(in_flight.values()))
-        order[chat].append(update.update_id)
-        await asyncio.sleep(0)  # let the other chat in
-        try:
-            return await original(update)
-        finally:
-            in_flight[chat] -= 1
+    def observing(original: Any) -> Any:
+        """Wraps record_update (one update) or record_together (a chat's updates in one transaction)."""
 
-    harness.app.record_update = observed
+        async def observed(updates: Any) -> Any:
+            chat = (updates[0] if isinstance(updates, list) else updates).effective_chat.id
+            in_flight[chat] = in_flight.get(chat, 0) + 1
+            assert in_flight[chat] == 1, "two updates of one chat at once"
+            most_at_once[0] = max(most_at_once[0], sum(in_flight.values()))
+            order[chat].extend(update.update_id for update in (updates if isinstance(updates, list) else [updates]))
+            await asyncio.sleep(0)  # let the other chat in
+            try:
+                return await original(updates)
+            finally:
+                in_flight[chat] -= 1
+
+        return observed
+
+    harness.app.record_update = observing(harness.app.record_update)
+    harness.app.record_together = observing(harness.app.record_together)
     await poll_until(intake, lambda: len(order[GROUP]) == 4 and len(order[OTHER_GROUP]) == 4)
     assert most_at_once[0] == 2
     assert order[GROUP] == sorted(order[GROUP]) and order[OTHER_GROUP] == sorted(order[OTHER_GROUP])
@@ -207,17 +215,19 @@ async def test_an_update_that_keeps_failing_is_set_aside_and_logged_without_cont
     harness.fake.push_update(poison)
     _notice, [ack] = await notice_with_acks(harness, GROUP, [STRANGER])
     tries = []
-    original = harness.app.record_update
 
-    async def fails_on_poison(update: Any) -> Any:
+    @transactional
+    async def fails_on_poison(update: Update, _context: Any, _session: Any) -> None:
         if update.update_id == poison.update_id:
             tries.append(update.update_id)
-            return False, []
-        return await original(update)
+            raise RuntimeError("a handler's bug")
 
-    harness.app.record_update = fails_on_poison
+    harness.app.add_handler(TypeHandler(Update, fails_on_poison), group=-100)
     await poll_until(intake, lambda: harness.fake.is_deleted(GROUP, ack))
-    assert len(tries) == harness.deps.settings.updates.attempts
+    # Once in the chat's shared transaction (which then rolls back), then alone until set aside;
+    # the notice and the ack of the same batch are recorded all the same.
+    assert len(tries) == 1 + harness.deps.settings.updates.attempts
+    assert await reads(harness) == {(GROUP, STRANGER)}
     async with harness.session() as session:
         assert (await session.get(HandledUpdate, poison.update_id)).state == "set_aside"
     logged = "\n".join(record.getMessage() for record in debug_logging.records)

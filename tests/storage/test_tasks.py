@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from storage.db import Database
+from storage.db import FAILED_KEY, Database
+from storage.repositories.outbox import HandledUpdates
 from storage.repositories.tasks import DONE, FAILED, PENDING, RUNNING, TaskRepository
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -147,3 +148,20 @@ async def test_a_settle_is_undone_by_reopen_within_its_transaction(db: Database)
     async with db.transaction() as session:
         task = await TaskRepository(session).get_by_key("h1")
     assert (task.state, task.done_at, task.payload) == (PENDING, None, {"outcome": "kept"})
+
+
+async def test_updates_are_claimed_together_once_and_failing_ones_taken_over(db: Database) -> None:
+    async with db.transaction() as session:
+        handled = HandledUpdates(session)
+        assert await handled.claim_many([3, 1, 2], NOW) == {1, 2, 3}
+        await handled.count_failure(5, NOW, give_up_after=3)  # a failed try: claimed again below
+        await handled.set_aside(6, NOW)
+    async with db.transaction() as session:
+        # Handled, failing, set aside and new ids in one claim: only the failing and the new are taken.
+        assert await HandledUpdates(session).claim_many([2, 4, 5, 6], NOW) == {4, 5}
+    async with db.transaction() as session:
+        session.info[FAILED_KEY] = True  # rolled back: the claim is given back with it
+        assert await HandledUpdates(session).claim_many([7], NOW) == {7}
+    async with db.transaction() as session:
+        assert await HandledUpdates(session).claim_many([7, 1], NOW) == {7}
+        assert {await HandledUpdates(session).state_of(update_id) for update_id in (1, 4, 5, 7)} == {"done"}
