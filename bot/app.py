@@ -164,7 +164,6 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
             membership.remember_observed(deps, observed)
         return committed, planned if committed else []
 
-
     async def record_together(self, updates: list[Update]) -> list[list[Planned]] | None:
         """A chat's updates of one batch in one transaction: one claim, one outbox write, one commit.
 
