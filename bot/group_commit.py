@@ -24,11 +24,19 @@ MAX_SHARED = 200
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, before_commit: Work | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        before_commit: Work | None = None,
+        when_shared: Callable[[AsyncSession], None] | None = None,
+    ) -> None:
         self.db = db
         # Runs once per transaction after all its callers' work: what they gathered (the groups'
-        # audit trail) is written in one statement instead of one per caller.
+        # audit trail, bot/shared_writes.py) is written in one statement instead of one per caller.
         self.before_commit = before_commit
+        # Told when a transaction is shared by several callers (they may gather writes then).
+        self.when_shared = when_shared
         self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []
         self._writing = False
 
@@ -53,6 +61,8 @@ class GroupCommit:
         if len(batch) > 1:
             try:
                 async with self.db.transaction() as session:
+                    if self.when_shared is not None:
+                        self.when_shared(session)
                     results = [await work(session) for work, _future in batch]
                     await self._finish(session)
             except Exception:

@@ -32,11 +32,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox, records, trail
+from bot import outbox, records, shared_writes, trail
 from bot.actions import Result, Telegram
 from bot.context import Deps
 from bot.group_commit import GroupCommit
 from policies.actions import (
+    NOTHING,
     About,
     AnswerCallback,
     Button,
@@ -124,7 +125,9 @@ class Pipeline:
         self.deps = deps
         self.telegram = telegram
         # Outcomes of many actions in flight share one commit.
-        self.outcomes = GroupCommit(deps.db, before_commit=trail.write)
+        self.outcomes = GroupCommit(
+            deps.db, before_commit=self._before_outcomes_commit, when_shared=shared_writes.begin
+        )
         self.facts: dict[type, FactApplier] = {
             Logged: _apply_logged,
             RecordRead: _apply_read,
@@ -133,6 +136,10 @@ class Pipeline:
             _Note: _apply_note,
             ForgetEvent: _apply_forget,
         }
+
+    async def _before_outcomes_commit(self, session: AsyncSession) -> None:
+        await shared_writes.flush(session, self.deps.clock())
+        await trail.write(session)
 
     def register_fact(self, kind: type, applier: FactApplier) -> None:
         if kind in self.facts:
@@ -382,6 +389,10 @@ class Pipeline:
         if item.row_id is None:
             return True
         state = DONE if outcome is Outcome.DONE else UNCERTAIN if outcome is Outcome.UNCERTAIN else FAILED
+        shared = shared_writes.of(session)
+        if shared is not None:
+            shared.settle(item.row_id, item.attempts, state, outcome.value)
+            return True  # checked when the shared transaction is written (or this runs alone)
         owned = await OutboxRepository(session).settle(
             item.row_id, item.attempts, state, outcome.value, self.deps.clock()
         )
@@ -459,6 +470,13 @@ async def _apply_read(deps: Deps, session: AsyncSession, read: RecordRead) -> Fa
 
 
 async def _apply_event(deps: Deps, session: AsyncSession, event: RecordEvent) -> FactResult:
+    shared = shared_writes.of(session)
+    if shared is not None and event.then is NOTHING:
+        # Nothing follows from its being new: counted with the shared transaction's others.
+        shared.count(
+            await records.event_row(deps, session, event.kind, event.chat_id, key=event.key, sender_id=event.sender_id)
+        )
+        return FactResult(True)
     new = await records.record_event(deps, session, event.kind, event.chat_id, key=event.key, sender_id=event.sender_id)
     return FactResult(new)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,11 +49,19 @@ async def record_event(
     """Count a fact on the local day it happened, against the department it is charged to.
 
     True when it was recorded now (False: its key was recorded before)."""
+    return await EventRepository(session).record(
+        **await event_row(deps, session, kind, chat_id, key=key, sender_id=sender_id)
+    )
+
+
+async def event_row(
+    deps: Deps, session: AsyncSession, kind: str, chat_id: int, *, key: str | None = None, sender_id: int | None = None
+) -> dict[str, Any]:
+    """The fact as it is counted (EventRepository.record's keywords): now, on the local day, for its department."""
     department_id = await department_for(deps, session, chat_id, sender_id)
     now = deps.clock()
-    return await EventRepository(session).record(
-        kind, at=now, day=now.astimezone(deps.settings.tz).date(), department_id=department_id, chat_id=chat_id, key=key
-    )
+    day = now.astimezone(deps.settings.tz).date()
+    return {"kind": kind, "at": now, "day": day, "department_id": department_id, "chat_id": chat_id, "key": key}
 
 
 async def expire_later(

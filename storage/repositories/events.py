@@ -38,6 +38,12 @@ class EventRepository:
         }
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
+    async def record_many(self, events: list[dict[str, Any]]) -> None:
+        """Record several facts in one statement (each with `record`'s keywords); a key recorded
+        before is skipped, and nobody learns which were new."""
+        statement = cached_statement(self.session, "events.record", _insert_event)
+        await core_execute(self.session, statement, events)
+
     async def forget(self, key: str) -> bool:
         """Remove the fact recorded under `key` (a claim given back); True when there was one."""
         return (await self.session.execute(delete(Event).where(Event.key == key))).rowcount == 1

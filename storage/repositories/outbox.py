@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import HandledUpdate, OutboxAction, Replica
@@ -77,6 +77,13 @@ class OutboxRepository:
         statement = cached_statement(self.session, "outbox.settle", _settle)
         parameters = {"row_id": row_id, "expected": attempts, "new_state": state, "result": outcome, "now": now}
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
+
+    async def settle_many(self, rows: list[tuple[int, int]], state: str, outcome: str, now: datetime) -> set[int]:
+        """`settle` for several (row id, attempts) with one outcome, in one statement: the ids
+        this process still owned (and has now settled)."""
+        statement = cached_statement(self.session, "outbox.settle_many", _settle_many)
+        parameters = {"pairs": rows, "new_state": state, "result": outcome, "now": now}
+        return set((await core_execute(self.session, statement, parameters)).scalars())
 
     async def retry_at(self, row_id: int, attempts: int, due_at: datetime, outcome: str) -> bool:
         """Telegram did not act: try again from `due_at`, whoever's sweep comes first."""
@@ -265,6 +272,17 @@ def _settle(_session: AsyncSession) -> Any:
         .where(and_(table.c.id == bindparam("row_id"), table.c.attempts == bindparam("expected")))
         .where(table.c.state.in_((PENDING, SENDING)))
         .values(state=bindparam("new_state"), outcome=bindparam("result"), done_at=bindparam("now"), lease_until=None)
+    )
+
+
+def _settle_many(_session: AsyncSession) -> Any:
+    table = OutboxAction.__table__
+    return (
+        table.update()
+        .where(tuple_(table.c.id, table.c.attempts).in_(bindparam("pairs", expanding=True)))
+        .where(table.c.state.in_((PENDING, SENDING)))
+        .values(state=bindparam("new_state"), outcome=bindparam("result"), done_at=bindparam("now"), lease_until=None)
+        .returning(table.c.id)
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.testing.fake import BAD_GATEWAY, NOT_ENOUGH_RIGHTS, TIMEOUT, TIMEOUT_AFTER_ACTING
 from policies.actions import Delete, Outcome, RecordEvent, Say, Send, Then
@@ -217,3 +217,45 @@ async def test_old_update_ids_and_finished_actions_are_forgotten(harness: Harnes
     harness.clock.advance(timedelta(days=5))
     await forget_old_records(harness.deps)
     assert await count(harness, OutboxAction) == 0
+
+
+async def test_outcomes_recorded_together_settle_in_one_statement_and_leave_a_taken_over_row_alone(
+    harness: Harness,
+) -> None:
+    await join(harness)
+    messages = [harness.fake.add_message(GROUP, MEMBER, f"收到{n}")["message_id"] for n in range(4)]
+    counted = RecordEvent("x", GROUP, None)  # no key: recorded again if a follow-up ran twice
+    pipeline = harness.deps.pipeline
+    deletes = [Delete(GROUP, message, then=Then(done=(counted,))) for message in messages]
+    for taken_over in (False, True):
+        async with harness.session() as session:
+            planned = await pipeline.record(session, deletes)
+        if taken_over:
+            # Another process claimed one row meanwhile (its lease ran out): its attempt, not ours.
+            async with harness.session() as session:
+                row = await session.get(OutboxAction, planned[0].row_id)
+                row.attempts += 1
+        settles = statements(harness, "UPDATE outbox SET state")
+        await asyncio.gather(*(pipeline.perform(item) for item in planned))
+        if not taken_over:
+            # One deleteMessages call, its four outcomes in one transaction: one settling statement.
+            assert len(settles) == 1
+            assert await count(harness, Event, Event.kind == "x") == 4
+        else:
+            # The shared transaction found the row was not ours: each outcome was recorded alone,
+            # and the taken-over row's follow-up was left to the process that owns it now.
+            assert await count(harness, Event, Event.kind == "x") == 4 + 3
+            assert (await rows(harness))[-4].state == "pending"
+            assert {row.state for row in (await rows(harness))[-3:]} == {"done"}
+
+
+def statements(harness: Harness, prefix: str) -> list[str]:
+    """The SQL statements starting with `prefix` that run from now on (a live list)."""
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.startswith(prefix):
+            seen.append(statement)
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    return seen
