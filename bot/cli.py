@@ -193,7 +193,7 @@ def telegram_request(settings: Settings) -> HTTPXRequest:
 def _serve(app: object, settings: Settings) -> None:
     from bot.runner import serve
 
-    asyncio.run(serve(app, settings))
+    asyncio.run(serve(app, settings, freeze_after_start=True))
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 import tornado.httpserver
 import tornado.web
 
+from bot import gc_tuning
 from bot.app import ALLOWED_UPDATES, JianfuApplication
 from bot.intake import Intake, webhook_body
 from bot.settings import Settings
@@ -20,8 +21,17 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-async def serve(app: JianfuApplication, settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or `stop`): start, take updates, then stop cleanly."""
+async def serve(
+    app: JianfuApplication,
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    freeze_after_start: bool = False,
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`): start, take updates, then stop cleanly.
+
+    `freeze_after_start`: the process is the bot's own (`jianfu run`), so what it holds after
+    the start is its long-lived state (bot/gc_tuning.py); not for a test's process."""
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     intake = Intake(app)
@@ -30,6 +40,8 @@ async def serve(app: JianfuApplication, settings: Settings, *, stop: asyncio.Eve
         if app.post_init:
             await app.post_init(app)
         await app.start()
+        if freeze_after_start:
+            gc_tuning.freeze_long_lived(asyncio.get_running_loop())
         app.create_task(run_jobs_now(app), name="jobs at start")
         app.bot_data.receiving = True
         if settings.telegram.mode == "webhook":
