@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import HandledUpdate, OutboxAction, Replica
@@ -59,8 +59,19 @@ class OutboxRepository:
         if len(rows) == 1:
             statement = cached_statement(self.session, "outbox.add_one", _add_one)
             return [(await core_execute(self.session, statement, rows[0])).scalar_one()]
+        if dialect_name(self.session) == "sqlite":
+            return await self._add_many_on_sqlite(rows)
         statement = insert(OutboxAction).returning(OutboxAction.id, sort_by_parameter_order=True)
         return list((await self.session.execute(statement, rows)).scalars())
+
+    async def _add_many_on_sqlite(self, rows: list[dict[str, Any]]) -> list[int]:
+        """One executemany, then the ids it gave. SQLite does not promise RETURNING's order, so
+        SQLAlchemy would insert the rows one statement each; but the rows of one statement get
+        consecutive rowids in their order (each one more than the largest, and this transaction
+        holds the database's write lock), so the last one tells them all."""
+        await core_execute(self.session, cached_statement(self.session, "outbox.add_many", _add_many), rows)
+        last = (await core_execute(self.session, _LAST_ROWID, {})).scalar_one()
+        return list(range(last - len(rows) + 1, last + 1))
 
     async def mark_sending(self, row_id: int, attempts: int, now: datetime, lease: timedelta) -> bool:
         """Record that a message people read is about to go out: after a crash it is not sent again."""
@@ -259,10 +270,17 @@ class Replicas:
 
 
 def _add_one(session: AsyncSession) -> Any:
+    return _add_many(session).returning(OutboxAction.id)
+
+
+def _add_many(session: AsyncSession) -> Any:
     columns = OutboxAction.__table__.c
     names = ("kind", "chat_id", "payload", "state", "attempts", "due_at", "lease_until", "created_at")
     values = {name: bindparam(name, type_=columns[name].type) for name in names}
-    return insert_for(session, OutboxAction).values(values).returning(OutboxAction.id)
+    return insert_for(session, OutboxAction).values(values)
+
+
+_LAST_ROWID = text("SELECT last_insert_rowid()")
 
 
 def _settle(_session: AsyncSession) -> Any:

@@ -6,7 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from storage.db import FAILED_KEY, Database
-from storage.repositories.outbox import HandledUpdates
+from storage.models import OutboxAction
+from storage.repositories.outbox import HandledUpdates, NewAction, OutboxRepository
 from storage.repositories.tasks import DONE, FAILED, PENDING, RUNNING, TaskRepository
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -165,3 +166,16 @@ async def test_updates_are_claimed_together_once_and_failing_ones_taken_over(db:
     async with db.transaction() as session:
         assert await HandledUpdates(session).claim_many([7, 1], NOW) == {7}
         assert {await HandledUpdates(session).state_of(update_id) for update_id in (1, 4, 5, 7)} == {"done"}
+
+
+async def test_outbox_rows_written_together_learn_their_own_ids(db: Database) -> None:
+    actions = [NewAction("delete", -100 - number, {"message_id": number}) for number in range(5)]
+    async with db.transaction() as session:
+        outbox = OutboxRepository(session)
+        [first] = await outbox.add(actions[:1], NOW, LEASE)
+        ids = await outbox.add(actions[1:], NOW, LEASE)
+    assert ids == sorted(ids) and len(set(ids)) == 4 and first not in ids
+    async with db.transaction() as session:
+        for row_id, action in zip([first, *ids], actions, strict=True):
+            row = await session.get(OutboxAction, row_id)
+            assert (row.chat_id, row.payload) == (action.chat_id, action.payload)
