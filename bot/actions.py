@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,9 @@ MAX_BATCH = 100
 # deletion goes at once.
 BUSY_SECONDS, GATHER_SECONDS = 0.05, 0.004
 MAX_LANES = 4096
+# Set while actions decided together are started (a backlog's held batches): their deletions of
+# one chat meet in its lane and go out as one call. Otherwise a quiet chat's deletion goes at once.
+GATHERING: ContextVar[bool] = ContextVar("jianfu_gathering", default=False)
 CALLS_AT_ONCE = 8
 # Transport failures that happen before Telegram could have seen the request.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -158,6 +162,7 @@ class Telegram:
     def __init__(self, bot: ExtBot[None], *, calls_at_once: int = CALLS_AT_ONCE) -> None:
         self.bot = bot
         self._lanes: dict[int, _Lane] = {}
+        self._draining: set[asyncio.Task[None]] = set()
         # A few calls in flight keep Telegram busy; hundreds only cost the HTTP client's pool
         # bookkeeping (it walks every connection for every request).
         self._in_flight = asyncio.Semaphore(calls_at_once)
@@ -332,12 +337,35 @@ class Telegram:
         if len(self._lanes) > MAX_LANES:
             self._forget_quiet_lanes()
         lane = self._lanes.setdefault(action.chat_id, _Lane())
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
         lane.waiting.append((action.message_id, future))
         if not lane.busy:
             lane.busy = True
-            asyncio.get_running_loop().create_task(self._drain(action.chat_id, lane))
+            if GATHERING.get() or loop.time() - lane.last_done < BUSY_SECONDS:
+                self._start(self._drain(action.chat_id, lane))
+            else:
+                await self._delete_at_once(action.chat_id, lane)
         return await future
+
+    async def _delete_at_once(self, chat_id: int, lane: _Lane) -> None:
+        """A quiet chat's lone deletion, sent from the caller's own task: a task of its own would
+        start only after whatever the loop already had queued (the next long poll, say)."""
+        try:
+            await self._send_waiting(chat_id, lane)
+        except Exception:
+            pass  # the waiting futures carry the error to their callers
+        finally:
+            if lane.waiting:  # more arrived during the call: they go out together, from a task
+                self._start(self._drain(chat_id, lane, gather=False))
+            else:
+                lane.busy, lane.last_done = False, asyncio.get_running_loop().time()
+
+    def _start(self, drain: Coroutine[Any, Any, None]) -> None:
+        """A lane's drain as a task, kept referenced until it ends (asyncio holds tasks weakly)."""
+        task = asyncio.get_running_loop().create_task(drain)
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     def _forget_quiet_lanes(self) -> None:
         """Lanes of chats quiet for a while hold nothing worth keeping (a bound on memory)."""
@@ -346,19 +374,22 @@ class Telegram:
             if not lane.busy and not lane.waiting and now - lane.last_done > BUSY_SECONDS:
                 del self._lanes[chat_id]
 
-    async def _drain(self, chat_id: int, lane: _Lane) -> None:
+    async def _drain(self, chat_id: int, lane: _Lane, *, gather: bool = True) -> None:
         loop = asyncio.get_running_loop()
         try:
-            if loop.time() - lane.last_done < BUSY_SECONDS:
+            if gather and loop.time() - lane.last_done < BUSY_SECONDS:
                 await asyncio.sleep(GATHER_SECONDS)
             while lane.waiting:
-                # The batch is taken once a slot is free: deletions that arrive while the lane
-                # waits for one go out in the same call.
-                async with self._in_flight:
-                    batch, lane.waiting = lane.waiting[:MAX_BATCH], lane.waiting[MAX_BATCH:]
-                    await self._delete_batch(chat_id, batch)
+                await self._send_waiting(chat_id, lane)
         finally:
             lane.busy, lane.last_done = False, loop.time()
+
+    async def _send_waiting(self, chat_id: int, lane: _Lane) -> None:
+        # The batch is taken once a slot is free: deletions that arrive while the lane waits
+        # for one go out in the same call.
+        async with self._in_flight:
+            batch, lane.waiting = lane.waiting[:MAX_BATCH], lane.waiting[MAX_BATCH:]
+            await self._delete_batch(chat_id, batch)
 
     async def _delete_batch(self, chat_id: int, batch: list[tuple[int, asyncio.Future[Result]]]) -> None:
         ids = sorted({message_id for message_id, _future in batch})

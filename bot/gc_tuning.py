@@ -31,9 +31,12 @@ def freeze_long_lived(loop: asyncio.AbstractEventLoop) -> None:
         if phase != "stop" or info["generation"] != 2 or left[0] <= 0:
             return
         left[0] -= 1
-        # Not from inside the collector's callback: once it has finished.
-        loop.call_soon_threadsafe(gc.freeze)
-        if left[0] == 0:
-            loop.call_soon_threadsafe(gc.callbacks.remove, after_collection)
+        try:
+            # Not from inside the collector's callback: once it has finished.
+            loop.call_soon_threadsafe(gc.freeze)
+            if left[0] == 0:
+                loop.call_soon_threadsafe(gc.callbacks.remove, after_collection)
+        except RuntimeError:  # the loop is closed: the process is ending, nothing to keep
+            left[0] = 0
 
     gc.callbacks.append(after_collection)

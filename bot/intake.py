@@ -27,6 +27,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot import metrics
+from bot.actions import GATHERING
 from bot.app import ALLOWED_UPDATES, JianfuApplication
 from storage.repositories.outbox import HandledUpdates, OutboxRepository
 
@@ -112,8 +113,13 @@ class Intake:
         if self._release_timer is not None:
             self._release_timer.cancel()
             self._release_timer = None
-        for planned in held:
-            self._act(planned)
+        # Started together, a chat's deletions meet in its lane and go out as one call.
+        together = GATHERING.set(sum(1 for planned in held if planned) > 1)
+        try:
+            for planned in held:
+                self._act(planned)
+        finally:
+            GATHERING.reset(together)
 
     async def _commit_chat(self, updates: list[Update]) -> list[list[Any]]:
         async with self.chats_at_once:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 
 from bot import gc_tuning
 
@@ -33,3 +34,18 @@ async def test_what_lives_at_the_start_and_through_the_first_full_collections_is
     finally:
         gc.unfreeze()
         gc.callbacks[:] = callbacks
+
+
+def test_a_full_collection_after_the_loop_closed_is_quiet(monkeypatch) -> None:
+    callbacks, raised = list(gc.callbacks), []
+    monkeypatch.setattr(sys, "unraisablehook", raised.append)  # where a callback's error would go
+    loop = asyncio.new_event_loop()
+    try:
+        gc_tuning.freeze_long_lived(loop)
+        loop.close()  # the process is ending: collections still happen
+        gc.collect()
+        gc.collect()
+    finally:
+        gc.unfreeze()
+        gc.callbacks[:] = callbacks
+    assert raised == []

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
+from bot.actions import GATHERING
 from bot.testing.fake import BAD_GATEWAY, NOT_ENOUGH_RIGHTS, TIMEOUT, TIMEOUT_AFTER_ACTING
 from policies.actions import Delete, Outcome, RecordEvent, Say, Send, Then
 from storage.models import Event, OutboxAction, Read
@@ -186,6 +187,18 @@ async def test_deletions_waiting_in_one_chat_go_out_as_one_call(harness: Harness
     assert sorted(batch["message_ids"]) == sorted(messages[1:]) and len(harness.fake.calls_to("deleteMessage")) == 1
 
 
+async def test_a_quiet_chats_deletion_goes_out_before_work_queued_ahead_of_it(harness: Harness) -> None:
+    await join(harness)
+    message = harness.fake.add_message(GROUP, MEMBER, "收到")["message_id"]
+    calls: list[str] = []
+    harness.fake.before_call = calls.append
+    # What the intake queues right after starting an update's actions: the next long poll.
+    asyncio.get_running_loop().call_soon(calls.append, "next getUpdates")
+    assert (await harness.deps.pipeline.telegram.perform(Delete(GROUP, message))).outcome is Outcome.DONE
+    await asyncio.sleep(0)
+    assert calls.index("deleteMessage") < calls.index("next getUpdates")
+
+
 async def test_a_timeout_on_a_delete_is_retried_not_given_up(harness: Harness) -> None:
     await join(harness)
     message = harness.fake.add_message(GROUP, STRANGER, "收到")["message_id"]
@@ -236,7 +249,11 @@ async def test_outcomes_recorded_together_settle_in_one_statement_and_leave_a_ta
                 row = await session.get(OutboxAction, planned[0].row_id)
                 row.attempts += 1
         settles = statements(harness, "UPDATE outbox SET state")
-        await asyncio.gather(*(pipeline.perform(item) for item in planned))
+        together = GATHERING.set(True)  # started together, as the intake starts a backlog's actions
+        try:
+            await asyncio.gather(*(pipeline.perform(item) for item in planned))
+        finally:
+            GATHERING.reset(together)
         if not taken_over:
             # One deleteMessages call, its four outcomes in one transaction: one settling statement.
             assert len(settles) == 1
