@@ -143,7 +143,7 @@ def find_deadline(text: str, now: datetime) -> datetime | None:
     english = _ENGLISH_WORDS.search(text) is not None
     for pattern, kind in _PATTERNS:
         if not _may_match(kind, text, english):
-            continue
+            continue  # the text lacks a word the pattern needs: the scan would find nothing
         for match in pattern.finditer(text):
             if best is not None and match.start() >= best[0]:
                 break

@@ -19,7 +19,7 @@ import heapq
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -405,7 +405,7 @@ class Replay:
         """Count what the bot would do, as if Telegram carried out every action it asks for."""
         week = self._week(message.date)
         group_department, sender_department = self._reported(chat, None), self._reported(chat, message.sender)
-        actions = list(performed(judged.actions))
+        actions = performed(judged.actions)
         removed = any(isinstance(action, Delete) for action in actions)
         for action in actions:
             if isinstance(action, Delete):
@@ -562,12 +562,17 @@ class Replay:
         return week
 
 
-def performed(actions: Iterable[Action]) -> Iterator[Action]:
-    """The actions and, as if Telegram carried each out, the ones that follow it (`then.done`)."""
+def performed(actions: Iterable[Action]) -> list[Action]:
+    """The actions and, as if Telegram carried each out, the ones that follow it (`then.done`).
+    A list, not a generator: a generator per action and follow-up was dear on this path."""
+    found: list[Action] = []
     for action in actions:
-        yield action
+        found.append(action)
         # Facts without follow-ups have no `then`; Then's own truth test is dear on this path.
-        yield from performed(getattr(getattr(action, "then", None), "done", ()))
+        follow_ups = getattr(getattr(action, "then", None), "done", ())
+        if follow_ups:
+            found += performed(follow_ups)
+    return found
 
 
 def formalism_kinds(actions: list[Action]) -> set[str]:
