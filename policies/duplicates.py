@@ -36,6 +36,9 @@ def fingerprint(text: str) -> str:
     return hashlib.blake2b(normalize(text).encode(), digest_size=8).hexdigest()
 
 
+# A new data request's trigrams are asked for twice in a row (its bands, then the comparison
+# with the candidates they find): the last few are remembered.
+@functools.lru_cache(maxsize=64)
 def shingles(text: str, size: int = 3) -> frozenset[str]:
     form = normalize(text)
     if len(form) <= size:
