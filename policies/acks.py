@@ -302,6 +302,9 @@ class AckVerdict:
     hit: bool
     detail: str
     strength: Strength | None = None
+    # Read the sender's name ("王芳收到" from 王芳): the same text from someone else may differ.
+    # Any other verdict follows from the text alone, so a caller may reuse it for every sender.
+    by_name: bool = False
 
 
 def ack_form(folded: str) -> str:
@@ -388,15 +391,17 @@ class AckRule:
             prefix, rest = form[:cut], form[cut:]
             if rest.startswith(self._prefixable) and self._strength_of(rest) is Strength.STRONG:
                 if not _is_name_unit_or_pronoun(prefix, sender):
-                    return AckVerdict("ack_only", False, f"prefix {prefix!r} is not the sender, a unit or a pronoun")
-                return AckVerdict("prefixed_ack", True, f"{prefix!r} then an ack", Strength.STRONG)
+                    return AckVerdict(
+                        "ack_only", False, f"prefix {prefix!r} is not the sender, a unit or a pronoun", by_name=True
+                    )
+                return AckVerdict("prefixed_ack", True, f"{prefix!r} then an ack", Strength.STRONG, by_name=True)
         if not any(part in form for part in sender):
-            return AckVerdict("ack_only", False, "has words that are not acks")
+            return AckVerdict("ack_only", False, "has words that are not acks", by_name=True)
         for cut in range(len(form) - 1, max(0, len(form) - MAX_PREFIX - 1), -1):
             rest, signature = form[:cut], form[cut:]
             if _is_signature(signature, sender) and self._strength_of(rest) is Strength.STRONG:
-                return AckVerdict("signed_ack", True, f"an ack signed {signature!r}", Strength.STRONG)
-        return AckVerdict("ack_only", False, "has words that are not acks")
+                return AckVerdict("signed_ack", True, f"an ack signed {signature!r}", Strength.STRONG, by_name=True)
+        return AckVerdict("ack_only", False, "has words that are not acks", by_name=True)
 
 
 def with_wechat_emoji(text: str) -> str:

@@ -107,6 +107,20 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bwithin\s+(?P<ewithin>\d{1,3})\s+(?:working\s+)?days?\b", re.IGNORECASE), "within_en"),
 ]
 
+# Words a text must hold for a pattern to match: each pattern's own literals (the English ones all
+# start with one of these words, read with the same IGNORECASE folding). Most notices name no
+# deadline in most of these ways, and a substring test is far cheaper than a scan with look-behinds.
+_NEEDED_WORDS: dict[str, tuple[str, ...]] = {
+    "md": ("月",),
+    "weekday": ("周", "星期"),
+    "relative_zh": ("今", "明", "后天"),
+    "clock_zh": ("前", "截止"),
+    "within_zh": ("内",),
+    "end_of_month": ("月底", "月末"),
+}
+_ENGLISH_KINDS = frozenset({"en_md", "en_weekday", "en_relative", "within_en"})
+_ENGLISH_WORDS = re.compile(r"\b(?:by|next|this|today|tonight|tomorrow|within)", re.IGNORECASE)
+
 _CLAUSE_END = re.compile(r"[，,。！？!?；;\n]|\.(?:\s|$)")
 # Right after the date: it is a deadline ("12月5日前", "周五之前", "截止").
 _DEADLINE_AFTER = re.compile(
@@ -126,7 +140,10 @@ _EVENT = re.compile(
 def find_deadline(text: str, now: datetime) -> datetime | None:
     """The first deadline the text names, as an aware datetime in `now`'s time zone, or None."""
     best: tuple[int, datetime] | None = None
+    english = _ENGLISH_WORDS.search(text) is not None
     for pattern, kind in _PATTERNS:
+        if not _may_match(kind, text, english):
+            continue  # the text lacks a word the pattern needs: the scan would find nothing
         for match in pattern.finditer(text):
             if best is not None and match.start() >= best[0]:
                 break
@@ -135,6 +152,14 @@ def find_deadline(text: str, now: datetime) -> datetime | None:
                 best = (match.start(), found)
                 break
     return best[1] if best else None
+
+
+def _may_match(kind: str, text: str, english: bool) -> bool:
+    """False when the text lacks a word the kind's pattern needs (see _NEEDED_WORDS)."""
+    if kind in _ENGLISH_KINDS:
+        return english
+    needed = _NEEDED_WORDS.get(kind)
+    return needed is None or any(word in text for word in needed)
 
 
 def _is_deadline(text: str, match: re.Match[str]) -> bool:

@@ -36,11 +36,14 @@ def fingerprint(text: str) -> str:
     return hashlib.blake2b(normalize(text).encode(), digest_size=8).hexdigest()
 
 
+# A new data request's trigrams are asked for twice in a row (its bands, then the comparison
+# with the candidates they find): the last few are remembered.
+@functools.lru_cache(maxsize=64)
 def shingles(text: str, size: int = 3) -> frozenset[str]:
     form = normalize(text)
     if len(form) <= size:
         return frozenset({form}) if form else frozenset()
-    return frozenset(form[index : index + size] for index in range(len(form) - size + 1))
+    return frozenset([form[index : index + size] for index in range(len(form) - size + 1)])
 
 
 def jaccard(first: frozenset[str], second: frozenset[str]) -> float:
@@ -60,13 +63,21 @@ def bands(text: str) -> tuple[int, ...]:
     grams = shingles(text)
     if not grams:
         return (0,) * BANDS
-    hashes = [_hash64(gram) for gram in grams]
-    minimums = [min([value ^ mix for value in hashes]) for mix in _MIXES]
+    # Column k of the rows holds every trigram's value under MinHash function k.
+    minimums = list(map(min, zip(*map(_mixed_hashes, grams), strict=True)))
     return tuple(_band_key(minimums[band * ROWS : (band + 1) * ROWS]) for band in range(BANDS))
 
 
-# Trigrams recur across notices (the same phrases in every one): each is hashed once.
-@functools.lru_cache(maxsize=1 << 16)
+# Trigrams recur across notices (the same phrases in every one): each is hashed and mixed once,
+# and the minimums are then taken in C (zip and min) rather than in sixteen Python loops. About
+# 750 bytes an entry: the cache stays under 13 MB.
+@functools.lru_cache(maxsize=1 << 14)
+def _mixed_hashes(gram: str) -> tuple[int, ...]:
+    """The trigram's value under each MinHash function."""
+    value = _hash64(gram)
+    return tuple([value ^ mix for mix in _MIXES])
+
+
 def _hash64(text: str) -> int:
     return struct.unpack("<Q", hashlib.blake2b(text.encode(), digest_size=8).digest())[0]
 

@@ -7,7 +7,6 @@ both sides of the habit and keeps what the sender wanted: who has seen the notic
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +47,8 @@ DELETE_LIMIT = timedelta(hours=48)
 TIP_PERIOD = timedelta(days=7)
 # Texts of answered messages whose traits ReceivedRule keeps (a bound on memory, not a tuning knob).
 REMEMBERED_TARGETS = 4096
+# Texts whose demand, urgency and notice verdicts ReceivedRule keeps (see _text_verdicts).
+RECENT_TEXTS = 64
 FORMALISM_KIND_NAMES = tuple(kind.value for kind in ALL_KINDS)
 _QUESTION_ENDINGS = ("吗", "嗎", "么", "麼", "呢", "没有", "了没", "否")
 # Words that make a notice ask for an answer even without a question mark: a "1" or "是" under
@@ -140,6 +141,12 @@ class Judgement:
     emergency: Verdict = NO_EMERGENCY
     actions: tuple[Action, ...] = field(default=())
 
+    def with_actions(self, actions: tuple[Action, ...]) -> Judgement:
+        """The same verdicts with these actions: dataclasses.replace, spelled out because the
+        received rule asks it for every message it acts on and replace is several times slower
+        (a test checks that every field is carried over)."""
+        return Judgement(self.ack, self.demand, self.urgent, self.notice, self.formalism, self.emergency, actions)
+
     @property
     def fired(self) -> list[tuple[str, str]]:
         verdicts = (self.ack, self.demand, self.urgent, self.notice, *self.formalism, self.emergency)
@@ -170,6 +177,7 @@ class ReceivedRule:
         self.notices = NoticeRule(config.notice_tags)
         self.formalism = FormalismRules()
         self._remembered: dict[str, tuple[bool, bool, bool, bool]] = {}
+        self._recent_texts: dict[str, tuple[Verdict, Verdict, NoticeVerdict]] = {}
 
     def classify(self, message: Message) -> Judgement:
         """The verdicts alone, without a group: what `jianfu explain` prints."""
@@ -182,11 +190,12 @@ class ReceivedRule:
             # A photo or a file captioned "收到" carries the file: never removed as an ack.
             ack = AckVerdict("ack_only", False, f"a {message.kind.value} is kept whatever its caption")
         formalism = self.formalism.judge(message.text)
+        demand, urgent, notice = self._text_verdicts(message.text)
         return Judgement(
             ack=ack,
-            demand=self.demands.judge(message.text),
-            urgent=self.urgency.judge(message.text),
-            notice=self.notices.judge(message.text),
+            demand=demand,
+            urgent=urgent,
+            notice=notice,
             formalism=formalism,
             emergency=self.formalism.emergency.judge(message.text) if formalism else NO_EMERGENCY,
         )
@@ -208,12 +217,24 @@ class ReceivedRule:
         member's ack to a notice asks about the same (often long) notice."""
         traits = self._remembered.get(text)
         if traits is None:
-            expects_ack = self.notices.judge(text).hit or self.demands.judge(text).hit
-            traits = (looks_like_question(text), self.urgency.judge(text).hit, expects_ack, asks_for_data(text))
+            demand, urgent, notice = self._text_verdicts(text)
+            traits = (looks_like_question(text), urgent.hit, notice.hit or demand.hit, asks_for_data(text))
             if len(self._remembered) >= REMEMBERED_TARGETS:
                 self._remembered.clear()
             self._remembered[text] = traits
         return traits
+
+    def _text_verdicts(self, text: str) -> tuple[Verdict, Verdict, NoticeVerdict]:
+        """The demand, urgency and notice verdicts, which read the text alone: kept for the last
+        few texts, since a message that is answered is described as a target (target_of) and
+        classified one after the other (in replay, and when the bot sees a reply to it)."""
+        found = self._recent_texts.get(text)
+        if found is None:
+            found = (self.demands.judge(text), self.urgency.judge(text), self.notices.judge(text))
+            if len(self._recent_texts) >= RECENT_TEXTS:
+                self._recent_texts.clear()
+            self._recent_texts[text] = found
+        return found
 
     def judge(self, message: Message, group: GroupContext, classified: Judgement | None = None) -> Judgement:
         """The verdicts and the actions for a group message (`classified`: verdicts known already)."""
@@ -227,7 +248,7 @@ class ReceivedRule:
             actions = self._on_demand(message, group)
         if judgement.formalism and not judgement.formalism_exempt.hit:
             actions += self._on_formalism(message, judgement, group)
-        return dataclasses.replace(judgement, actions=tuple(actions))
+        return judgement.with_actions(tuple(actions))
 
     def _on_ack(self, message: Message, ack: AckVerdict, group: GroupContext) -> list[Action]:
         target = self._answered(message, ack, group)

@@ -19,7 +19,7 @@ import heapq
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -59,9 +59,12 @@ FULL_RIGHTS = BotRights(True, True, True, True, True, True).as_dict()
 # The formalism demands the received rule counts (checkin, photo_proof, promotion, instant_reply).
 FORMALISM_KINDS = FORMALISM_KIND_NAMES
 FORMALISM_EVENT = "formalism_"
-# Verdicts kept per (kind, text, sticker emoji, sender name): acks repeat ("收到" from everyone),
-# and classify is pure, so a repeat costs a look-up. Long texts rarely repeat; the memo is bounded.
+# Verdicts kept per (kind, text, sticker emoji): acks and stock phrases repeat ("收到" from
+# everyone), and classify is pure, so a repeat costs a look-up. Long texts rarely repeat; the memo
+# is bounded. A text whose ack verdict read the sender's name is kept as READ_NAME, its verdicts
+# per (kind, text, sticker emoji, sender name).
 MEMO_LIMIT, MEMO_TEXT_CHARS = 100_000, 200
+READ_NAME = object()
 # Counted per sender: what a person sends, never what they answer.
 SENDER_KINDS = frozenset(
     {"notices", "data_requests", "ack_demands", "after_hours_notices", "duplicate_notices", *FORMALISM_KINDS}
@@ -228,7 +231,7 @@ class Replay:
         self._timers: list[tuple[datetime, int, Callable[..., None], tuple[Any, ...]]] = []
         self._sequence = itertools.count()
         self.closes: list[TemporaryClose] = []
-        self._verdicts: dict[tuple[Any, ...], Verdicts] = {}
+        self._verdicts: dict[tuple[Any, ...], Verdicts | object] = {}
         self._weeks: dict[int, int] = {}
 
     def _state(self, chat: ChatIndex) -> ChatState:
@@ -343,16 +346,35 @@ class Replay:
 
     def _classify(self, message: Message) -> Verdicts:
         """The rule's verdicts on the message, what is kept of it as a notice, and whether the
-        rule acts on it: remembered for short texts (see MEMO_LIMIT)."""
+        rule acts on it: remembered for short texts (see MEMO_LIMIT), per text alone unless the
+        ack verdict read the sender's name (then per text and name)."""
         if len(message.text) > MEMO_TEXT_CHARS:
             return self._verdicts_of(message)
-        key = (message.kind, message.text, message.sticker_emoji, message.sender.display_name)
+        text_key = (message.kind, message.text, message.sticker_emoji)
+        found = self._verdicts.get(text_key)
+        if found is READ_NAME:
+            return self._classify_named(message, text_key)
+        if found is None:
+            found = self._verdicts_of(message)
+            if found[0].ack.by_name:
+                self._memo(text_key, READ_NAME)
+                self._memo((*text_key, message.sender.display_name), found)
+            else:
+                self._memo(text_key, found)
+        return found
+
+    def _classify_named(self, message: Message, text_key: tuple[Any, ...]) -> Verdicts:
+        key = (*text_key, message.sender.display_name)
         found = self._verdicts.get(key)
         if found is None:
-            if len(self._verdicts) >= MEMO_LIMIT:
-                self._verdicts.clear()
-            found = self._verdicts[key] = self._verdicts_of(message)
+            found = self._verdicts_of(message)
+            self._memo(key, found)
         return found
+
+    def _memo(self, key: tuple[Any, ...], verdicts: Verdicts | object) -> None:
+        if len(self._verdicts) >= MEMO_LIMIT:
+            self._verdicts.clear()
+        self._verdicts[key] = verdicts
 
     def _verdicts_of(self, message: Message) -> Verdicts:
         judgement = self.rule.classify(message)
@@ -383,7 +405,7 @@ class Replay:
         """Count what the bot would do, as if Telegram carried out every action it asks for."""
         week = self._week(message.date)
         group_department, sender_department = self._reported(chat, None), self._reported(chat, message.sender)
-        actions = list(performed(judged.actions))
+        actions = performed(judged.actions)
         removed = any(isinstance(action, Delete) for action in actions)
         for action in actions:
             if isinstance(action, Delete):
@@ -540,12 +562,17 @@ class Replay:
         return week
 
 
-def performed(actions: Iterable[Action]) -> Iterator[Action]:
-    """The actions and, as if Telegram carried each out, the ones that follow it (`then.done`)."""
+def performed(actions: Iterable[Action]) -> list[Action]:
+    """The actions and, as if Telegram carried each out, the ones that follow it (`then.done`).
+    A list, not a generator: a generator per action and follow-up was dear on this path."""
+    found: list[Action] = []
     for action in actions:
-        yield action
+        found.append(action)
         # Facts without follow-ups have no `then`; Then's own truth test is dear on this path.
-        yield from performed(getattr(getattr(action, "then", None), "done", ()))
+        follow_ups = getattr(getattr(action, "then", None), "done", ())
+        if follow_ups:
+            found += performed(follow_ups)
+    return found
 
 
 def formalism_kinds(actions: list[Action]) -> set[str]:

@@ -28,6 +28,9 @@ _LOOKAHEAD = 12
 # A number cut off by the buffer decodes as a shorter one whose end is at most this close to the
 # buffer's end ("3" of "3.", "1" of "1e+"): such a value is decoded again with more of the file.
 _NUMBER_TAIL = 3
+# `values` reads on while fewer characters than this are left in the buffer: most items (a
+# message) are shorter, so few are cut off by the buffer's end and decoded again.
+_ITEM_ROOM = 8192
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _SPACES = re.compile(r" *")
 # What follows an array item: its separator, with the spacing around it.
@@ -182,13 +185,18 @@ class JsonStream:
         for the message lists that hold nearly all of an export. `item_start` is the buffer
         position of the value just read, until the next one is."""
         self.expect("[", "an array ('[')")
-        if self.peek() == "]":
+        first = self.peek()
+        if first == "]":
             self._pos += 1
             return
+        if first == "":
+            raise self.error("the file ends inside a list")
         decode, separator = self._raw_decode, _SEPARATOR.match
         while True:
-            if self.peek() == "":
-                raise self.error("the file ends inside a list")
+            # The cursor is on the item's first character, in the buffer: no need to peek.
+            if len(self._text) - self._pos < _ITEM_ROOM and not self._eof:
+                # Read on before the buffer cuts an item off: a cut item costs a failed decode.
+                self._fill(keep_from=self._pos)
             text, start = self._text, self._pos
             try:
                 value, end = decode(text, start)
@@ -201,8 +209,11 @@ class JsonStream:
                 yield value
                 following = self.peek()
                 self._pos += 1
+                if following == "," and self.peek() == "":
+                    raise self.error("the file ends inside a list")
             else:
-                # The usual case: the value, its separator and the next item's start are all here.
+                # The usual case: the value, its separator and the next item's start are all here
+                # (the separator's pattern takes the spacing after it too).
                 self._pos, self.item_start = found.end(), start
                 yield value
                 following = found.group(1)

@@ -71,6 +71,12 @@ def test_each_kind_of_message_becomes_what_the_bot_would_see(tmp_path: Path) -> 
         reader.message(raw, ref, T, reply_to=raw.get("reply_to_message_id")) for raw in raws if raw["type"] == "message"
     ]
     notice, ack, sticker, photo, document, forward, edited = built
+    # Built by position: every field lands where Message names it.
+    ids = [raw["id"] for raw in raws if raw["type"] == "message"]
+    assert [(message.chat, message.message_id, message.date, message.edited) for message in built] == [
+        (ref, message_id, T, False) for message_id in ids
+    ]
+    assert (notice.reply_to_message_id, notice.sticker_emoji, photo.sticker_emoji) == (None, None, None)
     assert (notice.kind, notice.text, notice.sender.display_name) == (
         ContentKind.TEXT,
         "【通知】周五前报送台账，收到请回复",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.deadlines import find_deadline
+from policies.deadlines import _ENGLISH_WORDS, _PATTERNS, _may_match, find_deadline
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
@@ -132,3 +132,22 @@ def test_text_without_a_readable_deadline_has_none(text: str) -> None:
 def test_random_text_never_crashes(text: str) -> None:
     found = find_deadline(text, NOW)
     assert found is None or found.tzinfo is not None
+
+
+FRAGMENTS = [
+    "请于", "12", "3", "月", "5", "日", "号", "前", "之前", "截止", "内", "天", "个工作日", "月底", "月末", "本",
+    "今天", "明早", "后天", "周", "星期", "五", "三", "下午", "点", "半", ":30", "2026", "年", "-", "开会", " ",
+    "by", "By ", "Dec", "next", "THIS", "monday", "today", "tonight", "within", "wıthın", "days", "5pm", "，",
+    "3点前", "十点半截止", "两点之前", "3天内", "12月5日", "本周五", "明晚八点", "by Dec 3", "by 3 Dec", "next Monday",
+    "within 3 days", "Tomorrow at 5pm", "2026-12-08", "THIS Friday",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join))
+def test_a_pattern_is_skipped_only_when_it_cannot_match(text: str) -> None:
+    """find_deadline skips a pattern whose needed words the text lacks: never one that matches."""
+    english = _ENGLISH_WORDS.search(text) is not None
+    for pattern, kind in _PATTERNS:
+        if pattern.search(text):
+            assert _may_match(kind, text, english), (kind, text)

@@ -31,3 +31,9 @@ def test_bands_are_stable_and_fit_a_signed_64_bit_column(text: str) -> None:
     keys = bands(text)
     assert len(keys) == BANDS and keys == bands(text)
     assert all(0 <= key < 2**63 for key in keys)
+
+
+def test_bands_keep_the_values_stored_before() -> None:
+    """Stored notices keep their bands in the database: how they are worked out may change, the
+    values may not."""
+    assert bands(REQUEST) == (3124841531830330990, 7764669463986281580, 554362135848316384, 7590021333554360369)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from policies.actions import (
 )
 from policies.callbacks import ConvertDemand, decode
 from policies.formalism import Switch
-from policies.received import GroupContext, Mode, ReceivedConfig, ReceivedRule, Target
+from policies.received import GroupContext, Judgement, Mode, ReceivedConfig, ReceivedRule, Target
 from policies.types import ChatRef, ChatType, Message, Person
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday of ISO week 2026-W48
@@ -263,3 +264,11 @@ def test_a_message_without_a_sender_gets_verdicts_but_no_actions() -> None:
     anonymous = Message(CHAT, 50, NOW, None, text="收到请回复")
     judgement = ReceivedRule().judge(anonymous, group())
     assert judgement.demand.hit and judgement.actions == ()
+
+
+def test_with_actions_carries_every_other_field_over() -> None:
+    """Judgement.with_actions spells its fields out: a field added later must be added there too."""
+    values = {field.name: object() for field in dataclasses.fields(Judgement)}
+    changed = Judgement(**values).with_actions(("new",))
+    assert changed.actions == ("new",)
+    assert all(getattr(changed, name) is value for name, value in values.items() if name != "actions")

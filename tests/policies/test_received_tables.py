@@ -283,6 +283,25 @@ def test_the_senders_name_with_a_negation_is_kept() -> None:
     assert not ACKS.judge("王芳没收到", sender_name="王芳").hit
 
 
+NAMED_ACKS = ["王芳收到", "王芳没收到", "收到-王芳", "收到，王芳没到", "朝阳社区王芳收到", "王芳收到，马上安排"]
+
+
+def test_a_verdict_says_whether_it_read_the_senders_name() -> None:
+    assert ACKS.judge("王芳收到", sender_name="王芳").by_name
+    assert ACKS.judge("王芳收到", sender_name="别人").by_name
+    assert not ACKS.judge("收到", sender_name="王芳").by_name
+    assert not ACKS.judge("3号楼还差5份表", sender_name="王芳").by_name
+
+
+@pytest.mark.parametrize("text", STRONG_ACKS + WEAK_ACKS + HARD_NEGATIVES + NAMED_ACKS)
+def test_a_verdict_that_did_not_read_the_name_is_everyones(text: str) -> None:
+    """Replay reuses such a verdict for every sender of the same text."""
+    verdict = ACKS.judge(text, sender_name="王芳（朝阳社区）")
+    if not verdict.by_name:
+        assert ACKS.judge(text, sender_name="别人") == verdict
+        assert ACKS.judge(text) == verdict
+
+
 @pytest.mark.parametrize(
     ("text", "sender"),
     [
