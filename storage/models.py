@@ -225,7 +225,11 @@ class OutboxAction(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_due_at", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_due_at", "state", "due_at"),
+        # The sweep's purge of settled rows past their week (one row per removed ack).
+        Index("ix_outbox_state_done_at", "state", "done_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # What it is (send, delete, pin…) and where: for the log, the audit trail and ordering.

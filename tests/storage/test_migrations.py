@@ -111,3 +111,37 @@ async def test_the_group_actions_table_comes_with_0009_and_goes_with_its_downgra
         assert "group_actions" in await tables()
     finally:
         await engine.dispose()
+
+
+async def test_the_sweeps_purge_of_settled_outbox_rows_reads_an_index(database_url: str) -> None:
+    """One row per removed ack is kept a week: the purge every sweep must not read them all."""
+    from sqlalchemy import text
+
+    from storage.migrate import downgrade
+
+    engine = create_engine(database_url)
+
+    async def indexes() -> set[str]:
+        async with engine.connect() as connection:
+            found = await connection.run_sync(lambda sync: inspect(sync).get_indexes("outbox"))
+        return {index["name"] for index in found}
+
+    try:
+        await upgrade(engine)
+        assert "ix_outbox_state_done_at" in await indexes()
+        if engine.dialect.name == "sqlite":
+            async with engine.connect() as connection:
+                plan = " ".join(
+                    str(row[-1])
+                    for row in await connection.execute(
+                        text(
+                            "EXPLAIN QUERY PLAN DELETE FROM outbox WHERE state IN ('done', 'uncertain', 'failed')"
+                            " AND done_at < '2026-11-23 01:00:00+00:00'"
+                        )
+                    )
+                )
+            assert "ix_outbox_state_done_at" in plan and "done_at<" in plan.replace(" ", "")
+        await downgrade(engine, "0009")
+        assert "ix_outbox_state_done_at" not in await indexes()
+    finally:
+        await engine.dispose()
