@@ -47,10 +47,18 @@ register(
 
 
 def encode(value: Any) -> Any:
-    """JSON-ready form of an action (recursively), keeping what JSON alone would lose."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"@": type(value).__name__, **fields}
+    """JSON-ready form of an action (recursively), keeping what JSON alone would lose.
+
+    A field still at its default is left out (decoding gives it back): an ack's deletion carries
+    a tree of follow-ups whose many empty fields made most of its row."""
+    fields = _fields_of(type(value))
+    if fields is not None:
+        encoded = {"@": type(value).__name__}
+        for name, default in fields:
+            item = getattr(value, name)
+            if default is dataclasses.MISSING or item != default:
+                encoded[name] = encode(item)
+        return encoded
     if isinstance(value, Html):
         return {"@html": str(value)}
     if isinstance(value, timedelta):
@@ -62,6 +70,18 @@ def encode(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): encode(item) for key, item in value.items()}
     return value
+
+
+# Per dataclass type: its fields' names and defaults (MISSING when it has none); None for others.
+_FIELDS: dict[type, tuple[tuple[str, Any], ...] | None] = {}
+
+
+def _fields_of(kind: type) -> tuple[tuple[str, Any], ...] | None:
+    if kind not in _FIELDS:
+        _FIELDS[kind] = (
+            tuple((f.name, f.default) for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
+        )
+    return _FIELDS[kind]
 
 
 def decode(value: Any) -> Any:
