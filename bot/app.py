@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum
 from types import ModuleType
 from typing import Any
@@ -133,19 +134,12 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         update_id = update.update_id if isinstance(update, Update) else None
         committed, planned, observed = False, [], None
         started = time.perf_counter()
-        loaded = loads.CURRENT_LOADS.set(await loads.prefetch(deps, self.bot, update))
+        loaded = await loads.prefetch(deps, self.bot, update)
         try:
             async with deps.db.transaction() as session:
                 if update_id is not None:
-                    # Kept to the hour only: the row says an update was handled, not exactly when
-                    # (a whistleblower's update must not be dated to the second).
-                    session.info[UPDATE_ID_KEY] = (update_id, deps.clock().replace(minute=0, second=0, microsecond=0))
-                unit = Unit(session)
-                token = CURRENT_UNIT.set(unit)
-                try:
-                    await super().process_update(update)
-                finally:
-                    CURRENT_UNIT.reset(token)
+                    session.info[UPDATE_ID_KEY] = (update_id, self._claimed_at())
+                unit = await self._handle(session, update, loaded)
                 if not unit.failed:
                     planned = await deps.pipeline.record(session, unit.actions)
                 observed = session.info.get(membership.OBSERVED_KEY)
@@ -158,7 +152,6 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
             log.error("update %s could not be committed: %s", update_id, errors.describe(error))
             committed, planned = False, []
         finally:
-            loads.CURRENT_LOADS.reset(loaded)
             metrics.record_update(update, seconds=time.perf_counter() - started, at=deps.clock())
         if committed and observed and not errors.already_handled(session):
             membership.remember_observed(deps, observed)
@@ -175,10 +168,10 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         """
         deps = self.bot_data.deps
         prefetched = [await loads.prefetch(deps, self.bot, update) for update in updates]
-        hour = deps.clock().replace(minute=0, second=0, microsecond=0)
         try:
             async with deps.db.transaction() as session:
-                fresh = await HandledUpdates(session).claim_many([update.update_id for update in updates], hour)
+                claims = HandledUpdates(session)
+                fresh = await claims.claim_many([update.update_id for update in updates], self._claimed_at())
                 timed = [
                     await self._decide(session, update, loaded) if update.update_id in fresh else ([], None)
                     for update, loaded in zip(updates, prefetched, strict=True)
@@ -205,6 +198,14 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         """One update of a shared transaction: its handlers, then its facts applied and actions
         rendered; with the seconds it took."""
         started = time.perf_counter()
+        unit = await self._handle(session, update, loaded)
+        if unit.failed:
+            raise _NotTogether
+        planned = await self.bot_data.deps.pipeline.prepare(session, unit.actions)
+        return planned, time.perf_counter() - started
+
+    async def _handle(self, session: AsyncSession, update: object, loaded: loads.Loads) -> Unit:
+        """PTB's handlers for one update, in `session`, with the update's own unit and loads."""
         unit = Unit(session)
         unit_token, loads_token = CURRENT_UNIT.set(unit), loads.CURRENT_LOADS.set(loaded)
         try:
@@ -212,10 +213,12 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         finally:
             CURRENT_UNIT.reset(unit_token)
             loads.CURRENT_LOADS.reset(loads_token)
-        if unit.failed:
-            raise _NotTogether
-        planned = await self.bot_data.deps.pipeline.prepare(session, unit.actions)
-        return planned, time.perf_counter() - started
+        return unit
+
+    def _claimed_at(self) -> datetime:
+        """When an update's claim says it was handled: to the hour only (a whistleblower's update
+        must not be dated to the second)."""
+        return self.bot_data.deps.clock().replace(minute=0, second=0, microsecond=0)
 
 
 class _NotTogether(Exception):
