@@ -285,22 +285,22 @@ _LAST_ROWID = text("SELECT last_insert_rowid()")
 
 def _settle(_session: AsyncSession) -> Any:
     table = OutboxAction.__table__
-    return (
-        table.update()
-        .where(and_(table.c.id == bindparam("row_id"), table.c.attempts == bindparam("expected")))
-        .where(table.c.state.in_((PENDING, SENDING)))
-        .values(state=bindparam("new_state"), outcome=bindparam("result"), done_at=bindparam("now"), lease_until=None)
-    )
+    owned = and_(table.c.id == bindparam("row_id"), table.c.attempts == bindparam("expected"))
+    return _settling(owned)
 
 
 def _settle_many(_session: AsyncSession) -> Any:
     table = OutboxAction.__table__
+    return _settling(tuple_(table.c.id, table.c.attempts).in_(bindparam("pairs", expanding=True))).returning(table.c.id)
+
+
+def _settling(owned: Any) -> Any:
+    """Finish the rows `owned` selects that are still in flight, with the given outcome."""
+    table = OutboxAction.__table__
     return (
         table.update()
-        .where(tuple_(table.c.id, table.c.attempts).in_(bindparam("pairs", expanding=True)))
-        .where(table.c.state.in_((PENDING, SENDING)))
+        .where(owned, table.c.state.in_((PENDING, SENDING)))
         .values(state=bindparam("new_state"), outcome=bindparam("result"), done_at=bindparam("now"), lease_until=None)
-        .returning(table.c.id)
     )
 
 
