@@ -52,6 +52,11 @@ def _is_anonymous_admin(chat: Chat, message: Message | None) -> bool:
     return message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id
 
 
+async def may_administer(deps: Deps, session: AsyncSession, bot: ExtBot[None], chat_id: int, user_id: int) -> bool:
+    """A supervisor, or an admin of the group: who may act on a group from a private chat."""
+    return await is_supervisor(deps, session, user_id) or await is_group_admin(deps, session, bot, chat_id, user_id)
+
+
 async def is_group_admin(deps: Deps, session: AsyncSession, bot: ExtBot[None], chat_id: int, user_id: int) -> bool:
     await refresh_admins_if_stale(deps, session, bot, chat_id)
     return user_id in await ChatRepository(session).admin_ids(chat_id)

@@ -11,12 +11,16 @@ cannot fail the others.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.logs import brief
 from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
 # A commit shared by more callers than this is split (keeps one transaction short).
@@ -39,6 +43,7 @@ class GroupCommit:
         self.when_shared = when_shared
         self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []
         self._writing = False
+        self._writer: asyncio.Task[None] | None = None
 
     async def run(self, work: Work) -> Any:
         """Run `work(session)` in a committed transaction (shared with others); its result."""
@@ -46,7 +51,9 @@ class GroupCommit:
         self._waiting.append((work, future))
         if not self._writing:
             self._writing = True
-            asyncio.get_running_loop().create_task(self._write_all())
+            # Referenced until it ends: asyncio keeps only a weak reference to a task, and the
+            # callers' futures would wait forever for one collected mid-way.
+            self._writer = asyncio.get_running_loop().create_task(self._write_all())
         return await future
 
     async def _write_all(self) -> None:
@@ -65,8 +72,9 @@ class GroupCommit:
                         self.when_shared(session)
                     results = [await work(session) for work, _future in batch]
                     await self._finish(session)
-            except Exception:
-                pass  # one of them failed: each on its own below
+            except Exception as error:
+                # One of them failed, or a gathered write found a row not ours: each on its own below.
+                log.info("a shared commit of %d is written one by one: %s", len(batch), brief(error))
             else:
                 for (_work, future), result in zip(batch, results, strict=True):
                     if not future.done():

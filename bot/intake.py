@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from bot import metrics
 from bot.actions import GATHERING
 from bot.app import ALLOWED_UPDATES, JianfuApplication
+from policies.actions import Delete
 from storage.repositories.outbox import HandledUpdates, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class Intake:
             self._release_timer.cancel()
             self._release_timer = None
         # Started together, a chat's deletions meet in its lane and go out as one call.
-        together = GATHERING.set(sum(1 for planned in held if planned) > 1)
+        together = GATHERING.set(_deletions_meet(held))
         try:
             for planned in held:
                 self._act(planned)
@@ -310,6 +311,12 @@ class Intake:
         """Tell Telegram the last batch was taken, so a restart does not fetch it again."""
         with contextlib.suppress(TelegramError):
             await self.app.bot._post("getUpdates", {"offset": offset, "timeout": 0, "limit": 1}, read_timeout=10)
+
+
+def _deletions_meet(held: list[list[Any]]) -> bool:
+    """Whether a chat has several deletions among actions started together (a lone one goes at once)."""
+    per_chat = Counter(item.action.chat_id for planned in held for item in planned if isinstance(item.action, Delete))
+    return any(count > 1 for count in per_chat.values())
 
 
 def webhook_body(raw: bytes) -> dict[str, Any] | None:

@@ -471,7 +471,7 @@ async def _apply_read(deps: Deps, session: AsyncSession, read: RecordRead) -> Fa
 
 async def _apply_event(deps: Deps, session: AsyncSession, event: RecordEvent) -> FactResult:
     shared = shared_writes.of(session)
-    if shared is not None and event.then is NOTHING:
+    if shared is not None and event.then == NOTHING:
         # Nothing follows from its being new: counted with the shared transaction's others.
         shared.count(
             await records.event_row(deps, session, event.kind, event.chat_id, key=event.key, sender_id=event.sender_id)

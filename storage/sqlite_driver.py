@@ -178,14 +178,11 @@ class InlineConnection(aiosqlite.Connection):
     async def _take_gate(self) -> None:
         """This connection's transaction is about to write: wait for the file's other writers."""
         gate = write_gate(self.location)
-        if not gate.locked():
-            # Free: taken at once. wait_for would wrap the acquire in a task of its own and
-            # cost a turn of the event loop on every write transaction.
-            await gate.acquire()
-            self._gate = gate
-            return
         try:
-            await asyncio.wait_for(gate.acquire(), self.lock_timeout)
+            # asyncio.timeout, not wait_for: wait_for wraps the acquire in a task of its own,
+            # a turn of the event loop on every write transaction even when the gate is free.
+            async with asyncio.timeout(self.lock_timeout):
+                await gate.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked (waited for another writer)") from None
         self._gate = gate

@@ -127,10 +127,7 @@ async def _groups_of(deps: Deps, session: AsyncSession, user: int) -> list[Group
 
 
 async def _may_read(context: JianfuContext, session: AsyncSession, user: int, chat_id: int) -> bool:
-    deps = context.deps
-    if await access.is_supervisor(deps, session, user):
-        return True
-    return await access.is_group_admin(deps, session, context.bot, chat_id, user)
+    return await access.may_administer(context.deps, session, context.bot, chat_id, user)
 
 
 # Views -----------------------------------------------------------------------------------------

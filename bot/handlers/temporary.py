@@ -205,10 +205,7 @@ async def idle_answered(update: Update, context: JianfuContext, session: AsyncSe
     language = await language_for(update, context, session)
     chat = await ChatRepository(session).get(choice.chat_id)
     user = query.from_user.id
-    may = chat is not None and (
-        await access.is_supervisor(deps, session, user)
-        or await access.is_group_admin(deps, session, context.bot, chat.id, user)
-    )
+    may = chat is not None and await access.may_administer(deps, session, context.bot, chat.id, user)
     if not may:
         answer(update, deps.catalog.raw(language, "temp.idle_not_yours"), alert=True)
         return

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, GroupAction, Membership
+from storage.repositories._sql import cached_statement, core_execute
 from storage.repositories.chats import ADMIN_STATUSES
 
 # Column widths: longer values are cut, never refused (a reason is the rule's own words).
@@ -60,8 +61,8 @@ class GroupActionRepository:
         """All rows in one statement (an executemany): a busy group's removals cost one round trip."""
         if not rows:
             return
-        connection = await self.session.connection()
-        await connection.execute(insert(GroupAction), list(rows))
+        statement = cached_statement(self.session, "group_actions.add", lambda _session: insert(GroupAction))
+        await core_execute(self.session, statement, list(rows))
 
     async def page(self, chat_id: int, *, offset: int, limit: int) -> tuple[list[GroupAction], int]:
         """A group's actions, newest first, and how many there are."""

@@ -201,7 +201,8 @@ class HandledUpdates:
         Claimed in ascending order, so two transactions claiming overlapping sets on PostgreSQL
         wait for each other instead of deadlocking."""
         statement = cached_statement(self.session, "handled.claim", _claim)
-        parameters = [{"update_id": update_id, "now": now} for update_id in sorted(update_ids)]
+        # Each id once: PostgreSQL refuses an upsert that touches one row twice.
+        parameters = [{"update_id": update_id, "now": now} for update_id in sorted(set(update_ids))]
         return set((await core_execute(self.session, statement, parameters)).scalars())
 
     async def count_failure(self, update_id: int, now: datetime, *, give_up_after: int) -> int:

@@ -165,6 +165,8 @@ async def test_updates_are_claimed_together_once_and_failing_ones_taken_over(db:
         assert await HandledUpdates(session).claim_many([7], NOW) == {7}
     async with db.transaction() as session:
         assert await HandledUpdates(session).claim_many([7, 1], NOW) == {7}
+        # An id twice (a webhook retry in the same batch) is claimed once.
+        assert await HandledUpdates(session).claim_many([8, 8], NOW) == {8}
         assert {await HandledUpdates(session).state_of(update_id) for update_id in (1, 4, 5, 7)} == {"done"}
 
 
