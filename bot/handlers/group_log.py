@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,31 +38,6 @@ COUNTED_DAYS = 7
 RECORDABLE = (RULE, FORMALISM)
 
 
-# Button data: the one place that writes and reads it (the kinds are in policies/callbacks.py) --
-
-
-@dataclass(frozen=True)
-class Press:
-    """What a /log button asks for: the group list (g), a group's trail (c), one's own removals
-    (m), or a rule switched to record-only (r)."""
-
-    kind: str
-    page: int = 0
-    chat_id: int = 0
-    rule: str = ""
-
-    def encode(self) -> str:
-        if self.kind == "r":
-            return encode(LogRecordOnly(self.chat_id, self.rule))
-        return encode(LogView(self.kind, self.chat_id, self.page))
-
-    @classmethod
-    def of(cls, button: LogView | LogRecordOnly) -> Press:
-        if isinstance(button, LogRecordOnly):
-            return cls("r", chat_id=button.chat_id, rule=button.rule)
-        return cls(button.view, page=button.page, chat_id=button.chat_id if button.view == "c" else 0)
-
-
 # Commands and presses --------------------------------------------------------------------------
 
 
@@ -88,26 +62,27 @@ async def log_command(update: Update, context: JianfuContext, session: AsyncSess
 async def pressed(update: Update, context: JianfuContext, session: AsyncSession) -> None:
     query, catalog = update.callback_query, context.deps.catalog
     language = await language_for(update, context, session)
-    press = Press.of(value_of(update, LogView | LogRecordOnly))
+    press = value_of(update, LogView | LogRecordOnly)
     user = query.from_user.id
-    if press.chat_id and not await _may_read(context, session, user, press.chat_id):
+    group = press.chat_id if isinstance(press, LogRecordOnly) or press.view == "c" else 0
+    if group and not await _may_read(context, session, user, group):
         answer(update, catalog.raw(language, "log.not_allowed"), alert=True)
         return
     note = ""
-    if press.kind == "r":
+    if isinstance(press, LogRecordOnly):
         note = await _record_only(context, session, user, press, language)
-        press = Press("c", chat_id=press.chat_id)
+        press = LogView("c", press.chat_id, 0)
     text, keyboard = await _view(context, session, user, press, language)
     answer(update, note)
     emit(Edit(query.message.chat.id, query.message.message_id, text, keyboard, durable=False))
 
 
 async def _view(
-    context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str
+    context: JianfuContext, session: AsyncSession, user: int, press: LogView, language: str
 ) -> tuple[str, Keyboard]:
-    if press.kind == "c":
+    if press.view == "c":
         return await _trail(context, session, press.chat_id, press.page, language)
-    if press.kind == "m":
+    if press.view == "m":
         return await _removals(context, session, user, press.page, language)
     groups = await _groups_of(context.deps, session, user)
     if not groups:
@@ -142,10 +117,10 @@ async def _choice(
     page = min(page, pages - 1)
     shown = groups[page * GROUPS_PER_PAGE : (page + 1) * GROUPS_PER_PAGE]
     rows: list[tuple[tuple[str, str, str], ...]] = [
-        ((group.title or str(group.chat_id), Press("c", chat_id=group.chat_id).encode(), ""),) for group in shown
+        ((group.title or str(group.chat_id), encode(LogView("c", group.chat_id, 0)), ""),) for group in shown
     ]
-    rows.append(_paging(context, language, page, pages, lambda at: Press("g", at)))
-    rows.append(((catalog.raw(language, "log.button_mine"), Press("m").encode(), ""),))
+    rows.append(_paging(context, language, page, pages, lambda at: LogView("g", 0, at)))
+    rows.append(((catalog.raw(language, "log.button_mine"), encode(LogView("m", 0, 0)), ""),))
     text = catalog.text(language, "log.choose", page=page + 1, pages=pages)
     return text, tuple(row for row in rows if row)
 
@@ -171,11 +146,11 @@ async def _trail(
     lines += [_item_line(context, language, row, names) for row in rows] or [catalog.raw(language, "log.empty")]
     switchable = await _switchable(deps, session, chat_id, counts) if chat else []
     keyboard: list[tuple[tuple[str, str, str], ...]] = [
-        ((catalog.text(language, "log.button_record", rule=rule), Press("r", chat_id=chat_id, rule=rule).encode(), ""),)
+        ((catalog.text(language, "log.button_record", rule=rule), encode(LogRecordOnly(chat_id, rule)), ""),)
         for rule in switchable
     ]
-    keyboard.append(_paging(context, language, page, pages, lambda at: Press("c", at, chat_id)))
-    keyboard.append(((catalog.raw(language, "log.button_groups"), Press("g").encode(), ""),))
+    keyboard.append(_paging(context, language, page, pages, lambda at: LogView("c", chat_id, at)))
+    keyboard.append(((catalog.raw(language, "log.button_groups"), encode(LogView("g", 0, 0)), ""),))
     return "\n\n".join(lines), tuple(row for row in keyboard if row)
 
 
@@ -202,7 +177,7 @@ async def _removals(
                 reason=row.reason,
             )
         )
-    paging = _paging(context, language, page, pages, lambda at: Press("m", at))
+    paging = _paging(context, language, page, pages, lambda at: LogView("m", 0, at))
     return "\n\n".join(lines), (paging,) if paging else ()
 
 
@@ -246,9 +221,9 @@ def _when(deps: Deps, row: GroupAction) -> str:
 
 
 def _paging(
-    context: JianfuContext, language: str, page: int, pages: int, press_for: Callable[[int], Press]
+    context: JianfuContext, language: str, page: int, pages: int, press_for: Callable[[int], LogView]
 ) -> tuple[tuple[str, str, str], ...]:
-    buttons = page_buttons(context, language, page, pages, lambda at: press_for(at).encode())
+    buttons = page_buttons(context, language, page, pages, lambda at: encode(press_for(at)))
     return tuple((label, data, "") for label, data in buttons)
 
 
@@ -265,7 +240,9 @@ def _lowered(deps: Deps, settings: GroupSettings, rule: str) -> tuple[str, ...]:
     return above_record(rule, settings, deps.group_defaults, deps.received_rule.config.formalism)
 
 
-async def _record_only(context: JianfuContext, session: AsyncSession, user: int, press: Press, language: str) -> str:
+async def _record_only(
+    context: JianfuContext, session: AsyncSession, user: int, press: LogRecordOnly, language: str
+) -> str:
     """Turn the rule down to record-only in the group's settings, as /set would (and audited alike)."""
     chats = ChatRepository(session)
     if await chats.get(press.chat_id) is None:

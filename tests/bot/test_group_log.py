@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.handlers.group_log import Press
+from policies.callbacks import LogView, encode
 from storage.models import AuditEntry, Chat
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 from tests.bot.test_received import ALL_RIGHTS, join, post
@@ -130,7 +130,7 @@ async def test_strangers_and_admins_of_other_groups_learn_nothing(harness: Harne
     assert "没有可以给你看的记录" in stranger["text"] and buttons(stranger) == {}
     other_admin = await log(harness, ENGLISH)
     assert set(buttons(other_admin)) == {"Riverside work group", "My removed messages"}
-    forged = Press("c", chat_id=GROUP).encode()
+    forged = encode(LogView("c", GROUP, 0))
     after = await press(harness, ENGLISH, other_admin, forged)
     assert last_answer(harness)["show_alert"] is True and "Only this group's admins" in last_answer(harness)["text"]
     assert after["text"] == other_admin["text"]
@@ -185,5 +185,5 @@ async def test_a_page_past_the_end_shows_the_last_page(harness: Harness) -> None
     await join(harness, **ALL_RIGHTS)
     await acks(harness, 1)
     answer = await log(harness, ADMIN)
-    shown = await press(harness, ADMIN, answer, Press("c", 7, GROUP).encode())
+    shown = await press(harness, ADMIN, answer, encode(LogView("c", GROUP, 7)))
     assert "第 1/1 页" in shown["text"] and "张三「收到」" in shown["text"]
