@@ -61,7 +61,7 @@ async def serve(
 # Repeating jobs to run once right at start: APScheduler cannot start a job "now" (PTB's
 # JobQueue.run_repeating docs), and work that fell due while the bot was down must not wait
 # a whole interval.
-JOBS_AT_START = ("replica_beat", "sweep", "digest_schedule")
+JOBS_AT_START = ("replica_beat", "sweep", "forget_old_records", "digest_schedule")
 
 
 async def run_jobs_now(app: JianfuApplication) -> None:

@@ -78,10 +78,15 @@ async def delete_expired_message(deps: Deps, bot: ExtBot[None], task: Task) -> b
 HANDLED_KEPT = timedelta(days=2)
 # Finished outbox rows, kept a while for looking into what happened.
 OUTBOX_KEPT = timedelta(days=7)
+# How often what is kept for days is purged (handled update ids, finished outbox rows, the trail).
+FORGET_SECONDS = 3600
 
 
 async def sweep(context: JianfuContext) -> None:
     await run_due_tasks(context.deps, context.bot)
+
+
+async def forget(context: JianfuContext) -> None:
     await forget_old_records(context.deps)
 
 
@@ -114,4 +119,6 @@ def register(app: Application, deps: Deps) -> None:
     deps.register_task(records.DELETE_MESSAGE_TASK, delete_expired_message)
     # Work that fell due while the bot was down runs right at start (bot.runner.JOBS_AT_START).
     app.job_queue.run_repeating(sweep, interval=deps.settings.jobs.sweep_seconds, name="sweep")
+    # Rows kept for days need no purge every sweep: each purge is a write transaction.
+    app.job_queue.run_repeating(forget, interval=FORGET_SECONDS, name="forget_old_records")
     app.job_queue.run_repeating(replica_beat, interval=beat_interval(deps), name="replica_beat")

@@ -47,6 +47,7 @@ def test_rate_limiter_with_retries_is_wired_when_enabled(tmp_path: Path) -> None
     assert isinstance(limiter, SendingRateLimiter)
     assert limiter._max_retries == 4
     assert app.job_queue.get_jobs_by_name("sweep") and app.job_queue.get_jobs_by_name("idle_scan")
+    assert app.job_queue.get_jobs_by_name("forget_old_records")
 
 
 def test_the_connection_pool_holds_one_connection_per_chat_committed_at_once(tmp_path: Path) -> None:
