@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import access, callbacks, health, loads, menus, metrics, startup, trail
+from bot import access, callbacks, health, loads, menus, metrics, startup
 from bot.actions import Telegram
 from bot.context import BotData, Deps, JianfuContext
 from bot.handlers import (
@@ -177,7 +177,6 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
                     for update, loaded in zip(updates, prefetched, strict=True)
                 ]
                 decided = [planned for planned, _seconds in timed]
-                await trail.write(session)
                 await deps.pipeline.write_durable(session, [item for planned in decided for item in planned])
                 observed = session.info.get(membership.OBSERVED_KEY)
         except _NotTogether:

@@ -32,14 +32,11 @@ class GroupCommit:
         self,
         db: Database,
         *,
-        before_commit: Work | None = None,
         when_shared: Callable[[AsyncSession], None] | None = None,
     ) -> None:
         self.db = db
-        # Runs once per transaction after all its callers' work: what they gathered (the groups'
-        # audit trail, bot/shared_writes.py) is written in one statement instead of one per caller.
-        self.before_commit = before_commit
-        # Told when a transaction is shared by several callers (they may gather writes then).
+        # Told when a transaction is shared by several callers: they may gather writes, to be
+        # written in one statement before it commits (storage.db.before_commit) instead of one each.
         self.when_shared = when_shared
         self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []
         self._writing = False
@@ -71,7 +68,6 @@ class GroupCommit:
                     if self.when_shared is not None:
                         self.when_shared(session)
                     results = [await work(session) for work, _future in batch]
-                    await self._finish(session)
             except Exception as error:
                 # One of them failed, or a gathered write found a row not ours: each on its own below.
                 log.info("a shared commit of %d is written one by one: %s", len(batch), brief(error))
@@ -84,14 +80,9 @@ class GroupCommit:
             try:
                 async with self.db.transaction() as session:
                     result = await work(session)
-                    await self._finish(session)
             except Exception as error:
                 if not future.done():
                     future.set_exception(error)
             else:
                 if not future.done():
                     future.set_result(result)
-
-    async def _finish(self, session: AsyncSession) -> None:
-        if self.before_commit is not None:
-            await self.before_commit(session)

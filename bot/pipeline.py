@@ -125,9 +125,7 @@ class Pipeline:
         self.deps = deps
         self.telegram = telegram
         # Outcomes of many actions in flight share one commit.
-        self.outcomes = GroupCommit(
-            deps.db, before_commit=self._before_outcomes_commit, when_shared=shared_writes.begin
-        )
+        self.outcomes = GroupCommit(deps.db, when_shared=shared_writes.begin)
         self.facts: dict[type, FactApplier] = {
             Logged: _apply_logged,
             RecordRead: _apply_read,
@@ -136,10 +134,6 @@ class Pipeline:
             _Note: _apply_note,
             ForgetEvent: _apply_forget,
         }
-
-    async def _before_outcomes_commit(self, session: AsyncSession) -> None:
-        await shared_writes.flush(session, self.deps.clock())
-        await trail.write(session)
 
     def register_fact(self, kind: type, applier: FactApplier) -> None:
         if kind in self.facts:
@@ -179,14 +173,10 @@ class Pipeline:
         else:
             unit.fail()  # another worker owns the task now: the work is theirs
 
-    async def record(
-        self, session: AsyncSession, actions: list[Any] | tuple[Any, ...], *, write_trail: bool = True
-    ) -> list[Planned]:
+    async def record(self, session: AsyncSession, actions: list[Any] | tuple[Any, ...]) -> list[Planned]:
         """Apply the facts and write the durable Telegram actions, in the caller's transaction
-        (and the audit trail it gathered, unless the caller writes that itself)."""
+        (the audit trail it gathered is written just before that commits)."""
         planned = await self.prepare(session, actions)
-        if write_trail:
-            await trail.write(session)
         await self.write_durable(session, planned)
         return planned
 
@@ -329,7 +319,7 @@ class Pipeline:
             if logged is not None:
                 # Gathered, and written with the other callers' rows before the shared commit.
                 trail.keep(session, logged)
-            return await self.record(session, follow, write_trail=False)
+            return await self.record(session, follow)
 
         await self.act(await self.outcomes.run(record_outcome))
         return dataclasses.replace(result, outcome=outcome)
@@ -391,7 +381,7 @@ class Pipeline:
         state = DONE if outcome is Outcome.DONE else UNCERTAIN if outcome is Outcome.UNCERTAIN else FAILED
         shared = shared_writes.of(session)
         if shared is not None:
-            shared.settle(item.row_id, item.attempts, state, outcome.value)
+            shared.settle(item.row_id, item.attempts, state, outcome.value, self.deps.clock())
             return True  # checked when the shared transaction is written (or this runs alone)
         owned = await OutboxRepository(session).settle(
             item.row_id, item.attempts, state, outcome.value, self.deps.clock()

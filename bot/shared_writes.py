@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import before_commit
 from storage.repositories.events import EventRepository
 from storage.repositories.outbox import OutboxRepository
 
@@ -38,31 +39,36 @@ class SharedWrites:
     # (state, outcome) -> [(row id, attempts)]
     settles: defaultdict[tuple[str, str], list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     events: list[dict[str, Any]] = field(default_factory=list)
+    # When the rows settle: the latest outcome's time (they finish within moments of each other).
+    now: datetime | None = None
 
-    def settle(self, row_id: int, attempts: int, state: str, outcome: str) -> None:
+    def settle(self, row_id: int, attempts: int, state: str, outcome: str, now: datetime) -> None:
         self.settles[(state, outcome)].append((row_id, attempts))
+        self.now = now
 
     def count(self, event: dict[str, Any]) -> None:
         self.events.append(event)
 
 
 def begin(session: AsyncSession) -> None:
-    """The transaction is shared by many outcomes: gather their common writes."""
+    """The transaction is shared by many outcomes: gather their common writes (written just
+    before it commits)."""
     session.info[SHARED_KEY] = SharedWrites()
+    before_commit(session, flush)
 
 
 def of(session: AsyncSession) -> SharedWrites | None:
     return session.info.get(SHARED_KEY)
 
 
-async def flush(session: AsyncSession, now: datetime) -> None:
+async def flush(session: AsyncSession) -> None:
     """Write what was gathered; raises NotOwned when a settled row was not this process's."""
     writes: SharedWrites | None = session.info.pop(SHARED_KEY, None)
     if writes is None:
         return
     outbox = OutboxRepository(session)
     for (state, outcome), rows in writes.settles.items():
-        owned = await outbox.settle_many(rows, state, outcome, now)
+        owned = await outbox.settle_many(rows, state, outcome, writes.now)
         if len(owned) != len({row_id for row_id, _attempts in rows}):
             raise NotOwned
     if writes.events:

@@ -22,6 +22,7 @@ from policies.actions import (
     SetPermissions,
     Unpin,
 )
+from storage.db import before_commit
 from storage.repositories.group_actions import GroupActionRepository, trail_row
 
 # session.info key: the rows this transaction adds to the trail.
@@ -69,8 +70,9 @@ def logged_row(fact: Logged, now: datetime) -> dict[str, Any]:
 
 
 def keep(session: AsyncSession, row: dict[str, Any]) -> None:
-    """Add a row to the transaction's trail (written by `write` before it commits)."""
+    """Add a row to the transaction's trail (written by `write` just before it commits)."""
     session.info.setdefault(TRAIL_KEY, []).append(row)
+    before_commit(session, write)
 
 
 async def write(session: AsyncSession) -> None:

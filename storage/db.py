@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,25 @@ UPDATE_ID_KEY = "jianfu.update_id"
 HANDLED_BEFORE_KEY = "jianfu.handled_before"
 
 
+# session.info key: what runs just before the transaction commits (see before_commit).
+BEFORE_COMMIT_KEY = "jianfu.before_commit"
+
+
+def before_commit(session: AsyncSession, flush: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Run `flush(session)` once, just before this session's transaction commits (never when it
+    rolls back): writes gathered during the transaction (the groups' action log, outcomes
+    settled together) go in as one statement each, whichever path commits it."""
+    hooks = session.info.setdefault(BEFORE_COMMIT_KEY, [])
+    if flush not in hooks:
+        hooks.append(flush)
+
+
+async def _flush_gathered(session: AsyncSession) -> None:
+    hooks = session.info.pop(BEFORE_COMMIT_KEY, None) or []
+    for flush in hooks:
+        await flush(session)
+
+
 class AlreadyHandled(Exception):
     """The update's effects were committed before (a retry, a replica, a redelivery)."""
 
@@ -228,10 +247,13 @@ class Database:
         session.info[CACHE_KEY] = self.cache
         try:
             yield session
-            if session.info.get(FAILED_KEY) and session.in_transaction():
-                await session.rollback()
-            elif session.in_transaction():
-                await session.commit()
+            if session.info.get(FAILED_KEY):
+                if session.in_transaction():
+                    await session.rollback()
+            else:
+                await _flush_gathered(session)
+                if session.in_transaction():
+                    await session.commit()
         except BaseException:
             if session.in_transaction():
                 await session.rollback()

@@ -172,7 +172,7 @@ async def test_the_rows_of_outcomes_recorded_together_go_in_as_one_statement(har
         if statement.startswith("INSERT INTO group_actions"):
             inserts.append(len(parameters) if executemany else 1)
 
-    commit = GroupCommit(harness.db, before_commit=bot_trail.write)
+    commit = GroupCommit(harness.db)
 
     async def outcome(number: int) -> None:
         async def work(session) -> None:
