@@ -167,14 +167,17 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         with its own tries. Updates handled before are skipped (their claim is not new).
         """
         deps = self.bot_data.deps
-        prefetched = [await loads.prefetch(deps, self.bot, update) for update in updates]
+        # One chat's updates: what they need from Telegram is asked once for all of them.
+        loaded = loads.Loads()
+        for update in updates:
+            await loads.prefetch(deps, self.bot, update, into=loaded)
         try:
             async with deps.db.transaction() as session:
                 claims = HandledUpdates(session)
                 fresh = await claims.claim_many([update.update_id for update in updates], self._claimed_at())
                 timed = [
                     await self._decide(session, update, loaded) if update.update_id in fresh else ([], None)
-                    for update, loaded in zip(updates, prefetched, strict=True)
+                    for update in updates
                 ]
                 decided = [planned for planned, _seconds in timed]
                 await deps.pipeline.write_durable(session, [item for planned in decided for item in planned])

@@ -40,9 +40,11 @@ def current() -> Loads:
     return CURRENT_LOADS.get() or Loads()
 
 
-async def prefetch(deps: Deps, bot: ExtBot[None], update: object) -> Loads:
-    """Read from Telegram what this update's handlers will need, outside any transaction."""
-    loads = Loads()
+async def prefetch(deps: Deps, bot: ExtBot[None], update: object, into: Loads | None = None) -> Loads:
+    """Read from Telegram what this update's handlers will need, outside any transaction.
+
+    `into`: what earlier updates of the same batch loaded; a group's admins are asked once."""
+    loads = into if into is not None else Loads()
     if not isinstance(update, Update):
         return loads
     joined = _bot_joined(update)
@@ -50,7 +52,9 @@ async def prefetch(deps: Deps, bot: ExtBot[None], update: object) -> Loads:
     if joined is not None:
         loads.member_counts.update(await _member_count(bot, joined))
         group = joined
-    if group is not None and (joined is not None or await _admins_stale(deps, group)):
+    if group is None or (group in loads.admins and joined is None):
+        return loads
+    if joined is not None or await _admins_stale(deps, group):
         admins = await _admins(bot, group)
         if admins is not None:
             loads.admins[group] = admins

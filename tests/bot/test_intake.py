@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -297,3 +298,14 @@ async def test_an_update_that_crashed_every_start_is_set_aside(harness: Harness)
     async with harness.session() as session:
         assert await session.get(Person, MEMBER) is None  # never handled
         assert (await session.get(HandledUpdate, poison.update_id)).state == "set_aside"
+
+
+async def test_a_chats_batch_asks_telegram_for_the_groups_admins_once(harness: Harness) -> None:
+    await join(harness)
+    intake = Intake(harness.app)
+    harness.clock.advance(timedelta(hours=2))  # the stored admin list is stale again
+    commands = [harness.updates.message(GROUP, ADMIN, "/rules"), harness.updates.message(GROUP, MEMBER, "/help")]
+    asked = len(harness.fake.calls_to("getChatAdministrators"))
+    await intake.commit_batch(commands)
+    await intake.drain()
+    assert len(harness.fake.calls_to("getChatAdministrators")) == asked + 1
