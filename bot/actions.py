@@ -155,6 +155,10 @@ class _Lane:
     # When its last call ended (loop time): a chat that was just busy waits a moment for more.
     last_done: float = -1.0
 
+    def rest(self) -> None:
+        """Nothing waits: the next deletion starts the lane again."""
+        self.busy, self.last_done = False, asyncio.get_running_loop().time()
+
 
 class Telegram:
     """Performs prepared actions; never raises for a Telegram error."""
@@ -359,7 +363,7 @@ class Telegram:
             if lane.waiting:  # more arrived during the call: they go out together, from a task
                 self._start(self._drain(chat_id, lane, gather=False))
             else:
-                lane.busy, lane.last_done = False, asyncio.get_running_loop().time()
+                lane.rest()
 
     def _start(self, drain: Coroutine[Any, Any, None]) -> None:
         """A lane's drain as a task, kept referenced until it ends (asyncio holds tasks weakly)."""
@@ -382,7 +386,7 @@ class Telegram:
             while lane.waiting:
                 await self._send_waiting(chat_id, lane)
         finally:
-            lane.busy, lane.last_done = False, loop.time()
+            lane.rest()
 
     async def _send_waiting(self, chat_id: int, lane: _Lane) -> None:
         # The batch is taken once a slot is free: deletions that arrive while the lane waits

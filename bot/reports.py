@@ -334,12 +334,13 @@ def part_action(deps: Deps, chat_id: int, part: Part, then: Then, valid_until: d
     if isinstance(part, Text):
         return Send(chat_id, part.html, rule="digest", reason="weekly digest", then=then, valid_until=valid_until)
     key = repr(part.memo_key)
-    remembered = deps.memo.get(("chart_file", key))
-    if remembered is not None:
+    # The chart's file id from an earlier upload (bot.memo drops it with the other stale entries).
+    uploaded_before = deps.memo.get(("chart_file", key))
+    if uploaded_before is not None:
         return SendFile(
             chat_id,
             "photo",
-            remembered[1],
+            uploaded_before[1],
             part.caption,
             rule="digest",
             reason="weekly digest",
