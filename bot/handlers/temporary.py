@@ -29,7 +29,7 @@ from bot.services.countdown import RULE, audit, local_time, mark_done, schedule_
 from policies.actions import About, Button, EditSay, Say
 from policies.callbacks import IdleAnswer, encode
 from policies.commands import ParseError
-from policies.lifecycle import TRANSITIONS, GroupEvent, GroupKind, GroupState, may, parse_extend, parse_temp
+from policies.lifecycle import GroupEvent, GroupKind, GroupState, may, parse_extend, parse_temp
 from storage.models import Chat
 from storage.repositories.chats import ChatRepository
 from storage.repositories.people import PeopleRepository
@@ -112,9 +112,7 @@ async def reopen(update: Update, context: JianfuContext, session: AsyncSession) 
         return
     # Only a countdown not yet closing can be cancelled (compare-and-set against the close).
     # The scheduled close and reminder then see no close time and do nothing.
-    if not await ChatRepository(session).change_state(
-        chat.id, *TRANSITIONS[GroupEvent.REOPEN], done_at=None, close_at=None
-    ):
+    if not await ChatRepository(session).change_state(chat.id, GroupEvent.REOPEN, done_at=None, close_at=None):
         await reply(update, context, session, "temp.error.not_done")
         return
     await audit(session, context.deps, update.effective_user.id, "chat.reopen", chat.id, {})
@@ -133,7 +131,7 @@ async def extend(update: Update, context: JianfuContext, session: AsyncSession) 
         return
     close_at = chat.close_at + timedelta(days=parsed.days) if chat.close_at else None
     chats = ChatRepository(session)
-    if close_at is None or not await chats.change_state(chat.id, *TRANSITIONS[GroupEvent.EXTEND], close_at=close_at):
+    if close_at is None or not await chats.change_state(chat.id, GroupEvent.EXTEND, close_at=close_at):
         await reply(update, context, session, "temp.error.not_done")
         return
     await schedule_close(deps, session, chat.id, close_at)

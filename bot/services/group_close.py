@@ -34,11 +34,9 @@ from policies.actions import (
 )
 from policies.lifecycle import (
     CLOSE_STEPS,
-    TRANSITIONS,
     GroupEvent,
     GroupState,
     Step,
-    leads_to,
     may,
     renamed,
     steps_from,
@@ -88,7 +86,7 @@ async def close(deps: Deps, bot: ExtBot[None], task: Task) -> bool:
             await _closed(deps, unit.session, chat.id, externally=True)
             return True
         # From here on /reopen is refused instead of racing the close; a second run changes nothing.
-        if await ChatRepository(unit.session).change_state(chat.id, *TRANSITIONS[GroupEvent.CLOSE]):
+        if await ChatRepository(unit.session).change_state(chat.id, GroupEvent.CLOSE):
             unit.emit(*await _step(deps, unit.session, chat, chat.close_step))
     return True
 
@@ -155,11 +153,13 @@ async def _apply_externally(deps: Deps, session: AsyncSession, gone: ClosedExter
 
 async def _closed(deps: Deps, session: AsyncSession, chat_id: int, *, externally: bool) -> None:
     event = GroupEvent.GONE if externally else GroupEvent.FINISH
-    fields: dict[str, object] = {"state": leads_to(event), "closed_at": deps.clock()}
-    chat = await ChatRepository(session).get(chat_id)
+    fields: dict[str, object] = {"closed_at": deps.clock()}
+    chats = ChatRepository(session)
+    chat = await chats.get(chat_id)
     if externally and chat is not None and chat.bot_status != "migrated":
         fields["bot_status"] = "kicked"
-    await ChatRepository(session).set_fields(chat_id, **fields)
+    if not await chats.change_state(chat_id, event, **fields):
+        return  # closed already (or reopened meanwhile): nothing to record
     await audit(session, deps, None, "chat.closed_externally" if externally else "chat.closed", chat_id, {})
 
 

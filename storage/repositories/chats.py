@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.group_settings import CloseProgress, GroupSettings, StoredSettings, read_stored, to_stored
-from policies.lifecycle import GroupKind, GroupState
+from policies.lifecycle import TRANSITIONS, GroupEvent, GroupKind, GroupState
 from storage.db import CACHE_KEY
 from storage.models import Chat, Department, Membership
 from storage.repositories._sql import cached_statement, core_execute, insert_for, upsert
@@ -216,8 +216,10 @@ class ChatRepository:
         await self.session.execute(statement)
         self._evict(chat_id)
 
-    async def change_state(self, chat_id: int, expected: frozenset[str], new: str, **fields: Any) -> bool:
-        """Move the lifecycle from one of `expected` to `new` (compare-and-set); False if it had moved on."""
+    async def change_state(self, chat_id: int, event: GroupEvent, **fields: Any) -> bool:
+        """Move the lifecycle as `event` does (policies.lifecycle.TRANSITIONS), compare-and-set:
+        False if the group was in no state the event applies to (it had moved on)."""
+        expected, new = TRANSITIONS[event]
         statement = update(Chat).where(Chat.id == chat_id, Chat.state.in_(expected)).values(state=new, **fields)
         changed = (await self.session.execute(statement)).rowcount == 1
         self._evict(chat_id)
