@@ -14,7 +14,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -57,11 +57,6 @@ READ_ONLY = ChatPermissions.no_permissions()
 # What a member may do in an ordinary group (restored when a close is undone).
 DEFAULT_PERMISSIONS = ChatPermissions.all_permissions()
 MAX_BATCH = 100
-# A chat whose last deletion ended this recently is busy (acks keep coming): its next deletion
-# waits GATHER_SECONDS for others to join it, so a burst goes out in few calls. A quiet chat's
-# deletion goes at once.
-BUSY_SECONDS, GATHER_SECONDS = 0.05, 0.004
-MAX_LANES = 4096
 # Set while actions decided together are started (a backlog's held batches): their deletions of
 # one chat meet in its lane and go out as one call. Otherwise a quiet chat's deletion goes at once.
 GATHERING: ContextVar[bool] = ContextVar("jianfu_gathering", default=False)
@@ -148,16 +143,10 @@ def rows_of(keyboard: InlineKeyboardMarkup | None) -> Keyboard:
 
 @dataclass
 class _Lane:
-    """One chat's deletions: at most one call in flight, the rest wait to go out together."""
+    """One chat's deletions while it has a call in flight (or about to start): what waits for
+    the next call. A chat has a lane only then."""
 
-    waiting: list[tuple[int, asyncio.Future[Result]]] = field(default_factory=list)
-    busy: bool = False
-    # When its last call ended (loop time): a chat that was just busy waits a moment for more.
-    last_done: float = -1.0
-
-    def rest(self) -> None:
-        """Nothing waits: the next deletion starts the lane again."""
-        self.busy, self.last_done = False, asyncio.get_running_loop().time()
+    waiting: list[tuple[int, asyncio.Future[Result]]]
 
 
 class Telegram:
@@ -337,19 +326,21 @@ class Telegram:
     # Deleting --------------------------------------------------------------------------------
 
     async def _delete(self, action: Delete) -> Result:
-        """Join the chat's lane: alone it goes out at once, behind a call it goes out in a batch."""
-        if len(self._lanes) > MAX_LANES:
-            self._forget_quiet_lanes()
-        lane = self._lanes.setdefault(action.chat_id, _Lane())
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
-        lane.waiting.append((action.message_id, future))
-        if not lane.busy:
-            lane.busy = True
-            if GATHERING.get() or loop.time() - lane.last_done < BUSY_SECONDS:
-                self._start(self._drain(action.chat_id, lane))
-            else:
-                await self._delete_at_once(action.chat_id, lane)
+        """Join the chat's lane: alone it goes out at once, behind a call it goes out in a batch.
+
+        No timer waits for more: deletions that arrive while the chat's call is in flight go
+        out together in the next one, so a busy chat's calls batch themselves and a quiet
+        chat's deletion is never held back."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        lane = self._lanes.get(action.chat_id)
+        if lane is not None:
+            lane.waiting.append((action.message_id, future))
+            return await future
+        lane = self._lanes[action.chat_id] = _Lane([(action.message_id, future)])
+        if GATHERING.get():
+            self._start(self._drain(action.chat_id, lane))
+        else:
+            await self._delete_at_once(action.chat_id, lane)
         return await future
 
     async def _delete_at_once(self, chat_id: int, lane: _Lane) -> None:
@@ -361,9 +352,9 @@ class Telegram:
             pass  # the waiting futures carry the error to their callers
         finally:
             if lane.waiting:  # more arrived during the call: they go out together, from a task
-                self._start(self._drain(chat_id, lane, gather=False))
+                self._start(self._drain(chat_id, lane))
             else:
-                lane.rest()
+                self._rest(chat_id)
 
     def _start(self, drain: Coroutine[Any, Any, None]) -> None:
         """A lane's drain as a task, kept referenced until it ends (asyncio holds tasks weakly)."""
@@ -371,22 +362,16 @@ class Telegram:
         self._draining.add(task)
         task.add_done_callback(self._draining.discard)
 
-    def _forget_quiet_lanes(self) -> None:
-        """Lanes of chats quiet for a while hold nothing worth keeping (a bound on memory)."""
-        now = asyncio.get_running_loop().time()
-        for chat_id, lane in list(self._lanes.items()):
-            if not lane.busy and not lane.waiting and now - lane.last_done > BUSY_SECONDS:
-                del self._lanes[chat_id]
+    def _rest(self, chat_id: int) -> None:
+        """Nothing in flight and nothing waiting: the lane is forgotten (the next deletion opens one)."""
+        del self._lanes[chat_id]
 
-    async def _drain(self, chat_id: int, lane: _Lane, *, gather: bool = True) -> None:
-        loop = asyncio.get_running_loop()
+    async def _drain(self, chat_id: int, lane: _Lane) -> None:
         try:
-            if gather and loop.time() - lane.last_done < BUSY_SECONDS:
-                await asyncio.sleep(GATHER_SECONDS)
             while lane.waiting:
                 await self._send_waiting(chat_id, lane)
         finally:
-            lane.rest()
+            self._rest(chat_id)
 
     async def _send_waiting(self, chat_id: int, lane: _Lane) -> None:
         # The batch is taken once a slot is free: deletions that arrive while the lane waits

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
@@ -172,19 +173,44 @@ async def test_an_action_past_its_time_is_not_tried(harness: Harness) -> None:
     assert await count(harness, Event, Event.kind == "expired") == 1
 
 
-async def test_deletions_waiting_in_one_chat_go_out_as_one_call(harness: Harness) -> None:
+async def test_deletions_that_come_while_a_chats_call_is_in_flight_go_out_as_one_call(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await join(harness)
     messages = [harness.fake.add_message(GROUP, MEMBER, f"收到{n}")["message_id"] for n in range(6)]
     telegram = harness.deps.pipeline.telegram
+    answer = harness.fake.do_request
+
+    async def in_flight(*args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        await asyncio.sleep(0)  # a real call waits for Telegram's answer: others run meanwhile
+        return await answer(*args, **kwargs)
+
+    monkeypatch.setattr(harness.fake, "do_request", in_flight)
     # Alone, a deletion goes at once and by itself (its outcome is exact: too old, not found…).
     assert (await telegram.perform(Delete(GROUP, messages[0]))).outcome is Outcome.DONE
     assert len(harness.fake.calls_to("deleteMessage")) == 1
     results = await asyncio.gather(*(telegram.perform(Delete(GROUP, m)) for m in messages[1:]))
     assert {r.outcome for r in results} == {Outcome.DONE}
     assert all(harness.fake.is_deleted(GROUP, m) for m in messages)
-    # The five asked for together went out as one call.
+    # The first of the five went at once (no timer holds a deletion back); the four that came
+    # while it was in flight went out together right after it.
     [batch] = harness.fake.calls_to("deleteMessages")
-    assert sorted(batch["message_ids"]) == sorted(messages[1:]) and len(harness.fake.calls_to("deleteMessage")) == 1
+    assert sorted(batch["message_ids"]) == sorted(messages[2:])
+    assert [call["message_id"] for call in harness.fake.calls_to("deleteMessage")] == messages[:2]
+
+
+async def test_deletions_started_together_from_a_backlog_go_out_as_one_call(harness: Harness) -> None:
+    await join(harness)
+    messages = [harness.fake.add_message(GROUP, MEMBER, f"收到{n}")["message_id"] for n in range(5)]
+    telegram = harness.deps.pipeline.telegram
+    together = GATHERING.set(True)
+    try:
+        pending = [asyncio.ensure_future(telegram.perform(Delete(GROUP, m))) for m in messages]
+    finally:
+        GATHERING.reset(together)
+    assert {r.outcome for r in await asyncio.gather(*pending)} == {Outcome.DONE}
+    [batch] = harness.fake.calls_to("deleteMessages")
+    assert sorted(batch["message_ids"]) == messages and not harness.fake.calls_to("deleteMessage")
 
 
 async def test_a_quiet_chats_deletion_goes_out_before_work_queued_ahead_of_it(harness: Harness) -> None:
