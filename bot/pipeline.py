@@ -455,7 +455,13 @@ async def _apply_logged(deps: Deps, session: AsyncSession, logged: Logged) -> Fa
 
 
 async def _apply_read(deps: Deps, session: AsyncSession, read: RecordRead) -> FactResult:
-    new = await ReadRepository(session).record(read.chat_id, read.message_id, read.person_id, read.via, deps.clock())
+    reads = ReadRepository(session)
+    if read.then == NOTHING:
+        # Nothing follows from its being new: written with the transaction's other reads (an
+        # ack to an untracked notice; a busy group's batch holds several).
+        reads.record_later(read.chat_id, read.message_id, read.person_id, read.via, deps.clock())
+        return FactResult(True)
+    new = await reads.record(read.chat_id, read.message_id, read.person_id, read.via, deps.clock())
     return FactResult(new)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert
 
 from storage.db import Database
 from storage.models import Chat, Department, Membership, Notice, Person, Read
-from storage.repositories.notices import InboxRepository
+from storage.repositories.notices import InboxRepository, ReadRepository
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 PERSON, MINE, ALSO_MINE, NOT_MINE, LEFT = 1, -101, -102, -103, -104
@@ -120,3 +121,42 @@ async def test_an_empty_inbox(db: Database) -> None:
         assert await InboxRepository(session).page(
             PERSON, include_read=True, department_id=None, offset=0, limit=5
         ) == ([], 0)
+
+
+async def test_reads_recorded_later_are_seen_by_every_query_of_their_transaction(db: Database) -> None:
+    ids = await seed(db)
+    async with db.transaction() as session:
+        reads = ReadRepository(session)
+        reads.record_later(MINE, 1, PERSON, "ack", NOW)  # "late"
+        reads.record_later(MINE, 5, PERSON, "ack", NOW)  # read before: kept once
+        reads.record_later(MINE, 1, 2, "ack", NOW)
+        # Asked in the same transaction, before it commits: the reads are there.
+        assert await reads.readers(MINE, 1) == {PERSON, 2}
+        assert await reads.count(MINE, 5) == 1
+        reads.record_later(ALSO_MINE, 4, PERSON, "ack", NOW)  # "no_deadline_new"
+        page, _total = await InboxRepository(session).page(
+            PERSON, include_read=False, department_id=None, offset=0, limit=20
+        )
+        assert ids["late"] not in {item.notice.id for item in page}
+        assert ids["no_deadline_new"] not in {item.notice.id for item in page}
+        reads.record_later(MINE, 2, PERSON, "ack", NOW)
+        await reads.carry_over(MINE, 2, 99)  # a demand reposted as a tracked notice
+        assert await reads.readers(MINE, 99) == {PERSON}
+        # A direct record learns that the read kept for later is not new.
+        reads.record_later(MINE, 3, PERSON, "ack", NOW)
+        assert not await reads.record(MINE, 3, PERSON, "button", NOW)
+    async with db.transaction() as session:
+        assert await ReadRepository(session).counts(MINE) == {1: 2, 2: 1, 3: 1, 5: 1, 99: 1}
+
+
+async def test_reads_recorded_later_are_written_at_commit_and_not_at_all_on_rollback(db: Database) -> None:
+    await seed(db)
+    async with db.transaction() as session:
+        ReadRepository(session).record_later(MINE, 1, PERSON, "ack", NOW)
+        ReadRepository(session).record_later(MINE, 2, PERSON, "ack", NOW)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            ReadRepository(session).record_later(MINE, 3, PERSON, "ack", NOW)
+            raise RuntimeError("the update failed")
+    async with db.transaction() as session:
+        assert await ReadRepository(session).counts(MINE) == {1: 1, 2: 1, 5: 1}
