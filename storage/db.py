@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -24,6 +25,10 @@ def is_sqlite(url: str) -> bool:
 # How long a statement may wait for another transaction's lock, and run at most: one stuck
 # update must not stall the others (its transaction fails, and it is tried again).
 LOCK_TIMEOUT, STATEMENT_TIMEOUT = 5.0, 30.0
+# A pooled PostgreSQL connection idle this long is pinged before use (see _ping_if_idle).
+PING_AFTER_IDLE_SECONDS = 10.0
+# connection_record.info key: when the pool got the connection back (time.monotonic()).
+RETURNED_AT_KEY = "jianfu.returned_at"
 
 
 def create_engine(
@@ -32,6 +37,7 @@ def create_engine(
     echo: bool = False,
     lock_timeout: float = LOCK_TIMEOUT,
     statement_timeout: float = STATEMENT_TIMEOUT,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
     **engine_options: Any,
 ) -> AsyncEngine:
     """An AsyncEngine configured for the backend behind the URL."""
@@ -50,7 +56,6 @@ def create_engine(
         event.listen(engine.sync_engine, "do_connect", connect_inline)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine_options.setdefault("pool_pre_ping", True)
     url_object = make_url(url)
     server_settings = engine_options.setdefault("connect_args", {}).setdefault("server_settings", {})
     server_settings.setdefault("lock_timeout", f"{int(lock_timeout * 1000)}")
@@ -65,7 +70,36 @@ def create_engine(
         server_settings["search_path"] = str(schema)
     engine = create_async_engine(url_object, echo=echo, **engine_options)
     event.listen(engine.sync_engine, "before_cursor_execute", _without_nul, retval=True)
+    _ping_idle_connections(engine, ping_after_idle)
     return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle `idle_seconds` or more.
+
+    SQLAlchemy's pre-ping pings at every checkout, and on asyncpg a ping is three round trips
+    (BEGIN, a statement, ROLLBACK): as many as a short transaction's own statements. A
+    connection used moments ago is almost surely alive; one that died anyway (the server
+    restarted) fails its transaction, which is tried again, and the pool then drops every
+    connection older than the failure. One idle longer (a proxy or firewall may have cut it)
+    is pinged, and replaced with all older ones when the ping fails.
+    """
+    pool, dialect = engine.sync_engine.pool, engine.sync_engine.dialect
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[RETURNED_AT_KEY] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.pop(RETURNED_AT_KEY, None)
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return  # just connected, or used moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.InvalidatePoolError("the connection did not answer a ping") from error
+
+    event.listen(pool, "checkin", returned)
+    event.listen(pool, "checkout", checked_out)
 
 
 def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> Any:
