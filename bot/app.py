@@ -158,16 +158,15 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         return committed, planned if committed else []
 
     async def record_together(self, updates: list[Update]) -> list[list[Planned]] | None:
-        """A chat's updates of one batch in one transaction: one claim, one outbox write, one commit.
+        """Updates of one batch in one transaction: one claim, one outbox write, one commit.
 
-        Each update still runs on its own (its unit, its loads) and in its order. A transaction
-        costs several statements' worth of time, and a busy group's batch holds a few updates
-        each, so this is most of what sharing saves. When any of them fails nothing is
-        committed and None is returned: the caller then records each alone (record_update),
-        with its own tries. Updates handled before are skipped (their claim is not new).
+        Each update still runs on its own (its unit, its loads) and in its order. When any of
+        them fails nothing is committed and None is returned: the caller then records them in
+        smaller groups or alone (record_update), with their own tries. Updates handled before
+        are skipped (their claim is not new).
         """
         deps = self.bot_data.deps
-        # One chat's updates: what they need from Telegram is asked once for all of them.
+        # What they need from Telegram is asked once for all of them (a group's admins, say).
         loaded = loads.Loads()
         for update in updates:
             await loads.prefetch(deps, self.bot, update, into=loaded)

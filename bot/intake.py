@@ -84,18 +84,31 @@ class Intake:
     # Committing ------------------------------------------------------------------------------
 
     async def commit_batch(self, updates: Iterable[Update], *, more_waiting: bool = False) -> None:
-        """Commit every update; chats at the same time, each chat's updates in their order.
+        """Commit every update, each chat's in their order (see _commit_all).
 
         The batch's Telegram actions start together once all of it committed: deletions of one
         chat then meet in its lane and go out as one deleteMessages call (bot/actions.py). When
         `more_waiting` (a backlog), they may wait for the next batches' (HOLD_BATCHES)."""
+        self._hold(await self._commit_all(list(updates)))
+        if not more_waiting or self._held_batches >= HOLD_BATCHES or self._held_too_long():
+            self.release_held()
+
+    async def _commit_all(self, updates: list[Update]) -> list[list[Any]]:
+        """The batch in one transaction: one claim, one write of each kind, one commit.
+
+        A transaction costs several statements' worth of time (and on PostgreSQL a round trip
+        each for BEGIN and COMMIT), and a busy deployment's batch holds a few updates of each of
+        many chats. If any update fails, nothing of it is committed and each chat is committed
+        on its own instead, chats at the same time (where a failing one is tried alone)."""
         by_chat: dict[int, list[Update]] = defaultdict(list)
         for update in updates:
             by_chat[chat_key(update)].append(update)
-        decided = await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in by_chat.values()))
-        self._hold([planned for chat in decided for planned in chat])
-        if not more_waiting or self._held_batches >= HOLD_BATCHES or self._held_too_long():
-            self.release_held()
+        if len(by_chat) > 1:
+            together = await self._commit_together(updates)
+            if together is not None:
+                return together
+        per_chat = await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in by_chat.values()))
+        return [planned for chat in per_chat for planned in chat]
 
     def _hold(self, planned: list[list[Any]]) -> None:
         if not self._held_batches:
@@ -131,10 +144,13 @@ class Intake:
             return [(await self.commit(update, act=False))[1] for update in updates]
 
     async def _commit_together(self, updates: list[Update]) -> list[list[Any]] | None:
-        """A chat's updates in one transaction (see JianfuApplication.record_together); None
-        when that failed and nothing was committed."""
+        """Updates in one transaction (see JianfuApplication.record_together); None when that
+        failed and nothing was committed."""
         self.last_update_at = asyncio.get_running_loop().time()
-        async with self._chat_locks[chat_key(updates[0])]:
+        async with contextlib.AsyncExitStack() as held:
+            # Every chat's lock, in one order (a webhook's update of the same chat waits).
+            for chat in sorted({chat_key(update) for update in updates}):
+                await held.enter_async_context(self._chat_locks[chat])
             return await self.app.record_together(updates)
 
     async def commit(self, update: Update, *, act: bool = True) -> tuple[bool, list[Any]]:

@@ -1,4 +1,4 @@
-"""Updates in: confirmed only once committed, chats concurrently and each in order, poison set aside."""
+"""Updates in: confirmed only once committed, a batch in one transaction, each chat in order, poison set aside."""
 
 from __future__ import annotations
 
@@ -108,7 +108,9 @@ async def test_an_update_fetched_but_not_committed_is_fetched_again(harness: Har
     assert await reads(harness) == {(GROUP, MEMBER)}
 
 
-async def test_chats_are_handled_concurrently_and_each_in_its_order(harness: Harness) -> None:
+async def two_busy_chats(harness: Harness) -> Intake:
+    """Both groups joined, the first batch after the start taken; then a notice and three acks
+    queued in each group."""
     harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER, ENGLISH])
     await join(harness)
     await join(harness, OTHER_GROUP)
@@ -116,14 +118,46 @@ async def test_chats_are_handled_concurrently_and_each_in_its_order(harness: Har
     await poll_until(intake, lambda: True)  # after a start, the first batch runs one update at a time
     for chat in (GROUP, OTHER_GROUP):
         await notice_with_acks(harness, chat, [MEMBER, STRANGER, ENGLISH])
+    return intake
+
+
+def chat_of(updates: Any) -> int:
+    return (updates[0] if isinstance(updates, list) else updates).effective_chat.id
+
+
+async def test_a_batch_of_several_chats_is_committed_in_one_transaction_each_chat_in_its_order(
+    harness: Harness,
+) -> None:
+    intake = await two_busy_chats(harness)
+    together: list[list[int]] = []
+    original = harness.app.record_together
+
+    async def record_together(updates: list[Update]) -> Any:
+        together.append([update.update_id for update in updates])
+        return await original(updates)
+
+    harness.app.record_together = record_together
+    await poll_until(intake, lambda: bool(together))
+    [batch] = together
+    assert len(batch) == 8 and batch == sorted(batch)
+    assert await reads(harness) == {
+        (chat, person) for chat in (GROUP, OTHER_GROUP) for person in (MEMBER, STRANGER, ENGLISH)
+    }
+
+
+async def test_when_a_batch_fails_its_chats_are_committed_concurrently_each_in_its_order(harness: Harness) -> None:
+    intake = await two_busy_chats(harness)
     in_flight: dict[int, int] = {}
     most_at_once, order = [0], {GROUP: [], OTHER_GROUP: []}
 
     def observing(original: Any) -> Any:
-        """Wraps record_update (one update) or record_together (a chat's updates in one transaction)."""
+        """Wraps record_update (one update) or record_together (a chat's updates in one
+        transaction); the whole batch's transaction fails."""
 
         async def observed(updates: Any) -> Any:
-            chat = (updates[0] if isinstance(updates, list) else updates).effective_chat.id
+            if isinstance(updates, list) and len({update.effective_chat.id for update in updates}) > 1:
+                return None  # as when one of its updates failed: nothing was committed
+            chat = chat_of(updates)
             in_flight[chat] = in_flight.get(chat, 0) + 1
             assert in_flight[chat] == 1, "two updates of one chat at once"
             most_at_once[0] = max(most_at_once[0], sum(in_flight.values()))
@@ -141,6 +175,9 @@ async def test_chats_are_handled_concurrently_and_each_in_its_order(harness: Har
     await poll_until(intake, lambda: len(order[GROUP]) == 4 and len(order[OTHER_GROUP]) == 4)
     assert most_at_once[0] == 2
     assert order[GROUP] == sorted(order[GROUP]) and order[OTHER_GROUP] == sorted(order[OTHER_GROUP])
+    assert await reads(harness) == {
+        (chat, person) for chat in (GROUP, OTHER_GROUP) for person in (MEMBER, STRANGER, ENGLISH)
+    }
 
 
 def deleted_together(harness: Harness) -> list[list[int]]:
