@@ -174,6 +174,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
             async with deps.db.transaction() as session:
                 claims = HandledUpdates(session)
                 fresh = await claims.claim_many([update.update_id for update in updates], self._claimed_at())
+                await membership.observe_together(deps, session, [u for u in updates if u.update_id in fresh])
                 timed = [
                     await self._decide(session, update, loaded) if update.update_id in fresh else ([], None)
                     for update in updates

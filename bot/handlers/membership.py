@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,8 +43,8 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
     if user is None or chat is None or user.is_bot:
         return
     now = context.deps.clock()
-    if chat.type in ("group", "supergroup") and update.chat_member is None:
-        await _observe_in_group(context, session, user, chat, now)
+    if _in_group(update, user, chat):
+        await observe_together(context.deps, session, [update])
         return
     if chat.type == "private":
         if update.my_chat_member is not None:
@@ -59,27 +60,66 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
         await PeopleRepository(session).set_private_chat(user.id, True)
 
 
-async def _observe_in_group(
-    context: JianfuContext, session: AsyncSession, user: User, chat: TgChat, now: datetime
-) -> None:
-    """The person, the group and the membership, each written at most once per OBSERVE_INTERVAL:
-    a person active in several groups, or a busy group, is not written for every message."""
-    if _recent(context, session, (chat.id, user.id), now):
-        return
-    if not _recent(context, session, (PERSON, user.id), now):
-        await PeopleRepository(session).observe(user.id, convert.display_name(user), user.language_code, now)
-    chats = ChatRepository(session)
-    if not _recent(context, session, (chat.id, GROUP), now):
-        await chats.ensure(chat.id, chat.title or "", chat.type, now)
-    await chats.observe_member(chat.id, user.id, now)
+async def observe_together(deps: Deps, session: AsyncSession, updates: list[Update]) -> None:
+    """The group sightings of updates handled in one transaction, written before their
+    handlers run: one statement for the people, one for the groups and one for the
+    memberships, instead of up to three per update (`observe` then finds them written)."""
+    now, sightings = deps.clock(), _Sightings()
+    for update in updates:
+        user, chat = update.effective_user, update.effective_chat
+        if _in_group(update, user, chat):
+            sightings.add(deps, session, user, chat, now)
+    await sightings.write(session, now)
 
 
-def _recent(context: JianfuContext, session: AsyncSession, key: tuple[int, int], now: datetime) -> bool:
+def _in_group(update: Update, user: User | None, chat: TgChat | None) -> bool:
+    """A sighting of a person in a group (a chat_member update says more, and is handled apart)."""
+    return (
+        user is not None
+        and chat is not None
+        and not user.is_bot
+        and chat.type in ("group", "supergroup")
+        and update.chat_member is None
+    )
+
+
+@dataclass
+class _Sightings:
+    """What group sightings need written. The person, the group and the membership are each
+    written at most once per OBSERVE_INTERVAL: a person active in several groups, or a busy
+    group, is not written for every message."""
+
+    people: list[tuple[int, str, str | None]] = field(default_factory=list)
+    groups: list[tuple[int, str, str]] = field(default_factory=list)
+    members: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, deps: Deps, session: AsyncSession, user: User, chat: TgChat, now: datetime) -> None:
+        if _recent(deps, session, (chat.id, user.id), now):
+            return
+        if not _recent(deps, session, (PERSON, user.id), now):
+            self.people.append((user.id, convert.display_name(user), user.language_code))
+        if not _recent(deps, session, (chat.id, GROUP), now):
+            self.groups.append((chat.id, chat.title or "", chat.type))
+        self.members.append((chat.id, user.id))
+
+    async def write(self, session: AsyncSession, now: datetime) -> None:
+        """People and groups before memberships (a membership refers to both)."""
+        if self.people:
+            await PeopleRepository(session).observe_many(self.people, now)
+        chats = ChatRepository(session)
+        if self.groups:
+            await chats.ensure_many(self.groups, now)
+        if self.members:
+            await chats.observe_members(self.members, now)
+
+
+def _recent(deps: Deps, session: AsyncSession, key: tuple[int, int], now: datetime) -> bool:
     """True when this process wrote `key` less than OBSERVE_INTERVAL ago (or this update is
     writing it); else note it, to be remembered once this update commits (bot.app): another
     chat's update running meanwhile must not count on a row that is not committed yet."""
     pending = session.info.setdefault(OBSERVED_KEY, {})
-    last = context.deps.recently_observed.get(key) or pending.get(key)
+    # This transaction's own sighting first: the remembered one may be older than the interval.
+    last = pending.get(key) or deps.recently_observed.get(key)
     if last is not None and timedelta(0) <= now - last < OBSERVE_INTERVAL:
         return True
     pending[key] = now

@@ -31,19 +31,29 @@ def insert_for(session: AsyncSession, model: Any) -> Any:
 async def upsert(
     session: AsyncSession,
     model: Any,
-    values: dict[str, Any],
+    values: dict[str, Any] | list[dict[str, Any]],
     *,
     keys: Iterable[str],
     update: Iterable[str],
 ) -> None:
-    """INSERT, or UPDATE the named columns when a row with the same keys exists (race-free)."""
+    """INSERT, or UPDATE the named columns when a row with the same keys exists (race-free).
+
+    Several rows (`values` a list of rows of the same columns) are written by one executemany:
+    on PostgreSQL each row is still its own statement (so one key may come twice), sent in one
+    round trip. The caller orders them by key: two transactions upserting overlapping rows in
+    one order wait for each other instead of deadlocking."""
+    rows = values if isinstance(values, list) else [values]
+    if not rows:
+        return
     keys, update = tuple(keys), tuple(update)
-    shape = (dialect_name(session), model, tuple(sorted(values)), keys, update)
+    shape = (dialect_name(session), model, tuple(sorted(rows[0])), keys, update)
     statement = _UPSERTS.get(shape)
     if statement is None:
         statement = _build_upsert(session, model, shape[2], keys, update)
         _UPSERTS[shape] = statement
-    await core_execute(session, statement, {f"v_{name}": value for name, value in values.items()})
+    parameters = [{f"v_{name}": value for name, value in row.items()} for row in rows]
+    # One row runs as a plain execute: an executemany of one costs more.
+    await core_execute(session, statement, parameters if len(parameters) > 1 else parameters[0])
 
 
 async def core_execute(session: AsyncSession, statement: Any, parameters: dict[str, Any] | list[dict[str, Any]]) -> Any:

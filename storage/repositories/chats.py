@@ -97,17 +97,25 @@ class ChatRepository:
 
     async def ensure(self, chat_id: int, title: str, chat_type: str, now: datetime) -> None:
         """Make sure the group has a row (it may predate the bot's records); keep its title fresh."""
-        values = {
-            "id": chat_id,
-            "title": title[:255],
-            "type": chat_type,
-            "settings": {},
-            "bot_rights": {},
-            "joined_at": now,
-            "last_activity_at": now,
-        }
-        await upsert(self.session, Chat, values, keys=["id"], update=["title", "type", "last_activity_at"])
-        self._evict(chat_id)
+        await self.ensure_many([(chat_id, title, chat_type)], now)
+
+    async def ensure_many(self, groups: list[tuple[int, str, str]], now: datetime) -> None:
+        """`ensure` for several groups (id, title, type) in one executemany."""
+        rows = [
+            {
+                "id": chat_id,
+                "title": title[:255],
+                "type": chat_type,
+                "settings": {},
+                "bot_rights": {},
+                "joined_at": now,
+                "last_activity_at": now,
+            }
+            for chat_id, title, chat_type in sorted(groups, key=lambda group: group[0])
+        ]
+        await upsert(self.session, Chat, rows, keys=["id"], update=["title", "type", "last_activity_at"])
+        for chat_id, _title, _type in groups:
+            self._evict(chat_id)
 
     async def record_bot_status(
         self,
@@ -279,16 +287,24 @@ class ChatRepository:
 
     async def observe_member(self, chat_id: int, person_id: int, now: datetime, status: str | None = None) -> None:
         """Record that the person is in the group; a given status overrides the stored one."""
-        values = {"chat_id": chat_id, "person_id": person_id, "status": status or "member", "last_seen_at": now}
         if status is not None:
+            values = {"chat_id": chat_id, "person_id": person_id, "status": status, "last_seen_at": now}
             await upsert(
                 self.session, Membership, values, keys=["chat_id", "person_id"], update=["last_seen_at", "status"]
             )
             return
-        # One statement on the per-message path: someone recorded as gone who speaks again is
-        # back (their join may predate the bot); any other stored status stays.
+        await self.observe_members([(chat_id, person_id)], now)
+
+    async def observe_members(self, members: list[tuple[int, int]], now: datetime) -> None:
+        """People (chat, person) seen in their groups, in one statement (one executemany for
+        several): someone recorded as gone who speaks again is back (their join may predate
+        the bot); any other stored status stays."""
+        rows = [
+            {"chat_id": chat_id, "person_id": person_id, "status": "member", "last_seen_at": now}
+            for chat_id, person_id in sorted(members)
+        ]
         statement = cached_statement(self.session, "memberships.seen", _seen_member)
-        await core_execute(self.session, statement, values)
+        await core_execute(self.session, statement, rows if len(rows) > 1 else rows[0])
 
     async def member_status(self, chat_id: int, person_id: int) -> str | None:
         membership = await self.session.get(Membership, (chat_id, person_id))

@@ -21,18 +21,25 @@ class PeopleRepository:
 
     async def observe(self, user_id: int, display_name: str, telegram_language: str | None, now: datetime) -> None:
         """Record that the person was seen now, keeping their latest name and language."""
-        values = {
-            "id": user_id,
-            "display_name": display_name[:255],
-            "telegram_language": telegram_language,
-            "has_private_chat": False,
-            "first_seen_at": now,
-            "last_seen_at": now,
-        }
+        await self.observe_many([(user_id, display_name, telegram_language)], now)
+
+    async def observe_many(self, people: list[tuple[int, str, str | None]], now: datetime) -> None:
+        """`observe` for several people (id, display name, language) in one executemany."""
+        rows = [
+            {
+                "id": user_id,
+                "display_name": display_name[:255],
+                "telegram_language": telegram_language,
+                "has_private_chat": False,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for user_id, display_name, telegram_language in sorted(people, key=lambda person: person[0])
+        ]
         await upsert(
             self.session,
             Person,
-            values,
+            rows,
             keys=["id"],
             update=["display_name", "telegram_language", "last_seen_at"],
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -133,3 +134,39 @@ async def test_after_a_failed_commit_the_group_and_member_are_written_again(
     async with harness.session() as session:
         assert await session.get(Chat, other) is not None
         assert await session.get(Membership, (other, MEMBER)) is not None
+
+
+async def test_the_sightings_of_updates_recorded_together_are_written_in_one_statement_per_table(
+    harness: Harness,
+) -> None:
+    other = -1009999000002
+    harness.fake.add_group(other, "第二网格群", creator_id=ADMIN, members=[MEMBER, STRANGER])
+    await harness.send(harness.updates.message(GROUP, MEMBER, "早"))  # remembered, then out of date
+    harness.clock.advance(timedelta(minutes=5))
+    batch = [
+        harness.updates.message(GROUP, MEMBER, "大家好"),
+        harness.updates.message(GROUP, STRANGER, "收到"),
+        harness.updates.message(other, MEMBER, "好的"),
+        harness.updates.message(other, STRANGER, "明白"),
+        harness.updates.message(GROUP, MEMBER, "再说一句"),  # seen moments ago: not written again
+    ]
+    written: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+        for table in ("people", "chats", "memberships"):
+            if statement.startswith(f"INSERT INTO {table} "):
+                written.append(table)
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert await harness.app.record_together(batch) is not None
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    assert sorted(written) == ["chats", "memberships", "people"]
+    async with harness.session() as session:
+        rows = await session.execute(select(Membership.chat_id, Membership.person_id))
+        people = {person.id: person for person in (await session.scalars(select(Person))).all()}
+        chat = await session.get(Chat, other)
+    assert set(rows.all()) >= {(GROUP, MEMBER), (GROUP, STRANGER), (other, MEMBER), (other, STRANGER)}
+    assert people[MEMBER].display_name == "张三" and people[MEMBER].last_seen_at == harness.clock()
+    assert chat is not None and chat.title == "第二网格群" and chat.last_activity_at == harness.clock()
