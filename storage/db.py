@@ -25,7 +25,7 @@ def is_sqlite(url: str) -> bool:
 # How long a statement may wait for another transaction's lock, and run at most: one stuck
 # update must not stall the others (its transaction fails, and it is tried again).
 LOCK_TIMEOUT, STATEMENT_TIMEOUT = 5.0, 30.0
-# A pooled PostgreSQL connection idle this long is pinged before use (see _ping_if_idle).
+# A pooled PostgreSQL connection idle this long is pinged before use (see _ping_idle_connections).
 PING_AFTER_IDLE_SECONDS = 10.0
 # connection_record.info key: when the pool got the connection back (time.monotonic()).
 RETURNED_AT_KEY = "jianfu.returned_at"
