@@ -52,6 +52,9 @@ class Deps:
     # (tip key, person) -> when this process last gave or claimed that tip: a repeat acker
     # costs no database round trip (the database claim stays the authority across replicas).
     recently_tipped: dict[tuple[str, int], datetime] = field(default_factory=dict)
+    # A note to a group's admins (its event key) -> when this process last looked whether to
+    # send it; see Pipeline._tell_admins.
+    recently_told: dict[str, datetime] = field(default_factory=dict)
     # Results worth computing once for many recipients (a week's scoreboard, its chart), with
     # the time they were computed; see bot.memo.
     memo: dict[tuple[Any, ...], tuple[datetime, Any]] = field(default_factory=dict)

@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 # timeout. Everything else Telegram does is harmless to repeat.
 NOT_REPEATABLE = (Send, SendFile)
 MAX_BACKOFF = timedelta(hours=1)
+# How long a note to a group's admins is not looked up again in this process (_looked_lately).
+TELL_RECHECK, MAX_REMEMBERED_NOTES = timedelta(minutes=10), 100_000
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,8 @@ class Pipeline:
     async def _tell_admins(self, session: AsyncSession, action: TellAdminsOnce) -> list[Any]:
         """Privately, to every admin who opened a chat with the bot; once per chat and reason."""
         key = f"told:{action.key}:{action.chat_id}" + (f":{action.period}" if action.period else "")
+        if self._looked_lately(key):
+            return []
         chats = ChatRepository(session)
         if await EventRepository(session).exists(key):
             return []
@@ -293,6 +297,22 @@ class Pipeline:
         params = {"title": chat.title if chat else str(action.chat_id), **action.params}
         about = About(action.chat_id)
         return [Say(admin, action.key, params, rule=action.rule, reason=action.reason, about=about) for admin in admins]
+
+    def _looked_lately(self, key: str) -> bool:
+        """Whether this process looked at this note within TELL_RECHECK (else it notes it now).
+
+        Every ack in a group without the delete right asks for the same note: once it was sent,
+        or when no admin could receive it, asking again costs three queries an ack and tells
+        nobody. An admin who opens a chat with the bot meanwhile is told at the first ask after
+        TELL_RECHECK (the event, not this memory, keeps it to once across replicas)."""
+        now, looked = self.deps.clock(), self.deps.recently_told
+        last = looked.get(key)
+        if last is not None and timedelta(0) <= now - last < TELL_RECHECK:
+            return True
+        if len(looked) >= MAX_REMEMBERED_NOTES:
+            looked.clear()
+        looked[key] = now
+        return False
 
     # Performing ------------------------------------------------------------------------------
 

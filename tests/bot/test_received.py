@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.testing.fake import BAD_GATEWAY, CANT_DELETE
 from policies.callbacks import ConvertDemand, decode
@@ -112,6 +113,32 @@ async def test_without_the_delete_right_reads_are_recorded_and_admins_told_once(
     assert await reads(harness) == {(notice, MEMBER, "ack"), (notice, ENGLISH, "ack")}
     told = [m["text"] for m in harness.fake.sent(ADMIN)[before:]]
     assert len(told) == 1 and "删除消息" in told[0] and "朝阳社区工作群" in told[0]
+
+
+async def test_admins_nobody_can_reach_are_looked_up_again_only_after_a_while(harness: Harness) -> None:
+    await join(harness)  # no delete right, and the admin never opened a chat with the bot
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    await post(harness, MEMBER, "收到", reply_to=notice)  # looked up: nobody to tell
+    asked: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+        if "FROM events" in statement or "FROM memberships" in statement:
+            asked.append(statement)
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        for person in (STRANGER, ENGLISH):
+            await post(harness, person, "收到", reply_to=notice)
+        assert asked == []  # each ack of a busy group no longer asks again
+        await harness.private(ADMIN, "/start")
+        before = len(harness.fake.sent(ADMIN))
+        harness.clock.advance(timedelta(minutes=10))
+        await post(harness, MEMBER, "好的收到", reply_to=notice)
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    told = [m["text"] for m in harness.fake.sent(ADMIN)[before:]]
+    assert len(told) == 1 and "删除消息" in told[0]
+    assert await reads(harness) == {(notice, person, "ack") for person in (MEMBER, STRANGER, ENGLISH)}
 
 
 async def test_telegram_refusing_the_delete_keeps_the_read_and_tells_admins(harness: Harness) -> None:
