@@ -114,8 +114,12 @@ class ChatRepository:
             for chat_id, title, chat_type in sorted(groups, key=lambda group: group[0])
         ]
         await upsert(self.session, Chat, rows, keys=["id"], update=["title", "type", "last_activity_at"])
-        for chat_id, _title, _type in groups:
-            self._evict(chat_id)
+        cache = self._cache()
+        for row in rows:
+            cached = cache.get(row["id"])
+            # A cached group whose title stays has no snapshot field changed (only its activity).
+            if cached is None or cached[1].title != row["title"]:
+                self._evict(row["id"])
 
     async def record_bot_status(
         self,

@@ -13,6 +13,9 @@ from storage.repositories._sql import cached_statement, core_execute
 
 SUPERVISOR = "supervisor"
 CONTACT = "contact"
+# session.info key: person -> the departments they are a contact of, as this transaction read
+# them (a batch's notices and counted facts ask for the same senders again and again).
+CONTACTS_KEY = "jianfu.contact_departments"
 
 
 class RoleRepository:
@@ -23,6 +26,7 @@ class RoleRepository:
         self, person_id: int, role: str, *, by: int, now: datetime, department_id: int | None = None
     ) -> bool:
         """Give the role; False when the person already had it."""
+        self._forget_contacts()
         if await self._find(person_id, role, department_id) is not None:
             return False
         self.session.add(
@@ -38,6 +42,7 @@ class RoleRepository:
 
     async def revoke(self, person_id: int, role: str, department_id: int | None = None) -> bool:
         """Take the role back (every copy two concurrent grants may have made); False if none."""
+        self._forget_contacts()
         statement = delete(RoleGrant).where(RoleGrant.person_id == person_id, RoleGrant.role == role)
         if department_id is None:
             statement = statement.where(RoleGrant.department_id.is_(None))
@@ -53,12 +58,19 @@ class RoleRepository:
         return await self._find(person_id, SUPERVISOR, None) is not None
 
     async def contact_department_ids(self, person_id: int) -> set[int]:
-        query = cached_statement(self.session, "roles.contact_departments", _contact_departments)
-        rows = await core_execute(self.session, query, {"person_id": person_id})
-        return {department_id for (department_id,) in rows if department_id}
+        known = self.session.info.setdefault(CONTACTS_KEY, {})
+        if person_id not in known:
+            query = cached_statement(self.session, "roles.contact_departments", _contact_departments)
+            rows = await core_execute(self.session, query, {"person_id": person_id})
+            known[person_id] = frozenset(department_id for (department_id,) in rows if department_id)
+        return set(known[person_id])
 
     async def drop_department(self, department_id: int) -> None:
+        self._forget_contacts()
         await self.session.execute(delete(RoleGrant).where(RoleGrant.department_id == department_id))
+
+    def _forget_contacts(self) -> None:
+        self.session.info.pop(CONTACTS_KEY, None)
 
     async def _find(self, person_id: int, role: str, department_id: int | None) -> RoleGrant | None:
         query = select(RoleGrant).where(RoleGrant.person_id == person_id, RoleGrant.role == role)
