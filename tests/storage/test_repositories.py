@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from storage.db import Database
 from storage.models import Chat, Membership
@@ -218,3 +220,55 @@ async def test_a_snapshot_never_caches_a_change_that_rolls_back(db: Database) ->
             raise RuntimeError("rolled back")
     async with db.transaction() as session:
         assert (await ChatRepository(session).snapshot(-8)).language is None
+
+
+class Statements:
+    """Counts the statements run on a database that start with one of `prefixes`."""
+
+    def __init__(self, db: Database, *prefixes: str) -> None:
+        self.engine, self.prefixes, self.seen = db.engine.sync_engine, prefixes, []
+
+    def __enter__(self) -> list[str]:
+        event.listen(self.engine, "before_cursor_execute", self._note)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._note)
+
+    def _note(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith(self.prefixes):
+            self.seen.append(statement)
+
+
+async def test_a_group_seen_again_under_the_same_title_keeps_its_cached_snapshot(db: Database) -> None:
+    async with db.transaction() as session:
+        await ChatRepository(session).ensure(-7, "网格群", "supergroup", NOW)
+    async with db.transaction() as session:
+        assert (await ChatRepository(session).snapshot(-7)).title == "网格群"  # cached now
+    with Statements(db, "SELECT chats") as reads:
+        async with db.transaction() as session:
+            chats = ChatRepository(session)
+            await chats.ensure_many([(-7, "网格群", "supergroup")], NOW)
+            assert (await chats.snapshot(-7)).title == "网格群"
+            assert reads == []  # from the cache: only the group's activity changed
+            await chats.ensure_many([(-7, "三号网格群", "supergroup")], NOW)
+            assert (await chats.snapshot(-7)).title == "三号网格群"
+            assert len(reads) == 1
+
+
+async def test_a_transaction_asks_for_a_persons_contact_departments_once_until_roles_change(db: Database) -> None:
+    async with db.transaction() as session:
+        first = await DepartmentRepository(session).add("街道办", "jd", 1, NOW)
+        second = await DepartmentRepository(session).add("民政局", "mz", 1, NOW)
+        await RoleRepository(session).grant(9, CONTACT, by=1, now=NOW, department_id=first.id)
+    with Statements(db, "SELECT role_grants") as asked:
+        async with db.transaction() as session:
+            roles = RoleRepository(session)
+            assert await roles.contact_department_ids(9) == {first.id}
+            assert await roles.contact_department_ids(9) == {first.id}
+            assert len(asked) == 1
+            await roles.grant(9, CONTACT, by=1, now=NOW, department_id=second.id)
+            await session.flush()
+            assert await roles.contact_department_ids(9) == {first.id, second.id}
+            await roles.revoke(9, CONTACT, first.id)
+            assert await roles.contact_department_ids(9) == {second.id}
