@@ -48,24 +48,22 @@ async def collect(update: Update, context: JianfuContext, session: AsyncSession)
     if facts is None:
         return
     sender_id = message.sender.id if message.sender else None
-    stored = await NoticeRepository(session).add(
-        service.with_duplicate_keys(
-            Notice(
-                chat_id=message.chat.id,
-                message_id=message.message_id,
-                sender_id=sender_id,
-                department_id=await records.department_for(deps, session, message.chat.id, sender_id),
-                text=message.text,
-                kind=facts.kind.value,
-                urgent=facts.urgent,
-                ack_demand=facts.ack_demand,
-                tracked=False,
-                posted_at=message.date,
-                deadline_at=find_deadline(message.text, message.date.astimezone(deps.settings.tz)),
-            )
+    notice = service.with_duplicate_keys(
+        Notice(
+            chat_id=message.chat.id,
+            message_id=message.message_id,
+            sender_id=sender_id,
+            department_id=await records.department_for(deps, session, message.chat.id, sender_id),
+            text=message.text,
+            kind=facts.kind.value,
+            urgent=facts.urgent,
+            ack_demand=facts.ack_demand,
+            tracked=False,
+            posted_at=message.date,
+            deadline_at=find_deadline(message.text, message.date.astimezone(deps.settings.tz)),
         )
     )
-    await service.after_posting(deps, session, stored)
+    await service.store_from_group(deps, session, notice, edited=update.edited_message is not None)
 
 
 @transactional

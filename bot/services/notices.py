@@ -71,9 +71,26 @@ async def link_duplicate(deps: Deps, session: AsyncSession, notice: Notice) -> N
         )
 
 
-async def after_posting(deps: Deps, session: AsyncSession, notice: Notice) -> None:
-    """Link copies, count a notice sent in quiet hours, schedule the reminder before its deadline."""
-    if notice.duplicate_of is None and notice.fingerprint is not None:
+async def store_from_group(deps: Deps, session: AsyncSession, notice: Notice, *, edited: bool) -> Notice:
+    """Store a notice a group message carries, then what follows its posting.
+
+    A message just posted is linked to the notice it copies before its row goes in: one
+    INSERT, with no lookup of an earlier row of the same message and no UPDATE after."""
+    notices = NoticeRepository(session)
+    if edited:
+        stored = await notices.add(notice)
+    else:
+        if notice.fingerprint is not None:
+            await link_duplicate(deps, session, notice)
+        stored = await notices.add(notice, new_message=True)
+    await after_posting(deps, session, stored, linked=not edited)
+    return stored
+
+
+async def after_posting(deps: Deps, session: AsyncSession, notice: Notice, *, linked: bool = False) -> None:
+    """Link copies (unless `linked` already), count a notice sent in quiet hours, schedule the
+    reminder before its deadline."""
+    if not linked and notice.duplicate_of is None and notice.fingerprint is not None:
         await link_duplicate(deps, session, notice)
     quiet = await quiet_hours(deps, session, notice.chat_id)
     if after_hours(quiet, notice.posted_at.astimezone(deps.settings.tz), urgent=notice.urgent):

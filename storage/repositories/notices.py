@@ -34,9 +34,12 @@ class NoticeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, notice: Notice) -> Notice:
-        """Store a notice once; storing the same message again (an edit) updates what it says."""
-        existing = await self.by_message(notice.chat_id, notice.message_id)
+    async def add(self, notice: Notice, *, new_message: bool = False) -> Notice:
+        """Store a notice once; storing the same message again (an edit) updates what it says.
+
+        `new_message`: the message was just posted (not edited), so no row of it can exist yet
+        and none is looked up."""
+        existing = None if new_message else await self.by_message(notice.chat_id, notice.message_id)
         if existing is not None:
             existing.text, existing.kind = notice.text, notice.kind
             existing.urgent, existing.ack_demand = notice.urgent, notice.ack_demand
@@ -73,11 +76,11 @@ class NoticeRepository:
         (for data requests) a near-copy. Follows links, so everything points at the first."""
         # Every notice stored asks for an exact copy: that statement is built once.
         exact = cached_statement(self.session, "notices.same_text", _same_text)
-        parameters = {"id": notice.id, "chat_id": notice.chat_id, "since": since, "fingerprint": notice.fingerprint}
+        parameters = {"chat_id": notice.chat_id, "since": since, "fingerprint": notice.fingerprint}
         same = (await self.session.scalars(exact, parameters)).first()
         if same is not None or notice.kind != "data_request":
             return same
-        candidates = _copy_candidates(notice.id, notice.chat_id, since)
+        candidates = _copy_candidates(notice.chat_id, since)
         banded = candidates.where(
             Notice.kind == "data_request",
             or_(
@@ -126,15 +129,14 @@ class NoticeRepository:
         await self.session.execute(update(Notice).where(Notice.id == notice_id).values(counter_edited_at=at))
 
 
-def _copy_candidates(notice_id: Any, chat_id: Any, since: Any) -> Any:
-    """Notices of other groups since `since` that are not copies themselves."""
-    return select(Notice).where(
-        Notice.id != notice_id, Notice.chat_id != chat_id, Notice.posted_at >= since, Notice.duplicate_of.is_(None)
-    )
+def _copy_candidates(chat_id: Any, since: Any) -> Any:
+    """Notices of other groups since `since` that are not copies themselves (a notice's own row
+    is in its own group, so it may be asked before or after it is stored)."""
+    return select(Notice).where(Notice.chat_id != chat_id, Notice.posted_at >= since, Notice.duplicate_of.is_(None))
 
 
 def _same_text(_session: AsyncSession) -> Any:
-    candidates = _copy_candidates(bindparam("id"), bindparam("chat_id"), bindparam("since"))
+    candidates = _copy_candidates(bindparam("chat_id"), bindparam("since"))
     return (
         candidates.where(Notice.fingerprint == bindparam("fingerprint")).order_by(Notice.posted_at, Notice.id).limit(1)
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
 
-from storage.models import Read
+from sqlalchemy import event, select
+
+from storage.models import Notice, Read
 from tests.bot.conftest import ADMIN, GROUP, MEMBER, SUPERVISOR, Harness
 
 OTHER = -1001234500002
@@ -182,3 +184,28 @@ async def test_reading_the_last_notice_of_the_last_page_shows_the_page_before(ha
     await harness.send(harness.updates.callback(MEMBER, MEMBER, message["message_id"], read))
     shown = harness.fake.message(MEMBER, message["message_id"])
     assert "5 条（第 1/1 页）" in shown["text"] and shown["text"].count("号通知") == 5
+
+
+async def test_a_copy_posted_in_another_group_goes_in_linked_in_one_statement(harness: Harness) -> None:
+    await setup_groups(harness)
+    text = "【通知】请于12月5日前报送第四季度独居老人走访台账"
+    await post(harness, GROUP, text)
+    written: list[str] = []
+
+    kinds = {"SELECT notices.id": "select", "INSERT INTO notices": "insert", "UPDATE notices": "update"}
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        written.extend(kind for prefix, kind in kinds.items() if statement.startswith(prefix))
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        copy = await post(harness, OTHER, text)
+        await harness.send(harness.updates.edited(OTHER, copy, text + "（更正）", user_id=ADMIN))
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    # The copy: its original looked up, then its row in one INSERT (no lookup of its own
+    # message, no UPDATE after); the edit: its row looked up and updated.
+    assert written == ["select", "insert", "select", "update"]
+    async with harness.session() as session:
+        stored = {n.chat_id: n for n in (await session.scalars(select(Notice))).all()}
+    assert stored[OTHER].duplicate_of == stored[GROUP].id and stored[OTHER].text.endswith("（更正）")
