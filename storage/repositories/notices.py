@@ -18,6 +18,8 @@ from storage.repositories._sql import cached_statement, core_execute, insert_for
 PRESENT = ("creator", "administrator", "member", "restricted")
 # session.info key: reads recorded with `record_later`, not written yet (see write_pending_reads).
 PENDING_READS_KEY = "jianfu.pending_reads"
+# session.info key: chat -> (since, the latest notice since then) as this transaction read it.
+LATEST_KEY = "jianfu.latest_notice"
 
 
 class RecentNotice(NamedTuple):
@@ -39,6 +41,7 @@ class NoticeRepository:
 
         `new_message`: the message was just posted (not edited), so no row of it can exist yet
         and none is looked up."""
+        self._forget_latest(notice.chat_id)
         existing = None if new_message else await self.by_message(notice.chat_id, notice.message_id)
         if existing is not None:
             existing.text, existing.kind = notice.text, notice.kind
@@ -106,17 +109,32 @@ class NoticeRepository:
         return list(await self.session.scalars(query))
 
     async def remove(self, notice: Notice) -> None:
+        self._forget_latest(notice.chat_id)
         await self.session.delete(notice)
 
     async def latest_since(self, chat_id: int, since: datetime) -> RecentNotice | None:
         """The newest notice posted in the chat at or after `since`. Every unreplied ack asks,
-        so it is a plain row of what the "received" rule needs, not an ORM object."""
+        so it is a plain row of what the "received" rule needs, not an ORM object; and a
+        transaction asks the database once per chat (a busy group's batch holds several such
+        acks), until it stores a notice of that chat."""
+        known = self.session.info.setdefault(LATEST_KEY, {})
+        if chat_id in known:
+            asked_since, latest = known[chat_id]
+            # The newest since an earlier moment is the newest since any later one it is within.
+            if latest.posted_at >= since if latest is not None else since >= asked_since:
+                return latest
         query = cached_statement(self.session, "notices.latest_since", _latest_since)
         row = (await core_execute(self.session, query, {"chat_id": chat_id, "since": since})).first()
-        return RecentNotice(*row) if row is not None else None
+        latest = RecentNotice(*row) if row is not None else None
+        known[chat_id] = (since, latest)
+        return latest
+
+    def _forget_latest(self, chat_id: int) -> None:
+        self.session.info.get(LATEST_KEY, {}).pop(chat_id, None)
 
     async def set_message(self, notice_id: int, message_id: int) -> bool:
         """Tie a tracked notice to its posted message, once (the post's answer, or a press on it)."""
+        self.session.info.pop(LATEST_KEY, None)  # its group is not known here: forget them all
         statement = (
             update(Notice)
             .where(Notice.id == notice_id, Notice.message_id.is_(None))

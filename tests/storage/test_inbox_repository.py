@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from storage.db import Database
 from storage.models import Chat, Department, Membership, Notice, Person, Read
-from storage.repositories.notices import InboxRepository, ReadRepository
+from storage.repositories.notices import InboxRepository, NoticeRepository, ReadRepository
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 PERSON, MINE, ALSO_MINE, NOT_MINE, LEFT = 1, -101, -102, -103, -104
@@ -160,3 +161,31 @@ async def test_reads_recorded_later_are_written_at_commit_and_not_at_all_on_roll
             raise RuntimeError("the update failed")
     async with db.transaction() as session:
         assert await ReadRepository(session).counts(MINE) == {1: 1, 2: 1, 5: 1}
+
+
+async def test_a_transaction_asks_for_a_groups_latest_notice_once_until_it_stores_one(db: Database) -> None:
+    await seed(db)
+    asked: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("SELECT notices.message_id"):
+            asked.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with db.transaction() as session:
+            notices = NoticeRepository(session)
+            newest = await notices.latest_since(MINE, NOW)
+            assert newest is not None and newest.text == "read"  # posted NOW + 4 minutes
+            assert await notices.latest_since(MINE, NOW + timedelta(minutes=1)) == newest
+            assert await notices.latest_since(MINE, NOW - timedelta(days=1)) == newest
+            assert len(asked) == 1
+            assert await notices.latest_since(MINE, NOW + timedelta(minutes=5)) is None  # past it: asked
+            assert await notices.latest_since(MINE, NOW + timedelta(minutes=6)) is None
+            assert len(asked) == 2
+            later = Notice(chat_id=MINE, message_id=50, text="new", posted_at=NOW + timedelta(minutes=7))
+            await notices.add(later, new_message=True)
+            assert (await notices.latest_since(MINE, NOW + timedelta(minutes=6))).text == "new"
+            assert len(asked) == 3
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
