@@ -82,7 +82,7 @@ class AiohttpRequest(BaseRequest):
         self._slots: asyncio.Semaphore | None = None
         self._tls: ssl.SSLContext | None = None
         # The proxy for each origin called, read from the environment once per session.
-        self._proxies: dict[tuple[str, str | None, int | None], URL | None] = {}
+        self._proxies: dict[str, URL | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -170,10 +170,10 @@ class AiohttpRequest(BaseRequest):
 
     def proxy_for(self, url: str) -> URL | None:
         """The proxy the environment names for this URL's origin (looked up once per session)."""
-        target = URL(url)
-        origin = (target.scheme, target.host, target.port)
+        scheme, _, rest = url.partition("://")
+        origin = f"{scheme}://{rest.partition('/')[0]}"  # without parsing the URL on every call
         if origin not in self._proxies:
-            self._proxies[origin] = env_proxy(target)
+            self._proxies[origin] = env_proxy(URL(origin))
         return self._proxies[origin]
 
 
