@@ -1,10 +1,11 @@
 """The Bot API transport: python-telegram-bot's BaseRequest on one aiohttp session.
 
-PTB's own HTTPXRequest spends about twice the CPU per call (anyio cancel scopes, sniffio lookups,
-two socket writes), and every removed ack costs Bot API calls, so the transport sits on the
-latency path. Failures become PTB's TimedOut or NetworkError with the aiohttp error as their
-cause: bot/actions.py tells from it whether the request left this process (NOT_SENT). No
-error's text carries the bot token, although the URL does (/bot<TOKEN>/method).
+PTB's own HTTPXRequest spends about four times the CPU on a getMe or a deleteMessage (anyio
+cancel scopes, sniffio lookups, two socket writes; tests/perf/bench_http_transport.py), and every
+removed ack costs Bot API calls, so the transport sits on the latency path. Failures become PTB's
+TimedOut or NetworkError with the aiohttp error as their cause: bot/actions.py tells from it
+whether the request left this process (NOT_SENT). No error's text carries the bot token,
+although the URL does (/bot<TOKEN>/method).
 """
 
 from __future__ import annotations
