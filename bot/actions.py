@@ -17,7 +17,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from telegram import (
     ChatPermissions,
     InlineKeyboardButton,
@@ -32,6 +31,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 
 from bot import metrics
+from bot.telegram_http import NOT_SENT
 from policies.actions import (
     AnswerCallback,
     Delete,
@@ -61,8 +61,9 @@ MAX_BATCH = 100
 # one chat meet in its lane and go out as one call. Otherwise a quiet chat's deletion goes at once.
 GATHERING: ContextVar[bool] = ContextVar("jianfu_gathering", default=False)
 CALLS_AT_ONCE = 8
-# Transport failures that happen before Telegram could have seen the request.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Transport failures that happen before Telegram could have seen the request (aiohttp's, sorted
+# by bot/telegram_http.py, the transport that raises them).
+_NOT_SENT = NOT_SENT
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import TelegramError
-from telegram.request import HTTPXRequest
 
 from bot import __version__, logs, startup
 from bot.replay import cli as replay_command
 from bot.settings import ConfigError, Settings, load_settings
 from bot.startup import EXIT_CONFIG, EXIT_FAILURE, StartupFailure
+from bot.telegram_http import AiohttpRequest
 
 T = TypeVar("T")
 DEFAULT_CONFIG = Path("bot.toml")
@@ -179,11 +179,11 @@ async def _preflight(settings: Settings) -> None:
     await startup.check_telegram(settings)
 
 
-def telegram_request(settings: Settings) -> HTTPXRequest:
+def telegram_request(settings: Settings) -> AiohttpRequest:
     """The Bot API client with bot.toml's timeouts, for every call and for getUpdates."""
     # One client for both: the executor has at most a few calls in flight (bot/actions.py), and
     # the long poll takes one more connection.
-    return HTTPXRequest(
+    return AiohttpRequest(
         connection_pool_size=16,
         connect_timeout=settings.telegram.connect_timeout,
         read_timeout=settings.telegram.read_timeout,

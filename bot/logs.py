@@ -171,7 +171,9 @@ def uses_json() -> bool:
 
 def keep_content_out_of_library_logs(level: int) -> None:
     """Libraries that log user content or secrets at DEBUG never go below INFO here."""
-    # httpx logs every request URL, and Telegram URLs contain the token.
+    # httpx logs every request URL, and Telegram URLs contain the token. Jianfu's Bot API calls go
+    # through aiohttp (bot/telegram_http.py), whose client logs no URLs, but httpx stays PTB's
+    # default client for any Bot built without a request.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # At DEBUG, PTB logs every Bot API call with its parameters and results (message text,
     # names); aiosqlite logs every statement with its values (user ids, notices). Jianfu keeps

@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from telegram import Bot, User
 from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
-from telegram.request import HTTPXRequest
 
 from bot.logs import REDACT
 from bot.settings import Settings
+from bot.telegram_http import AiohttpRequest
 
 log = logging.getLogger("jianfu.startup")
 
@@ -137,9 +137,15 @@ def api_server(settings: Settings) -> str:
 async def check_telegram(settings: Settings) -> User:
     """getMe once: a rejected token or an unreachable Bot API fails here, in one line."""
     server = api_server(settings)
-    request = HTTPXRequest(connect_timeout=TELEGRAM_TIMEOUT_SECONDS, read_timeout=TELEGRAM_TIMEOUT_SECONDS)
+    request = AiohttpRequest(connect_timeout=TELEGRAM_TIMEOUT_SECONDS, read_timeout=TELEGRAM_TIMEOUT_SECONDS)
     token = settings.telegram.token.get_secret_value()
-    bot = Bot(token, base_url=f"{server}/bot", base_file_url=f"{server}/file/bot", request=request)
+    bot = Bot(
+        token,
+        base_url=f"{server}/bot",
+        base_file_url=f"{server}/file/bot",
+        request=request,
+        get_updates_request=request,  # else PTB would make an httpx client for it
+    )
     try:
         async with bot:
             return bot.bot

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import sys
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
+from multidict import CIMultiDict, CIMultiDictProxy
 from sqlalchemy import func, select
 from telegram.error import NetworkError, TimedOut
+from yarl import URL
 
 from bot.actions import Outcome, classify
 from bot.logs import PlainFormatter, Redactor
+from bot.telegram_http import PoolTimeout
 from bot.testing.fake import (
     BAD_GATEWAY,
     BLOCKED,
@@ -142,23 +146,39 @@ def _caused(error: Exception, cause: Exception) -> Exception:
     return error
 
 
+TELEGRAM = ConnectionKey("api.telegram.org", 443, True, True, None, None, None)
+PROXY = aiohttp.RequestInfo(URL("http://proxy.local:3128"), "CONNECT", CIMultiDictProxy(CIMultiDict()))
+
+
+def _failed(error: Exception) -> NetworkError:
+    """PTB's error for an aiohttp failure, as bot/telegram_http.py raises it."""
+    wrapper = TimedOut() if isinstance(error, TimeoutError) else NetworkError(f"aiohttp.{type(error).__name__}: x")
+    return _caused(wrapper, error)
+
+
 @pytest.mark.parametrize(
     ("error", "outcome"),
     [
         # The request never left: trying again is safe.
-        (_caused(NetworkError("httpx.ConnectError: refused"), httpx.ConnectError("refused")), Outcome.RETRY_LATER),
-        (_caused(TimedOut(), httpx.ConnectTimeout("slow")), Outcome.RETRY_LATER),
+        (_failed(aiohttp.ClientConnectorError(TELEGRAM, ConnectionRefusedError(111, "refused"))), Outcome.RETRY_LATER),
+        (_failed(aiohttp.ClientConnectorDNSError(TELEGRAM, OSError(-2, "Name not known"))), Outcome.RETRY_LATER),
+        (_failed(aiohttp.ClientProxyConnectionError(TELEGRAM, OSError(111, "refused"))), Outcome.RETRY_LATER),
+        (_failed(aiohttp.ClientHttpProxyError(PROXY, (), status=407, message="auth")), Outcome.RETRY_LATER),
+        (_failed(aiohttp.ConnectionTimeoutError("slow connect")), Outcome.RETRY_LATER),
+        (_caused(TimedOut("Pool timeout: all 16 connections"), PoolTimeout("busy")), Outcome.RETRY_LATER),
         (TimedOut("Pool timeout: All connections in the connection pool are occupied."), Outcome.RETRY_LATER),
         # Telegram answered 5xx: it did not act.
         (NetworkError("Bad Gateway"), Outcome.RETRY_LATER),
         # Sent, and then no answer or a broken connection: Telegram may have acted.
-        (_caused(TimedOut(), httpx.ReadTimeout("slow")), Outcome.UNCERTAIN),
-        (
-            _caused(NetworkError("httpx.RemoteProtocolError: gone"), httpx.RemoteProtocolError("gone")),
-            Outcome.UNCERTAIN,
-        ),
-        (_caused(NetworkError("httpx.ReadError: reset"), httpx.ReadError("reset")), Outcome.UNCERTAIN),
+        (_failed(aiohttp.SocketTimeoutError("slow answer")), Outcome.UNCERTAIN),
+        (_failed(TimeoutError()), Outcome.UNCERTAIN),  # an upload's overall bound
+        (_failed(aiohttp.ServerDisconnectedError()), Outcome.UNCERTAIN),
+        (_failed(aiohttp.ClientOSError(104, "Connection reset by peer")), Outcome.UNCERTAIN),
+        (_failed(aiohttp.ClientConnectionResetError("Cannot write to closing transport")), Outcome.UNCERTAIN),
+        (_failed(aiohttp.ClientPayloadError("cut short")), Outcome.UNCERTAIN),
+        (_failed(aiohttp.ClientResponseError(PROXY, (), status=400, message="bad status line")), Outcome.UNCERTAIN),
     ],
+    ids=lambda value: type(value.__cause__ or value).__name__ if isinstance(value, Exception) else str(value),
 )
 def test_transport_failures_say_whether_telegram_may_have_acted(error: Exception, outcome: Outcome) -> None:
     assert classify(error) is outcome

@@ -24,11 +24,12 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import BaseRequest, RequestData
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
+from bot.telegram_http import AiohttpRequest
 from bot.testing.fake import TIMEOUT, FakeTelegram
 from bot.testing.faults import Fault, FaultPlan
 from bot.testing.http_double import HttpTelegram, decode_form
@@ -80,8 +81,8 @@ class Recorder(BaseRequest):
 
 
 def http_bot(double: HttpTelegram, token: str = TOKEN, read_timeout: float = READ_TIMEOUT) -> Bot:
-    request = HTTPXRequest(read_timeout=read_timeout, connect_timeout=1.0)
-    updates = HTTPXRequest(read_timeout=read_timeout, connect_timeout=1.0)
+    request = AiohttpRequest(read_timeout=read_timeout, connect_timeout=1.0)
+    updates = AiohttpRequest(read_timeout=read_timeout, connect_timeout=1.0)
     return Bot(token, base_url=f"{double.base_url}/bot", request=request, get_updates_request=updates)
 
 
@@ -164,7 +165,7 @@ async def test_every_answer_equals_the_in_process_doubles(clock: FakeClock) -> N
     direct = Recorder(in_process)
     expected = await answers(Bot(TOKEN, request=direct, get_updates_request=direct), direct)
     with HttpTelegram(TOKEN, build_world(FakeTelegram(clock=clock))) as double:
-        served = Recorder(HTTPXRequest(read_timeout=2.0))
+        served = Recorder(AiohttpRequest(read_timeout=2.0))
         client = Bot(TOKEN, base_url=f"{double.base_url}/bot", request=served, get_updates_request=served)
         got = await answers(client, served)
     assert [method for method, _status, _body in got] == [method for method, _status, _body in expected]
