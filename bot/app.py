@@ -44,6 +44,7 @@ from bot.settings import Settings
 from policies.actions import SetMenu
 from storage.db import UPDATE_ID_KEY
 from storage.repositories.outbox import HandledUpdates, Replicas
+from storage.repositories.roles import RoleRepository
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
             async with deps.db.transaction() as session:
                 claims = HandledUpdates(session)
                 fresh = await claims.claim_many([update.update_id for update in updates], self._claimed_at())
-                await membership.observe_together(deps, session, [u for u in updates if u.update_id in fresh])
+                await self._know_together(session, [update for update in updates if update.update_id in fresh])
                 timed = [
                     await self._decide(session, update, loaded) if update.update_id in fresh else ([], None)
                     for update in updates
@@ -193,6 +194,13 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
             if seconds is not None:
                 metrics.record_update(update, seconds=seconds, at=deps.clock())
         return decided
+
+    async def _know_together(self, session: AsyncSession, updates: list[Update]) -> None:
+        """What a batch's updates will each look up, written or read for all of them at once:
+        their senders' sightings, and which departments the senders are contacts of."""
+        await membership.observe_together(self.bot_data.deps, session, updates)
+        senders = [update.effective_user.id for update in updates if update.effective_user is not None]
+        await RoleRepository(session).know_contacts(senders)
 
     async def _decide(
         self, session: AsyncSession, update: Update, loaded: loads.Loads

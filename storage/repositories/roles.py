@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -60,10 +61,22 @@ class RoleRepository:
     async def contact_department_ids(self, person_id: int) -> set[int]:
         known = self.session.info.setdefault(CONTACTS_KEY, {})
         if person_id not in known:
-            query = cached_statement(self.session, "roles.contact_departments", _contact_departments)
-            rows = await core_execute(self.session, query, {"person_id": person_id})
-            known[person_id] = frozenset(department_id for (department_id,) in rows if department_id)
+            await self.know_contacts([person_id])
         return set(known[person_id])
+
+    async def know_contacts(self, person_ids: Iterable[int]) -> None:
+        """Read the contact departments of these people in one query, for this transaction's
+        later `contact_department_ids` (a batch's senders, before their updates run)."""
+        known = self.session.info.setdefault(CONTACTS_KEY, {})
+        wanted = sorted({person_id for person_id in person_ids if person_id not in known})
+        if not wanted:
+            return
+        found: dict[int, set[int]] = {person_id: set() for person_id in wanted}
+        query = cached_statement(self.session, "roles.contacts_of", _contacts_of)
+        for person_id, department_id in await core_execute(self.session, query, {"people": wanted}):
+            if department_id:
+                found[person_id].add(department_id)
+        known.update((person_id, frozenset(departments)) for person_id, departments in found.items())
 
     async def drop_department(self, department_id: int) -> None:
         self._forget_contacts()
@@ -81,8 +94,8 @@ class RoleRepository:
         return (await self.session.scalars(query)).first()
 
 
-def _contact_departments(_session: AsyncSession) -> Any:
-    """Asked for every recorded ack demand: built once."""
-    return select(RoleGrant.department_id).where(
-        RoleGrant.person_id == bindparam("person_id"), RoleGrant.role == CONTACT
+def _contacts_of(_session: AsyncSession) -> Any:
+    """Asked for every batch of updates (and every recorded fact outside one): built once."""
+    return select(RoleGrant.person_id, RoleGrant.department_id).where(
+        RoleGrant.person_id.in_(bindparam("people", expanding=True)), RoleGrant.role == CONTACT
     )

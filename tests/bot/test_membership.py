@@ -136,7 +136,7 @@ async def test_after_a_failed_commit_the_group_and_member_are_written_again(
         assert await session.get(Membership, (other, MEMBER)) is not None
 
 
-async def test_the_sightings_of_updates_recorded_together_are_written_in_one_statement_per_table(
+async def test_what_updates_recorded_together_look_up_is_written_or_read_in_one_statement_per_table(
     harness: Harness,
 ) -> None:
     other = -1009999000002
@@ -149,6 +149,8 @@ async def test_the_sightings_of_updates_recorded_together_are_written_in_one_sta
         harness.updates.message(other, MEMBER, "好的"),
         harness.updates.message(other, STRANGER, "明白"),
         harness.updates.message(GROUP, MEMBER, "再说一句"),  # seen moments ago: not written again
+        harness.updates.message(GROUP, ADMIN, "#通知 周五前报送台账"),
+        harness.updates.message(other, STRANGER, "#通知 周六停水"),
     ]
     written: list[str] = []
 
@@ -156,13 +158,15 @@ async def test_the_sightings_of_updates_recorded_together_are_written_in_one_sta
         for table in ("people", "chats", "memberships"):
             if statement.startswith(f"INSERT INTO {table} "):
                 written.append(table)
+        if statement.startswith("SELECT role_grants"):
+            written.append("contacts asked")  # the notices' department: their sender's
 
     event.listen(harness.db.engine.sync_engine, "before_cursor_execute", note)
     try:
         assert await harness.app.record_together(batch) is not None
     finally:
         event.remove(harness.db.engine.sync_engine, "before_cursor_execute", note)
-    assert sorted(written) == ["chats", "memberships", "people"]
+    assert sorted(written) == ["chats", "contacts asked", "memberships", "people"]
     async with harness.session() as session:
         rows = await session.execute(select(Membership.chat_id, Membership.person_id))
         people = {person.id: person for person in (await session.scalars(select(Person))).all()}
