@@ -486,12 +486,13 @@ async def _apply_read(deps: Deps, session: AsyncSession, read: RecordRead) -> Fa
 
 
 async def _apply_event(deps: Deps, session: AsyncSession, event: RecordEvent) -> FactResult:
-    shared = shared_writes.of(session)
-    if shared is not None and event.then == NOTHING:
-        # Nothing follows from its being new: counted with the shared transaction's others.
-        shared.count(
-            await records.event_row(deps, session, event.kind, event.chat_id, key=event.key, sender_id=event.sender_id)
+    if event.then == NOTHING:
+        # Nothing follows from its being new: written with the transaction's other such facts
+        # (a removed ack's count, an ack demand's) in one statement before it commits.
+        row = await records.event_row(
+            deps, session, event.kind, event.chat_id, key=event.key, sender_id=event.sender_id
         )
+        EventRepository(session).record_later(row)
         return FactResult(True)
     new = await records.record_event(deps, session, event.kind, event.chat_id, key=event.key, sender_id=event.sender_id)
     return FactResult(new)

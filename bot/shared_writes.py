@@ -1,16 +1,13 @@
-"""What many outcomes of one shared transaction write alike, written in one statement each.
+"""Outbox rows settled by many outcomes of one shared transaction, in one statement each.
 
 The outcomes of one deleteMessages call (up to 100 acks) are recorded in one shared transaction
-(bot/group_commit.py), and each would settle its outbox row and count its removal: two tiny
-statements an outcome, most of whose cost is SQLAlchemy's work per statement, not the
-database's. In a shared transaction they are gathered and written just before the commit:
-
-- Settling assumes the row is still this process's. If one was taken over meanwhile (another
-  process's sweep resuming it after a lease ran out), the flush raises, the shared transaction
-  rolls back, and each outcome is recorded alone, where settling is checked before its
-  follow-ups are decided.
-- A counted fact whose follow-ups do not depend on its being new (it has no `then`) is written
-  by an idempotent insert: its key still keeps it once.
+(bot/group_commit.py), and each would settle its outbox row: a tiny statement an outcome, most of
+whose cost is SQLAlchemy's work per statement, not the database's. In a shared transaction they
+are gathered and written just before the commit. Settling assumes the row is still this
+process's. If one was taken over meanwhile (another process's sweep resuming it after a lease
+ran out), the flush raises, the shared transaction rolls back, and each outcome is recorded
+alone, where settling is checked before its follow-ups are decided. (Counting their removals is
+gathered in any transaction: EventRepository.record_later.)
 """
 
 from __future__ import annotations
@@ -18,12 +15,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import before_commit
-from storage.repositories.events import EventRepository
 from storage.repositories.outbox import OutboxRepository
 
 # session.info key of the transaction's gathered writes (set only in shared transactions).
@@ -38,16 +33,12 @@ class NotOwned(Exception):
 class SharedWrites:
     # (state, outcome) -> [(row id, attempts)]
     settles: defaultdict[tuple[str, str], list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
-    events: list[dict[str, Any]] = field(default_factory=list)
     # When the rows settle: the latest outcome's time (they finish within moments of each other).
     now: datetime | None = None
 
     def settle(self, row_id: int, attempts: int, state: str, outcome: str, now: datetime) -> None:
         self.settles[(state, outcome)].append((row_id, attempts))
         self.now = now
-
-    def count(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
 
 
 def begin(session: AsyncSession) -> None:
@@ -71,5 +62,3 @@ async def flush(session: AsyncSession) -> None:
         owned = await outbox.settle_many(rows, state, outcome, writes.now)
         if len(owned) != len({row_id for row_id, _attempts in rows}):
             raise NotOwned
-    if writes.events:
-        await EventRepository(session).record_many(writes.events)

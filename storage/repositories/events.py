@@ -8,8 +8,12 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import before_commit
 from storage.models import Event
 from storage.repositories._sql import cached_statement, core_execute, insert_for
+
+# session.info key: facts recorded with `record_later`, not written yet (see write_pending_events).
+PENDING_EVENTS_KEY = "jianfu.pending_events"
 
 
 class EventRepository:
@@ -27,6 +31,7 @@ class EventRepository:
         key: str | None = None,
     ) -> bool:
         """Record the fact; with a key, only once. True when it was recorded now."""
+        await write_pending_events(self.session)
         statement = cached_statement(self.session, "events.record", _insert_event)
         parameters = {
             "kind": kind,
@@ -38,18 +43,32 @@ class EventRepository:
         }
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
-    async def record_many(self, events: list[dict[str, Any]]) -> None:
-        """Record several facts in one statement (each with `record`'s keywords); a key recorded
-        before is skipped, and nobody learns which were new."""
-        statement = cached_statement(self.session, "events.record", _insert_event)
-        await core_execute(self.session, statement, events)
+    def record_later(self, event: dict[str, Any]) -> None:
+        """`record` (its keywords as a dict) for a caller that need not learn whether the fact is
+        new: written with the transaction's other such facts in one statement, before it commits
+        or before anything in it asks about facts (every query here, and the digest's, writes
+        them first). A key recorded before is skipped."""
+        pending = self.session.info.get(PENDING_EVENTS_KEY)
+        if pending is None:
+            pending = self.session.info[PENDING_EVENTS_KEY] = []
+            before_commit(self.session, write_pending_events)
+        pending.append(event)
 
     async def forget(self, key: str) -> bool:
         """Remove the fact recorded under `key` (a claim given back); True when there was one."""
+        await write_pending_events(self.session)
         return (await self.session.execute(delete(Event).where(Event.key == key))).rowcount == 1
 
     async def exists(self, key: str) -> bool:
+        await write_pending_events(self.session)
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
+
+
+async def write_pending_events(session: AsyncSession) -> None:
+    """Write the facts `record_later` kept, in one statement."""
+    pending = session.info.pop(PENDING_EVENTS_KEY, None)
+    if pending:
+        await core_execute(session, cached_statement(session, "events.record", _insert_event), pending)
 
 
 def _insert_event(session: AsyncSession) -> Any:

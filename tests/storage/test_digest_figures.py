@@ -16,6 +16,7 @@ from policies.digest import IsoWeek, build_scoreboard, window_for
 from storage.db import Database
 from storage.models import Chat, Department, Event, Notice
 from storage.repositories.digest import CHAT, SPECS, DigestRepository
+from storage.repositories.events import EventRepository
 
 TZ = ZoneInfo("Asia/Shanghai")
 WEEK = IsoWeek(2026, 47)
@@ -211,3 +212,20 @@ async def test_formalism_demands_are_figures_per_department_and_group_weighing_2
         names = await DigestRepository(session).department_names()
     board = build_scoreboard(SPECS, names, found, await figures(seeded, WEEK.previous()))
     assert board.row(WJ).burden == 2 * (2 + 1 + 1)
+
+
+async def test_facts_recorded_later_count_in_their_transaction_and_only_once_committed(seeded: Database) -> None:
+    window = window_for(WEEK, TZ, seconds_per_message=5, idle_days=7)
+    demand = event("ack_demand", 17, MZ, -101) | {"key": "ack_demand:-101:9001"}
+    with pytest.raises(RuntimeError):
+        async with seeded.transaction() as session:
+            EventRepository(session).record_later(demand)
+            raise RuntimeError("the batch failed")
+    async with seeded.transaction() as session:
+        events = EventRepository(session)
+        events.record_later(demand)
+        events.record_later(demand)  # the same key twice: counted once
+        assert await events.exists("ack_demand:-101:9001")
+        assert (await DigestRepository(session).figures(window))[MZ]["ack_demands"] == 3
+        events.record_later(event("ack_demand", 18, MZ, -101) | {"key": "ack_demand:-101:9002"})
+    assert (await figures(seeded, WEEK))[MZ]["ack_demands"] == 4
