@@ -304,7 +304,8 @@ class Pipeline:
         Every ack in a group without the delete right asks for the same note: once it was sent,
         or when no admin could receive it, asking again costs three queries an ack and tells
         nobody. An admin who opens a chat with the bot meanwhile is told at the first ask after
-        TELL_RECHECK (the event, not this memory, keeps it to once across replicas)."""
+        TELL_RECHECK, and so are the admins of an ask whose transaction rolled back (the event,
+        not this memory, keeps the note to once, across replicas too)."""
         now, looked = self.deps.clock(), self.deps.recently_told
         last = looked.get(key)
         if last is not None and timedelta(0) <= now - last < TELL_RECHECK:
