@@ -39,6 +39,9 @@ class RoleRepository:
                 granted_at=now,
             )
         )
+        # Written now: contact_department_ids reads through the connection (no autoflush), and
+        # its answer is kept for the rest of the transaction.
+        await self.session.flush()
         return True
 
     async def revoke(self, person_id: int, role: str, department_id: int | None = None) -> bool:
