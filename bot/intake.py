@@ -7,7 +7,9 @@ them. Here a batch is confirmed only after every update in it committed (or was 
 a webhook is answered 200 only after its update committed. What an update does on Telegram is
 durable in the outbox by then, so acting runs in the background and never delays the next batch.
 
-Within a batch, updates of different chats are committed concurrently and each chat's in order.
+Within a batch, groups' updates are committed in one transaction, each chat's in order; private
+chats, and groups whose updates ask Telegram something first, are committed chat by chat,
+concurrently.
 An update that keeps failing is tried a few times and then set aside, logged by id and type only
 (never its content); one that python-telegram-bot cannot even parse is set aside at once.
 """
@@ -26,7 +28,7 @@ from typing import Any
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from bot import metrics
+from bot import loads, metrics
 from bot.actions import GATHERING
 from bot.app import ALLOWED_UPDATES, JianfuApplication
 from policies.actions import Delete
@@ -94,20 +96,36 @@ class Intake:
             self.release_held()
 
     async def _commit_all(self, updates: list[Update]) -> list[list[Any]]:
-        """The batch in one transaction: one claim, one write of each kind, one commit.
+        """The batch's group messages in one transaction: one claim, one write of each kind, one
+        commit; the other chats each on their own, at the same time.
 
         A transaction costs several statements' worth of time (and on PostgreSQL a round trip
         each for BEGIN and COMMIT), and a busy deployment's batch holds a few updates of each of
-        many chats. If any update fails, nothing of it is committed and each chat is committed
-        on its own instead, chats at the same time (where a failing one is tried alone)."""
+        many groups. Kept apart (see _shares_the_batch): private chats, so a whistleblower's
+        report never shares a transaction (on PostgreSQL, its rows' transaction id) with other
+        people's activity; and groups whose updates may ask Telegram first (a command's admins),
+        so a slow answer holds back only that group. If any shared update fails, nothing of the
+        shared transaction is committed and its chats are committed on their own instead."""
         by_chat: dict[int, list[Update]] = defaultdict(list)
         for update in updates:
             by_chat[chat_key(update)].append(update)
-        if len(by_chat) > 1:
-            together = await self._commit_together(updates)
-            if together is not None:
-                return together
-        per_chat = await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in by_chat.values()))
+        shared = [chat for chat, chat_updates in by_chat.items() if _shares_the_batch(chat, chat_updates)]
+        if len(shared) < 2:
+            shared = []
+        decided = await asyncio.gather(
+            self._commit_shared([by_chat[chat] for chat in shared]),
+            *(self._commit_chat(chat_updates) for chat, chat_updates in by_chat.items() if chat not in shared),
+        )
+        return [planned for chat in decided for planned in chat]
+
+    async def _commit_shared(self, chats: list[list[Update]]) -> list[list[Any]]:
+        """Several chats' updates in one transaction; if that fails, each chat on its own."""
+        if not chats:
+            return []
+        together = await self._commit_together([update for chat_updates in chats for update in chat_updates])
+        if together is not None:
+            return together
+        per_chat = await asyncio.gather(*(self._commit_chat(chat_updates) for chat_updates in chats))
         return [planned for chat in per_chat for planned in chat]
 
     def _hold(self, planned: list[list[Any]]) -> None:
@@ -148,7 +166,7 @@ class Intake:
         failed and nothing was committed."""
         self.last_update_at = asyncio.get_running_loop().time()
         async with contextlib.AsyncExitStack() as held:
-            # Every chat's lock, in one order (a webhook's update of the same chat waits).
+            # Every chat's lock, in one order: no chat is ever committed by two tasks at once.
             for chat in sorted({chat_key(update) for update in updates}):
                 await held.enter_async_context(self._chat_locks[chat])
             return await self.app.record_together(updates)
@@ -327,6 +345,11 @@ class Intake:
         """Tell Telegram the last batch was taken, so a restart does not fetch it again."""
         with contextlib.suppress(TelegramError):
             await self.app.bot._post("getUpdates", {"offset": offset, "timeout": 0, "limit": 1}, read_timeout=10)
+
+
+def _shares_the_batch(chat: int, updates: list[Update]) -> bool:
+    """A group's updates that need nothing from Telegram before they run (group ids are negative)."""
+    return chat < 0 and not any(loads.may_ask_telegram(update) for update in updates)
 
 
 def _deletions_meet(held: list[list[Any]]) -> bool:

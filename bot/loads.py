@@ -40,6 +40,12 @@ def current() -> Loads:
     return CURRENT_LOADS.get() or Loads()
 
 
+def may_ask_telegram(update: object) -> bool:
+    """Whether prefetching this update may call the Bot API (a command or button press in a
+    group, the bot joining one): such a call can be slow, or answered 429."""
+    return isinstance(update, Update) and (_bot_joined(update) is not None or _group_asking(update) is not None)
+
+
 async def prefetch(deps: Deps, bot: ExtBot[None], update: object, into: Loads | None = None) -> Loads:
     """Read from Telegram what this update's handlers will need, outside any transaction.
 

@@ -13,9 +13,9 @@ from telegram import Update
 from telegram.ext import TypeHandler
 
 from bot.handlers._common import transactional
-from bot.intake import HOLD_BATCHES, MAX_BATCH, Intake
-from storage.models import HandledUpdate, Person, Read
-from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, Harness, make_settings
+from bot.intake import HOLD_BATCHES, MAX_BATCH, Intake, chat_key
+from storage.models import Department, HandledUpdate, Notice, Person, Read, RoleGrant
+from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness, make_settings
 
 OTHER_GROUP = -1001234500002
 ALL_RIGHTS = {"can_delete_messages": True}
@@ -346,3 +346,85 @@ async def test_a_chats_batch_asks_telegram_for_the_groups_admins_once(harness: H
     await intake.commit_batch(commands)
     await intake.drain()
     assert len(harness.fake.calls_to("getChatAdministrators")) == asked + 1
+
+
+async def test_a_notice_after_a_contact_grant_in_the_same_batch_is_charged_to_the_contacts_department(
+    harness: Harness,
+) -> None:
+    await harness.private(SUPERVISOR, "/dept add 民政局")
+    await harness.send(harness.updates.message(GROUP, MEMBER, "我是张三"))
+    async with harness.session() as session:
+        department = (await session.scalars(select(Department))).one()
+    grant = harness.updates.private(SUPERVISOR, f"/grant {MEMBER} contact 民政局")
+    notice = harness.updates.message(GROUP, MEMBER, "#通知 周五前报送台账")
+    assert await harness.app.record_together([grant, notice]) is not None
+    async with harness.session() as session:
+        stored = (await session.scalars(select(Notice))).one()
+        assert (await session.scalars(select(RoleGrant.department_id))).all() == [department.id]
+    assert stored.department_id == department.id
+
+
+async def test_a_slow_admin_lookup_in_one_group_holds_back_no_other_group(harness: Harness, monkeypatch: Any) -> None:
+    """A group whose updates ask Telegram first (a command's admins) is committed on its own."""
+    harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER])
+    rights = {"can_delete_messages": True}
+    await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="administrator", rights=rights))
+    notice = harness.updates.message(GROUP, ADMIN, "#通知 周六停水")
+    await harness.send(notice)
+    ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice.message.message_id)
+    command = harness.updates.command(OTHER_GROUP, STRANGER, "/rules")  # a new group: its admins are asked
+    gate, asked = asyncio.Event(), asyncio.Event()
+    answer = harness.fake.do_request
+
+    async def slow_admins(url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if url.endswith("/getChatAdministrators"):
+            asked.set()
+            await gate.wait()
+        return await answer(url, *args, **kwargs)
+
+    monkeypatch.setattr(harness.fake, "do_request", slow_admins)
+    intake = Intake(harness.app)
+    committing = asyncio.create_task(intake.commit_batch([ack, command]))
+    await asyncio.wait_for(asked.wait(), 5)
+    for _ in range(200):  # loop turns, not wall-clock time: the other chat's commit needs a few
+        if await read_of(harness, MEMBER):
+            break
+        await asyncio.sleep(0)
+    committed_meanwhile = await read_of(harness, MEMBER)
+    gate.set()
+    await committing
+    await intake.drain()
+    assert committed_meanwhile, "the ack in GROUP waited for OTHER_GROUP's admin lookup"
+
+
+async def read_of(harness: Harness, person: int) -> bool:
+    async with harness.session() as session:
+        return (await session.scalar(select(Read.person_id).where(Read.person_id == person))) is not None
+
+
+async def test_a_private_chats_updates_never_share_the_batchs_transaction(harness: Harness) -> None:
+    """A whistleblower's report must not be committed with other people's activity (on
+    PostgreSQL the rows of one transaction share its id, which would tie them together)."""
+    harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER, ENGLISH])
+    await join(harness)
+    await join(harness, OTHER_GROUP)
+    intake = Intake(harness.app)
+    await poll_until(intake, lambda: True)  # after a start, the first batch runs one update at a time
+    shared: list[set[int]] = []
+    original = harness.app.record_together
+
+    async def record_together(updates: list[Update]) -> Any:
+        shared.append({chat_key(update) for update in updates})
+        return await original(updates)
+
+    harness.app.record_together = record_together
+    before = len(harness.fake.sent(MEMBER))
+    batch = [
+        harness.updates.message(GROUP, STRANGER, "大家好"),
+        harness.updates.private(MEMBER, "/start"),
+        harness.updates.message(OTHER_GROUP, ENGLISH, "hello"),
+    ]
+    await intake.commit_batch(batch)
+    await intake.drain()
+    assert shared == [{GROUP, OTHER_GROUP}]
+    assert len(harness.fake.sent(MEMBER)) > before  # the private update was handled, on its own
