@@ -44,7 +44,7 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
         return
     now = context.deps.clock()
     if _in_group(update, user, chat):
-        await observe_together(context.deps, session, [update])
+        await _write_sightings(context.deps, session, [update])
         return
     if chat.type == "private":
         if update.my_chat_member is not None:
@@ -63,7 +63,14 @@ async def observe(update: Update, context: JianfuContext, session: AsyncSession)
 async def observe_together(deps: Deps, session: AsyncSession, updates: list[Update]) -> None:
     """The group sightings of updates handled in one transaction, written before their
     handlers run: one statement for the people, one for the groups and one for the
-    memberships, instead of up to three per update (`observe` then finds them written)."""
+    memberships, instead of up to three per update (`observe` then finds them written).
+
+    A button press may be turned away before the observer sees it (Lane.GUARD), so it is left
+    to `observe`, which sees only the presses let through."""
+    await _write_sightings(deps, session, [update for update in updates if update.callback_query is None])
+
+
+async def _write_sightings(deps: Deps, session: AsyncSession, updates: list[Update]) -> None:
     now, sightings = deps.clock(), _Sightings()
     for update in updates:
         user, chat = update.effective_user, update.effective_chat
