@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import CACHE_KEY
 from storage.models import Chat, Department
 from storage.repositories.chats import ALL_CHATS, DIRTY_KEY
+from storage.repositories.events import write_pending_events
 
 
 class DuplicateDepartment(Exception):
@@ -64,6 +65,9 @@ class DepartmentRepository:
 
     async def remove(self, department: Department) -> None:
         """Delete it, detaching the groups the bot has left (they would block it forever)."""
+        # Facts counted against it earlier in this transaction go in first: the database then
+        # detaches them too (ON DELETE SET NULL), instead of refusing them at the commit.
+        await write_pending_events(self.session)
         await self.session.execute(update(Chat).where(Chat.department_id == department.id).values(department_id=None))
         # Cached group snapshots may still name the department: drop them, cache none now.
         self.session.info.get(CACHE_KEY, {}).pop("chats", None)

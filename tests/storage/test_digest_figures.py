@@ -10,11 +10,12 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from policies.digest import IsoWeek, build_scoreboard, window_for
 from storage.db import Database
 from storage.models import Chat, Department, Event, Notice
+from storage.repositories.departments import DepartmentRepository
 from storage.repositories.digest import CHAT, SPECS, DigestRepository
 from storage.repositories.events import EventRepository
 
@@ -229,3 +230,13 @@ async def test_facts_recorded_later_count_in_their_transaction_and_only_once_com
         assert (await DigestRepository(session).figures(window))[MZ]["ack_demands"] == 3
         events.record_later(event("ack_demand", 18, MZ, -101) | {"key": "ack_demand:-101:9002"})
     assert (await figures(seeded, WEEK))[MZ]["ack_demands"] == 4
+
+
+async def test_a_department_removed_after_a_fact_counted_against_it_in_one_transaction(seeded: Database) -> None:
+    async with seeded.transaction() as session:
+        EventRepository(session).record_later(event("ack_demand", 17, WJ, -103) | {"key": "ack_demand:-103:1"})
+        department = await session.get(Department, WJ)
+        await DepartmentRepository(session).remove(department)
+    async with seeded.transaction() as session:
+        kept = (await session.scalars(select(Event).where(Event.key == "ack_demand:-103:1"))).one()
+    assert kept.department_id is None  # detached with the department, not refused at the commit
