@@ -56,6 +56,9 @@ def create_engine(
         event.listen(engine.sync_engine, "do_connect", connect_inline)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # The most recently returned connection is handed out first: under light load a few stay in
+    # use (and need no ping) while the rest sit idle, instead of each idling past the ping limit.
+    engine_options.setdefault("pool_use_lifo", True)
     url_object = make_url(url)
     server_settings = engine_options.setdefault("connect_args", {}).setdefault("server_settings", {})
     server_settings.setdefault("lock_timeout", f"{int(lock_timeout * 1000)}")
