@@ -117,7 +117,8 @@ FEATURES = (
 
 
 class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any]):
-    """PTB's Application with record, commit, act: one unit of work (one transaction) per update."""
+    """PTB's Application with record, commit, act: one unit of work per update, in a transaction
+    of its own or shared by a polled batch's groups (record_together)."""
 
     async def process_update(self, update: object) -> None:
         """Record the update's effects, commit, then carry out its Telegram actions."""

@@ -30,7 +30,7 @@ from storage.repositories.tasks import TaskRepository
 
 DEADLINE_TASK = "deadline_remind"
 COUNTER_TASK = "counter_refresh"
-# session.info key of the update's memo of verdicts (the session lives exactly one update).
+# session.info key of the memo of verdicts, by message (a session may hold a batch of updates).
 VERDICTS_KEY = "jianfu.verdicts"
 
 

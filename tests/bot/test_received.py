@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy import event, select
 
+from bot.intake import Intake
 from bot.testing.fake import BAD_GATEWAY, CANT_DELETE
 from policies.callbacks import ConvertDemand, decode
 from storage.models import AuditEntry, Chat, Department, Event, Notice, Read, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 
+OTHER_GROUP = -1001234500002
 ALL_RIGHTS = dict.fromkeys(
     ("can_delete_messages", "can_restrict_members", "can_pin_messages", "can_invite_users", "can_change_info"), True
 )
@@ -584,3 +586,37 @@ async def test_a_reminder_past_its_days_is_not_delivered_before_the_sweep_forget
     harness.clock.advance(timedelta(days=7, seconds=1))
     await harness.private(STRANGER, "/start")
     assert not any("提醒为你保存着" in text for text in harness.texts(STRANGER))
+
+
+async def test_admins_are_told_of_the_missing_right_when_the_batch_that_first_asked_rolled_back(
+    harness: Harness,
+) -> None:
+    """A note told in a transaction that rolls back is not remembered: the retry tells them."""
+    harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER])
+    await harness.private(ADMIN, "/start")
+    # The bot is a plain member of GROUP: no delete right.
+    await harness.send(harness.updates.my_chat_member(GROUP, ADMIN, old="left", new="member"))
+    notice = harness.updates.message(GROUP, ADMIN, "#通知 周六停水")
+    await harness.send(notice)
+    before = len(harness.fake.sent(ADMIN))
+
+    ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice.message.message_id)
+    # A second ack finds the note told by the first, in the same (uncommitted) transaction.
+    again = harness.updates.message(GROUP, STRANGER, "收到", reply_to=notice.message.message_id)
+    elsewhere = harness.updates.message(OTHER_GROUP, STRANGER, "大家好")
+    write_durable, failures = harness.deps.pipeline.write_durable, [1]
+
+    async def fails_once(*args: Any, **kwargs: Any) -> Any:
+        # A transient failure of the batch's transaction (a lost connection, a lock timeout).
+        if failures:
+            failures.pop()
+            raise RuntimeError("connection lost")
+        return await write_durable(*args, **kwargs)
+
+    harness.deps.pipeline.write_durable = fails_once
+    intake = Intake(harness.app)
+    await intake.commit_batch([ack, again, elsewhere])
+    await intake.drain()
+    assert not failures  # the batch's transaction did fail, and its chats were committed alone
+    told = [m["text"] for m in harness.fake.sent(ADMIN)[before:]]
+    assert len(told) == 1 and "删除消息" in told[0]

@@ -272,3 +272,15 @@ async def test_a_transaction_asks_for_a_persons_contact_departments_once_until_r
             assert await roles.contact_department_ids(9) == {first.id, second.id}
             await roles.revoke(9, CONTACT, first.id)
             assert await roles.contact_department_ids(9) == {second.id}
+
+
+async def test_a_grant_is_seen_by_the_next_contact_lookup_of_its_transaction(db: Database) -> None:
+    async with db.transaction() as session:
+        department = await DepartmentRepository(session).add("街道办", "jd", 1, NOW)
+    async with db.transaction() as session:
+        roles = RoleRepository(session)
+        assert await roles.contact_department_ids(9) == set()
+        await roles.grant(9, CONTACT, by=1, now=NOW, department_id=department.id)
+        await roles.contact_department_ids(9)  # before the grant is flushed (a miss before the cache too)
+        await session.flush()
+        assert await roles.contact_department_ids(9) == {department.id}
