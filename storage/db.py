@@ -180,6 +180,23 @@ async def _flush_gathered(session: AsyncSession) -> None:
         await flush(session)
 
 
+# session.info key: what runs once the transaction committed (see after_commit).
+AFTER_COMMIT_KEY = "jianfu.after_commit"
+
+
+def after_commit(session: AsyncSession, then: Callable[[AsyncSession], None]) -> None:
+    """Run `then(session)` once this session's transaction committed (never when it rolls back):
+    for process memory that must only learn what the database now holds."""
+    hooks = session.info.setdefault(AFTER_COMMIT_KEY, [])
+    if then not in hooks:
+        hooks.append(then)
+
+
+def _after_commit(session: AsyncSession) -> None:
+    for then in session.info.pop(AFTER_COMMIT_KEY, None) or []:
+        then(session)
+
+
 class AlreadyHandled(Exception):
     """The update's effects were committed before (a retry, a replica, a redelivery)."""
 
@@ -291,6 +308,7 @@ class Database:
                 await _flush_gathered(session)
                 if session.in_transaction():
                     await session.commit()
+                _after_commit(session)
         except BaseException:
             if session.in_transaction():
                 await session.rollback()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.group_settings import CloseProgress, GroupSettings, StoredSettings, read_stored, to_stored
 from policies.lifecycle import TRANSITIONS, GroupEvent, GroupKind, GroupState
-from storage.db import CACHE_KEY
+from storage.db import CACHE_KEY, after_commit
 from storage.models import Chat, Department, Membership
 from storage.repositories._sql import cached_statement, core_execute, insert_for, upsert
 
@@ -50,6 +50,18 @@ class GroupOverview:
 
     chat: Chat
     department_name: str | None
+
+
+def _evict_changed(session: AsyncSession) -> None:
+    """After a commit: the groups the session changed leave the process cache."""
+    cache = session.info.get(CACHE_KEY, {}).get("chats")
+    changed = session.info.get(DIRTY_KEY, set())
+    if cache is None:
+        return
+    if ALL_CHATS in changed:
+        cache.clear()
+    for chat_id in changed:
+        cache.pop(chat_id, None)
 
 
 class ChatRepository:
@@ -94,6 +106,14 @@ class ChatRepository:
     def _evict(self, chat_id: int) -> None:
         self._cache().pop(chat_id, None)
         self._dirty().add(chat_id)
+        # Another session may cache the old row until this one commits: drop it again then.
+        after_commit(self.session, _evict_changed)
+
+    def forget_snapshots(self) -> None:
+        """Every group's snapshot may be out of date (a department they name was removed)."""
+        self.session.info.get(CACHE_KEY, {}).pop("chats", None)
+        self._dirty().add(ALL_CHATS)
+        after_commit(self.session, _evict_changed)
 
     async def ensure(self, chat_id: int, title: str, chat_type: str, now: datetime) -> None:
         """Make sure the group has a row (it may predate the bot's records); keep its title fresh."""

@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import CACHE_KEY
 from storage.models import Chat, Department
-from storage.repositories.chats import ALL_CHATS, DIRTY_KEY
+from storage.repositories.chats import ChatRepository
 from storage.repositories.events import write_pending_events
 
 
@@ -69,9 +68,8 @@ class DepartmentRepository:
         # detaches them too (ON DELETE SET NULL), instead of refusing them at the commit.
         await write_pending_events(self.session)
         await self.session.execute(update(Chat).where(Chat.department_id == department.id).values(department_id=None))
-        # Cached group snapshots may still name the department: drop them, cache none now.
-        self.session.info.get(CACHE_KEY, {}).pop("chats", None)
-        self.session.info.setdefault(DIRTY_KEY, set()).add(ALL_CHATS)
+        # Cached group snapshots may still name the department.
+        ChatRepository(self.session).forget_snapshots()
         await self.session.delete(department)
         await self.session.flush()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -284,3 +285,28 @@ async def test_a_grant_is_seen_by_the_next_contact_lookup_of_its_transaction(db:
         await roles.contact_department_ids(9)  # before the grant is flushed (a miss before the cache too)
         await session.flush()
         assert await roles.contact_department_ids(9) == {department.id}
+
+
+async def test_a_snapshot_cached_by_another_session_before_a_change_committed_is_dropped_at_its_commit(
+    db: Database,
+) -> None:
+    async with db.transaction() as session:
+        await ChatRepository(session).ensure(-6, "g", "group", NOW)
+    changed, looked = asyncio.Event(), asyncio.Event()
+
+    async def change() -> None:
+        async with db.transaction() as session:
+            await ChatRepository(session).set_fields(-6, language="en")
+            changed.set()
+            await looked.wait()
+
+    async def look() -> None:
+        await changed.wait()
+        async with db.transaction() as session:
+            # The committed row, cached while the change is still open.
+            assert (await ChatRepository(session).snapshot(-6)).language is None
+        looked.set()
+
+    await asyncio.gather(change(), look())
+    async with db.transaction() as session:
+        assert (await ChatRepository(session).snapshot(-6)).language == "en"
