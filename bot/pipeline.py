@@ -60,7 +60,7 @@ from policies.actions import (
     is_telegram,
     with_sent,
 )
-from storage.db import FAILED_KEY
+from storage.db import FAILED_KEY, after_commit
 from storage.models import Task
 from storage.repositories.chats import ChatRepository
 from storage.repositories.events import EventRepository
@@ -79,6 +79,8 @@ MAX_BACKOFF = timedelta(hours=1)
 TELL_RECHECK, MAX_REMEMBERED_NOTES = timedelta(minutes=10), 100_000
 # session.info key: the notes to admins told in this transaction (not committed yet).
 TOLD_KEY = "jianfu.told"
+# session.info key: the tips claimed (or found claimed) in this transaction, remembered once it commits.
+TIPPED_KEY = "jianfu.tipped"
 
 
 @dataclass(frozen=True)
@@ -270,15 +272,21 @@ class Pipeline:
         return (label, button.data, button.url)
 
     async def _tip(self, session: AsyncSession, action: TipOnce) -> list[Any]:
-        """The tip, if this person was not tipped within its period (remembered, then claimed)."""
-        now, remembered = self.deps.clock(), self.deps.recently_tipped
-        last = remembered.get((action.key, action.person_id))
+        """The tip, if this person was not tipped within its period (claimed in the database,
+        and remembered once that claim, or its refusal, is committed: a claim rolled back with
+        its transaction must not cost the person the tip until the period ends)."""
+        now, tip = self.deps.clock(), (action.key, action.person_id)
+        last = self.deps.recently_tipped.get(tip)
         if last is not None and now - last < action.period:
             return []
-        remembered[(action.key, action.person_id)] = now
+        session.info.setdefault(TIPPED_KEY, {})[tip] = now
+        after_commit(session, self._remember_tips)
         if not await PeopleRepository(session).claim_tip(action.person_id, now, action.period):
             return []
         return [Say(action.person_id, action.key, action.params, rule=action.rule, reason=action.reason)]
+
+    def _remember_tips(self, session: AsyncSession) -> None:
+        self.deps.recently_tipped.update(session.info.pop(TIPPED_KEY, {}))
 
     async def _tell_admins(self, session: AsyncSession, action: TellAdminsOnce) -> list[Any]:
         """Privately, to every admin who opened a chat with the bot; once per chat and reason."""

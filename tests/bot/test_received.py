@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from bot.intake import Intake
 from bot.testing.fake import BAD_GATEWAY, CANT_DELETE
+from policies.actions import Send
 from policies.callbacks import ConvertDemand, decode
 from storage.models import AuditEntry, Chat, Department, Event, Notice, Read, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
@@ -184,6 +186,34 @@ async def test_the_tip_goes_privately_at_most_once_a_week(harness: Harness) -> N
     notice = await post(harness, ADMIN, "#通知 下周通知")
     await post(harness, MEMBER, "收到", reply_to=notice)
     assert len(harness.texts(MEMBER)) == before + 2
+
+
+async def test_a_tip_whose_transaction_rolled_back_is_given_when_the_outcome_is_recorded_again(
+    harness: Harness,
+) -> None:
+    await harness.private(MEMBER, "/start")
+    await join(harness, **ALL_RIGHTS)
+    before = len(harness.texts(MEMBER))
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    pipeline, failures = harness.deps.pipeline, [1]
+    write_durable = pipeline.write_durable
+
+    async def fails_once(session: Any, planned: Any) -> Any:
+        # The removal's outcome transaction (the tip claimed in it) fails once, after the claim.
+        if failures and any(isinstance(item.action, Send) and item.action.chat_id == MEMBER for item in planned):
+            failures.pop()
+            raise RuntimeError("connection lost")
+        return await write_durable(session, planned)
+
+    pipeline.write_durable = fails_once
+    ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice)
+    with pytest.raises(RuntimeError):  # the intake logs it; the outbox row stays unsettled
+        await harness.send(ack)
+    assert harness.fake.is_deleted(GROUP, ack.message.message_id) and not failures
+    assert len(harness.texts(MEMBER)) == before  # rolled back with its outcome
+    harness.clock.advance(timedelta(minutes=10))  # past the row's lease
+    await harness.sweep()  # the deletion's row is performed again (gone: done), its follow-ups with it
+    assert len(harness.texts(MEMBER)) == before + 1 and "已读" in harness.last_text(MEMBER)
 
 
 async def test_ack_sticker_counts_and_reads_never_double_count(harness: Harness) -> None:
