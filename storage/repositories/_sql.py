@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.db import before_commit
 
 # Built statements by (dialect, model, columns, keys, updated columns) or (dialect, name).
 # Building an ON CONFLICT statement (its `excluded` collection above all) costs far more than
@@ -78,6 +80,28 @@ async def transaction_connection(session: AsyncSession) -> AsyncConnection:
     connection = await session.connection()
     session.info[CONNECTION_KEY] = (session.sync_session.get_transaction(), connection)
     return connection
+
+
+class DeferredRows:
+    """Rows of one INSERT whose writers need nothing back, kept in the session and written by
+    one statement: just before the transaction commits (storage.db.before_commit), or earlier,
+    when the repository is about to ask the table anything (it calls `write` first)."""
+
+    def __init__(self, name: str, build: Callable[[AsyncSession], Any]) -> None:
+        self.name, self.build = name, build
+        self.key = f"jianfu.deferred.{name}"  # session.info key of the rows not written yet
+
+    def add(self, session: AsyncSession, row: dict[str, Any]) -> None:
+        pending = session.info.get(self.key)
+        if pending is None:
+            pending = session.info[self.key] = []
+            before_commit(session, self.write)
+        pending.append(row)
+
+    async def write(self, session: AsyncSession) -> None:
+        pending = session.info.pop(self.key, None)
+        if pending:
+            await core_execute(session, cached_statement(session, self.name, self.build), pending)
 
 
 def cached_statement(session: AsyncSession, name: str, build: Any) -> Any:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, Department
 from storage.repositories.chats import ChatRepository
-from storage.repositories.events import write_pending_events
+from storage.repositories.events import pending_events
 
 
 class DuplicateDepartment(Exception):
@@ -66,7 +66,7 @@ class DepartmentRepository:
         """Delete it, detaching the groups the bot has left (they would block it forever)."""
         # Facts counted against it earlier in this transaction go in first: the database then
         # detaches them too (ON DELETE SET NULL), instead of refusing them at the commit.
-        await write_pending_events(self.session)
+        await pending_events.write(self.session)
         await self.session.execute(update(Chat).where(Chat.department_id == department.id).values(department_id=None))
         # Cached group snapshots may still name the department.
         ChatRepository(self.session).forget_snapshots()

@@ -23,7 +23,7 @@ from policies.formalism import ALL_KINDS
 from policies.lifecycle import GroupKind, GroupState
 from storage.models import Chat, Department, Event, Notice, Person, Whistle, WhistleResponse
 from storage.repositories.chats import stored_settings
-from storage.repositories.events import write_pending_events
+from storage.repositories.events import pending_events
 
 By = Literal["department", "chat"]
 DEPARTMENT: By = "department"
@@ -228,7 +228,7 @@ class DigestRepository:
 
     async def figures(self, window: Window, by: By = DEPARTMENT) -> dict[int | None, dict[str, float]]:
         """Every source's value per department (or per group), one grouped query per source."""
-        await write_pending_events(self.session)
+        await pending_events.write(self.session)
         found: dict[int | None, dict[str, float]] = defaultdict(dict)
         for source in self.sources:
             if by == CHAT and not source.per_group:

@@ -8,12 +8,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import before_commit
 from storage.models import Event
-from storage.repositories._sql import cached_statement, core_execute, insert_for
-
-# session.info key: facts recorded with `record_later`, not written yet (see write_pending_events).
-PENDING_EVENTS_KEY = "jianfu.pending_events"
+from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_for
 
 
 class EventRepository:
@@ -31,7 +27,7 @@ class EventRepository:
         key: str | None = None,
     ) -> bool:
         """Record the fact; with a key, only once. True when it was recorded now."""
-        await write_pending_events(self.session)
+        await pending_events.write(self.session)
         statement = cached_statement(self.session, "events.record", _insert_event)
         parameters = {
             "kind": kind,
@@ -48,27 +44,16 @@ class EventRepository:
         new: written with the transaction's other such facts in one statement, before it commits
         or before anything in it asks about facts (every query here, and the digest's, writes
         them first). A key recorded before is skipped."""
-        pending = self.session.info.get(PENDING_EVENTS_KEY)
-        if pending is None:
-            pending = self.session.info[PENDING_EVENTS_KEY] = []
-            before_commit(self.session, write_pending_events)
-        pending.append(event)
+        pending_events.add(self.session, event)
 
     async def forget(self, key: str) -> bool:
         """Remove the fact recorded under `key` (a claim given back); True when there was one."""
-        await write_pending_events(self.session)
+        await pending_events.write(self.session)
         return (await self.session.execute(delete(Event).where(Event.key == key))).rowcount == 1
 
     async def exists(self, key: str) -> bool:
-        await write_pending_events(self.session)
+        await pending_events.write(self.session)
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
-
-
-async def write_pending_events(session: AsyncSession) -> None:
-    """Write the facts `record_later` kept, in one statement."""
-    pending = session.info.pop(PENDING_EVENTS_KEY, None)
-    if pending:
-        await core_execute(session, cached_statement(session, "events.record", _insert_event), pending)
 
 
 def _insert_event(session: AsyncSession) -> Any:
@@ -76,3 +61,7 @@ def _insert_event(session: AsyncSession) -> Any:
     names = ("kind", "at", "day", "department_id", "chat_id", "key")
     values = {name: bindparam(name, type_=columns[name].type) for name in names}
     return insert_for(session, Event).values(values).on_conflict_do_nothing(index_elements=["key"])
+
+
+# Facts nothing depends on (EventRepository.record_later), written together.
+pending_events = DeferredRows("events.record", _insert_event)

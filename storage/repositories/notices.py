@@ -11,13 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from policies.duplicates import MAX_CANDIDATES, near_copy, shingles
-from storage.db import before_commit
 from storage.models import Chat, Department, Membership, Notice, Read
-from storage.repositories._sql import cached_statement, core_execute, insert_for
+from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_for
 
 PRESENT = ("creator", "administrator", "member", "restricted")
-# session.info key: reads recorded with `record_later`, not written yet (see write_pending_reads).
-PENDING_READS_KEY = "jianfu.pending_reads"
 # session.info key: chat -> (since, the latest notice since then) as this transaction read it.
 LATEST_KEY = "jianfu.latest_notice"
 
@@ -181,7 +178,7 @@ class ReadRepository:
 
     async def record(self, chat_id: int, message_id: int, person_id: int, via: str, at: datetime) -> bool:
         """Record a read once; True when it is new (a second path never counts twice)."""
-        await write_pending_reads(self.session)
+        await pending_reads.write(self.session)
         statement = cached_statement(self.session, "reads.record", _insert_read)
         parameters = _read_row(chat_id, message_id, person_id, via, at)
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
@@ -190,46 +187,35 @@ class ReadRepository:
         """`record` for a caller that need not learn whether the read is new: written with the
         transaction's other such reads in one statement, before it commits or before anything
         in it asks about reads (every query here, and the inbox's, writes them first)."""
-        pending = self.session.info.get(PENDING_READS_KEY)
-        if pending is None:
-            pending = self.session.info[PENDING_READS_KEY] = []
-            before_commit(self.session, write_pending_reads)
-        pending.append(_read_row(chat_id, message_id, person_id, via, at))
+        pending_reads.add(self.session, _read_row(chat_id, message_id, person_id, via, at))
 
     async def carry_over(self, chat_id: int, from_message: int, to_message: int) -> None:
         """Reads of a message count for its repost too (a demand turned into a tracked notice)."""
-        await write_pending_reads(self.session)
+        await pending_reads.write(self.session)
         for read in (
             await self.session.scalars(select(Read).where(Read.chat_id == chat_id, Read.message_id == from_message))
         ).all():
             await self.record(chat_id, to_message, read.person_id, read.via, read.read_at)
 
     async def count(self, chat_id: int, message_id: int) -> int:
-        await write_pending_reads(self.session)
+        await pending_reads.write(self.session)
         query = select(func.count()).select_from(Read).where(Read.chat_id == chat_id, Read.message_id == message_id)
         return int(await self.session.scalar(query) or 0)
 
     async def counts(self, chat_id: int) -> dict[int, int]:
         """Reads per message of a group, in one query (for a closing group's summary)."""
-        await write_pending_reads(self.session)
+        await pending_reads.write(self.session)
         query = select(Read.message_id, func.count()).where(Read.chat_id == chat_id).group_by(Read.message_id)
         return {message_id: int(count) for message_id, count in (await self.session.execute(query)).all()}
 
     async def readers(self, chat_id: int, message_id: int) -> set[int]:
-        await write_pending_reads(self.session)
+        await pending_reads.write(self.session)
         query = select(Read.person_id).where(Read.chat_id == chat_id, Read.message_id == message_id)
         return set(await self.session.scalars(query))
 
 
 def _read_row(chat_id: int, message_id: int, person_id: int, via: str, at: datetime) -> dict[str, Any]:
     return {"chat_id": chat_id, "message_id": message_id, "person_id": person_id, "via": via, "read_at": at}
-
-
-async def write_pending_reads(session: AsyncSession) -> None:
-    """Write the reads `record_later` kept (one statement; a read recorded before is skipped)."""
-    pending = session.info.pop(PENDING_READS_KEY, None)
-    if pending:
-        await core_execute(session, cached_statement(session, "reads.record", _insert_read), pending)
 
 
 def _insert_read(session: AsyncSession) -> Any:
@@ -243,6 +229,10 @@ def _insert_read(session: AsyncSession) -> Any:
         .values(values)
         .on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])
     )
+
+
+# Reads nothing depends on (ReadRepository.record_later), written together.
+pending_reads = DeferredRows("reads.record", _insert_read)
 
 
 @dataclass(frozen=True)
@@ -295,7 +285,7 @@ class InboxRepository:
         self, person_id: int, *, include_read: bool, department_id: int | None, offset: int, limit: int
     ) -> tuple[list[InboxItem], int]:
         """One page of the inbox and the number of notices in it altogether."""
-        await write_pending_reads(self.session)
+        await pending_reads.write(self.session)
         visible = self._visible(person_id, include_read=include_read, department_id=department_id)
         ordered = visible.add_columns(Notice.id, func.count().over()).order_by(*INBOX_ORDER).offset(offset).limit(limit)
         rows = (await self.session.execute(ordered)).all()
@@ -337,7 +327,7 @@ class InboxRepository:
     ) -> tuple[int, list[InboxItem]]:
         """How many notices the person has not read, and the unread ones due in [since, until),
         soonest first (the personal weekly digest)."""
-        await write_pending_reads(self.session)
+        await pending_reads.write(self.session)
         visible = self._visible(person_id, include_read=False, department_id=None)
         total = await self.session.scalar(visible.add_columns(func.count()))
         due = (
