@@ -77,7 +77,7 @@ NOT_REPEATABLE = (Send, SendFile)
 MAX_BACKOFF = timedelta(hours=1)
 # How long a note to a group's admins is not looked up again in this process (_looked_lately).
 TELL_RECHECK, MAX_REMEMBERED_NOTES = timedelta(minutes=10), 100_000
-# session.info key: the notes to admins told in this transaction (not committed yet).
+# session.info key: the notes to admins looked up in this transaction, remembered once it commits.
 TOLD_KEY = "jianfu.told"
 # session.info key: the tips claimed (or found claimed) in this transaction, remembered once it commits.
 TIPPED_KEY = "jianfu.tipped"
@@ -293,11 +293,10 @@ class Pipeline:
         key = f"told:{action.key}:{action.chat_id}" + (f":{action.period}" if action.period else "")
         if self._looked_lately(key):
             return []
+        session.info.setdefault(TOLD_KEY, {})[key] = self.deps.clock()
+        after_commit(session, self._remember_notes)
         chats = ChatRepository(session)
-        told_here = session.info.setdefault(TOLD_KEY, set())
         if await EventRepository(session).exists(key):
-            if key not in told_here:
-                self._note_looked(key)  # told and committed before: true whatever becomes of this transaction
             return []
         admins = await PeopleRepository(session).with_private_chat(await chats.admin_ids(action.chat_id))
         if admins or action.period:
@@ -305,32 +304,29 @@ class Pipeline:
             # it: it comes with the next period, and an unreachable group costs no queries meanwhile.
             await records.record_event(self.deps, session, "admins_told", action.chat_id, key=key)
         if not admins:
-            self._note_looked(key)  # nobody to tell: remembering it loses nothing if this rolls back
             return []
-        # Told now, and not remembered: if this transaction rolls back, its retry must tell them;
-        # once it commits, the event answers the next ask.
-        told_here.add(key)
         chat = await chats.get(action.chat_id)
         params = {"title": chat.title if chat else str(action.chat_id), **action.params}
         about = About(action.chat_id)
         return [Say(admin, action.key, params, rule=action.rule, reason=action.reason, about=about) for admin in admins]
 
     def _looked_lately(self, key: str) -> bool:
-        """Whether this process found within TELL_RECHECK that this note needs nobody told.
+        """Whether this process looked this note up within TELL_RECHECK, in a transaction that
+        committed.
 
         Every ack in a group without the delete right asks for the same note: once it was sent,
         or when no admin could receive it, asking again costs three queries an ack and tells
         nobody. An admin who opens a chat with the bot meanwhile is told at the first ask after
-        TELL_RECHECK. A note told in a transaction that rolls back is not remembered, so its retry
+        TELL_RECHECK. A look-up whose transaction rolled back is not remembered, so its retry
         tells them (the event, not this memory, keeps the note to once, across replicas too)."""
         last = self.deps.recently_told.get(key)
         return last is not None and timedelta(0) <= self.deps.clock() - last < TELL_RECHECK
 
-    def _note_looked(self, key: str) -> None:
+    def _remember_notes(self, session: AsyncSession) -> None:
         looked = self.deps.recently_told
         if len(looked) >= MAX_REMEMBERED_NOTES:
             looked.clear()
-        looked[key] = self.deps.clock()
+        looked.update(session.info.pop(TOLD_KEY, {}))
 
     # Performing ------------------------------------------------------------------------------
 
