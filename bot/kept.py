@@ -11,14 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
 from bot.context import Deps
 from policies.actions import About, Button, KeyList, Say, SayWhenReachable
 from storage.models import Task
-from storage.repositories.tasks import PENDING, TaskRepository
+from storage.repositories.tasks import TaskRepository
 
 KEPT_TASK = "kept_message"
 PREFACE = "received.kept_preface"
@@ -28,8 +27,11 @@ def task_key(person_id: int, key: str = "") -> str:
     return f"kept:{person_id}:{key}"
 
 
-async def keep(session: AsyncSession, now: datetime, action: SayWhenReachable) -> bool:
-    """Keep the message; False when one with the same key is kept already."""
+def keep(session: AsyncSession, now: datetime, action: SayWhenReachable) -> None:
+    """Keep the message, unless one with the same key is kept already (the first one stays).
+
+    Nothing follows from whether it was new, so it is written with the transaction's other
+    scheduled tasks in one statement (TaskRepository.schedule_later)."""
     message = action.message
     payload = {
         "key": message.key,
@@ -42,7 +44,7 @@ async def keep(session: AsyncSession, now: datetime, action: SayWhenReachable) -
         "group": message.about.chat_id if message.about else 0,
     }
     key = task_key(message.chat_id, action.key)
-    return await TaskRepository(session).schedule(KEPT_TASK, key, now + action.keep_for, payload)
+    TaskRepository(session).schedule_later(KEPT_TASK, key, now + action.keep_for, payload)
 
 
 async def deliver(session: AsyncSession, person_id: int, now: datetime) -> list[Say]:
@@ -64,9 +66,7 @@ async def deliver(session: AsyncSession, person_id: int, now: datetime) -> list[
 async def pending_for(session: AsyncSession, person_id: int, now: datetime) -> list[Task]:
     """What is kept for the person and not yet past its days, oldest first (pending tasks are few:
     the state index finds them)."""
-    mine = Task.key.like(task_key(person_id) + "%")
-    query = select(Task).where(Task.state == PENDING, Task.kind == KEPT_TASK, mine, Task.due_at > now).order_by(Task.id)
-    return list(await session.scalars(query))
+    return await TaskRepository(session).pending_by_key_prefix(KEPT_TASK, task_key(person_id), now)
 
 
 async def forget(deps: Deps, _bot: ExtBot[None], task: Task) -> bool:
@@ -108,7 +108,8 @@ def _loaded(value: Any) -> Any:
 async def _apply_keep(deps: Deps, session: AsyncSession, action: SayWhenReachable) -> Any:
     from bot.pipeline import FactResult
 
-    return FactResult(await keep(session, deps.clock(), action))
+    keep(session, deps.clock(), action)
+    return FactResult(True)  # a SayWhenReachable has no follow-ups that would depend on it
 
 
 def register(deps: Deps) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Task
-from storage.repositories._sql import cached_statement, core_execute, dialect_name, insert_for
+from storage.repositories._sql import DeferredRows, cached_statement, core_execute, dialect_name, insert_for
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 
@@ -20,9 +20,16 @@ class TaskRepository:
 
     async def schedule(self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> bool:
         """Add the task unless one with the same key exists; True when it was added."""
+        await pending_tasks.write(self.session)
         statement = cached_statement(self.session, "tasks.schedule", _schedule)
         parameters = {"kind": kind, "key": key, "payload": payload or {}, "due_at": due_at}
         return (await core_execute(self.session, statement, parameters)).first() is not None
+
+    def schedule_later(self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
+        """`schedule`, for a caller that needs no answer: written with the transaction's other such
+        tasks in one statement, before it commits or before this repository's next statement
+        (a batch of group messages schedules a reminder for every notice with a deadline)."""
+        pending_tasks.add(self.session, {"kind": kind, "key": key, "payload": payload or {}, "due_at": due_at})
 
     async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[Task]:
         """Take up to `limit` due tasks for this worker; no other worker gets the same ones.
@@ -31,6 +38,7 @@ class TaskRepository:
         resumes the work instead of losing it. Delivery is therefore at least once: runners
         make their effects idempotent (a second delete of a deleted message is harmless).
         """
+        await pending_tasks.write(self.session)
         candidates = select(Task.id).where(_due(now)).order_by(Task.due_at, Task.id).limit(limit)
         if dialect_name(self.session) == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
@@ -46,6 +54,7 @@ class TaskRepository:
 
     async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """Due work nobody is doing (unclaimed, or its worker died): how much, and the oldest due time."""
+        await pending_tasks.write(self.session)
         row = (await self.session.execute(select(func.count(), func.min(Task.due_at)).where(_due(now)))).one()
         return int(row[0]), row[1]
 
@@ -62,6 +71,7 @@ class TaskRepository:
         return await self._settle(task, state=FAILED, done_at=now, lease_until=None, last_error=error[:255])
 
     async def get(self, task_id: int) -> Task | None:
+        await pending_tasks.write(self.session)
         # populate_existing: a compare-and-set earlier in the session changed the row behind the ORM.
         query = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
         return (await self.session.scalars(query)).first()
@@ -69,6 +79,7 @@ class TaskRepository:
     async def change_pending(self, task_id: int, **values: Any) -> bool:
         """Change a task no worker has claimed yet (compare-and-set on the pending state): a
         person's choice and the sweep never both win. False when it was claimed or settled."""
+        await pending_tasks.write(self.session)
         statement = (
             update(Task)
             .where(Task.id == task_id, Task.state == PENDING)
@@ -79,6 +90,7 @@ class TaskRepository:
 
     async def reopen(self, task_id: int) -> bool:
         """Undo a settle made earlier in the same transaction (the work could not be done now)."""
+        await pending_tasks.write(self.session)
         statement = (
             update(Task)
             .where(Task.id == task_id, Task.state == DONE)
@@ -94,6 +106,7 @@ class TaskRepository:
 
     async def set_payload(self, task_id: int, payload: dict[str, Any]) -> None:
         """Replace what a task carries (its runner forgetting text it no longer needs)."""
+        await pending_tasks.write(self.session)
         statement = (
             update(Task).where(Task.id == task_id).values(payload=payload).execution_options(synchronize_session=False)
         )
@@ -102,6 +115,7 @@ class TaskRepository:
     async def save_progress(self, task: Task, payload: dict[str, Any]) -> bool:
         """Keep a running task's progress in its payload, so a retry resumes there instead of
         repeating what was done; only its current owner may. False when it lost the claim."""
+        await pending_tasks.write(self.session)
         statement = (
             update(Task)
             .where(Task.id == task.id, Task.state == RUNNING, Task.attempts == task.attempts)
@@ -110,10 +124,24 @@ class TaskRepository:
         )
         return (await self.session.execute(statement)).rowcount == 1
 
+    async def pending_by_key_prefix(self, kind: str, prefix: str, now: datetime) -> list[Task]:
+        """Pending tasks of `kind` whose key starts with `prefix` and whose time is not up, oldest
+        first (pending tasks are few: the state index finds them)."""
+        await pending_tasks.write(self.session)
+        query = (
+            select(Task)
+            .where(Task.state == PENDING, Task.kind == kind, Task.key.startswith(prefix, autoescape=True))
+            .where(Task.due_at > now)
+            .order_by(Task.id)
+        )
+        return list(await self.session.scalars(query))
+
     async def get_by_key(self, key: str) -> Task | None:
+        await pending_tasks.write(self.session)
         return (await self.session.scalars(select(Task).where(Task.key == key))).first()
 
     async def _settle(self, task: Task, **values: Any) -> bool:
+        await pending_tasks.write(self.session)
         statement = (
             update(Task)
             .where(Task.id == task.id, Task.state == RUNNING, Task.attempts == task.attempts)
@@ -133,7 +161,16 @@ def _due(now: datetime) -> Any:
 
 def _schedule(session: AsyncSession) -> Any:
     """INSERT … ON CONFLICT (key) DO NOTHING RETURNING id, built once: every expiring message schedules one."""
+    return _insert_unless_keyed(session).returning(Task.id)
+
+
+def _insert_unless_keyed(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT (key) DO NOTHING: a task once per key (schedule_later's rows, in one executemany)."""
     columns = Task.__table__.c
     values = {name: bindparam(name, type_=columns[name].type) for name in ("kind", "key", "payload", "due_at")}
     values["state"] = literal(PENDING, type_=columns["state"].type)
-    return insert_for(session, Task).values(values).on_conflict_do_nothing(index_elements=["key"]).returning(Task.id)
+    return insert_for(session, Task).values(values).on_conflict_do_nothing(index_elements=["key"])
+
+
+# Tasks whose schedulers need no answer (TaskRepository.schedule_later), written together.
+pending_tasks = DeferredRows("tasks.schedule_later", _insert_unless_keyed)

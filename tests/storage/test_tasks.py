@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
 
 from storage.db import FAILED_KEY, Database
 from storage.models import OutboxAction
@@ -22,6 +26,55 @@ async def test_schedule_is_idempotent_by_key(db: Database) -> None:
     async with db.transaction() as session:
         task = await TaskRepository(session).get_by_key("k1")
     assert task is not None and task.due_at == NOW and task.payload == {"chat_id": -1}
+
+
+async def test_tasks_scheduled_later_are_written_together_at_commit_once_per_key(db: Database) -> None:
+    written: list[object] = []
+
+    def note(_conn: object, _cursor: object, statement: str, parameters: object, *_rest: object) -> None:
+        if statement.startswith("INSERT INTO tasks"):
+            written.append(parameters)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with db.transaction() as session:
+            tasks = TaskRepository(session)
+            tasks.schedule_later("deadline", "d1", NOW, {"notice_id": 1})
+            tasks.schedule_later("deadline", "d1", NOW + timedelta(days=1), {"notice_id": 2})
+            tasks.schedule_later("kept_message", "kept:5:", NOW)
+            assert written == []
+        assert len(written) == 1  # one statement for all three rows
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                TaskRepository(session).schedule_later("deadline", "d2", NOW)
+                raise RuntimeError("the update failed")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        first = await tasks.get_by_key("d1")
+        assert first is not None and first.payload == {"notice_id": 1} and first.state == PENDING
+        assert await tasks.get_by_key("kept:5:") is not None
+        assert await tasks.get_by_key("d2") is None  # rolled back with its transaction
+
+
+@pytest.mark.parametrize(
+    ("ask", "sees_it"),
+    [
+        (lambda tasks: tasks.get_by_key("d1"), lambda task: task is not None),
+        (lambda tasks: tasks.pending_by_key_prefix("deadline", "d", NOW - timedelta(minutes=1)), lambda found: found),
+        (lambda tasks: tasks.claim_due(NOW, limit=10, lease=LEASE), lambda claimed: claimed),
+        (lambda tasks: tasks.backlog(NOW), lambda backlog: backlog == (1, NOW)),
+        (lambda tasks: tasks.schedule("deadline", "d1", NOW), lambda added: added is False),  # the key is taken
+    ],
+)
+async def test_a_task_scheduled_later_is_seen_by_the_transactions_next_task_query(
+    db: Database, ask: Any, sees_it: Any
+) -> None:
+    async with db.transaction() as session:
+        tasks = TaskRepository(session)
+        tasks.schedule_later("deadline", "d1", NOW)
+        assert sees_it(await ask(tasks))
 
 
 async def test_claim_takes_only_due_tasks_in_due_order(db: Database) -> None:
