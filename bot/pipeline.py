@@ -274,14 +274,17 @@ class Pipeline:
     async def _tip(self, session: AsyncSession, action: TipOnce) -> list[Any]:
         """The tip, if this person was not tipped within its period (claimed in the database,
         and remembered once that claim, or its refusal, is committed: a claim rolled back with
-        its transaction must not cost the person the tip until the period ends)."""
-        now, tip = self.deps.clock(), (action.key, action.person_id)
+        its transaction must not cost the person the tip until the period ends).
+
+        Someone this process lately saw without a private chat is not asked about (nor
+        remembered as tipped): most people never open one, and each would cost a claim."""
+        now, tip, people = self.deps.clock(), (action.key, action.person_id), PeopleRepository(session)
         last = self.deps.recently_tipped.get(tip)
-        if last is not None and now - last < action.period:
+        if (last is not None and now - last < action.period) or people.seen_unreachable(action.person_id, now):
             return []
         session.info.setdefault(TIPPED_KEY, {})[tip] = now
         after_commit(session, self._remember_tips)
-        if not await PeopleRepository(session).claim_tip(action.person_id, now, action.period):
+        if not await people.claim_tip(action.person_id, now, action.period):
             return []
         return [Say(action.person_id, action.key, action.params, rule=action.rule, reason=action.reason)]
 

@@ -37,25 +37,29 @@ async def upsert(
     *,
     keys: Iterable[str],
     update: Iterable[str],
-) -> None:
-    """INSERT, or UPDATE the named columns when a row with the same keys exists (race-free).
+    returning: Iterable[str] = (),
+) -> list[Any]:
+    """INSERT, or UPDATE the named columns when a row with the same keys exists (race-free);
+    the `returning` columns of every row written (none unless asked).
 
     Several rows (`values` a list of rows of the same columns) are written by one executemany:
     on PostgreSQL each row is still its own statement (so one key may come twice), sent in one
-    round trip. The caller orders them by key: two transactions upserting overlapping rows in
-    one order wait for each other instead of deadlocking."""
+    round trip; with `returning` they are one multi-row statement, so each key must come once.
+    The caller orders them by key: two transactions upserting overlapping rows in one order
+    wait for each other instead of deadlocking."""
     rows = values if isinstance(values, list) else [values]
     if not rows:
-        return
-    keys, update = tuple(keys), tuple(update)
-    shape = (dialect_name(session), model, tuple(sorted(rows[0])), keys, update)
+        return []
+    keys, update, returning = tuple(keys), tuple(update), tuple(returning)
+    shape = (dialect_name(session), model, tuple(sorted(rows[0])), keys, update, returning)
     statement = _UPSERTS.get(shape)
     if statement is None:
-        statement = _build_upsert(session, model, shape[2], keys, update)
+        statement = _build_upsert(session, model, shape[2], keys, update, returning)
         _UPSERTS[shape] = statement
     parameters = [{f"v_{name}": value for name, value in row.items()} for row in rows]
     # One row runs as a plain execute: an executemany of one costs more.
-    await core_execute(session, statement, parameters if len(parameters) > 1 else parameters[0])
+    result = await core_execute(session, statement, parameters if len(parameters) > 1 else parameters[0])
+    return list(result.all()) if returning else []
 
 
 async def core_execute(session: AsyncSession, statement: Any, parameters: dict[str, Any] | list[dict[str, Any]]) -> Any:
@@ -115,7 +119,12 @@ def cached_statement(session: AsyncSession, name: str, build: Any) -> Any:
 
 
 def _build_upsert(
-    session: AsyncSession, model: Any, columns: tuple[str, ...], keys: tuple[str, ...], update: tuple[str, ...]
+    session: AsyncSession,
+    model: Any,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+    returning: tuple[str, ...] = (),
 ) -> Any:
     table = model.__table__
     statement = insert_for(session, model).values(
@@ -123,5 +132,7 @@ def _build_upsert(
     )
     changes = {name: statement.excluded[name] for name in update}
     if changes:
-        return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
-    return statement.on_conflict_do_nothing(index_elements=list(keys))
+        statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement

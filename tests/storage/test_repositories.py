@@ -14,7 +14,7 @@ from storage.models import Chat, Membership
 from storage.repositories.audit import AuditRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.departments import DepartmentRepository, DuplicateDepartment
-from storage.repositories.people import PeopleRepository
+from storage.repositories.people import REACH_RECHECK, PeopleRepository
 from storage.repositories.roles import CONTACT, SUPERVISOR, RoleRepository
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -310,3 +310,48 @@ async def test_a_snapshot_cached_by_another_session_before_a_change_committed_is
     await asyncio.gather(change(), look())
     async with db.transaction() as session:
         assert (await ChatRepository(session).snapshot(-6)).language == "en"
+
+
+async def test_people_seen_without_a_private_chat_are_known_unreachable_for_a_while(db: Database) -> None:
+    async with db.transaction() as session:
+        people = PeopleRepository(session)
+        await people.observe(6, "王芳", "zh-hans", NOW)
+        await people.set_private_chat(6, True)
+    async with db.transaction() as session:
+        people = PeopleRepository(session)
+        await people.observe_many([(5, "李四", None), (6, "王芳", "zh-hans")], NOW)
+        assert people.seen_unreachable(5, NOW) and not people.seen_unreachable(6, NOW)
+    async with db.transaction() as session:  # process memory: another transaction knows it too
+        people = PeopleRepository(session)
+        assert people.seen_unreachable(5, NOW + REACH_RECHECK - timedelta(seconds=1))
+        assert not people.seen_unreachable(5, NOW + REACH_RECHECK)  # asked the database again after a while
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await PeopleRepository(session).set_private_chat(5, True)
+            raise RuntimeError("the /start failed")
+    async with db.transaction() as session:
+        assert PeopleRepository(session).seen_unreachable(5, NOW)  # rolled back: still unreachable
+        await PeopleRepository(session).set_private_chat(5, True)
+    async with db.transaction() as session:
+        assert not PeopleRepository(session).seen_unreachable(5, NOW)  # opened here: forgotten at commit
+        assert await PeopleRepository(session).claim_tip(5, NOW, timedelta(days=7))
+
+
+async def test_a_batch_asks_whether_its_demanders_have_a_private_chat_once(db: Database) -> None:
+    async with db.transaction() as session:
+        people = PeopleRepository(session)
+        await people.observe_many([(5, "李四", None), (6, "王芳", None)], NOW)
+        await people.set_private_chat(6, True)
+    with Statements(db, "SELECT people") as asked:
+        async with db.transaction() as session:
+            people = PeopleRepository(session)
+            await people.know_private_chats([5, 6, 7], NOW)  # 7: never seen
+            assert len(asked) == 1
+            assert [await people.has_private_chat(user) for user in (5, 6, 7)] == [False, True, False]
+            assert len(asked) == 1
+            await people.set_private_chat(5, True)  # this transaction's own change is seen
+            assert await people.has_private_chat(5)
+            assert people.seen_unreachable(7, NOW) is False  # not seen at all: nothing known
+        async with db.transaction() as session:
+            assert await PeopleRepository(session).has_private_chat(5)  # a new transaction asks
+            assert len(asked) == 2
