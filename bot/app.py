@@ -198,10 +198,12 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
 
     async def _know_together(self, session: AsyncSession, updates: list[Update]) -> None:
         """What a batch's updates will each look up, written or read for all of them at once:
-        their senders' sightings, and which departments the senders are contacts of."""
+        their senders' sightings, which departments the senders are contacts of, and the latest
+        notice of the groups where an ack may answer no message."""
         await membership.observe_together(self.bot_data.deps, session, updates)
         senders = [update.effective_user.id for update in updates if update.effective_user is not None]
         await RoleRepository(session).know_contacts(senders)
+        await received.know_together(self.bot_data.deps, session, updates)
 
     async def _decide(
         self, session: AsyncSession, update: Update, loaded: loads.Loads

@@ -37,6 +37,7 @@ from policies.group_settings import DIGEST, QUIET, GroupSettings, group_mode, qu
 from policies.received import (
     RULE,
     GroupContext,
+    Judgement,
     Mode,
     acts_on,
     group_context,
@@ -72,9 +73,41 @@ async def on_group_message(update: Update, context: JianfuContext, session: Asyn
     if not acts_on(verdicts):
         # Most group messages: nothing to load, nothing to do.
         return
-    needs_sender = verdicts.demand.hit or bool(verdicts.formalism)
-    group = await _context(context, session, message, update.effective_message, needs_sender=needs_sender)
+    group = await _context(context, session, message, update.effective_message, needs_sender=_needs_sender(verdicts))
     emit(*context.deps.received_rule.judge(message, group, verdicts).actions)
+
+
+async def know_together(deps: Deps, session: AsyncSession, updates: list[Update]) -> None:
+    """Before a batch's handlers run, what they will ask, read in one query each instead of one
+    per update: the latest notice of every group in which a message may be an ack answering no
+    message, and whether the senders of ack demands can be written to privately."""
+    groups, senders = set(), set()
+    for update in updates:
+        message = convert.human_message(update)
+        if message is None or message.sender is None:
+            continue
+        verdicts = notice_service.classified(deps, session, message)
+        if not acts_on(verdicts):
+            continue
+        if _answers_no_message(update):
+            groups.add(message.chat.id)
+        if _needs_sender(verdicts):
+            senders.add(message.sender.id)
+    if groups:
+        await NoticeRepository(session).know_latest(groups, notice_window_start(deps.received_rule, deps.clock()))
+    if senders:
+        await PeopleRepository(session).know_private_chats(senders, deps.clock())
+
+
+def _needs_sender(verdicts: Judgement) -> bool:
+    """Whether judging the message asks if its sender can be written to (a reminder goes to them)."""
+    return verdicts.demand.hit or bool(verdicts.formalism)
+
+
+def _answers_no_message(update: Update) -> bool:
+    """A group message that replies to nothing (an ack in it counts for the latest notice)."""
+    chat, raw = update.effective_chat, update.effective_message
+    return chat is not None and chat.type in ("group", "supergroup") and convert.replied_message(raw) is None
 
 
 async def _context(
@@ -92,7 +125,7 @@ async def _context(
     latest = None
     if replied is None:
         latest = await NoticeRepository(session).latest_since(message.chat.id, notice_window_start(rule, now))
-    sender = await PeopleRepository(session).get(message.sender.id) if needs_sender else None
+    reachable = needs_sender and await PeopleRepository(session).has_private_chat(message.sender.id)
     settings = chat.settings if chat else None
     return group_context(
         rule,
@@ -102,7 +135,7 @@ async def _context(
         now=now,
         replied=replied,
         latest_notice=latest,
-        sender_has_private_chat=bool(sender and sender.has_private_chat),
+        sender_has_private_chat=reachable,
         formalism=formalism_switches(settings),
     )
 

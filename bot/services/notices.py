@@ -58,33 +58,56 @@ def reference(notice: Notice) -> str:
 async def link_duplicate(deps: Deps, session: AsyncSession, notice: Notice) -> None:
     """Point a copy at the first notice it repeats; a data request copied across departments
     is counted for the digest."""
-    since = notice.posted_at - timedelta(days=deps.settings.notices.duplicate_window_days)
-    original = await NoticeRepository(session).find_original(notice, since)
-    if original is None:
-        return
-    notice.duplicate_of = original.id
-    await session.flush()
-    if notice.kind == "data_request" and original.department_id != notice.department_id:
+    original = await NoticeRepository(session).find_original(notice, _copies_since(deps, notice))
+    if original is not None:
+        notice.duplicate_of = original.id
+        await session.flush()
+        await _count_copied_request(deps, session, notice, original.department_id)
+
+
+async def _count_copied_request(
+    deps: Deps, session: AsyncSession, notice: Notice, original_department: int | None
+) -> None:
+    if notice.kind == "data_request" and original_department != notice.department_id:
         key = f"duplicate_data_request:{reference(notice)}"
         await records.record_event(
             deps, session, "duplicate_data_request", notice.chat_id, key=key, sender_id=notice.sender_id
         )
 
 
+def _copies_since(deps: Deps, notice: Notice) -> datetime:
+    return notice.posted_at - timedelta(days=deps.settings.notices.duplicate_window_days)
+
+
 async def store_from_group(deps: Deps, session: AsyncSession, notice: Notice, *, edited: bool) -> Notice:
     """Store a notice a group message carries, then what follows its posting.
 
-    A message just posted is linked to the notice it copies before its row goes in: one
-    INSERT, with no lookup of an earlier row of the same message and no UPDATE after."""
+    A message just posted goes in linked to the notice it copies word for word, in one INSERT
+    (no lookup of the copy, nor of an earlier row of the same message, and no UPDATE after); only
+    a data request with no exact copy is then compared with near copies."""
     notices = NoticeRepository(session)
     if edited:
-        stored = await notices.add(notice)
+        stored = await notices.add(notice)  # the row stored before, when there is one
     else:
-        if notice.fingerprint is not None:
-            await link_duplicate(deps, session, notice)
-        stored = await notices.add(notice, new_message=True)
+        copied_department = await notices.add_posted(notice, _copies_since(deps, notice))
+        await _link_posted(deps, session, notice, copied_department)
+        stored = notice
     await after_posting(deps, session, stored, linked=not edited)
     return stored
+
+
+async def _link_posted(deps: Deps, session: AsyncSession, notice: Notice, copied_department: int | None) -> None:
+    """What linking a notice stored by `add_posted` leaves: a copied data request is counted,
+    and one with no exact copy is linked to a near copy."""
+    if notice.kind != "data_request" or notice.fingerprint is None:
+        return
+    if notice.duplicate_of is None:
+        original = await NoticeRepository(session).find_near_copy(notice, _copies_since(deps, notice))
+        if original is None:
+            return
+        notice.duplicate_of, copied_department = original.id, original.department_id
+        await session.flush()
+    await _count_copied_request(deps, session, notice, copied_department)
 
 
 async def after_posting(deps: Deps, session: AsyncSession, notice: Notice, *, linked: bool = False) -> None:
@@ -116,7 +139,7 @@ async def schedule_deadline_reminder(
         due = quiet.next_working(due.astimezone(deps.settings.tz))
     if deps.clock() < due < notice.deadline_at:
         key = f"{DEADLINE_TASK}:{reference(notice)}:{notice.deadline_at.isoformat()}"
-        await TaskRepository(session).schedule(
+        TaskRepository(session).schedule_later(
             DEADLINE_TASK, key, due, {"notice_id": notice.id, "deadline_at": notice.deadline_at.isoformat()}
         )
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from policies.duplicates import MAX_CANDIDATES, near_copy, shingles
 from storage.models import Chat, Department, Membership, Notice, Read
 from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_for
 
 PRESENT = ("creator", "administrator", "member", "restricted")
+# Columns a new notice's INSERT takes from the object (its id comes from the database).
+_WRITABLE = tuple(column.key for column in Notice.__table__.columns if column.key not in ("id", "duplicate_of"))
+_DEFAULTS = {
+    column.key: column.default.arg
+    for column in Notice.__table__.columns
+    if column.default is not None and column.default.is_scalar
+}
 # session.info key: chat -> (since, the latest notice since then) as this transaction read it.
 LATEST_KEY = "jianfu.latest_notice"
 
@@ -38,7 +46,10 @@ class NoticeRepository:
 
         `new_message`: the message was just posted (not edited), so no row of it can exist yet
         and none is looked up."""
-        self._forget_latest(notice.chat_id)
+        if new_message:
+            self._know_latest(notice)
+        else:
+            self._forget_latest(notice.chat_id)
         existing = None if new_message else await self.by_message(notice.chat_id, notice.message_id)
         if existing is not None:
             existing.text, existing.kind = notice.text, notice.kind
@@ -71,6 +82,24 @@ class NoticeRepository:
         reposted = {notice.text for notice in notices if notice.tracked}
         return [notice for notice in notices if notice.tracked or notice.text not in reposted]
 
+    async def add_posted(self, notice: Notice, copies_since: datetime) -> int | None:
+        """Store a notice whose message was just posted, linked to the earliest other-group notice
+        of the same text since `copies_since` (find_original's exact copy), in one INSERT that
+        also answers that copy's department; the notice is then the session's stored row. No row
+        of a message just posted can exist yet, so none is looked up."""
+        self._know_latest(notice)
+        for key in _WRITABLE:  # every column known, so nothing is loaded again later
+            setattr(notice, key, _value_or_default(notice, key))
+        parameters = {key: getattr(notice, key) for key in _WRITABLE}
+        parameters |= {"copy_chat": notice.chat_id, "copy_since": copies_since, "copy_fingerprint": notice.fingerprint}
+        statement = cached_statement(self.session, "notices.add_posted", _insert_linked)
+        row = (await core_execute(self.session, statement, parameters)).one()
+        notice.id, notice.duplicate_of, original_department = row
+        # Its row went in through the connection: the session takes it as a row it loaded.
+        make_transient_to_detached(notice)
+        self.session.add(notice)
+        return original_department
+
     async def find_original(self, notice: Notice, since: datetime) -> Notice | None:
         """The earliest other-group notice since `since` that `notice` copies: the same text, or
         (for data requests) a near-copy. Follows links, so everything points at the first."""
@@ -80,6 +109,10 @@ class NoticeRepository:
         same = (await self.session.scalars(exact, parameters)).first()
         if same is not None or notice.kind != "data_request":
             return same
+        return await self.find_near_copy(notice, since)
+
+    async def find_near_copy(self, notice: Notice, since: datetime) -> Notice | None:
+        """The earliest other-group data request since `since` that `notice` nearly copies."""
         candidates = _copy_candidates(notice.chat_id, since)
         banded = candidates.where(
             Notice.kind == "data_request",
@@ -126,6 +159,35 @@ class NoticeRepository:
         known[chat_id] = (since, latest)
         return latest
 
+    async def know_latest(self, chat_ids: Iterable[int], since: datetime) -> None:
+        """Read the newest notice since `since` of each of these groups in one query, for this
+        transaction's later `latest_since` (a batch's groups, before their updates run)."""
+        known = self.session.info.setdefault(LATEST_KEY, {})
+        wanted = sorted({chat_id for chat_id in chat_ids if chat_id not in known})
+        if not wanted:
+            return
+        query = cached_statement(self.session, "notices.latest_of_chats", _latest_of_chats)
+        found = {
+            row[0]: RecentNotice(*row[1:])
+            for row in await core_execute(self.session, query, {"chats": wanted, "since": since})
+        }
+        known.update((chat_id, (since, found.get(chat_id))) for chat_id in wanted)
+
+    def _know_latest(self, notice: Notice) -> None:
+        """A notice just posted is the newest of its group since this transaction last asked,
+        if nothing that asking found is newer: an ack after it in the same batch asks nothing.
+        (Without an earlier answer nothing is known: a tracked notice's post may be newer.)"""
+        known = self.session.info.setdefault(LATEST_KEY, {})
+        asked_since, latest = known.pop(notice.chat_id, (None, None))
+        if asked_since is None or notice.message_id is None or notice.posted_at < asked_since:
+            return
+        if latest is not None and latest.posted_at > notice.posted_at:
+            return
+        recent = RecentNotice(
+            notice.message_id, notice.text, bool(notice.urgent), bool(notice.tracked), notice.posted_at
+        )
+        known[notice.chat_id] = (asked_since, recent)
+
     def _forget_latest(self, chat_id: int) -> None:
         self.session.info.get(LATEST_KEY, {}).pop(chat_id, None)
 
@@ -157,8 +219,59 @@ def _same_text(_session: AsyncSession) -> Any:
     )
 
 
+def _value_or_default(notice: Notice, key: str) -> Any:
+    value = getattr(notice, key)
+    return _DEFAULTS.get(key) if value is None else value
+
+
+def _insert_linked(_session: AsyncSession) -> Any:
+    """A new notice's INSERT whose duplicate_of is `_same_text`'s answer (its id, or NULL),
+    returning its id, that answer and the copied notice's department."""
+    other = aliased(Notice)  # not the row being inserted: the table read while it is written
+    first_copy = (
+        select(other.id)
+        .where(other.chat_id != bindparam("copy_chat"), other.posted_at >= bindparam("copy_since"))
+        .where(other.duplicate_of.is_(None), other.fingerprint == bindparam("copy_fingerprint"))
+        .order_by(other.posted_at, other.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    table = Notice.__table__
+    values = {key: bindparam(key, type_=table.columns[key].type) for key in _WRITABLE}
+    copied = aliased(Notice)
+    # Named in full: in RETURNING, SQLAlchemy writes the new row's columns unqualified, which the
+    # subquery would take for its own.
+    new_row_link = literal_column("notices.duplicate_of")
+    copied_department = select(copied.department_id).where(copied.id == new_row_link).scalar_subquery()
+    statement = insert(table).values({**values, "duplicate_of": first_copy})
+    return statement.returning(table.c.id, table.c.duplicate_of, copied_department)
+
+
 def _by_message(_session: AsyncSession) -> Any:
     return select(Notice).where(Notice.chat_id == bindparam("chat_id"), Notice.message_id == bindparam("message_id"))
+
+
+def _latest_of_chats(_session: AsyncSession) -> Any:
+    """`_latest_since` for several groups at once: each group's notices ranked newest first."""
+    newest_first = (Notice.posted_at.desc(), Notice.id.desc())
+    ranked = (
+        select(
+            Notice.chat_id,
+            Notice.message_id,
+            Notice.text,
+            Notice.urgent,
+            Notice.tracked,
+            Notice.posted_at,
+            func.row_number().over(partition_by=Notice.chat_id, order_by=newest_first).label("rank"),
+        )
+        .where(Notice.chat_id.in_(bindparam("chats", expanding=True)), Notice.posted_at >= bindparam("since"))
+        .where(Notice.message_id.is_not(None))
+        .subquery()
+    )
+    columns = ranked.c
+    return select(
+        columns.chat_id, columns.message_id, columns.text, columns.urgent, columns.tracked, columns.posted_at
+    ).where(columns.rank == 1)
 
 
 def _latest_since(_session: AsyncSession) -> Any:

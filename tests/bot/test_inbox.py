@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from storage.models import Notice, Read
@@ -161,6 +162,26 @@ async def test_a_data_request_copied_by_another_department_is_counted(harness: H
     assert events == ["duplicate_data_request"]
 
 
+@pytest.mark.parametrize(("other_department", "counted"), [("卫健委", True), ("民政局", False)])
+async def test_a_data_request_copied_word_for_word_is_counted_only_across_departments(
+    harness: Harness, other_department: str, counted: bool
+) -> None:
+    from storage.models import Event, Notice
+
+    await setup_groups(harness)
+    if other_department == "民政局":
+        await harness.command(OTHER, ADMIN, "/register 民政局")
+    text = "【通知】请各社区于12月5日前报送第四季度独居老人走访台账"
+    await post(harness, GROUP, text)
+    await post(harness, OTHER, text)
+    async with harness.session() as session:
+        notices = (await session.scalars(select(Notice).order_by(Notice.id))).all()
+        events = list(await session.scalars(select(Event.kind).where(Event.kind == "duplicate_data_request")))
+    assert [notice.kind for notice in notices] == ["data_request", "data_request"]
+    assert notices[1].duplicate_of == notices[0].id
+    assert events == (["duplicate_data_request"] if counted else [])
+
+
 async def test_a_malformed_inbox_button_changes_nothing_and_says_so(harness: Harness) -> None:
     await harness.private(MEMBER, "/inbox")
     message = harness.fake.sent(MEMBER)[-1]
@@ -203,9 +224,10 @@ async def test_a_copy_posted_in_another_group_goes_in_linked_in_one_statement(ha
         await harness.send(harness.updates.edited(OTHER, copy, text + "（更正）", user_id=ADMIN))
     finally:
         event.remove(harness.db.engine.sync_engine, "before_cursor_execute", note)
-    # The copy: its original looked up, then its row in one INSERT (no lookup of its own
-    # message, no UPDATE after); the edit: its row looked up and updated.
-    assert written == ["select", "insert", "select", "update"]
+    # The copy: its row in one INSERT that finds its original and that original's department
+    # (the digest counts data requests copied across departments), with no lookup of its own
+    # message and no UPDATE after; the edit: its row looked up and updated.
+    assert written == ["insert", "select", "update"]
     async with harness.session() as session:
         stored = {n.chat_id: n for n in (await session.scalars(select(Notice))).all()}
     assert stored[OTHER].duplicate_of == stored[GROUP].id and stored[OTHER].text.endswith("（更正）")

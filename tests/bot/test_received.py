@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy import update as sql_update
 
 from bot.intake import Intake
 from bot.testing.fake import BAD_GATEWAY, CANT_DELETE
 from policies.actions import Send
 from policies.callbacks import ConvertDemand, decode
-from storage.models import AuditEntry, Chat, Department, Event, Notice, Read, Task
+from storage.models import AuditEntry, Chat, Department, Event, Notice, Person, Read, Task
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness
 
 OTHER_GROUP = -1001234500002
@@ -186,6 +187,46 @@ async def test_the_tip_goes_privately_at_most_once_a_week(harness: Harness) -> N
     notice = await post(harness, ADMIN, "#通知 下周通知")
     await post(harness, MEMBER, "收到", reply_to=notice)
     assert len(harness.texts(MEMBER)) == before + 2
+
+
+async def test_someone_seen_without_a_private_chat_costs_no_tip_claim_until_they_open_one(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    claims: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.startswith("UPDATE people SET ack_tip_at"):
+            claims.append(statement)
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        for _ in range(2):
+            notice = await post(harness, ADMIN, "#通知 周六停水")
+            await post(harness, MEMBER, "收到", reply_to=notice)
+        assert claims == []  # their sighting said they cannot be written to
+        harness.fake.start_private_chat(MEMBER)  # and another replica handles their /start
+        async with harness.session() as session:
+            await session.execute(sql_update(Person).where(Person.id == MEMBER).values(has_private_chat=True))
+            await session.commit()
+        notice = await post(harness, ADMIN, "#通知 周日停电")
+        await post(harness, MEMBER, "收到", reply_to=notice)
+        assert claims == [] and harness.texts(MEMBER) == []  # this process learns it within 10 minutes
+        harness.clock.advance(timedelta(minutes=10))
+        notice = await post(harness, ADMIN, "#通知 下周停气")
+        await post(harness, MEMBER, "收到", reply_to=notice)  # seen again: reachable, claimed, tipped
+        assert len(claims) == 1 and "/inbox" in harness.last_text(MEMBER)
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def test_a_person_who_opens_a_chat_through_this_process_is_tipped_at_their_next_ack(harness: Harness) -> None:
+    await join(harness, **ALL_RIGHTS)
+    notice = await post(harness, ADMIN, "#通知 周六停水")
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    await harness.private(MEMBER, "/start")
+    before = len(harness.texts(MEMBER))
+    notice = await post(harness, ADMIN, "#通知 周日停电")
+    await post(harness, MEMBER, "收到", reply_to=notice)
+    assert len(harness.texts(MEMBER)) == before + 1 and "/inbox" in harness.last_text(MEMBER)
 
 
 async def test_a_tip_whose_transaction_rolled_back_is_given_when_the_outcome_is_recorded_again(
@@ -650,3 +691,55 @@ async def test_admins_are_told_of_the_missing_right_when_the_batch_that_first_as
     assert not failures  # the batch's transaction did fail, and its chats were committed alone
     told = [m["text"] for m in harness.fake.sent(ADMIN)[before:]]
     assert len(told) == 1 and "删除消息" in told[0]
+
+
+async def test_a_batch_reads_its_groups_latest_notices_and_its_demanders_private_chats_up_front(
+    harness: Harness,
+) -> None:
+    """The batch's unreplied acks and ack demands are judged on what the batch read before its
+    handlers ran (one query each), with the same outcome as one update at a time."""
+    harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER])
+    await harness.private(STRANGER, "/start")
+    for chat in (GROUP, OTHER_GROUP):
+        await harness.send(
+            harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
+        )
+    first = harness.updates.message(GROUP, ADMIN, "#通知 周六停水")
+    second = harness.updates.message(OTHER_GROUP, ADMIN, "#通知 周日停电")
+    # Everyone speaks first: seen within the minute, their next messages are not written as
+    # sightings (whose answer would say who has a private chat), so the batch asks.
+    chat = [harness.updates.message(g, p, "大家好") for g in (GROUP, OTHER_GROUP) for p in (MEMBER, STRANGER)]
+    await Intake(harness.app).commit_batch([first, second, *chat])
+    harness.clock.advance(timedelta(seconds=30))
+    asked: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith(("SELECT notices", "SELECT anon_1", "SELECT people.id, people.has_private_chat")):
+            asked.append(statement)
+
+    batch = [
+        harness.updates.message(GROUP, MEMBER, "收到"),  # answers the latest notice of its group
+        harness.updates.message(OTHER_GROUP, MEMBER, "收到"),
+        harness.updates.message(OTHER_GROUP, STRANGER, "好的收到"),
+        harness.updates.message(GROUP, STRANGER, "请大家看到后回复收到"),  # has a private chat: reminded
+        harness.updates.message(OTHER_GROUP, MEMBER, "收到请回复"),  # has none: kept for their /start
+    ]
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    intake = Intake(harness.app)
+    try:
+        await intake.commit_batch(batch)
+        await intake.drain()
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", note)
+    assert len([q for q in asked if "FROM notices" in q]) == 1
+    assert len([q for q in asked if "FROM people" in q]) == 1
+    assert all(harness.fake.is_deleted(update.message.chat.id, update.message.message_id) for update in batch[:3])
+    assert await reads(harness) >= {
+        (first.message.message_id, MEMBER, "ack"),
+        (second.message.message_id, MEMBER, "ack"),
+        (second.message.message_id, STRANGER, "ack"),
+    }
+    assert "收到" in harness.last_text(STRANGER)  # the reminder went privately
+    async with harness.session() as session:
+        kept = list(await session.scalars(select(Task.key).where(Task.kind == "kept_message")))
+    assert kept and all(key.startswith(f"kept:{MEMBER}:") for key in kept)

@@ -185,7 +185,81 @@ async def test_a_transaction_asks_for_a_groups_latest_notice_once_until_it_store
             assert len(asked) == 2
             later = Notice(chat_id=MINE, message_id=50, text="new", posted_at=NOW + timedelta(minutes=7))
             await notices.add(later, new_message=True)
+            # The notice just posted is the newest since the last answer: nothing asked.
             assert (await notices.latest_since(MINE, NOW + timedelta(minutes=6))).text == "new"
+            assert len(asked) == 2
+            assert await notices.latest_since(MINE, NOW + timedelta(minutes=8)) is None  # after it: asked
             assert len(asked) == 3
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize(
+    ("posted", "message_id", "new_message"),
+    [
+        (timedelta(minutes=3), 51, True),  # older than the newest the transaction knows of
+        (timedelta(minutes=7), None, True),  # a tracked notice still being posted
+        (timedelta(minutes=7), 52, False),  # an edited message stored again
+    ],
+)
+async def test_a_notice_stored_that_may_not_be_the_newest_makes_the_transaction_ask_again(
+    db: Database, posted: timedelta, message_id: int | None, new_message: bool
+) -> None:
+    await seed(db)
+    asked: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("SELECT notices.message_id"):
+            asked.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with db.transaction() as session:
+            notices = NoticeRepository(session)
+            newest = await notices.latest_since(MINE, NOW)
+            stored = Notice(chat_id=MINE, message_id=message_id, text="stored", posted_at=NOW + posted)
+            await notices.add(stored, new_message=new_message)
+            again = await notices.latest_since(MINE, NOW)
+            assert len(asked) == 2
+            assert newest.text == "read"
+            # What the database says: the newest with a message, by the time it was posted.
+            assert again.text == ("read" if message_id is None or posted < timedelta(minutes=4) else "stored")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def test_a_batch_reads_the_latest_notice_of_its_groups_in_one_query(db: Database) -> None:
+    await seed(db)  # the newest: MINE "read" (+4 min), LEFT (+5), NOT_MINE (+6), ALSO_MINE "copy_of_elsewhere" (+10)
+    asked: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("SELECT") and "FROM notices" in statement:
+            asked.append(statement)
+
+    since = NOW + timedelta(minutes=5)
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with db.transaction() as session:
+            notices = NoticeRepository(session)
+            await notices.know_latest([MINE, ALSO_MINE, LEFT, NOT_MINE], since)
+            assert len(asked) == 1
+            assert await notices.latest_since(MINE, since) is None  # "read" came before
+            assert await notices.latest_since(MINE, since + timedelta(minutes=1)) is None
+            assert (await notices.latest_since(ALSO_MINE, since)).text == "copy_of_elsewhere"
+            assert (await notices.latest_since(LEFT, since)).text == "in_a_group_left"
+            assert (await notices.latest_since(NOT_MINE, since + timedelta(minutes=1))).text == "original_elsewhere"
+            await notices.know_latest([MINE], NOW)  # known already: not asked again
+            assert len(asked) == 1
+            # Asked since an earlier moment than the batch's read: the database answers.
+            assert (await notices.latest_since(MINE, NOW)).text == "read"
+            assert len(asked) == 2
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    for moment in (NOW, since, NOW + timedelta(minutes=7)):  # each answer is the one-group query's
+        for chat in (MINE, ALSO_MINE, LEFT, NOT_MINE):
+            async with db.transaction() as session:
+                alone = await NoticeRepository(session).latest_since(chat, moment)
+            async with db.transaction() as session:
+                notices = NoticeRepository(session)
+                await notices.know_latest([chat, MINE], moment)
+                assert await notices.latest_since(chat, moment) == alone
