@@ -113,9 +113,12 @@ def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _con
 
 
 def _clean_row(row: Any) -> Any:
+    # Every statement passes here: a row without a NUL (nearly all) is returned as it is.
     if isinstance(row, dict):
-        return {key: _clean_value(value) for key, value in row.items()}
-    if isinstance(row, list | tuple):
+        if any(isinstance(value, str) and "\x00" in value for value in row.values()):
+            return {key: _clean_value(value) for key, value in row.items()}
+        return row
+    if isinstance(row, list | tuple) and any(isinstance(value, str) and "\x00" in value for value in row):
         return type(row)(_clean_value(value) for value in row)
     return row
 

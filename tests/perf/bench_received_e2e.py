@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, make_url, select, text
 from telegram import Update
 
 from bot.app import JianfuApplication, build_application
@@ -230,7 +230,7 @@ async def scratch_database(database: str | None, directory: Path):
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     await _schema(database, f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{database}?search_path={schema}"
+        yield make_url(database).update_query_dict({"search_path": schema}).render_as_string(hide_password=False)
     finally:
         await _schema(database, f'DROP SCHEMA "{schema}" CASCADE')
 
