@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
 from storage.db import Database
 from storage.models import Chat, Department, Membership, Notice, Person, Read
 from storage.repositories.notices import InboxRepository, NoticeRepository, ReadRepository
+from tests.storage.statements import Statements
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 PERSON, MINE, ALSO_MINE, NOT_MINE, LEFT = 1, -101, -102, -103, -104
@@ -165,14 +165,7 @@ async def test_reads_recorded_later_are_written_at_commit_and_not_at_all_on_roll
 
 async def test_a_transaction_asks_for_a_groups_latest_notice_once_until_it_stores_one(db: Database) -> None:
     await seed(db)
-    asked: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("SELECT notices.message_id"):
-            asked.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with Statements(db, "SELECT notices.message_id") as asked:
         async with db.transaction() as session:
             notices = NoticeRepository(session)
             newest = await notices.latest_since(MINE, NOW)
@@ -190,8 +183,6 @@ async def test_a_transaction_asks_for_a_groups_latest_notice_once_until_it_store
             assert len(asked) == 2
             assert await notices.latest_since(MINE, NOW + timedelta(minutes=8)) is None  # after it: asked
             assert len(asked) == 3
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
 
 
 @pytest.mark.parametrize(
@@ -206,14 +197,7 @@ async def test_a_notice_stored_that_may_not_be_the_newest_makes_the_transaction_
     db: Database, posted: timedelta, message_id: int | None, new_message: bool
 ) -> None:
     await seed(db)
-    asked: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("SELECT notices.message_id"):
-            asked.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with Statements(db, "SELECT notices.message_id") as asked:
         async with db.transaction() as session:
             notices = NoticeRepository(session)
             newest = await notices.latest_since(MINE, NOW)
@@ -224,21 +208,12 @@ async def test_a_notice_stored_that_may_not_be_the_newest_makes_the_transaction_
             assert newest.text == "read"
             # What the database says: the newest with a message, by the time it was posted.
             assert again.text == ("read" if message_id is None or posted < timedelta(minutes=4) else "stored")
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
 
 
 async def test_a_batch_reads_the_latest_notice_of_its_groups_in_one_query(db: Database) -> None:
     await seed(db)  # the newest: MINE "read" (+4 min), LEFT (+5), NOT_MINE (+6), ALSO_MINE "copy_of_elsewhere" (+10)
-    asked: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("SELECT") and "FROM notices" in statement:
-            asked.append(statement)
-
     since = NOW + timedelta(minutes=5)
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with Statements(db, "SELECT notices", "SELECT anon_1") as asked:
         async with db.transaction() as session:
             notices = NoticeRepository(session)
             await notices.know_latest([MINE, ALSO_MINE, LEFT, NOT_MINE], since)
@@ -253,8 +228,6 @@ async def test_a_batch_reads_the_latest_notice_of_its_groups_in_one_query(db: Da
             # Asked since an earlier moment than the batch's read: the database answers.
             assert (await notices.latest_since(MINE, NOW)).text == "read"
             assert len(asked) == 2
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
     for moment in (NOW, since, NOW + timedelta(minutes=7)):  # each answer is the one-group query's
         for chat in (MINE, ALSO_MINE, LEFT, NOT_MINE):
             async with db.transaction() as session:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from storage.db import Database
 from storage.models import Chat, Membership
@@ -16,6 +14,7 @@ from storage.repositories.chats import ChatRepository
 from storage.repositories.departments import DepartmentRepository, DuplicateDepartment
 from storage.repositories.people import REACH_RECHECK, PeopleRepository
 from storage.repositories.roles import CONTACT, SUPERVISOR, RoleRepository
+from tests.storage.statements import Statements
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -221,24 +220,6 @@ async def test_a_snapshot_never_caches_a_change_that_rolls_back(db: Database) ->
             raise RuntimeError("rolled back")
     async with db.transaction() as session:
         assert (await ChatRepository(session).snapshot(-8)).language is None
-
-
-class Statements:
-    """Counts the statements run on a database that start with one of `prefixes`."""
-
-    def __init__(self, db: Database, *prefixes: str) -> None:
-        self.engine, self.prefixes, self.seen = db.engine.sync_engine, prefixes, []
-
-    def __enter__(self) -> list[str]:
-        event.listen(self.engine, "before_cursor_execute", self._note)
-        return self.seen
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._note)
-
-    def _note(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith(self.prefixes):
-            self.seen.append(statement)
 
 
 async def test_a_group_seen_again_under_the_same_title_keeps_its_cached_snapshot(db: Database) -> None:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from storage.db import FAILED_KEY, Database
 from storage.models import OutboxAction
 from storage.repositories.outbox import HandledUpdates, NewAction, OutboxRepository
 from storage.repositories.tasks import DONE, FAILED, PENDING, RUNNING, TaskRepository
+from tests.storage.statements import Statements
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -29,14 +29,7 @@ async def test_schedule_is_idempotent_by_key(db: Database) -> None:
 
 
 async def test_tasks_scheduled_later_are_written_together_at_commit_once_per_key(db: Database) -> None:
-    written: list[object] = []
-
-    def note(_conn: object, _cursor: object, statement: str, parameters: object, *_rest: object) -> None:
-        if statement.startswith("INSERT INTO tasks"):
-            written.append(parameters)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with Statements(db, "INSERT INTO tasks") as written:
         async with db.transaction() as session:
             tasks = TaskRepository(session)
             tasks.schedule_later("deadline", "d1", NOW, {"notice_id": 1})
@@ -48,8 +41,6 @@ async def test_tasks_scheduled_later_are_written_together_at_commit_once_per_key
             async with db.transaction() as session:
                 TaskRepository(session).schedule_later("deadline", "d2", NOW)
                 raise RuntimeError("the update failed")
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
     async with db.transaction() as session:
         tasks = TaskRepository(session)
         first = await tasks.get_by_key("d1")
