@@ -503,10 +503,9 @@ async def _apply_read(deps: Deps, session: AsyncSession, read: RecordRead) -> Fa
 
 
 async def _apply_event(deps: Deps, session: AsyncSession, event: RecordEvent) -> FactResult:
-    if event.then == NOTHING or event.fresh:
-        # Nothing follows from its being new, or it is new by its nature (about a message just
-        # posted): written with the transaction's other such facts (a removed ack's count, an
-        # ack demand's) in one statement before it commits.
+    if event.then == NOTHING:
+        # Nothing follows from its being new: written with the transaction's other such facts
+        # (a removed ack's count, an ack demand's) in one statement before it commits.
         row = await records.event_row(
             deps, session, event.kind, event.chat_id, key=event.key, sender_id=event.sender_id
         )

@@ -369,9 +369,6 @@ class RecordEvent:
     # Follows a newly recorded fact (done); a key seen before (an edit, a redelivered update)
     # follows `failed`, so its reminder is not sent twice.
     then: Then = NOTHING
-    # The key names a message just posted (not an edit): no update recorded it before (a
-    # delivery handled before is never handled again), so the fact is new without asking.
-    fresh: bool = False
 
 
 @dataclass(frozen=True)

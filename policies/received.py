@@ -337,8 +337,7 @@ class ReceivedRule:
         # The reminder follows only a newly recorded demand: an edit of a demand, or the same
         # update delivered again, is not reminded twice.
         remind = Then(done=tuple(self._remind(reminder, message, group, "ack_demand")))
-        fresh = not message.edited
-        return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded", then=remind, fresh=fresh)]
+        return [RecordEvent("ack_demand", chat_id, key, sender, RULE, "ack demanded", then=remind)]
 
     def _on_formalism(self, message: Message, judgement: Judgement, group: GroupContext) -> list[Action]:
         """Count each formalism demand the group watches; remind the sender once per message."""
@@ -359,10 +358,7 @@ class ReceivedRule:
             sender, "formalism.reminder", params, rule=FORMALISM, reason=", ".join(reminded), about=About(chat_id)
         )
         remind = Then(done=tuple(self._remind(reminder, message, group, FORMALISM)))
-        reminded_once = RecordEvent(
-            "formalism_reminded", chat_id, key, sender, FORMALISM, "reminder due", then=remind, fresh=not message.edited
-        )
-        actions.append(reminded_once)
+        actions.append(RecordEvent("formalism_reminded", chat_id, key, sender, FORMALISM, "reminder due", then=remind))
         return actions
 
     def formalism_switch(self, kind: str, group: GroupContext) -> Switch:

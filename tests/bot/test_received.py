@@ -743,22 +743,3 @@ async def test_a_batch_reads_its_groups_latest_notices_and_its_demanders_private
     async with harness.session() as session:
         kept = list(await session.scalars(select(Task.key).where(Task.kind == "kept_message")))
     assert kept and all(key.startswith(f"kept:{MEMBER}:") for key in kept)
-
-
-async def test_a_demand_and_its_edit_in_one_batch_are_reminded_once(harness: Harness) -> None:
-    """A demand just posted is counted without asking whether it is new; its edit, in the same
-    transaction, finds it counted and reminds nobody again."""
-    harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER])
-    await harness.private(STRANGER, "/start")
-    for chat in (GROUP, OTHER_GROUP):
-        joined = harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
-        await harness.send(joined)
-    before = len(harness.texts(STRANGER))
-    demand = harness.updates.message(GROUP, STRANGER, "请大家看到后回复收到")
-    edit = harness.updates.edited(GROUP, demand.message.message_id, "请大家看到后务必回复收到", user_id=STRANGER)
-    elsewhere = harness.updates.message(OTHER_GROUP, MEMBER, "大家好")
-    intake = Intake(harness.app)
-    await intake.commit_batch([demand, edit, elsewhere])
-    await intake.drain()
-    assert len(harness.texts(STRANGER)) == before + 1
-    assert await events(harness) == ["ack_demand"]

@@ -76,14 +76,6 @@ def test_a_demand_from_a_reachable_sender_is_reminded_privately_with_the_convers
     assert decode(reminder.buttons[0].data) == ConvertDemand(-100, 50)
 
 
-def test_a_demand_just_posted_is_new_by_its_nature_and_its_edit_is_asked_about() -> None:
-    posted = ReceivedRule().judge(message("收到请回复"), group()).actions[0]
-    edited = dataclasses.replace(message("收到请回复"), edited=True)
-    again = ReceivedRule().judge(edited, group()).actions[0]
-    assert isinstance(posted, RecordEvent) and posted.fresh
-    assert isinstance(again, RecordEvent) and not again.fresh and again.key == posted.key
-
-
 def test_a_demand_from_an_unreachable_sender_is_kept_and_the_admins_told_once_a_week() -> None:
     actions = ReceivedRule().judge(message("收到请回复"), group(sender_has_private_chat=False)).actions
     assert kinds(actions) == ["RecordEvent", "SayWhenReachable", "TellAdminsOnce"]
