@@ -89,9 +89,9 @@ async def store_from_group(deps: Deps, session: AsyncSession, notice: Notice, *,
     if edited:
         stored = await notices.add(notice)  # the row stored before, when there is one
     else:
-        copied_department = await notices.add_posted(notice, _copies_since(deps, notice))
-        await _link_posted(deps, session, notice, copied_department)
-        stored = notice
+        stored, copied_department = await notices.add_posted(notice, _copies_since(deps, notice))
+        if stored is notice:  # else an edit handled first stored it, and linked it then
+            await _link_posted(deps, session, notice, copied_department)
     await after_posting(deps, session, stored, linked=not edited)
     return stored
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, make_transient_to_detached
 
@@ -41,16 +41,10 @@ class NoticeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, notice: Notice, *, new_message: bool = False) -> Notice:
-        """Store a notice once; storing the same message again (an edit) updates what it says.
-
-        `new_message`: the message was just posted (not edited), so no row of it can exist yet
-        and none is looked up."""
-        if new_message:
-            self._know_latest(notice)
-        else:
-            self._forget_latest(notice.chat_id)
-        existing = None if new_message else await self.by_message(notice.chat_id, notice.message_id)
+    async def add(self, notice: Notice) -> Notice:
+        """Store a notice once; storing the same message again (an edit) updates what it says."""
+        self._forget_latest(notice.chat_id)
+        existing = await self.by_message(notice.chat_id, notice.message_id)
         if existing is not None:
             existing.text, existing.kind = notice.text, notice.kind
             existing.urgent, existing.ack_demand = notice.urgent, notice.ack_demand
@@ -82,23 +76,31 @@ class NoticeRepository:
         reposted = {notice.text for notice in notices if notice.tracked}
         return [notice for notice in notices if notice.tracked or notice.text not in reposted]
 
-    async def add_posted(self, notice: Notice, copies_since: datetime) -> int | None:
+    async def add_posted(self, notice: Notice, copies_since: datetime) -> tuple[Notice, int | None]:
         """Store a notice whose message was just posted, linked to the earliest other-group notice
         of the same text since `copies_since` (find_original's exact copy), in one INSERT that
-        also answers that copy's department; the notice is then the session's stored row. No row
-        of a message just posted can exist yet, so none is looked up."""
-        self._know_latest(notice)
+        also answers that copy's department: (the stored notice, that department).
+
+        No lookup of the message's own row: there is one only when an edit of the message was
+        handled first (webhook deliveries can come out of order); then that row, with the
+        edit's newer words, stays and is returned instead (and no department)."""
         for key in _WRITABLE:  # every column known, so nothing is loaded again later
             setattr(notice, key, _value_or_default(notice, key))
         parameters = {key: getattr(notice, key) for key in _WRITABLE}
         parameters |= {"copy_chat": notice.chat_id, "copy_since": copies_since, "copy_fingerprint": notice.fingerprint}
         statement = cached_statement(self.session, "notices.add_posted", _insert_linked)
-        row = (await core_execute(self.session, statement, parameters)).one()
-        notice.id, notice.duplicate_of, original_department = row
+        row = (await core_execute(self.session, statement, parameters)).first()
+        if row is None:
+            stored = await self.by_message(notice.chat_id, notice.message_id)
+            if stored is None:
+                raise LookupError(f"notice of message {notice.chat_id}:{notice.message_id} vanished")
+            return stored, None
+        notice.id, notice.duplicate_of, copied_department = row
         # Its row went in through the connection: the session takes it as a row it loaded.
         make_transient_to_detached(notice)
         self.session.add(notice)
-        return original_department
+        self._note_posted_as_latest(notice)
+        return notice, copied_department
 
     async def find_original(self, notice: Notice, since: datetime) -> Notice | None:
         """The earliest other-group notice since `since` that `notice` copies: the same text, or
@@ -173,7 +175,7 @@ class NoticeRepository:
         }
         known.update((chat_id, (since, found.get(chat_id))) for chat_id in wanted)
 
-    def _know_latest(self, notice: Notice) -> None:
+    def _note_posted_as_latest(self, notice: Notice) -> None:
         """A notice just posted is the newest of its group since this transaction last asked,
         if nothing that asking found is newer: an ack after it in the same batch asks nothing.
         (Without an earlier answer nothing is known: a tracked notice's post may be newer.)"""
@@ -224,7 +226,7 @@ def _value_or_default(notice: Notice, key: str) -> Any:
     return _DEFAULTS.get(key) if value is None else value
 
 
-def _insert_linked(_session: AsyncSession) -> Any:
+def _insert_linked(session: AsyncSession) -> Any:
     """A new notice's INSERT whose duplicate_of is `_same_text`'s answer (its id, or NULL),
     returning its id, that answer and the copied notice's department."""
     other = aliased(Notice)  # not the row being inserted: the table read while it is written
@@ -240,10 +242,12 @@ def _insert_linked(_session: AsyncSession) -> Any:
     values = {key: bindparam(key, type_=table.columns[key].type) for key in _WRITABLE}
     copied = aliased(Notice)
     # Named in full: in RETURNING, SQLAlchemy writes the new row's columns unqualified, which the
-    # subquery would take for its own.
-    new_row_link = literal_column("notices.duplicate_of")
+    # subquery would take for its own (on SQLite it writes the subquery's own columns unqualified
+    # too, which its innermost scope resolves to the copy, as meant).
+    new_row_link = literal_column(f"{Notice.__tablename__}.duplicate_of")
     copied_department = select(copied.department_id).where(copied.id == new_row_link).scalar_subquery()
-    statement = insert(table).values({**values, "duplicate_of": first_copy})
+    statement = insert_for(session, Notice).values({**values, "duplicate_of": first_copy})
+    statement = statement.on_conflict_do_nothing(index_elements=["chat_id", "message_id"])
     return statement.returning(table.c.id, table.c.duplicate_of, copied_department)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -743,3 +744,45 @@ async def test_a_batch_reads_its_groups_latest_notices_and_its_demanders_private
     async with harness.session() as session:
         kept = list(await session.scalars(select(Task.key).where(Task.kind == "kept_message")))
     assert kept and all(key.startswith(f"kept:{MEMBER}:") for key in kept)
+
+
+async def test_a_demand_and_its_edit_in_one_batch_are_reminded_once(harness: Harness) -> None:
+    harness.fake.add_group(OTHER_GROUP, "第二个群", creator_id=ADMIN, members=[MEMBER, STRANGER])
+    await harness.private(STRANGER, "/start")
+    for chat in (GROUP, OTHER_GROUP):
+        joined = harness.updates.my_chat_member(chat, ADMIN, old="left", new="administrator", rights=ALL_RIGHTS)
+        await harness.send(joined)
+    before = len(harness.texts(STRANGER))
+    demand = harness.updates.message(GROUP, STRANGER, "请大家看到后回复收到")
+    edit = harness.updates.edited(GROUP, demand.message.message_id, "请大家看到后务必回复收到", user_id=STRANGER)
+    elsewhere = harness.updates.message(OTHER_GROUP, MEMBER, "大家好")
+    intake = Intake(harness.app)
+    await intake.commit_batch([demand, edit, elsewhere])
+    await intake.drain()
+    assert len(harness.texts(STRANGER)) == before + 1
+    assert await events(harness) == ["ack_demand"]
+
+
+CHECK_IN = "从明天起，每天早上8点前在群里打卡，走访时拍照发群"
+
+
+@pytest.mark.parametrize(
+    ("first", "then"), [(CHECK_IN, CHECK_IN + "，消息必须秒回"), ("请大家看到后回复收到", "请大家看到后务必回复收到")]
+)
+async def test_a_demand_whose_edit_was_handled_first_is_stored_and_reminded_once(
+    harness: Harness, first: str, then: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Webhook deliveries can come out of order (a retried original, racing connections or
+    replicas): the original, handled after its edit, neither fails nor reminds again."""
+    await harness.private(ADMIN, "/start")
+    await join(harness, **ALL_RIGHTS)
+    before = len(harness.fake.sent(ADMIN))
+    original = harness.updates.message(GROUP, ADMIN, first)
+    edit = harness.updates.edited(GROUP, original.message.message_id, then, user_id=ADMIN)
+    await harness.send(edit)
+    await harness.send(original)
+    assert len(harness.fake.sent(ADMIN)) == before + 1
+    async with harness.session() as session:
+        stored = list(await session.scalars(select(Notice.text).where(Notice.chat_id == GROUP)))
+    assert stored in ([], [then])  # the edit's words stay
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []

@@ -177,7 +177,7 @@ async def test_a_transaction_asks_for_a_groups_latest_notice_once_until_it_store
             assert await notices.latest_since(MINE, NOW + timedelta(minutes=6)) is None
             assert len(asked) == 2
             later = Notice(chat_id=MINE, message_id=50, text="new", posted_at=NOW + timedelta(minutes=7))
-            await notices.add(later, new_message=True)
+            await notices.add_posted(later, NOW)
             # The notice just posted is the newest since the last answer: nothing asked.
             assert (await notices.latest_since(MINE, NOW + timedelta(minutes=6))).text == "new"
             assert len(asked) == 2
@@ -186,15 +186,15 @@ async def test_a_transaction_asks_for_a_groups_latest_notice_once_until_it_store
 
 
 @pytest.mark.parametrize(
-    ("posted", "message_id", "new_message"),
+    ("posted", "message_id", "just_posted"),
     [
         (timedelta(minutes=3), 51, True),  # older than the newest the transaction knows of
-        (timedelta(minutes=7), None, True),  # a tracked notice still being posted
+        (timedelta(minutes=7), None, False),  # a tracked notice still being posted
         (timedelta(minutes=7), 52, False),  # an edited message stored again
     ],
 )
 async def test_a_notice_stored_that_may_not_be_the_newest_makes_the_transaction_ask_again(
-    db: Database, posted: timedelta, message_id: int | None, new_message: bool
+    db: Database, posted: timedelta, message_id: int | None, just_posted: bool
 ) -> None:
     await seed(db)
     with Statements(db, "SELECT notices.message_id") as asked:
@@ -202,7 +202,7 @@ async def test_a_notice_stored_that_may_not_be_the_newest_makes_the_transaction_
             notices = NoticeRepository(session)
             newest = await notices.latest_since(MINE, NOW)
             stored = Notice(chat_id=MINE, message_id=message_id, text="stored", posted_at=NOW + posted)
-            await notices.add(stored, new_message=new_message)
+            await (notices.add_posted(stored, NOW) if just_posted else notices.add(stored))
             again = await notices.latest_since(MINE, NOW)
             assert len(asked) == 2
             assert newest.text == "read"
