@@ -21,6 +21,9 @@ from storage.repositories._sql import cached_statement, core_execute, upsert
 UNREACHABLE = "unreachable_people"
 REACH_RECHECK = timedelta(minutes=10)
 MAX_UNREACHABLE = 100_000
+# Process memory: people whose private chat this process opened or closed. They are never taken
+# for unreachable again: a read that began before such a change committed may answer after it.
+CHANGED_HERE = "private_chat_changed_here"
 # session.info key: people whose private chat this transaction changed (forgotten at commit).
 PRIVATE_CHAT_CHANGED_KEY = "jianfu.private_chat_changed"
 # session.info key: person -> whether they have a private chat, as this transaction read or set it.
@@ -39,7 +42,9 @@ class PeopleRepository:
         await self.observe_many([(user_id, display_name, telegram_language)], now)
 
     async def observe_many(self, people: list[tuple[int, str, str | None]], now: datetime) -> None:
-        """`observe` for several people (id, display name, language) in one executemany."""
+        """`observe` for several people (id, display name, language) in one statement (a person
+        named twice is written once, as last named: one statement may not change a row twice)."""
+        latest = {user_id: (user_id, display_name, language) for user_id, display_name, language in people}
         rows = [
             {
                 "id": user_id,
@@ -49,7 +54,7 @@ class PeopleRepository:
                 "first_seen_at": now,
                 "last_seen_at": now,
             }
-            for user_id, display_name, telegram_language in sorted(people, key=lambda person: person[0])
+            for user_id, display_name, telegram_language in sorted(latest.values())
         ]
         seen = await upsert(
             self.session,
@@ -70,7 +75,8 @@ class PeopleRepository:
 
     async def know_private_chats(self, user_ids: Iterable[int], now: datetime | None) -> None:
         """Read whether these people have a private chat in one query, for this transaction's
-        later `has_private_chat` (a batch's ack demanders, before their updates run)."""
+        later `has_private_chat` (a batch's ack demanders, before their updates run); with the
+        time `now`, those without one are also remembered by the process (see UNREACHABLE)."""
         known = self.session.info.setdefault(PRIVATE_CHATS_KEY, {})
         wanted = sorted({user_id for user_id in user_ids if user_id not in known})
         if not wanted:
@@ -89,8 +95,9 @@ class PeopleRepository:
         unreachable = self._unreachable()
         if len(unreachable) >= MAX_UNREACHABLE:
             unreachable.clear()
+        changed_here = self.session.info.get(CACHE_KEY, {}).get(CHANGED_HERE, ())
         for user_id, has_private_chat in seen:
-            if has_private_chat:
+            if has_private_chat or user_id in changed_here:
                 unreachable.pop(user_id, None)
             else:
                 unreachable[user_id] = now
@@ -133,9 +140,13 @@ class PeopleRepository:
 
 
 def _forget_changed_reach(session: AsyncSession) -> None:
-    unreachable = session.info.get(CACHE_KEY, {}).get(UNREACHABLE, {})
+    cache = session.info.setdefault(CACHE_KEY, {})
+    unreachable, changed_here = cache.setdefault(UNREACHABLE, {}), cache.setdefault(CHANGED_HERE, set())
+    if len(changed_here) >= MAX_UNREACHABLE:
+        changed_here.clear()
     for user_id in session.info.pop(PRIVATE_CHAT_CHANGED_KEY, ()):
         unreachable.pop(user_id, None)
+        changed_here.add(user_id)
 
 
 def _private_chats(_session: AsyncSession) -> Any:

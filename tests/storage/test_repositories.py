@@ -336,3 +336,24 @@ async def test_a_batch_asks_whether_its_demanders_have_a_private_chat_once(db: D
         async with db.transaction() as session:
             assert await PeopleRepository(session).has_private_chat(5)  # a new transaction asks
             assert len(asked) == 2
+
+
+async def test_a_person_named_twice_in_one_sighting_is_written_once_as_last_named(db: Database) -> None:
+    async with db.transaction() as session:
+        await PeopleRepository(session).observe_many([(5, "李四", None), (5, "李四（二网格）", "zh-hans")], NOW)
+    async with db.transaction() as session:
+        person = await PeopleRepository(session).get(5)
+    assert (person.display_name, person.telegram_language) == ("李四（二网格）", "zh-hans")
+
+
+async def test_a_read_answered_after_this_process_opened_the_chat_does_not_make_the_person_unreachable(
+    db: Database,
+) -> None:
+    async with db.transaction() as session:
+        await PeopleRepository(session).observe(5, "李四", None, NOW)
+        await PeopleRepository(session).set_private_chat(5, True)
+    async with db.transaction() as session:
+        people = PeopleRepository(session)
+        # The answer of a read that began before the /start above committed (PostgreSQL).
+        people._learn_reach([(5, False)], NOW)
+        assert not people.seen_unreachable(5, NOW)
