@@ -86,6 +86,14 @@ async def transaction_connection(session: AsyncSession) -> AsyncConnection:
     return connection
 
 
+def unasked(session: AsyncSession, memo_key: str, wanted: Iterable[Any]) -> tuple[dict[Any, Any], list[Any]]:
+    """A transaction's answers kept under session.info[memo_key], and which of `wanted` it has
+    none for yet (in order): a batch's look-ups are asked in one query, and each update's own
+    look-up then finds its answer there."""
+    known = session.info.setdefault(memo_key, {})
+    return known, sorted({item for item in wanted if item not in known})
+
+
 class DeferredRows:
     """Rows of one INSERT whose writers need nothing back, kept in the session and written by
     one statement: just before the transaction commits (storage.db.before_commit), or earlier,

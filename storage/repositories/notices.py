@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from policies.duplicates import MAX_CANDIDATES, near_copy, shingles
 from storage.models import Chat, Department, Membership, Notice, Read
-from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_for
+from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_for, unasked
 
 PRESENT = ("creator", "administrator", "member", "restricted")
 # Columns a new notice's INSERT takes from the object (its id comes from the database).
@@ -164,8 +164,7 @@ class NoticeRepository:
     async def know_latest(self, chat_ids: Iterable[int], since: datetime) -> None:
         """Read the newest notice since `since` of each of these groups in one query, for this
         transaction's later `latest_since` (a batch's groups, before their updates run)."""
-        known = self.session.info.setdefault(LATEST_KEY, {})
-        wanted = sorted({chat_id for chat_id in chat_ids if chat_id not in known})
+        known, wanted = unasked(self.session, LATEST_KEY, chat_ids)
         if not wanted:
             return
         query = cached_statement(self.session, "notices.latest_of_chats", _latest_of_chats)

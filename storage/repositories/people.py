@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import CACHE_KEY, after_commit
 from storage.models import Person
-from storage.repositories._sql import cached_statement, core_execute, upsert
+from storage.repositories._sql import cached_statement, core_execute, unasked, upsert
 
 # Process memory (the Database's cache): people last seen without a private chat, and when the
 # database said so. A tip for them is not claimed again within REACH_RECHECK: the claim would
@@ -77,8 +77,7 @@ class PeopleRepository:
         """Read whether these people have a private chat in one query, for this transaction's
         later `has_private_chat` (a batch's ack demanders, before their updates run); with the
         time `now`, those without one are also remembered by the process (see UNREACHABLE)."""
-        known = self.session.info.setdefault(PRIVATE_CHATS_KEY, {})
-        wanted = sorted({user_id for user_id in user_ids if user_id not in known})
+        known, wanted = unasked(self.session, PRIVATE_CHATS_KEY, user_ids)
         if not wanted:
             return
         known.update(dict.fromkeys(wanted, False))  # someone never seen has none

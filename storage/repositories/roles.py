@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import RoleGrant
-from storage.repositories._sql import cached_statement, core_execute
+from storage.repositories._sql import cached_statement, core_execute, unasked
 
 SUPERVISOR = "supervisor"
 CONTACT = "contact"
@@ -70,8 +70,7 @@ class RoleRepository:
     async def know_contacts(self, person_ids: Iterable[int]) -> None:
         """Read the contact departments of these people in one query, for this transaction's
         later `contact_department_ids` (a batch's senders, before their updates run)."""
-        known = self.session.info.setdefault(CONTACTS_KEY, {})
-        wanted = sorted({person_id for person_id in person_ids if person_id not in known})
+        known, wanted = unasked(self.session, CONTACTS_KEY, person_ids)
         if not wanted:
             return
         found: dict[int, set[int]] = {person_id: set() for person_id in wanted}
