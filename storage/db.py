@@ -115,15 +115,24 @@ def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _con
 def _clean_row(row: Any) -> Any:
     # Every statement passes here: a row without a NUL (nearly all) is returned as it is.
     if isinstance(row, dict):
-        if any(isinstance(value, str) and "\x00" in value for value in row.values()):
+        if any(_has_nul(value) for value in row.values()):
             return {key: _clean_value(value) for key, value in row.items()}
         return row
-    if isinstance(row, list | tuple) and any(isinstance(value, str) and "\x00" in value for value in row):
+    if isinstance(row, list | tuple) and any(_has_nul(value) for value in row):
         return type(row)(_clean_value(value) for value in row)
     return row
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    # A column's values as one array (storage.repositories._sql.insert_rows).
+    return isinstance(value, list) and any(isinstance(item, str) and "\x00" in item for item in value)
+
+
 def _clean_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_clean_value(item) for item in value]
     return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.group_settings import CloseProgress, GroupSettings, StoredSettings, read_stored, to_stored
 from policies.lifecycle import TRANSITIONS, GroupEvent, GroupKind, GroupState
 from storage.db import CACHE_KEY, after_commit
 from storage.models import Chat, Department, Membership
-from storage.repositories._sql import cached_statement, core_execute, insert_for, upsert
+from storage.repositories._sql import cached_statement, core_execute, insert_rows, rows_parameters, upsert
 
 log = logging.getLogger(__name__)
 
@@ -325,10 +325,11 @@ class ChatRepository:
         the bot); any other stored status stays."""
         rows = [
             {"chat_id": chat_id, "person_id": person_id, "status": "member", "last_seen_at": now}
-            for chat_id, person_id in sorted(members)
+            # Each once: one statement may not change a row twice.
+            for chat_id, person_id in sorted(set(members))
         ]
         statement = cached_statement(self.session, "memberships.seen", _seen_member)
-        await core_execute(self.session, statement, rows if len(rows) > 1 else rows[0])
+        await core_execute(self.session, statement, rows_parameters(self.session, rows))
 
     async def member_status(self, chat_id: int, person_id: int) -> str | None:
         membership = await self.session.get(Membership, (chat_id, person_id))
@@ -368,11 +369,7 @@ def stored_settings(chat_id: int, raw: Any) -> StoredSettings:
 
 
 def _seen_member(session: AsyncSession) -> Any:
-    columns = Membership.__table__.c
-    values = {
-        name: bindparam(name, type_=columns[name].type) for name in ("chat_id", "person_id", "status", "last_seen_at")
-    }
-    statement = insert_for(session, Membership).values(values)
+    statement = insert_rows(session, Membership, ("chat_id", "person_id", "status", "last_seen_at"))
     # Two comparisons, not IN: an IN list is expanded at every execution, this is not.
     gone = or_(Membership.status == "left", Membership.status == "kicked")
     back = case((gone, "member"), else_=Membership.status)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
-from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_for
+from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_rows, rows_parameters
 
 
 class EventRepository:
@@ -37,7 +37,7 @@ class EventRepository:
             "chat_id": chat_id,
             "key": key,
         }
-        return (await core_execute(self.session, statement, parameters)).rowcount == 1
+        return (await core_execute(self.session, statement, rows_parameters(self.session, [parameters]))).rowcount == 1
 
     def record_later(self, event: dict[str, Any]) -> None:
         """`record` (its keywords as a dict) for a caller that need not learn whether the fact is
@@ -57,10 +57,8 @@ class EventRepository:
 
 
 def _insert_event(session: AsyncSession) -> Any:
-    columns = Event.__table__.c
     names = ("kind", "at", "day", "department_id", "chat_id", "key")
-    values = {name: bindparam(name, type_=columns[name].type) for name in names}
-    return insert_for(session, Event).values(values).on_conflict_do_nothing(index_elements=["key"])
+    return insert_rows(session, Event, names).on_conflict_do_nothing(index_elements=["key"])
 
 
 # Facts nothing depends on (EventRepository.record_later), written together.

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, GroupAction, Membership
-from storage.repositories._sql import cached_statement, core_execute
+from storage.repositories._sql import cached_statement, core_execute, insert_rows, rows_parameters
 from storage.repositories.chats import ADMIN_STATUSES
 
 # Column widths: longer values are cut, never refused (a reason is the rule's own words).
@@ -53,16 +53,21 @@ def trail_row(
     return row
 
 
+def _add_rows(session: AsyncSession) -> Any:
+    names = ("at", "chat_id", "rule", "kind", "reason", "outcome", "person_id", "text")
+    return insert_rows(session, GroupAction, names)
+
+
 class GroupActionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """All rows in one statement (an executemany): a busy group's removals cost one round trip."""
+        """All rows in one statement: a busy group's removals cost one round trip."""
         if not rows:
             return
-        statement = cached_statement(self.session, "group_actions.add", lambda _session: insert(GroupAction))
-        await core_execute(self.session, statement, list(rows))
+        statement = cached_statement(self.session, "group_actions.add", _add_rows)
+        await core_execute(self.session, statement, rows_parameters(self.session, list(rows)))
 
     async def page(self, chat_id: int, *, offset: int, limit: int) -> tuple[list[GroupAction], int]:
         """A group's actions, newest first, and how many there are."""

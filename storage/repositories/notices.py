@@ -13,7 +13,15 @@ from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from policies.duplicates import MAX_CANDIDATES, near_copy, shingles
 from storage.models import Chat, Department, Membership, Notice, Read
-from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_for, unasked
+from storage.repositories._sql import (
+    DeferredRows,
+    cached_statement,
+    core_execute,
+    insert_for,
+    insert_rows,
+    rows_parameters,
+    unasked,
+)
 
 PRESENT = ("creator", "administrator", "member", "restricted")
 # Columns a new notice's INSERT takes from the object (its id comes from the database).
@@ -296,7 +304,7 @@ class ReadRepository:
         """Record a read once; True when it is new (a second path never counts twice)."""
         await pending_reads.write(self.session)
         statement = cached_statement(self.session, "reads.record", _insert_read)
-        parameters = _read_row(chat_id, message_id, person_id, via, at)
+        parameters = rows_parameters(self.session, [_read_row(chat_id, message_id, person_id, via, at)])
         return (await core_execute(self.session, statement, parameters)).rowcount == 1
 
     def record_later(self, chat_id: int, message_id: int, person_id: int, via: str, at: datetime) -> None:
@@ -335,15 +343,9 @@ def _read_row(chat_id: int, message_id: int, person_id: int, via: str, at: datet
 
 
 def _insert_read(session: AsyncSession) -> Any:
-    columns = Read.__table__.c
-    values = {
-        name: bindparam(name, type_=columns[name].type)
-        for name in ("chat_id", "message_id", "person_id", "via", "read_at")
-    }
-    return (
-        insert_for(session, Read)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["chat_id", "message_id", "person_id"])
+    names = ("chat_id", "message_id", "person_id", "via", "read_at")
+    return insert_rows(session, Read, names).on_conflict_do_nothing(
+        index_elements=["chat_id", "message_id", "person_id"]
     )
 
 

@@ -6,11 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import HandledUpdate, OutboxAction, Replica
-from storage.repositories._sql import cached_statement, core_execute, dialect_name, insert_for
+from storage.repositories._sql import (
+    cached_statement,
+    core_execute,
+    dialect_name,
+    insert_for,
+    insert_rows,
+    rows_parameters,
+    unnested,
+)
 
 PENDING, SENDING, DONE, UNCERTAIN, FAILED = "pending", "sending", "done", "uncertain", "failed"
 SETTLED = (DONE, UNCERTAIN, FAILED)
@@ -61,8 +69,9 @@ class OutboxRepository:
             return [(await core_execute(self.session, statement, rows[0])).scalar_one()]
         if dialect_name(self.session) == "sqlite":
             return await self._add_many_on_sqlite(rows)
-        statement = insert(OutboxAction).returning(OutboxAction.id, sort_by_parameter_order=True)
-        return list((await self.session.execute(statement, rows)).scalars())
+        statement = cached_statement(self.session, "outbox.add_many", _add_many)
+        # The rows are inserted in the order given, so their ids ascend in it.
+        return sorted((await core_execute(self.session, statement, rows_parameters(self.session, rows))).scalars())
 
     async def _add_many_on_sqlite(self, rows: list[dict[str, Any]]) -> list[int]:
         """One executemany, then the ids it gave. SQLite does not promise RETURNING's order, so
@@ -92,8 +101,14 @@ class OutboxRepository:
     async def settle_many(self, rows: list[tuple[int, int]], state: str, outcome: str, now: datetime) -> set[int]:
         """`settle` for several (row id, attempts) with one outcome, in one statement: the ids
         this process still owned (and has now settled)."""
+        if not rows:
+            return set()
         statement = cached_statement(self.session, "outbox.settle_many", _settle_many)
-        parameters = {"pairs": rows, "new_state": state, "result": outcome, "now": now}
+        parameters = {"new_state": state, "result": outcome, "now": now}
+        if dialect_name(self.session) == "postgresql":
+            parameters |= rows_parameters(self.session, [{"id": row_id, "attempts": tries} for row_id, tries in rows])
+        else:
+            parameters["pairs"] = rows
         return set((await core_execute(self.session, statement, parameters)).scalars())
 
     async def retry_at(self, row_id: int, attempts: int, due_at: datetime, outcome: str) -> bool:
@@ -200,10 +215,10 @@ class HandledUpdates:
 
         Claimed in ascending order, so two transactions claiming overlapping sets on PostgreSQL
         wait for each other instead of deadlocking."""
-        statement = cached_statement(self.session, "handled.claim", _claim)
+        statement = cached_statement(self.session, "handled.claim_many", _claim_many)
         # Each id once: PostgreSQL refuses an upsert that touches one row twice.
-        parameters = [{"update_id": update_id, "now": now} for update_id in sorted(set(update_ids))]
-        return set((await core_execute(self.session, statement, parameters)).scalars())
+        rows = [{"update_id": update_id, "at": now} for update_id in sorted(set(update_ids))]
+        return set((await core_execute(self.session, statement, rows_parameters(self.session, rows))).scalars())
 
     async def count_failure(self, update_id: int, now: datetime, *, give_up_after: int) -> int:
         """One more failed try; the update is set aside once it failed `give_up_after` times."""
@@ -270,15 +285,21 @@ class Replicas:
         await self.session.execute(delete(Replica).where(Replica.id == replica_id))
 
 
+_OUTBOX_COLUMNS = ("kind", "chat_id", "payload", "state", "attempts", "due_at", "lease_until", "created_at")
+
+
 def _add_one(session: AsyncSession) -> Any:
-    return _add_many(session).returning(OutboxAction.id)
+    columns = OutboxAction.__table__.c
+    values = {name: bindparam(name, type_=columns[name].type) for name in _OUTBOX_COLUMNS}
+    return insert_for(session, OutboxAction).values(values).returning(OutboxAction.id)
 
 
 def _add_many(session: AsyncSession) -> Any:
-    columns = OutboxAction.__table__.c
-    names = ("kind", "chat_id", "payload", "state", "attempts", "due_at", "lease_until", "created_at")
-    values = {name: bindparam(name, type_=columns[name].type) for name in names}
-    return insert_for(session, OutboxAction).values(values)
+    """Rows of any number (see insert_rows); on PostgreSQL with their ids, on SQLite without
+    (_add_many_on_sqlite). On PostgreSQL the ids are drawn from the sequence as the rows are
+    inserted, in the order of the arrays."""
+    statement = insert_rows(session, OutboxAction, _OUTBOX_COLUMNS)
+    return statement.returning(OutboxAction.id) if dialect_name(session) == "postgresql" else statement
 
 
 _LAST_ROWID = text("SELECT last_insert_rowid()")
@@ -290,9 +311,16 @@ def _settle(_session: AsyncSession) -> Any:
     return _settling(owned)
 
 
-def _settle_many(_session: AsyncSession) -> Any:
+def _settle_many(session: AsyncSession) -> Any:
     table = OutboxAction.__table__
-    return _settling(tuple_(table.c.id, table.c.attempts).in_(bindparam("pairs", expanding=True))).returning(table.c.id)
+    if dialect_name(session) == "postgresql":
+        # UPDATE … FROM unnest(ids, attempts): one statement text for any number of rows, and
+        # each row found by its primary key (a row IN list is planned again for every length).
+        pairs = unnested(table, ("id", "attempts"))
+        owned = and_(table.c.id == pairs.c.id, table.c.attempts == pairs.c.attempts)
+    else:
+        owned = tuple_(table.c.id, table.c.attempts).in_(bindparam("pairs", expanding=True))
+    return _settling(owned).returning(table.c.id)
 
 
 def _settling(owned: Any) -> Any:
@@ -316,10 +344,25 @@ def _claim_statement(dialect: str) -> Any:
     columns = HandledUpdate.__table__.c
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(HandledUpdate).values(
         update_id=bindparam("update_id", type_=columns["update_id"].type),
-        state=literal("done", type_=columns["state"].type),
-        attempts=literal(0, type_=columns["attempts"].type),
         at=bindparam("now", type_=columns["at"].type),
+        **_CLAIMED,
     )
+    return _taking_over_failing(statement)
+
+
+def _claim_many(session: AsyncSession) -> Any:
+    """`_claim_statement` for any number of updates in one statement (see insert_rows)."""
+    return _taking_over_failing(insert_rows(session, HandledUpdate, ("update_id", "at"), constants=_CLAIMED))
+
+
+_CLAIMED = {
+    "state": literal("done", type_=HandledUpdate.__table__.c["state"].type),
+    "attempts": literal(0, type_=HandledUpdate.__table__.c["attempts"].type),
+}
+
+
+def _taking_over_failing(statement: Any) -> Any:
+    columns = HandledUpdate.__table__.c
     return statement.on_conflict_do_update(
         index_elements=["update_id"],
         set_={"state": "done", "at": statement.excluded.at},

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Task
-from storage.repositories._sql import DeferredRows, cached_statement, core_execute, dialect_name, insert_for
+from storage.repositories._sql import (
+    DeferredRows,
+    cached_statement,
+    core_execute,
+    dialect_name,
+    insert_rows,
+    rows_parameters,
+)
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 
@@ -22,7 +29,9 @@ class TaskRepository:
         """Add the task unless one with the same key exists; True when it was added."""
         await pending_tasks.write(self.session)
         statement = cached_statement(self.session, "tasks.schedule", _schedule)
-        parameters = {"kind": kind, "key": key, "payload": payload or {}, "due_at": due_at}
+        parameters = rows_parameters(
+            self.session, [{"kind": kind, "key": key, "payload": payload or {}, "due_at": due_at}]
+        )
         return (await core_execute(self.session, statement, parameters)).first() is not None
 
     def schedule_later(self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
@@ -165,11 +174,10 @@ def _schedule(session: AsyncSession) -> Any:
 
 
 def _insert_unless_keyed(session: AsyncSession) -> Any:
-    """INSERT … ON CONFLICT (key) DO NOTHING: a task once per key (schedule_later's rows, in one executemany)."""
-    columns = Task.__table__.c
-    values = {name: bindparam(name, type_=columns[name].type) for name in ("kind", "key", "payload", "due_at")}
-    values["state"] = literal(PENDING, type_=columns["state"].type)
-    return insert_for(session, Task).values(values).on_conflict_do_nothing(index_elements=["key"])
+    """INSERT … ON CONFLICT (key) DO NOTHING: a task once per key (schedule_later's rows, in one statement)."""
+    state = {"state": literal(PENDING, type_=Task.__table__.c["state"].type)}
+    statement = insert_rows(session, Task, ("kind", "key", "payload", "due_at"), constants=state)
+    return statement.on_conflict_do_nothing(index_elements=["key"])
 
 
 # Tasks whose schedulers need no answer (TaskRepository.schedule_later), written together.
