@@ -116,10 +116,10 @@ def _clean_row(row: Any) -> Any:
     # Every statement passes here: a row without a NUL (nearly all) is returned as it is.
     if isinstance(row, dict):
         if any(_has_nul(value) for value in row.values()):
-            return {key: _clean_value(value) for key, value in row.items()}
+            return {key: without_nul(value) for key, value in row.items()}
         return row
     if isinstance(row, list | tuple) and any(_has_nul(value) for value in row):
-        return type(row)(_clean_value(value) for value in row)
+        return type(row)(without_nul(value) for value in row)
     return row
 
 
@@ -130,9 +130,10 @@ def _has_nul(value: Any) -> bool:
     return isinstance(value, list) and any(isinstance(item, str) and "\x00" in item for item in value)
 
 
-def _clean_value(value: Any) -> Any:
+def without_nul(value: Any) -> Any:
+    """The value as PostgreSQL gets it: NUL characters dropped from a text, or from a list's texts."""
     if isinstance(value, list):
-        return [_clean_value(item) for item in value]
+        return [without_nul(item) for item in value]
     return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from storage.db import before_commit
+from storage.db import before_commit, without_nul
 
 # Built statements by (dialect, model, columns, keys, updated columns) or (dialect, name).
 # Building an ON CONFLICT statement (its `excluded` collection above all) costs far more than
@@ -60,8 +60,16 @@ def insert_rows(
 def unnested(table: Any, columns: tuple[str, ...], *, prefix: str = "") -> Any:
     """PostgreSQL: FROM unnest(:a::T[], :b::U[], …) AS rows(a, b, …), one array parameter per
     column (see array_name), typed as the table's column. Its rows come in the arrays' order."""
-    arrays = [bindparam(array_name(prefix, name), type_=postgresql.ARRAY(table.c[name].type)) for name in columns]
+    arrays = [bindparam(array_name(prefix, name), type_=_array_of(table.c[name].type)) for name in columns]
     return func.unnest(*arrays).table_valued(*columns).render_derived(name="rows")
+
+
+def _array_of(column_type: Any) -> Any:
+    # A VARCHAR(n)[] cast would cut a longer value without a word; unbounded, the value is
+    # checked where it is stored and refused, as a VALUES list's would be.
+    if isinstance(column_type, String) and column_type.length is not None:
+        column_type = String()
+    return postgresql.ARRAY(column_type)
 
 
 def array_name(prefix: str, column: str) -> str:
@@ -119,7 +127,8 @@ async def upsert(
 
 
 def _keys_once(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> bool:
-    return len({tuple(row[key] for key in keys) for row in rows}) == len(rows)
+    # As PostgreSQL will see them: "r" and "r\x00" are one key once NULs are dropped.
+    return len({tuple(without_nul(row[key]) for key in keys) for row in rows}) == len(rows)
 
 
 async def core_execute(session: AsyncSession, statement: Any, parameters: dict[str, Any] | list[dict[str, Any]]) -> Any:

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from storage.db import Database
-from storage.models import Chat, Event, GroupAction, Membership, OutboxAction, Read
+from storage.models import Chat, Event, GroupAction, Membership, OutboxAction, Read, Replica
+from storage.repositories._sql import upsert
 from storage.repositories.chats import ChatRepository
 from storage.repositories.events import EventRepository
 from storage.repositories.group_actions import GroupActionRepository, trail_row
@@ -105,3 +107,37 @@ async def test_outbox_rows_are_settled_only_while_this_process_owns_them(db: Dat
     async with db.transaction() as session:
         states = dict((await session.execute(select(OutboxAction.id, OutboxAction.state))).all())
     assert [states[row_id] for row_id in ids] == ["done", "done", "pending", "done"]
+
+
+async def test_a_value_longer_than_its_column_is_never_cut_into_another(db: Database) -> None:
+    """PostgreSQL refuses it, as it refused one row's VALUES (an array cast to VARCHAR(n)[] would
+    cut it without a word); SQLite, which has no lengths, keeps it whole."""
+    long_keys = ["k" * 255 + "-first", "k" * 255 + "-second"]  # the events.key column is String(255)
+    long_language = "l" * 20  # people.telegram_language is String(16)
+    postgres = db.engine.dialect.name == "postgresql"
+    for write in (
+        lambda session: EventRepository(session).record("x", at=NOW, day=NOW.date(), key=long_keys[0]),
+        lambda session: PeopleRepository(session).observe_many([(1, "甲", long_language)], NOW),
+        lambda session: PeopleRepository(session).observe_many([(2, "乙", long_language), (3, "丙", None)], NOW),
+    ):
+        try:
+            async with db.transaction() as session:
+                await write(session)
+        except DBAPIError as error:
+            assert postgres and "too long" in str(error)
+        else:
+            assert not postgres
+    if not postgres:
+        async with db.transaction() as session:
+            for key in long_keys[1:]:  # a second key sharing the first 255 characters is its own fact
+                assert await EventRepository(session).record("x", at=NOW, day=NOW.date(), key=key) is True
+
+
+async def test_an_upsert_of_keys_that_differ_only_by_a_nul_keeps_one_row_on_postgresql(db: Database) -> None:
+    # The NUL filter makes "r\x00" into "r" on PostgreSQL: one statement may not change a row twice.
+    rows = [{"id": "r", "seen_at": NOW}, {"id": "r\x00", "seen_at": NOW}]
+    async with db.transaction() as session:
+        await upsert(session, Replica, rows, keys=["id"], update=["seen_at"])
+    async with db.transaction() as session:
+        ids = (await session.scalars(select(Replica.id))).all()
+    assert sorted(ids) == (["r"] if db.engine.dialect.name == "postgresql" else ["r", "r\x00"])
