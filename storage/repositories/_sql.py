@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import String, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -48,13 +48,27 @@ def insert_rows(
     of every row (its VALUES form for a batch of 100 claims costs twice the time, nearly all of
     it in this process). The rows keep their order (callers sort them to avoid deadlocks).
     Elsewhere it is the VALUES form, run as an executemany."""
-    table, constants = model.__table__, constants or {}
+    table = model.__table__
+    constants = {**_scalar_defaults(table, columns, constants or {}), **(constants or {})}
     if dialect_name(session) != "postgresql":
         values = {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
         return sqlite.insert(model).values({**values, **constants})
     rows = unnested(table, columns, prefix=prefix)
     source = select(*(rows.c[name] for name in columns), *constants.values())
     return postgresql.insert(model).from_select([*columns, *constants], source)
+
+
+def _scalar_defaults(table: Any, columns: tuple[str, ...], constants: dict[str, Any]) -> dict[str, Any]:
+    """The columns left out that have a constant default, as literals in the statement itself.
+
+    SQLAlchemy fills such defaults in as parameters of the statement it executes, but not of one
+    nested in another's WITH clause (with_deferred_rows), where they would go in as NULL."""
+    given = {*columns, *constants}
+    return {
+        column.name: literal(column.default.arg, type_=column.type)
+        for column in table.columns
+        if column.name not in given and column.default is not None and column.default.is_scalar
+    }
 
 
 def unnested(table: Any, columns: tuple[str, ...], *, prefix: str = "") -> Any:
@@ -168,12 +182,17 @@ class DeferredRows:
     one statement: just before the transaction commits (storage.db.before_commit), or earlier,
     when the repository is about to ask the table anything (it calls `write` first).
 
-    `build(session)` makes an `insert_rows` statement of the rows' columns (all rows have the
-    same keys); on PostgreSQL a key may come twice only with ON CONFLICT DO NOTHING."""
+    `build(session, prefix="")` makes an `insert_rows` statement of the rows' columns (all rows
+    have the same keys) binding them with `prefix`; on PostgreSQL a key may come twice only with
+    ON CONFLICT DO NOTHING. On PostgreSQL the rows may also go in with another statement of the
+    transaction, in its WITH clause (see with_deferred_rows)."""
 
-    def __init__(self, name: str, build: Callable[[AsyncSession], Any]) -> None:
+    def __init__(self, name: str, build: Callable[..., Any]) -> None:
         self.name, self.build = name, build
         self.key = f"jianfu.deferred.{name}"  # session.info key of the rows not written yet
+        # Its CTE's name and its arrays' prefix when it rides with another statement.
+        self.alias = name.replace(".", "_")
+        _DEFERRED_KINDS.append(self)
 
     def add(self, session: AsyncSession, row: dict[str, Any]) -> None:
         pending = session.info.get(self.key)
@@ -187,6 +206,32 @@ class DeferredRows:
         if pending:
             statement = cached_statement(session, self.name, self.build)
             await core_execute(session, statement, rows_parameters(session, pending))
+
+
+# Every kind of deferred rows (they are module-level, one per table that has them).
+_DEFERRED_KINDS: list[DeferredRows] = []
+
+
+def with_deferred_rows(session: AsyncSession, name: str, build: Callable[[AsyncSession], Any], parameters: Any) -> Any:
+    """`build(session)`'s statement (cached as `name`) and its parameters, carrying on PostgreSQL
+    every row the transaction deferred so far (DeferredRows) as INSERTs in its WITH clause.
+
+    A round trip instead of one more for each table: the outbox rows written just before a
+    commit take the reads and counted facts with them (one ack's transaction is BEGIN, its
+    claim, this statement, COMMIT). The statement must be an `insert_rows` one (its parameters
+    are arrays). Elsewhere, or with nothing deferred, it is the statement alone."""
+    waiting = [kind for kind in _DEFERRED_KINDS if session.info.get(kind.key)]
+    if not waiting or dialect_name(session) != "postgresql":
+        return cached_statement(session, name, build), parameters
+
+    def build_with_them(session: AsyncSession) -> Any:
+        ctes = [kind.build(session, prefix=f"{kind.alias}_").cte(kind.alias) for kind in waiting]
+        return build(session).add_cte(*ctes)
+
+    statement = cached_statement(session, "+".join([name, *(kind.name for kind in waiting)]), build_with_them)
+    for kind in waiting:
+        parameters = parameters | rows_parameters(session, session.info.pop(kind.key), prefix=f"{kind.alias}_")
+    return statement, parameters
 
 
 def cached_statement(session: AsyncSession, name: str, build: Any) -> Any:

@@ -56,9 +56,9 @@ class EventRepository:
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
 
 
-def _insert_event(session: AsyncSession) -> Any:
+def _insert_event(session: AsyncSession, prefix: str = "") -> Any:
     names = ("kind", "at", "day", "department_id", "chat_id", "key")
-    return insert_rows(session, Event, names).on_conflict_do_nothing(index_elements=["key"])
+    return insert_rows(session, Event, names, prefix=prefix).on_conflict_do_nothing(index_elements=["key"])
 
 
 # Facts nothing depends on (EventRepository.record_later), written together.

@@ -18,6 +18,7 @@ from storage.repositories._sql import (
     insert_rows,
     rows_parameters,
     unnested,
+    with_deferred_rows,
 )
 
 PENDING, SENDING, DONE, UNCERTAIN, FAILED = "pending", "sending", "done", "uncertain", "failed"
@@ -48,7 +49,11 @@ class OutboxRepository:
         self.session = session
 
     async def add(self, actions: list[NewAction], now: datetime, lease: timedelta) -> list[int]:
-        """Write the actions, owned by this process for `lease`; their ids in the same order."""
+        """Write the actions, owned by this process for `lease`; their ids in the same order.
+
+        On PostgreSQL the rows the transaction deferred (reads, counted facts, tasks) go in with
+        them, in one statement (with_deferred_rows): the pipeline writes the outbox last, just
+        before the commit."""
         if not actions:
             return []
         rows = [
@@ -64,14 +69,15 @@ class OutboxRepository:
             }
             for a in actions
         ]
+        if dialect_name(self.session) == "postgresql":
+            parameters = rows_parameters(self.session, rows)
+            statement, parameters = with_deferred_rows(self.session, "outbox.add_many", _add_many, parameters)
+            # The rows are inserted in the order given, so their ids ascend in it.
+            return sorted((await core_execute(self.session, statement, parameters)).scalars())
         if len(rows) == 1:
             statement = cached_statement(self.session, "outbox.add_one", _add_one)
             return [(await core_execute(self.session, statement, rows[0])).scalar_one()]
-        if dialect_name(self.session) == "sqlite":
-            return await self._add_many_on_sqlite(rows)
-        statement = cached_statement(self.session, "outbox.add_many", _add_many)
-        # The rows are inserted in the order given, so their ids ascend in it.
-        return sorted((await core_execute(self.session, statement, rows_parameters(self.session, rows))).scalars())
+        return await self._add_many_on_sqlite(rows)
 
     async def _add_many_on_sqlite(self, rows: list[dict[str, Any]]) -> list[int]:
         """One executemany, then the ids it gave. SQLite does not promise RETURNING's order, so

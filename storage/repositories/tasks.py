@@ -173,10 +173,10 @@ def _schedule(session: AsyncSession) -> Any:
     return _insert_unless_keyed(session).returning(Task.id)
 
 
-def _insert_unless_keyed(session: AsyncSession) -> Any:
+def _insert_unless_keyed(session: AsyncSession, prefix: str = "") -> Any:
     """INSERT … ON CONFLICT (key) DO NOTHING: a task once per key (schedule_later's rows, in one statement)."""
     state = {"state": literal(PENDING, type_=Task.__table__.c["state"].type)}
-    statement = insert_rows(session, Task, ("kind", "key", "payload", "due_at"), constants=state)
+    statement = insert_rows(session, Task, ("kind", "key", "payload", "due_at"), prefix=prefix, constants=state)
     return statement.on_conflict_do_nothing(index_elements=["key"])
 
 

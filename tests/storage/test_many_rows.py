@@ -18,6 +18,7 @@ from storage.repositories.group_actions import GroupActionRepository, trail_row
 from storage.repositories.notices import ReadRepository
 from storage.repositories.outbox import NewAction, OutboxRepository
 from storage.repositories.people import PeopleRepository
+from storage.repositories.tasks import TaskRepository
 from tests.storage.statements import Statements
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -141,3 +142,33 @@ async def test_an_upsert_of_keys_that_differ_only_by_a_nul_keeps_one_row_on_post
     async with db.transaction() as session:
         ids = (await session.scalars(select(Replica.id))).all()
     assert sorted(ids) == (["r"] if db.engine.dialect.name == "postgresql" else ["r", "r\x00"])
+
+
+async def test_deferred_rows_go_in_with_the_outbox_rows_in_one_statement_on_postgresql(db: Database) -> None:
+    postgres = db.engine.dialect.name == "postgresql"
+    with Statements(db, "INSERT", "WITH") as written:
+        async with db.transaction() as session:
+            ReadRepository(session).record_later(-100, 7, 1, "ack", NOW)
+            EventRepository(session).record_later(
+                {
+                    "kind": "ack_removed",
+                    "at": NOW,
+                    "day": NOW.date(),
+                    "department_id": None,
+                    "chat_id": -100,
+                    "key": "e1",
+                }
+            )
+            TaskRepository(session).schedule_later("deadline", "d1", NOW, {"notice_id": 1})
+            ids = await OutboxRepository(session).add([NewAction("delete", -100, {"message_id": 7})], NOW, LEASE)
+            # Deferred after the outbox rows went in: written at the commit, as always.
+            ReadRepository(session).record_later(-100, 7, 2, "ack", NOW)
+    # PostgreSQL: the outbox rows with the three tables' rows, then the later read. SQLite: one per table.
+    assert len(written) == (2 if postgres else 4)
+    async with db.transaction() as session:
+        readers = (await session.scalars(select(Read.person_id).order_by(Read.person_id))).all()
+        assert readers == [1, 2] and await EventRepository(session).exists("e1")
+        task = await TaskRepository(session).get_by_key("d1")
+        # Its constant defaults are in the statement: SQLAlchemy fills none in for a WITH clause's INSERT.
+        assert task is not None and (task.state, task.attempts) == ("pending", 0)
+        assert (await session.get(OutboxAction, ids[0])).payload == {"message_id": 7}
