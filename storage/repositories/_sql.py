@@ -48,8 +48,8 @@ def insert_rows(
     of every row (its VALUES form for a batch of 100 claims costs twice the time, nearly all of
     it in this process). The rows keep their order (callers sort them to avoid deadlocks).
     Elsewhere it is the VALUES form, run as an executemany."""
-    table = model.__table__
-    constants = {**_scalar_defaults(table, columns, constants or {}), **(constants or {})}
+    table, given = model.__table__, constants or {}
+    constants = {**_scalar_defaults(table, columns, given), **given}
     if dialect_name(session) != "postgresql":
         values = {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
         return sqlite.insert(model).values({**values, **constants})
