@@ -65,9 +65,18 @@ def _scalar_defaults(table: Any, columns: tuple[str, ...], constants: dict[str, 
     nested in another's WITH clause (with_deferred_rows), where they would go in as NULL."""
     given = {*columns, *constants}
     return {
-        column.name: literal(column.default.arg, type_=column.type)
+        name: literal(value, type_=table.c[name].type)
+        for name, value in constant_defaults(table).items()
+        if name not in given
+    }
+
+
+def constant_defaults(table: Any) -> dict[str, Any]:
+    """The table's columns whose default is a constant (not a function), with that constant."""
+    return {
+        column.key: column.default.arg
         for column in table.columns
-        if column.name not in given and column.default is not None and column.default.is_scalar
+        if column.default is not None and column.default.is_scalar
     }
 
 

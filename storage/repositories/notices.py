@@ -16,6 +16,7 @@ from storage.models import Chat, Department, Membership, Notice, Read
 from storage.repositories._sql import (
     DeferredRows,
     cached_statement,
+    constant_defaults,
     core_execute,
     insert_for,
     insert_rows,
@@ -26,11 +27,7 @@ from storage.repositories._sql import (
 PRESENT = ("creator", "administrator", "member", "restricted")
 # Columns a new notice's INSERT takes from the object (its id comes from the database).
 _WRITABLE = tuple(column.key for column in Notice.__table__.columns if column.key not in ("id", "duplicate_of"))
-_DEFAULTS = {
-    column.key: column.default.arg
-    for column in Notice.__table__.columns
-    if column.default is not None and column.default.is_scalar
-}
+_DEFAULTS = constant_defaults(Notice.__table__)
 # session.info key: chat -> (since, the latest notice since then) as this transaction read it.
 LATEST_KEY = "jianfu.latest_notice"
 

@@ -207,17 +207,11 @@ class HandledUpdates:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(self, update_id: int, now: datetime) -> bool:
-        """Take the update for this transaction: False when it was handled or set aside before.
-
-        A row left by failed tries ("failing") is taken over, so the update is tried again.
-        On PostgreSQL a replica handling the same update waits here until the first commits.
-        """
-        statement = cached_statement(self.session, "handled.claim", _claim)
-        return (await core_execute(self.session, statement, {"update_id": update_id, "now": now})).first() is not None
-
     async def claim_many(self, update_ids: list[int], now: datetime) -> set[int]:
-        """`claim` for several updates in one statement: the ids taken for this transaction.
+        """Take these updates for this transaction, in one statement: the ids taken (not those
+        handled or set aside before; a row left by failed tries, "failing", is taken over, so
+        its update is tried again). The single update of a transaction of its own is claimed
+        in the session's begin event instead (claim_update).
 
         Claimed in ascending order, so two transactions claiming overlapping sets on PostgreSQL
         wait for each other instead of deadlocking."""
@@ -265,7 +259,9 @@ _CLAIMS: dict[str, Any] = {}
 
 
 def claim_update(connection: Any, update_id: int, now: datetime) -> bool:
-    """HandledUpdates.claim on a synchronous connection (inside the session's begin event)."""
+    """Take one update on a synchronous connection (inside the session's begin event): False
+    when it was handled or set aside before. On PostgreSQL a replica handling the same update
+    waits here until the first commits."""
     dialect = connection.dialect.name
     statement = _CLAIMS.get(dialect)
     if statement is None:
@@ -295,9 +291,7 @@ _OUTBOX_COLUMNS = ("kind", "chat_id", "payload", "state", "attempts", "due_at", 
 
 
 def _add_one(session: AsyncSession) -> Any:
-    columns = OutboxAction.__table__.c
-    values = {name: bindparam(name, type_=columns[name].type) for name in _OUTBOX_COLUMNS}
-    return insert_for(session, OutboxAction).values(values).returning(OutboxAction.id)
+    return insert_rows(session, OutboxAction, _OUTBOX_COLUMNS).returning(OutboxAction.id)
 
 
 def _add_many(session: AsyncSession) -> Any:
@@ -337,10 +331,6 @@ def _settling(owned: Any) -> Any:
         .where(owned, table.c.state.in_((PENDING, SENDING)))
         .values(state=bindparam("new_state"), outcome=bindparam("result"), done_at=bindparam("now"), lease_until=None)
     )
-
-
-def _claim(session: AsyncSession) -> Any:
-    return _claim_statement(dialect_name(session))
 
 
 def _claim_statement(dialect: str) -> Any:
