@@ -42,7 +42,7 @@ from bot.services import countdown, group_close
 from bot.services import notices as notice_service
 from bot.settings import Settings
 from policies.actions import SetMenu
-from storage.db import UPDATE_ID_KEY
+from storage.db import UPDATE_ID_KEY, AlreadyHandled
 from storage.repositories.outbox import HandledUpdates, Replicas
 from storage.repositories.roles import RoleRepository
 
@@ -143,7 +143,7 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
                     session.info[UPDATE_ID_KEY] = (update_id, self._claimed_at())
                 unit = await self._handle(session, update, loaded)
                 if not unit.failed:
-                    planned = await deps.pipeline.record(session, unit.actions)
+                    planned = await self._record(session, unit)
                 observed = session.info.get(membership.OBSERVED_KEY)
                 # Handled before (AlreadyHandled marks the unit failed) counts as done.
                 committed = not unit.failed or errors.already_handled(session)
@@ -158,6 +158,14 @@ class JianfuApplication(Application[Any, JianfuContext, Any, Any, BotData, Any])
         if committed and observed and not errors.already_handled(session):
             membership.remember_observed(deps, observed)
         return committed, planned if committed else []
+
+    async def _record(self, session: AsyncSession, unit: Unit) -> list[Planned]:
+        """The unit's facts and durable actions, the transaction's last statement: on PostgreSQL,
+        when it is also its first, the update's claim goes in with them (OutboxRepository.add)."""
+        try:
+            return await self.bot_data.deps.pipeline.record(session, unit.actions, ends_transaction=True)
+        except AlreadyHandled:
+            return []  # the claim found the update handled before: nothing was written
 
     async def record_together(self, updates: list[Update]) -> list[list[Planned]] | None:
         """Updates of one batch in one transaction: one claim, one outbox write, one commit.

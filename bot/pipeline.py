@@ -179,11 +179,14 @@ class Pipeline:
         else:
             unit.fail()  # another worker owns the task now: the work is theirs
 
-    async def record(self, session: AsyncSession, actions: list[Any] | tuple[Any, ...]) -> list[Planned]:
+    async def record(
+        self, session: AsyncSession, actions: list[Any] | tuple[Any, ...], *, ends_transaction: bool = False
+    ) -> list[Planned]:
         """Apply the facts and write the durable Telegram actions, in the caller's transaction
-        (the audit trail it gathered is written just before that commits)."""
+        (the audit trail it gathered is written just before that commits). A caller that runs
+        no statement after this says it `ends_transaction` (see OutboxRepository.add)."""
         planned = await self.prepare(session, actions)
-        await self.write_durable(session, planned)
+        await self.write_durable(session, planned, ends_transaction=ends_transaction)
         return planned
 
     async def prepare(self, session: AsyncSession, actions: list[Any] | tuple[Any, ...]) -> list[Planned]:
@@ -193,14 +196,18 @@ class Pipeline:
             planned.extend(await self._prepare(session, action))
         return planned
 
-    async def write_durable(self, session: AsyncSession, planned: list[Planned]) -> None:
+    async def write_durable(
+        self, session: AsyncSession, planned: list[Planned], *, ends_transaction: bool = False
+    ) -> None:
         """Write the durable actions to the outbox in one statement; each learns its row id."""
         durable = [item for item in planned if getattr(item.action, "durable", False)]
         if durable:
             rows = [
                 NewAction(_kind(item.action), _chat_of(item.action), outbox.encode(item.action)) for item in durable
             ]
-            ids = await OutboxRepository(session).add(rows, self.deps.clock(), self.lease)
+            ids = await OutboxRepository(session).add(
+                rows, self.deps.clock(), self.lease, ends_transaction=ends_transaction
+            )
             for item, row_id in zip(durable, ids, strict=True):
                 item.row_id = row_id
 

@@ -1,5 +1,6 @@
 """The groups' audit trail: which of the bot's actions a group's admins can read back, and how
-they are written (gathered during a transaction, inserted in one statement before its commit)."""
+they are written (gathered during a transaction, inserted in one statement before its commit,
+on PostgreSQL together with the transaction's other deferred rows)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,8 @@ from policies.actions import (
     SetPermissions,
     Unpin,
 )
-from storage.db import before_commit
 from storage.repositories.group_actions import GroupActionRepository, trail_row
 
-# session.info key: the rows this transaction adds to the trail.
-TRAIL_KEY = "jianfu.trail"
 # Housekeeping rather than decisions about the group (the bot's own expiring messages), and a
 # whistle's forwarding, which must leave no trace dated to the second.
 UNLOGGED_RULES = frozenset({"quiet_group", "whistle"})
@@ -70,13 +68,5 @@ def logged_row(fact: Logged, now: datetime) -> dict[str, Any]:
 
 
 def keep(session: AsyncSession, row: dict[str, Any]) -> None:
-    """Add a row to the transaction's trail (written by `write` just before it commits)."""
-    session.info.setdefault(TRAIL_KEY, []).append(row)
-    before_commit(session, write)
-
-
-async def write(session: AsyncSession) -> None:
-    """Insert the rows the transaction gathered, all in one statement."""
-    rows = session.info.pop(TRAIL_KEY, None)
-    if rows:
-        await GroupActionRepository(session).add_many(rows)
+    """Add a row to the transaction's trail (written with its other deferred rows before it commits)."""
+    GroupActionRepository(session).add_later(row)

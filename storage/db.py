@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,7 +220,8 @@ class UpdateSession(Session):
 
     Claiming at the start, not at the end, means a replica handling the same update waits for
     the first one's commit (PostgreSQL's unique index) instead of repeating its work, and an
-    update handled before stops at its first database access.
+    update handled before stops at its first database access. When the first statement is also
+    the last (an ack's outbox write on PostgreSQL), it carries the claim itself (take_claim).
     """
 
 
@@ -231,9 +233,22 @@ def _claim_update(session: Session, _transaction: object, connection: object) ->
 
     update_id, now = claim
     if not claim_update(connection, update_id, now):
-        session.info[FAILED_KEY] = True
-        session.info[HANDLED_BEFORE_KEY] = True
-        raise AlreadyHandled(update_id)
+        raise handled_before(session.info, update_id)
+
+
+def handled_before(info: dict[str, Any], update_id: int) -> AlreadyHandled:
+    """Mark the session's update as handled before (nothing of it is committed); the error to raise."""
+    info[FAILED_KEY] = True
+    info[HANDLED_BEFORE_KEY] = True
+    return AlreadyHandled(update_id)
+
+
+def take_claim(session: AsyncSession) -> tuple[int, datetime] | None:
+    """The update's claim (its id, and when), taken from the begin event while no statement has
+    run yet: the caller makes it part of the transaction's one statement (OutboxRepository.add)."""
+    if session.in_transaction():
+        return None
+    return session.info.pop(UPDATE_ID_KEY, None)
 
 
 event.listen(UpdateSession, "after_begin", _claim_update)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, literal, select
+from sqlalchemy import String, bindparam, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -37,10 +38,12 @@ def insert_rows(
     *,
     prefix: str = "",
     constants: dict[str, Any] | None = None,
+    only_if: Any = None,
 ) -> Any:
     """An INSERT of any number of rows of `columns` (each bound as `prefix + name`), with
     `constants` (SQL expressions) the same for every row; ON CONFLICT and RETURNING may follow.
-    Its parameters come from `rows_parameters`.
+    Its parameters come from `rows_parameters`. With `only_if` (PostgreSQL only: a condition of
+    the statement it rides in, see Guard) the rows are written only when it holds.
 
     On PostgreSQL the rows travel as one array per column, unnested (INSERT … SELECT … FROM
     unnest(…) AS rows(…)): the statement's text is the same for any number of rows, so asyncpg
@@ -55,6 +58,8 @@ def insert_rows(
         return sqlite.insert(model).values({**values, **constants})
     rows = unnested(table, columns, prefix=prefix)
     source = select(*(rows.c[name] for name in columns), *constants.values())
+    if only_if is not None:
+        source = source.where(only_if)
     return postgresql.insert(model).from_select([*columns, *constants], source)
 
 
@@ -191,9 +196,9 @@ class DeferredRows:
     one statement: just before the transaction commits (storage.db.before_commit), or earlier,
     when the repository is about to ask the table anything (it calls `write` first).
 
-    `build(session, prefix="")` makes an `insert_rows` statement of the rows' columns (all rows
-    have the same keys) binding them with `prefix`; on PostgreSQL a key may come twice only with
-    ON CONFLICT DO NOTHING. On PostgreSQL the rows may also go in with another statement of the
+    `build(session, prefix="", only_if=None)` makes an `insert_rows` statement of the rows'
+    columns (all rows have the same keys) binding them with `prefix`; on PostgreSQL a key may
+    come twice only with ON CONFLICT DO NOTHING. On PostgreSQL the rows may also go in with another statement of the
     transaction, in its WITH clause (see with_deferred_rows)."""
 
     def __init__(self, name: str, build: Callable[..., Any]) -> None:
@@ -211,33 +216,65 @@ class DeferredRows:
         pending.append(row)
 
     async def write(self, session: AsyncSession) -> None:
+        """Write the rows kept so far; on PostgreSQL the other kinds' rows go in with them."""
         pending = session.info.pop(self.key, None)
         if pending:
-            statement = cached_statement(session, self.name, self.build)
-            await core_execute(session, statement, rows_parameters(session, pending))
+            parameters = rows_parameters(session, pending)
+            statement, parameters = with_deferred_rows(session, self.name, self.build, parameters)
+            await core_execute(session, statement, parameters)
 
 
 # Every kind of deferred rows (they are module-level, one per table that has them).
 _DEFERRED_KINDS: list[DeferredRows] = []
 
 
-def with_deferred_rows(session: AsyncSession, name: str, build: Callable[[AsyncSession], Any], parameters: Any) -> Any:
-    """`build(session)`'s statement (cached as `name`) and its parameters, carrying on PostgreSQL
-    every row the transaction deferred so far (DeferredRows) as INSERTs in its WITH clause.
+@dataclass(frozen=True)
+class Guard:
+    """A statement whose RETURNING rows allow the others of its WITH clause: it goes first, and
+    every INSERT with it writes its rows only if it returned one (an update's claim: nothing is
+    written for an update handled before). `build(session)` makes it; it binds `parameters`."""
+
+    name: str
+    build: Callable[[AsyncSession], Any]
+    parameters: dict[str, Any]
+
+    @property
+    def alias(self) -> str:
+        return self.name.replace(".", "_")
+
+
+def with_deferred_rows(
+    session: AsyncSession,
+    name: str,
+    build: Callable[..., Any],
+    parameters: Any,
+    *,
+    guard: Guard | None = None,
+) -> Any:
+    """`build(session, only_if=None)`'s statement (cached as `name`) and its parameters, carrying on
+    PostgreSQL every row the transaction deferred so far (DeferredRows) as INSERTs in its WITH
+    clause, after the `guard` if one is given (see Guard).
 
     A round trip instead of one more for each table: the outbox rows written just before a
-    commit take the reads and counted facts with them (one ack's transaction is BEGIN, its
-    claim, this statement, COMMIT). The statement must be an `insert_rows` one (its parameters
-    are arrays). Elsewhere, or with nothing deferred, it is the statement alone."""
+    commit take the reads and counted facts with them (one ack's transaction is this statement
+    alone, its claim the guard: OutboxRepository.add), and deferred rows of one kind take the
+    others' (an ack's outcome writes its audit-trail row and its counted removal in one
+    statement). The statement must be an `insert_rows` one (its parameters are arrays).
+    Elsewhere, or with nothing deferred and no guard, it is the statement alone."""
     waiting = [kind for kind in _DEFERRED_KINDS if session.info.get(kind.key)]
-    if not waiting or dialect_name(session) != "postgresql":
+    if dialect_name(session) != "postgresql" or not (waiting or guard):
         return cached_statement(session, name, build), parameters
 
     def build_with_them(session: AsyncSession) -> Any:
-        ctes = [kind.build(session, prefix=f"{kind.alias}_").cte(kind.alias) for kind in waiting]
-        return build(session).add_cte(*ctes)
+        first = [guard.build(session).cte(guard.alias)] if guard else []
+        only_if = exists(select(literal(1)).select_from(first[0])) if first else None
+        ctes = [kind.build(session, prefix=f"{kind.alias}_", only_if=only_if).cte(kind.alias) for kind in waiting]
+        return build(session, only_if=only_if).add_cte(*first, *ctes)
 
-    statement = cached_statement(session, "+".join([name, *(kind.name for kind in waiting)]), build_with_them)
+    names = [name, *([guard.name] if guard else []), *(kind.name for kind in waiting)]
+    statement = cached_statement(session, "+".join(names), build_with_them)
+    if guard:
+        parameters = parameters | guard.parameters
     for kind in waiting:
         parameters = parameters | rows_parameters(session, session.info.pop(kind.key), prefix=f"{kind.alias}_")
     return statement, parameters

@@ -56,9 +56,10 @@ class EventRepository:
         return await self.session.scalar(select(Event.id).where(Event.key == key)) is not None
 
 
-def _insert_event(session: AsyncSession, prefix: str = "") -> Any:
+def _insert_event(session: AsyncSession, prefix: str = "", only_if: Any = None) -> Any:
     names = ("kind", "at", "day", "department_id", "chat_id", "key")
-    return insert_rows(session, Event, names, prefix=prefix).on_conflict_do_nothing(index_elements=["key"])
+    statement = insert_rows(session, Event, names, prefix=prefix, only_if=only_if)
+    return statement.on_conflict_do_nothing(index_elements=["key"])
 
 
 # Facts nothing depends on (EventRepository.record_later), written together.

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, GroupAction, Membership
-from storage.repositories._sql import cached_statement, core_execute, insert_rows, rows_parameters
+from storage.repositories._sql import DeferredRows, cached_statement, core_execute, insert_rows, rows_parameters
 from storage.repositories.chats import ADMIN_STATUSES
 
 # Column widths: longer values are cut, never refused (a reason is the rule's own words).
@@ -53,9 +53,13 @@ def trail_row(
     return row
 
 
-def _add_rows(session: AsyncSession) -> Any:
+def _add_rows(session: AsyncSession, prefix: str = "", only_if: Any = None) -> Any:
     names = ("at", "chat_id", "rule", "kind", "reason", "outcome", "person_id", "text")
-    return insert_rows(session, GroupAction, names)
+    return insert_rows(session, GroupAction, names, prefix=prefix, only_if=only_if)
+
+
+# Rows added during a transaction, written before it commits (or before the trail is read).
+pending_actions = DeferredRows("group_actions.add", _add_rows)
 
 
 class GroupActionRepository:
@@ -69,6 +73,11 @@ class GroupActionRepository:
         statement = cached_statement(self.session, "group_actions.add", _add_rows)
         await core_execute(self.session, statement, rows_parameters(self.session, list(rows)))
 
+    def add_later(self, row: dict[str, Any]) -> None:
+        """Keep a row to be written before the transaction commits: an action's outcome writes its
+        trail row in the statement of its other deferred rows (on PostgreSQL), not one of its own."""
+        pending_actions.add(self.session, row)
+
     async def page(self, chat_id: int, *, offset: int, limit: int) -> tuple[list[GroupAction], int]:
         """A group's actions, newest first, and how many there are."""
         return await self._page(GroupAction.chat_id == chat_id, offset, limit)
@@ -79,6 +88,7 @@ class GroupActionRepository:
         return await self._page(where, offset, limit)
 
     async def _page(self, where: Any, offset: int, limit: int) -> tuple[list[GroupAction], int]:
+        await pending_actions.write(self.session)
         total = await self.session.scalar(select(func.count()).select_from(GroupAction).where(where)) or 0
         query = select(GroupAction).where(where).order_by(GroupAction.at.desc(), GroupAction.id.desc())
         rows = list(await self.session.scalars(query.offset(offset).limit(limit)))
@@ -86,6 +96,7 @@ class GroupActionRepository:
 
     async def counts_by_rule(self, chat_id: int, since: datetime) -> dict[str, int]:
         """How many actions each rule took in the group since `since`, most first."""
+        await pending_actions.write(self.session)
         query = (
             select(GroupAction.rule, func.count())
             .where(GroupAction.chat_id == chat_id, GroupAction.at >= since)
@@ -95,6 +106,7 @@ class GroupActionRepository:
         return {rule: count for rule, count in (await self.session.execute(query)).all()}
 
     async def purge(self, before: datetime) -> int:
+        await pending_actions.write(self.session)
         return (await self.session.execute(delete(GroupAction).where(GroupAction.at < before))).rowcount
 
     async def groups_administered_by(self, person_id: int) -> list[GroupChoice]:

@@ -339,9 +339,9 @@ def _read_row(chat_id: int, message_id: int, person_id: int, via: str, at: datet
     return {"chat_id": chat_id, "message_id": message_id, "person_id": person_id, "via": via, "read_at": at}
 
 
-def _insert_read(session: AsyncSession, prefix: str = "") -> Any:
+def _insert_read(session: AsyncSession, prefix: str = "", only_if: Any = None) -> Any:
     names = ("chat_id", "message_id", "person_id", "via", "read_at")
-    return insert_rows(session, Read, names, prefix=prefix).on_conflict_do_nothing(
+    return insert_rows(session, Read, names, prefix=prefix, only_if=only_if).on_conflict_do_nothing(
         index_elements=["chat_id", "message_id", "person_id"]
     )
 

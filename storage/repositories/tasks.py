@@ -173,10 +173,11 @@ def _schedule(session: AsyncSession) -> Any:
     return _insert_unless_keyed(session).returning(Task.id)
 
 
-def _insert_unless_keyed(session: AsyncSession, prefix: str = "") -> Any:
+def _insert_unless_keyed(session: AsyncSession, prefix: str = "", only_if: Any = None) -> Any:
     """INSERT … ON CONFLICT (key) DO NOTHING: a task once per key (schedule_later's rows, in one statement)."""
     state = {"state": literal(PENDING, type_=Task.__table__.c["state"].type)}
-    statement = insert_rows(session, Task, ("kind", "key", "payload", "due_at"), prefix=prefix, constants=state)
+    columns = ("kind", "key", "payload", "due_at")
+    statement = insert_rows(session, Task, columns, prefix=prefix, constants=state, only_if=only_if)
     return statement.on_conflict_do_nothing(index_elements=["key"])
 
 

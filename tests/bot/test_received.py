@@ -240,12 +240,12 @@ async def test_a_tip_whose_transaction_rolled_back_is_given_when_the_outcome_is_
     pipeline, failures = harness.deps.pipeline, [1]
     write_durable = pipeline.write_durable
 
-    async def fails_once(session: Any, planned: Any) -> Any:
+    async def fails_once(session: Any, planned: Any, **options: Any) -> Any:
         # The removal's outcome transaction (the tip claimed in it) fails once, after the claim.
         if failures and any(isinstance(item.action, Send) and item.action.chat_id == MEMBER for item in planned):
             failures.pop()
             raise RuntimeError("connection lost")
-        return await write_durable(session, planned)
+        return await write_durable(session, planned, **options)
 
     pipeline.write_durable = fails_once
     ack = harness.updates.message(GROUP, MEMBER, "收到", reply_to=notice)
