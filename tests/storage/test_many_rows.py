@@ -19,6 +19,7 @@ from storage.repositories.notices import ReadRepository
 from storage.repositories.outbox import NewAction, OutboxRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.tasks import TaskRepository
+from tests.storage.rows import removal_event
 from tests.storage.statements import Statements
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -56,16 +57,7 @@ async def test_deferred_rows_of_several_kinds_are_written_with_their_values_and_
         for person in (1, 2, 2, 3):  # a read twice in one batch counts once
             reads.record_later(-100, 7, person, "ack", NOW)
         for key in ("a", "b", "a"):
-            events.record_later(
-                {
-                    "kind": "ack_removed",
-                    "at": NOW,
-                    "day": NOW.date(),
-                    "department_id": None,
-                    "chat_id": -100,
-                    "key": key,
-                }
-            )
+            events.record_later(removal_event(key, NOW))
     async with db.transaction() as session:
         readers = (await session.scalars(select(Read.person_id).order_by(Read.person_id))).all()
         keys = (await session.scalars(select(Event.key).order_by(Event.key))).all()
@@ -149,16 +141,7 @@ async def test_deferred_rows_go_in_with_the_outbox_rows_in_one_statement_on_post
     with Statements(db, "INSERT", "WITH") as written:
         async with db.transaction() as session:
             ReadRepository(session).record_later(-100, 7, 1, "ack", NOW)
-            EventRepository(session).record_later(
-                {
-                    "kind": "ack_removed",
-                    "at": NOW,
-                    "day": NOW.date(),
-                    "department_id": None,
-                    "chat_id": -100,
-                    "key": "e1",
-                }
-            )
+            EventRepository(session).record_later(removal_event("e1", NOW))
             TaskRepository(session).schedule_later("deadline", "d1", NOW, {"notice_id": 1})
             ids = await OutboxRepository(session).add([NewAction("delete", -100, {"message_id": 7})], NOW, LEASE)
             # Deferred after the outbox rows went in: written at the commit, as always.

@@ -15,6 +15,7 @@ from storage.repositories.events import EventRepository
 from storage.repositories.group_actions import GroupActionRepository, trail_row
 from storage.repositories.notices import ReadRepository
 from storage.repositories.outbox import NewAction, OutboxRepository
+from tests.storage.rows import removal_event
 from tests.storage.statements import Statements
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -27,16 +28,7 @@ async def write_an_ack(db: Database, update_id: int = UPDATE_ID, person: int = 1
     async with db.transaction() as session:
         session.info[UPDATE_ID_KEY] = (update_id, NOW)
         ReadRepository(session).record_later(-100, 7, person, "ack", NOW)
-        EventRepository(session).record_later(
-            {
-                "kind": "ack_removed",
-                "at": NOW,
-                "day": NOW.date(),
-                "department_id": None,
-                "chat_id": -100,
-                "key": f"e{person}",
-            }
-        )
+        EventRepository(session).record_later(removal_event(f"e{person}", NOW))
         GroupActionRepository(session).add_later(trail_row(NOW, -100, "received", "delete", "ack", "done", person))
         deletion = NewAction("delete", -100, {"message_id": 7 + person})
         return await OutboxRepository(session).add([deletion], NOW, LEASE, ends_transaction=True)
