@@ -30,6 +30,8 @@ LOCK_TIMEOUT, STATEMENT_TIMEOUT = 5.0, 30.0
 PING_AFTER_IDLE_SECONDS = 10.0
 # connection_record.info key: when the pool got the connection back (time.monotonic()).
 RETURNED_AT_KEY = "jianfu.returned_at"
+# connection_record.info key, while a connection runs one statement on its own: whether it ran.
+ONE_STATEMENT_KEY = "jianfu.one_statement"
 
 
 def create_engine(
@@ -75,6 +77,8 @@ def create_engine(
     engine = create_async_engine(url_object, echo=echo, **engine_options)
     event.listen(engine.sync_engine, "before_cursor_execute", _without_nul, retval=True)
     _ping_idle_connections(engine, ping_after_idle)
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_a_second_statement)
+    event.listen(engine.sync_engine.pool, "checkin", _forget_the_one_statement)
     return engine
 
 
@@ -104,6 +108,28 @@ def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
 
     event.listen(pool, "checkin", returned)
     event.listen(pool, "checkout", checked_out)
+
+
+class OneStatementOnly(RuntimeError):
+    """A statement after an update's one autocommit statement (it would run outside its atomicity)."""
+
+
+def allow_one_statement(connection_info: dict[str, Any]) -> None:
+    """The connection runs one statement on its own (autocommit) until it goes back to the pool:
+    a second one is refused, as it would commit apart from the first (OutboxRepository.add)."""
+    connection_info[ONE_STATEMENT_KEY] = False
+
+
+def _refuse_a_second_statement(connection: Any, *_statement: Any) -> None:
+    ran = connection.info.get(ONE_STATEMENT_KEY)
+    if ran:
+        raise OneStatementOnly("a statement after the update's one autocommit statement")
+    if ran is not None:
+        connection.info[ONE_STATEMENT_KEY] = True
+
+
+def _forget_the_one_statement(_dbapi_connection: Any, record: Any) -> None:
+    record.info.pop(ONE_STATEMENT_KEY, None)
 
 
 def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> Any:
@@ -245,7 +271,10 @@ def handled_before(info: dict[str, Any], update_id: int) -> AlreadyHandled:
 
 def take_claim(session: AsyncSession) -> tuple[int, datetime] | None:
     """The update's claim (its id, and when), taken from the begin event while no statement has
-    run yet: the caller makes it part of the transaction's one statement (OutboxRepository.add)."""
+    run yet: the caller makes it part of the transaction's one statement (OutboxRepository.add).
+
+    An ORM object added and not flushed yet also counts as begun (session.add() opens the
+    session's transaction), so its INSERT can never follow the one statement apart from it."""
     if session.in_transaction():
         return None
     return session.info.pop(UPDATE_ID_KEY, None)

@@ -54,6 +54,8 @@ def insert_rows(
     table, given = model.__table__, constants or {}
     constants = {**_scalar_defaults(table, columns, given), **given}
     if dialect_name(session) != "postgresql":
+        if only_if is not None:
+            raise ValueError("only_if is a condition of a PostgreSQL WITH clause")
         values = {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
         return sqlite.insert(model).values({**values, **constants})
     rows = unnested(table, columns, prefix=prefix)
@@ -261,6 +263,8 @@ def with_deferred_rows(
     others' (an ack's outcome writes its audit-trail row and its counted removal in one
     statement). The statement must be an `insert_rows` one (its parameters are arrays).
     Elsewhere, or with nothing deferred and no guard, it is the statement alone."""
+    if guard is not None and dialect_name(session) != "postgresql":
+        raise ValueError("a guard rides only in a PostgreSQL WITH clause")
     waiting = [kind for kind in _DEFERRED_KINDS if session.info.get(kind.key)]
     if dialect_name(session) != "postgresql" or not (waiting or guard):
         return cached_statement(session, name, build), parameters

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import handled_before, take_claim
+from storage.db import allow_one_statement, handled_before, take_claim
 from storage.models import HandledUpdate, OutboxAction, Replica
 from storage.repositories._sql import (
     Guard,
@@ -95,7 +95,8 @@ class OutboxRepository:
         one round trip instead of four for an ack, whose deletion waits for them. A replica
         handling the same update still waits for the first one's commit (the claim's unique
         index) and then writes nothing; that, or a claim found taken, raises AlreadyHandled."""
-        await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        connection = await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        allow_one_statement(connection.info)
         claim = Guard("handled_updates.claim", _claim_guard, {"claim_update_id": update_id, "claim_now": at})
         parameters = rows_parameters(self.session, rows)
         statement, parameters = with_deferred_rows(self.session, "outbox.add_many", _add_many, parameters, guard=claim)

@@ -8,14 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from telegram import Update
 from telegram.ext import TypeHandler
 
 from bot.handlers._common import transactional
 from bot.intake import HOLD_BATCHES, MAX_BATCH, Intake, chat_key
-from storage.models import Department, HandledUpdate, Notice, Person, Read, RoleGrant
+from storage.models import Department, Event, GroupAction, HandledUpdate, Notice, OutboxAction, Person, Read, RoleGrant
 from tests.bot.conftest import ADMIN, ENGLISH, GROUP, MEMBER, STRANGER, SUPERVISOR, Harness, make_settings
+from tests.storage.statements import Statements
 
 OTHER_GROUP = -1001234500002
 ALL_RIGHTS = {"can_delete_messages": True}
@@ -297,6 +298,36 @@ async def test_an_update_delivered_twice_is_handled_once(harness: Harness) -> No
     await harness.send(ack)
     await harness.send(ack)
     assert [call["message_id"] for call in harness.fake.calls_to("deleteMessage")] == [ack.message.message_id]
+
+
+async def test_a_known_ack_is_one_statement_on_postgresql_and_a_redelivery_changes_nothing(harness: Harness) -> None:
+    await join(harness)
+    notice = harness.updates.message(GROUP, ADMIN, "#通知 周五前报送台账")
+    await harness.send(notice)
+    # The sender is seen first (a sighting is written at most once a minute), then acks.
+    await harness.send(harness.updates.message(GROUP, STRANGER, "今天下午开会吗"))
+    ack = harness.updates.message(GROUP, STRANGER, "收到", reply_to=notice.message.message_id)
+    with Statements(harness.db, "") as run:
+        committed, planned = await harness.app.record_update(ack)
+    assert committed and planned
+    if harness.db.engine.dialect.name == "postgresql":
+        # Its claim, its read of the notice and its deletion's outbox row, in one statement.
+        assert len(run) == 1 and run[0].startswith("WITH handled_updates_claim")
+    await harness.deps.pipeline.act(planned)
+    assert harness.fake.is_deleted(GROUP, ack.message.message_id)
+    before = await table_counts(harness)
+    assert await harness.app.record_update(ack) == (True, [])  # a webhook retry
+    async with harness.replica() as (_deps, other):
+        assert await other.record_update(ack) == (True, [])  # another replica
+    assert await table_counts(harness) == before
+
+
+async def table_counts(harness: Harness) -> dict[str, int]:
+    async with harness.session() as session:
+        return {
+            model.__tablename__: int(await session.scalar(select(func.count()).select_from(model)) or 0)
+            for model in (HandledUpdate, Read, Event, GroupAction, OutboxAction)
+        }
 
 
 async def test_after_a_start_only_the_update_in_hand_is_charged_with_a_crash(harness: Harness) -> None:
