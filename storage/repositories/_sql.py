@@ -200,8 +200,8 @@ class DeferredRows:
 
     `build(session, prefix="", only_if=None)` makes an `insert_rows` statement of the rows'
     columns (all rows have the same keys) binding them with `prefix`; on PostgreSQL a key may
-    come twice only with ON CONFLICT DO NOTHING. On PostgreSQL the rows may also go in with another statement of the
-    transaction, in its WITH clause (see with_deferred_rows)."""
+    come twice only with ON CONFLICT DO NOTHING. On PostgreSQL the rows may also go in with
+    another statement of the transaction, in its WITH clause (see with_deferred_rows)."""
 
     def __init__(self, name: str, build: Callable[..., Any]) -> None:
         self.name, self.build = name, build
