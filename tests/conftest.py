@@ -48,7 +48,8 @@ CHURNED_CATALOGS = (
     "pg_namespace",
     "pg_description",
 )
-_schemas_created = []
+# Whether this run made a schema on the test PostgreSQL (its catalogs then want a vacuum).
+_made_schemas = False
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -60,7 +61,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     connections get slower. Plain VACUUM takes no lock a test would wait on; a user who may not
     vacuum the catalogs is simply left as before."""
     url = os.environ.get(POSTGRES_ENV)
-    if url and _schemas_created:
+    if url and _made_schemas:
         asyncio.run(_vacuum_catalogs(url))
 
 
@@ -85,6 +86,7 @@ def postgres_url_or_skip() -> str:
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:
     """An empty database: a fresh SQLite file, or a fresh schema on the test PostgreSQL."""
+    global _made_schemas
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
@@ -93,7 +95,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
     admin = create_engine(base_url)
     async with admin.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    _schemas_created.append(schema)
+    _made_schemas = True
     try:
         yield _with_search_path(base_url, schema)
     finally:

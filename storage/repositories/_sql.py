@@ -207,7 +207,7 @@ class DeferredRows:
         self.name, self.build = name, build
         self.key = f"jianfu.deferred.{name}"  # session.info key of the rows not written yet
         # Its CTE's name and its arrays' prefix when it rides with another statement.
-        self.alias = name.replace(".", "_")
+        self.alias = _cte_alias(name)
         _DEFERRED_KINDS.append(self)
 
     def add(self, session: AsyncSession, row: dict[str, Any]) -> None:
@@ -242,7 +242,12 @@ class Guard:
 
     @property
     def alias(self) -> str:
-        return self.name.replace(".", "_")
+        return _cte_alias(self.name)
+
+
+def _cte_alias(name: str) -> str:
+    """A statement's cached name as the name of its CTE in another statement's WITH clause."""
+    return name.replace(".", "_")
 
 
 def with_deferred_rows(
@@ -263,10 +268,11 @@ def with_deferred_rows(
     others' (an ack's outcome writes its audit-trail row and its counted removal in one
     statement). The statement must be an `insert_rows` one (its parameters are arrays).
     Elsewhere, or with nothing deferred and no guard, it is the statement alone."""
-    if guard is not None and dialect_name(session) != "postgresql":
+    postgres = dialect_name(session) == "postgresql"
+    if guard is not None and not postgres:
         raise ValueError("a guard rides only in a PostgreSQL WITH clause")
     waiting = [kind for kind in _DEFERRED_KINDS if session.info.get(kind.key)]
-    if dialect_name(session) != "postgresql" or not (waiting or guard):
+    if not postgres or not (waiting or guard):
         return cached_statement(session, name, build), parameters
 
     def build_with_them(session: AsyncSession) -> Any:

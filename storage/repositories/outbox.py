@@ -97,7 +97,8 @@ class OutboxRepository:
         index) and then writes nothing; that, or a claim found taken, raises AlreadyHandled."""
         connection = await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         allow_one_statement(connection.info)
-        claim = Guard("handled_updates.claim", _claim_guard, {"claim_update_id": update_id, "claim_now": at})
+        claimed = rows_parameters(self.session, [{"update_id": update_id, "at": at}], prefix="claim_")
+        claim = Guard("handled_updates.claim", _claim_guard, claimed)
         parameters = rows_parameters(self.session, rows)
         statement, parameters = with_deferred_rows(self.session, "outbox.add_many", _add_many, parameters, guard=claim)
         ids = sorted((await core_execute(self.session, statement, parameters)).scalars())
@@ -359,27 +360,28 @@ def _settling(owned: Any) -> Any:
     )
 
 
-def _claim_statement(dialect: str, prefix: str = "") -> Any:
+def _claim_statement(dialect: str) -> Any:
     """INSERT … ON CONFLICT DO UPDATE … WHERE state = 'failing' RETURNING: new or retried wins."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     columns = HandledUpdate.__table__.c
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(HandledUpdate).values(
-        update_id=bindparam(f"{prefix}update_id", type_=columns["update_id"].type),
-        at=bindparam(f"{prefix}now", type_=columns["at"].type),
+        update_id=bindparam("update_id", type_=columns["update_id"].type),
+        at=bindparam("now", type_=columns["at"].type),
         **_CLAIMED,
     )
     return _taking_over_failing(statement)
 
 
-def _claim_guard(_session: AsyncSession) -> Any:
-    """The claim as the guard of an update's one statement (PostgreSQL; see _add_with_claim)."""
-    return _claim_statement("postgresql", prefix="claim_")
-
-
-def _claim_many(session: AsyncSession) -> Any:
+def _claim_many(session: AsyncSession, prefix: str = "") -> Any:
     """`_claim_statement` for any number of updates in one statement (see insert_rows)."""
-    return _taking_over_failing(insert_rows(session, HandledUpdate, ("update_id", "at"), constants=_CLAIMED))
+    statement = insert_rows(session, HandledUpdate, ("update_id", "at"), prefix=prefix, constants=_CLAIMED)
+    return _taking_over_failing(statement)
+
+
+def _claim_guard(session: AsyncSession) -> Any:
+    """The claim as the guard of an update's one statement (PostgreSQL; see _add_with_claim)."""
+    return _claim_many(session, prefix="claim_")
 
 
 _CLAIMED = {

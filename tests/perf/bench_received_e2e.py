@@ -175,7 +175,7 @@ async def _timed(
     plan: list[tuple[int, int, str, bool]],
 ) -> tuple[float, float]:
     """Only the application's work is timed: JSON to Update, then process_update."""
-    elapsed, cpu, latest_notice = 0.0, 0.0, {}
+    watch, latest_notice = Stopwatch(), {}
     for group, sender, message_text, replies in plan:
         clock.advance(SPACING)
         # Telegram's side: the message exists and arrives as JSON (a webhook body, a getUpdates item).
@@ -183,10 +183,9 @@ async def _timed(
         if sender == world.admins[group]:
             latest_notice[group] = update.message.message_id
         data = update.to_dict()
-        started, used = time.perf_counter(), time.process_time()
-        await app.process_update(Update.de_json(data, app.bot))
-        elapsed, cpu = elapsed + time.perf_counter() - started, cpu + time.process_time() - used
-    return elapsed, cpu
+        with watch:
+            await app.process_update(Update.de_json(data, app.bot))
+    return watch.seconds, watch.cpu_seconds
 
 
 async def _timed_in_batches(
@@ -199,7 +198,7 @@ async def _timed_in_batches(
     size: int,
 ) -> tuple[float, float]:
     """As `jianfu run` takes them: a batch of JSON updates committed by the intake, actions in the background."""
-    intake, elapsed, cpu, latest_notice = Intake(app), 0.0, 0.0, {}
+    intake, watch, latest_notice = Intake(app), Stopwatch(), {}
     for start in range(0, len(plan), size):
         batch = []
         for group, sender, message_text, replies in plan[start : start + size]:
@@ -210,12 +209,25 @@ async def _timed_in_batches(
             if sender == world.admins[group]:
                 latest_notice[group] = update.message.message_id
             batch.append(update.to_dict())
-        started, used = time.perf_counter(), time.process_time()
-        await intake.commit_batch([Update.de_json(data, app.bot) for data in batch])
-        elapsed, cpu = elapsed + time.perf_counter() - started, cpu + time.process_time() - used
-    started, used = time.perf_counter(), time.process_time()
-    await intake.drain(timeout=600)
-    return elapsed + time.perf_counter() - started, cpu + time.process_time() - used
+        with watch:
+            await intake.commit_batch([Update.de_json(data, app.bot) for data in batch])
+    with watch:
+        await intake.drain(timeout=600)
+    return watch.seconds, watch.cpu_seconds
+
+
+class Stopwatch:
+    """Adds up the wall-clock and this process's CPU seconds of the blocks it times (`with watch:`)."""
+
+    def __init__(self) -> None:
+        self.seconds = self.cpu_seconds = 0.0
+
+    def __enter__(self) -> None:
+        self._started, self._used = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.seconds += time.perf_counter() - self._started
+        self.cpu_seconds += time.process_time() - self._used
 
 
 async def _stored(db: Database) -> dict[str, int]:
